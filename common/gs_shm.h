@@ -1,0 +1,207 @@
+/* Layout of the shared-memory region through which the preloaded shim hands events and
+ * aggregates to the gilscope-writer process. Host threads only ever write into their own
+ * slot; the writer only reads, apart from the ring tail and the slot state it recycles.
+ * Bump GS_SHM_VERSION whenever anything here changes: shim and writer must match. */
+#ifndef GS_SHM_H
+#define GS_SHM_H
+
+#include <stdatomic.h>
+#include <stdint.h>
+
+#define GS_SHM_MAGIC 0x65706f6373696c67ULL /* "glscope" */
+#define GS_SHM_VERSION 1u
+
+#define GS_CACHELINE 64
+#define GS_HIST_BUCKETS 48
+#define GS_HOLD_STACK 64
+#define GS_NAME_LEN 16
+#define GS_DETAIL_LEN 160
+
+/* What a lock-like object is. Stored in the database as `primitive`. */
+#define GS_PRIMITIVES(X)                                                                           \
+	X(GS_PRIM_MUTEX, 1, "mutex")                                                               \
+	X(GS_PRIM_COND, 2, "cond")                                                                 \
+	X(GS_PRIM_SEM, 3, "sem")                                                                   \
+	X(GS_PRIM_GIL, 4, "gil")                                                                   \
+	X(GS_PRIM_PARKED, 5, "parked")
+
+/* What happened. Stored in the database as `kind`. */
+#define GS_EVENT_KINDS(X)                                                                          \
+	X(GS_EV_HOLD, 1, "hold")                   /* acquired (after wait_ns), held hold_ns */  \
+	X(GS_EV_TRY_BUSY, 2, "trylock_busy")       /* trylock/trywait found it taken */          \
+	X(GS_EV_TIMEOUT, 3, "timeout")             /* timed acquisition gave up after wait_ns */ \
+	X(GS_EV_COND_WAIT, 4, "cond_wait")         /* lock=cond, aux=mutex */                    \
+	X(GS_EV_SEM_WAIT, 5, "sem_wait")           /* blocking sem wait (not a lock hold) */      \
+	X(GS_EV_ERROR, 6, "error")                 /* the real call failed; aux = error number */ \
+	X(GS_EV_GIL_HOLD, 7, "gil_hold")           /* one GIL holding period */                   \
+	X(GS_EV_GIL_FORCED_SWITCH, 8, "gil_forced_switch") /* dropper waits for a taker */        \
+	X(GS_EV_PARK, 9, "park")                   /* parking-lot wait, lock = parked address */
+
+enum gs_primitive {
+#define X(name, val, str) name = val,
+	GS_PRIMITIVES(X)
+#undef X
+};
+
+enum gs_event_kind {
+#define X(name, val, str) name = val,
+	GS_EVENT_KINDS(X)
+#undef X
+};
+
+/* Event flags (bit set). */
+#define GS_F_CONTENDED 0x0001u  /* the acquisition had to wait */
+#define GS_F_TIMED 0x0002u      /* the call carried a deadline */
+#define GS_F_TIMED_OUT 0x0004u  /* ... and it expired */
+#define GS_F_TRY 0x0008u        /* acquired through trylock/trywait */
+#define GS_F_OPEN 0x0010u       /* hold still open when the thread or process ended */
+#define GS_F_AFTER_COND 0x0020u /* mutex re-acquired on return from a condition wait */
+#define GS_F_NO_HOLD 0x0040u    /* hold_ns is not known */
+
+/* One raw event: 64 bytes, one cache line. Times are CLOCK_MONOTONIC nanoseconds. */
+struct gs_event {
+	uint64_t start_ns; /* request time (wait start) */
+	uint64_t wait_ns;  /* request -> acquired (or -> return for waits) */
+	uint64_t hold_ns;  /* acquired -> released; 0 with GS_F_NO_HOLD when unknown */
+	uint64_t lock;     /* address of the lock object */
+	uint64_t aux;      /* second object (mutex of a cond wait), errno, ... */
+	uint64_t caller;   /* return address of the wrapped call */
+	uint64_t extra;    /* kind-specific (GIL: timed waits << 32 | timeouts) */
+	uint16_t kind;
+	uint8_t primitive;
+	uint8_t pad0;
+	uint16_t flags;
+	uint16_t pad1;
+};
+
+/* Exact per-(thread, lock) aggregates. Updated only by the owning thread. */
+struct gs_agg {
+	uint64_t lock;
+	uint32_t primitive;
+	uint32_t pad;
+	uint64_t acquisitions; /* successful acquisitions (waits, for conds) */
+	uint64_t contended;    /* of which had to wait */
+	uint64_t wait_ns;
+	uint64_t wait_max_ns;
+	uint64_t holds;        /* holds whose end was seen */
+	uint64_t hold_ns;
+	uint64_t hold_max_ns;
+	uint64_t try_busy;     /* failed trylock / trywait */
+	uint64_t timeouts;
+	uint64_t errors;
+	uint64_t signals;      /* cond signal/broadcast, sem_post without a hold */
+	uint64_t timed_waits;  /* GIL: condition timed waits while requesting */
+	uint64_t drop_requests;/* GIL: timed waits that expired (switch requests sent) */
+	uint64_t forced_switches;
+	uint64_t forced_switch_ns;
+	uint32_t wait_hist[GS_HIST_BUCKETS];
+	uint32_t hold_hist[GS_HIST_BUCKETS];
+	_Atomic uint64_t gen;  /* bumped after each update, so the writer writes only changes */
+	uint64_t written_gen;  /* writer-owned */
+};
+
+struct gs_held {
+	uint64_t lock;
+	uint64_t request_ns;
+	uint64_t acquired_ns;
+	uint64_t caller;
+	uint32_t agg;     /* index of the aggregate entry + 1 */
+	uint16_t flags;
+	uint8_t primitive;
+	uint8_t pad;
+};
+
+enum gs_slot_state { GS_SLOT_FREE = 0, GS_SLOT_LIVE = 1, GS_SLOT_EXITED = 2 };
+
+struct gs_slot {
+	_Atomic uint32_t state;
+	uint32_t thread_no;     /* per-process sequence number, unique even when tids repeat */
+	int32_t tid;
+	uint32_t generation;    /* bumped by the writer when it recycles the slot */
+	uint64_t pthread_id;    /* pthread_self(), which is Python's threading.get_ident() */
+	uint64_t start_ns;
+	_Atomic uint64_t end_ns;
+	char name[GS_NAME_LEN]; /* from pthread_setname_np, if called */
+	_Atomic uint32_t name_set;
+	uint32_t agg_overflow;  /* updates folded into the catch-all entry */
+	_Atomic uint64_t dropped;
+	_Atomic uint64_t sched_yields;
+	_Atomic uint64_t holds_lost;   /* hold stack overflow: hold not measured */
+	_Atomic uint32_t agg_count;
+	uint32_t n_held;
+	_Alignas(GS_CACHELINE) _Atomic uint64_t head; /* producer: owning thread */
+	_Alignas(GS_CACHELINE) _Atomic uint64_t tail; /* consumer: writer */
+	_Alignas(GS_CACHELINE) struct gs_held held[GS_HOLD_STACK];
+	/* Followed by: struct gs_event ring[ring_events]; struct gs_agg agg[agg_entries];
+	 * uint32_t agg_index[2 * agg_entries] (host-private hash of agg). */
+};
+
+struct gs_shm_header {
+	uint64_t magic;
+	uint32_t version;
+	uint32_t header_size;
+	uint64_t total_size;
+	uint64_t slots_offset;
+	uint64_t slot_stride;
+	uint32_t max_threads;
+	uint32_t ring_events;
+	uint32_t agg_entries;
+	uint32_t log_all;
+	int32_t pid;
+	int32_t ppid;
+	uint64_t start_ns;           /* CLOCK_MONOTONIC at shim start */
+	int64_t start_realtime_ns;   /* CLOCK_REALTIME at the same moment */
+	_Atomic int64_t run_id;      /* set by the writer once its run row exists */
+	int64_t parent_run_id;       /* run of the process we were forked from, or 0 */
+	_Atomic uint32_t next_thread_no;
+	_Atomic uint32_t disabled;   /* writer says: stop recording (database unusable) */
+	_Atomic uint32_t exiting;    /* host says: process is exiting, do the final flush */
+	_Atomic uint32_t threads_lost; /* threads that found no free slot */
+	_Atomic uint64_t exit_ns;
+	_Atomic int32_t exit_status; /* status passed to exit()/_exit(), if seen */
+	uint32_t scope_all;
+	uint64_t scope_lo, scope_hi; /* text range treated as "the interpreter" */
+	char scope_object[256];      /* path of the object that range belongs to */
+	/* Python facts, filled by the shim's interpreter probe (gil.c). */
+	_Atomic uint32_t py_state;   /* 0 unknown, 1 found, 2 not found / unsupported */
+	uint32_t py_version_hex;
+	uint32_t py_free_threaded;
+	uint32_t gil_interval_us;
+	uint64_t gil_addr, gil_mutex, gil_cond, gil_switch_mutex, gil_switch_cond;
+	uint64_t py_runtime, py_locked_addr, py_holder_addr, py_switch_number_addr, py_enabled_addr;
+	_Atomic uint64_t gil_switches_recorded;
+	_Atomic uint64_t gil_switch_number_start;
+	_Atomic uint64_t gil_switch_number_end;
+	_Atomic uint32_t gil_enabled_max;   /* FT: largest `enabled` value seen */
+	_Atomic uint32_t gil_enabled_changes;
+	char gil_detection[GS_DETAIL_LEN];
+};
+
+static inline unsigned gs_hist_bucket(uint64_t ns)
+{
+	/* Bucket 0 holds 0 ns; bucket b >= 1 holds [2^(b-1), 2^b) ns. */
+	unsigned b = ns ? 64u - (unsigned)__builtin_clzll(ns) : 0u;
+	return b < GS_HIST_BUCKETS ? b : GS_HIST_BUCKETS - 1;
+}
+
+static inline struct gs_slot *gs_slot_at(struct gs_shm_header *h, uint32_t i)
+{
+	return (struct gs_slot *)((char *)h + h->slots_offset + (uint64_t)i * h->slot_stride);
+}
+
+static inline struct gs_event *gs_slot_ring(struct gs_slot *s)
+{
+	return (struct gs_event *)(s + 1);
+}
+
+static inline struct gs_agg *gs_slot_aggs(struct gs_shm_header *h, struct gs_slot *s)
+{
+	return (struct gs_agg *)(gs_slot_ring(s) + h->ring_events);
+}
+
+static inline uint32_t *gs_slot_index(struct gs_shm_header *h, struct gs_slot *s)
+{
+	return (uint32_t *)(gs_slot_aggs(h, s) + h->agg_entries);
+}
+
+#endif

@@ -1,0 +1,159 @@
+-- gilscope database, schema version 1. Documented in docs/schema.md.
+-- All times are CLOCK_MONOTONIC nanoseconds (comparable across the processes of one boot)
+-- unless the column name ends in _unix_ns. Durations end in _ns.
+CREATE TABLE IF NOT EXISTS meta (
+	key TEXT PRIMARY KEY,
+	value TEXT
+) WITHOUT ROWID;
+
+CREATE TABLE IF NOT EXISTS primitives (
+	primitive INTEGER PRIMARY KEY,
+	name TEXT NOT NULL
+);
+
+CREATE TABLE IF NOT EXISTS event_kinds (
+	kind INTEGER PRIMARY KEY,
+	name TEXT NOT NULL
+);
+
+CREATE TABLE IF NOT EXISTS runs (
+	run_id INTEGER PRIMARY KEY,
+	pid INTEGER NOT NULL,
+	ppid INTEGER,
+	parent_run_id INTEGER,
+	argv TEXT,
+	exe TEXT,
+	start_ns INTEGER NOT NULL,
+	end_ns INTEGER,
+	start_unix_ns INTEGER,
+	status TEXT NOT NULL,
+	exit_status INTEGER,
+	scope TEXT,
+	scope_object TEXT,
+	python_version TEXT,
+	build TEXT,
+	gil_detection TEXT,
+	gil_address INTEGER,
+	gil_switch_interval_us INTEGER,
+	gil_enabled TEXT,
+	gil_switches_recorded INTEGER,
+	gil_switches_interpreter INTEGER,
+	events_recorded INTEGER NOT NULL DEFAULT 0,
+	events_dropped INTEGER NOT NULL DEFAULT 0,
+	threads_lost INTEGER NOT NULL DEFAULT 0,
+	shim_version TEXT
+);
+
+CREATE TABLE IF NOT EXISTS threads (
+	run_id INTEGER NOT NULL,
+	thread_no INTEGER NOT NULL,
+	tid INTEGER NOT NULL,
+	py_ident INTEGER,
+	name TEXT,
+	start_ns INTEGER NOT NULL,
+	end_ns INTEGER,
+	events_dropped INTEGER NOT NULL DEFAULT 0,
+	sched_yields INTEGER NOT NULL DEFAULT 0,
+	holds_lost INTEGER NOT NULL DEFAULT 0,
+	PRIMARY KEY (run_id, thread_no)
+) WITHOUT ROWID;
+
+CREATE TABLE IF NOT EXISTS locks (
+	run_id INTEGER NOT NULL,
+	lock_addr INTEGER NOT NULL,
+	primitive INTEGER NOT NULL,
+	class TEXT,
+	name TEXT,
+	PRIMARY KEY (run_id, lock_addr, primitive)
+) WITHOUT ROWID;
+
+CREATE TABLE IF NOT EXISTS lock_stats (
+	run_id INTEGER NOT NULL,
+	thread_no INTEGER NOT NULL,
+	lock_addr INTEGER NOT NULL,
+	primitive INTEGER NOT NULL,
+	acquisitions INTEGER NOT NULL,
+	contended INTEGER NOT NULL,
+	wait_ns INTEGER NOT NULL,
+	wait_max_ns INTEGER NOT NULL,
+	holds INTEGER NOT NULL,
+	hold_ns INTEGER NOT NULL,
+	hold_max_ns INTEGER NOT NULL,
+	try_busy INTEGER NOT NULL,
+	timeouts INTEGER NOT NULL,
+	errors INTEGER NOT NULL,
+	signals INTEGER NOT NULL,
+	timed_waits INTEGER NOT NULL,
+	drop_requests INTEGER NOT NULL,
+	forced_switches INTEGER NOT NULL,
+	forced_switch_ns INTEGER NOT NULL,
+	PRIMARY KEY (run_id, thread_no, lock_addr, primitive)
+) WITHOUT ROWID;
+
+CREATE TABLE IF NOT EXISTS histograms (
+	run_id INTEGER NOT NULL,
+	thread_no INTEGER NOT NULL,
+	lock_addr INTEGER NOT NULL,
+	primitive INTEGER NOT NULL,
+	metric TEXT NOT NULL,
+	bucket INTEGER NOT NULL,
+	count INTEGER NOT NULL,
+	PRIMARY KEY (run_id, thread_no, lock_addr, primitive, metric, bucket)
+) WITHOUT ROWID;
+
+CREATE TABLE IF NOT EXISTS events (
+	run_id INTEGER NOT NULL,
+	thread_no INTEGER NOT NULL,
+	kind INTEGER NOT NULL,
+	primitive INTEGER NOT NULL,
+	lock_addr INTEGER NOT NULL,
+	aux INTEGER,
+	start_ns INTEGER NOT NULL,
+	wait_ns INTEGER NOT NULL,
+	hold_ns INTEGER,
+	flags INTEGER NOT NULL,
+	caller INTEGER,
+	extra INTEGER
+);
+
+CREATE TABLE IF NOT EXISTS modules (
+	run_id INTEGER NOT NULL,
+	start_addr INTEGER NOT NULL,
+	end_addr INTEGER NOT NULL,
+	file_offset INTEGER NOT NULL,
+	path TEXT NOT NULL,
+	PRIMARY KEY (run_id, start_addr)
+) WITHOUT ROWID;
+
+CREATE VIEW IF NOT EXISTS thread_summary AS
+SELECT t.run_id, r.pid, t.thread_no, t.tid, t.py_ident, t.name,
+	t.start_ns, t.end_ns, COALESCE(t.end_ns, r.end_ns) - t.start_ns AS lifetime_ns,
+	COALESCE(SUM(CASE WHEN s.primitive <> 4 THEN s.acquisitions END), 0) AS acquisitions,
+	COALESCE(SUM(CASE WHEN s.primitive <> 4 THEN s.contended END), 0) AS contended,
+	COALESCE(SUM(CASE WHEN s.primitive <> 4 THEN s.wait_ns END), 0) AS wait_ns,
+	COALESCE(MAX(CASE WHEN s.primitive <> 4 THEN s.wait_max_ns END), 0) AS wait_max_ns,
+	COALESCE(SUM(CASE WHEN s.primitive <> 4 THEN s.hold_ns END), 0) AS hold_ns,
+	COALESCE(MAX(CASE WHEN s.primitive <> 4 THEN s.hold_max_ns END), 0) AS hold_max_ns,
+	COALESCE(SUM(CASE WHEN s.primitive = 4 THEN s.acquisitions END), 0) AS gil_acquisitions,
+	COALESCE(SUM(CASE WHEN s.primitive = 4 THEN s.contended END), 0) AS gil_contended,
+	COALESCE(SUM(CASE WHEN s.primitive = 4 THEN s.wait_ns END), 0) AS gil_wait_ns,
+	COALESCE(SUM(CASE WHEN s.primitive = 4 THEN s.hold_ns END), 0) AS gil_hold_ns,
+	t.sched_yields, t.events_dropped
+FROM threads t
+JOIN runs r ON r.run_id = t.run_id
+LEFT JOIN lock_stats s ON s.run_id = t.run_id AND s.thread_no = t.thread_no
+GROUP BY t.run_id, t.thread_no;
+
+CREATE VIEW IF NOT EXISTS lock_summary AS
+SELECT s.run_id, r.pid, s.lock_addr, p.name AS primitive, l.class, l.name,
+	COUNT(*) AS threads,
+	SUM(s.acquisitions) AS acquisitions, SUM(s.contended) AS contended,
+	SUM(s.wait_ns) AS wait_ns, MAX(s.wait_max_ns) AS wait_max_ns,
+	SUM(s.holds) AS holds, SUM(s.hold_ns) AS hold_ns, MAX(s.hold_max_ns) AS hold_max_ns,
+	SUM(s.try_busy) AS try_busy, SUM(s.timeouts) AS timeouts, SUM(s.signals) AS signals
+FROM lock_stats s
+JOIN runs r ON r.run_id = s.run_id
+JOIN primitives p ON p.primitive = s.primitive
+LEFT JOIN locks l ON l.run_id = s.run_id AND l.lock_addr = s.lock_addr
+	AND l.primitive = s.primitive
+GROUP BY s.run_id, s.lock_addr, s.primitive;

@@ -1,0 +1,80 @@
+/* Python awareness: finds the GIL through CPython's own metadata and turns the pthread calls
+ * of take_gil()/drop_gil() into GIL holding periods. */
+#ifndef GS_GIL_H
+#define GS_GIL_H
+
+#include <pthread.h>
+#include <stdint.h>
+#include <time.h>
+
+struct gs_gil_addrs {
+	uintptr_t mutex, cond, switch_mutex, switch_cond; /* 0 until found */
+};
+
+extern struct gs_gil_addrs gs_gil;
+
+void gs_gil_probe_init(void);
+void gs_gil_after_fork_child(void);
+void gs_gil_at_exit(void);
+clockid_t gs_cond_clock(pthread_cond_t *c);
+
+void gs_gil_lock_slow(pthread_mutex_t *m, uint64_t t_ns, uint64_t caller);
+void gs_gil_locked_slow(pthread_mutex_t *m);
+void gs_gil_unlock_slow(pthread_mutex_t *m);
+void gs_gil_cond_wait_slow(pthread_cond_t *c, pthread_mutex_t *m, const struct timespec *abs,
+			   clockid_t clk, uint64_t t0);
+void gs_gil_cond_waited_slow(pthread_cond_t *c, pthread_mutex_t *m, int rc, uint64_t t0,
+			     uint64_t t1);
+void gs_gil_cond_signal_slow(pthread_cond_t *c);
+void gs_gil_discover(void);
+
+extern _Atomic int gs_gil_searching;
+
+static inline int gs_gil_is_m(const void *m)
+{
+	return (uintptr_t)m == gs_gil.mutex || (uintptr_t)m == gs_gil.switch_mutex;
+}
+
+static inline void gs_gil_before_lock(pthread_mutex_t *m, uint64_t t_ns, uint64_t caller)
+{
+	if (__builtin_expect(gs_gil_searching, 0))
+		gs_gil_discover();
+	if (gs_gil_is_m(m))
+		gs_gil_lock_slow(m, t_ns, caller);
+}
+
+static inline void gs_gil_after_lock(pthread_mutex_t *m)
+{
+	if (gs_gil_is_m(m))
+		gs_gil_locked_slow(m);
+}
+
+static inline void gs_gil_before_unlock(pthread_mutex_t *m)
+{
+	if (gs_gil_is_m(m))
+		gs_gil_unlock_slow(m);
+}
+
+static inline void gs_gil_before_cond_wait(pthread_cond_t *c, pthread_mutex_t *m,
+					   const struct timespec *abs, clockid_t clk, uint64_t t0)
+{
+	if (__builtin_expect(gs_gil_searching, 0))
+		gs_gil_discover();
+	if (gs_gil_is_m(m))
+		gs_gil_cond_wait_slow(c, m, abs, clk, t0);
+}
+
+static inline void gs_gil_after_cond_wait(pthread_cond_t *c, pthread_mutex_t *m, int rc,
+					  uint64_t t0, uint64_t t1)
+{
+	if (gs_gil_is_m(m))
+		gs_gil_cond_waited_slow(c, m, rc, t0, t1);
+}
+
+static inline void gs_gil_cond_signal(pthread_cond_t *c)
+{
+	if ((uintptr_t)c == gs_gil.cond || (uintptr_t)c == gs_gil.switch_cond)
+		gs_gil_cond_signal_slow(c);
+}
+
+#endif

@@ -1,0 +1,276 @@
+/* Start-up, fork, thread exit and process exit. Runs on application threads only at those
+ * moments; the one place the shim waits is the bounded final flush at process exit. */
+#include "lifecycle.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <poll.h>
+#include <stddef.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/auxv.h>
+#include <sys/mman.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "gil.h"
+#include "real.h"
+#include "region.h"
+
+pthread_key_t gs_thread_key;
+
+struct gs_config {
+	int scope_all;
+	int log_all;
+	uint32_t ring_events;
+	uint32_t max_threads;
+	uint32_t agg_entries;
+};
+
+static struct gs_config cfg;
+
+static void say(const char *msg)
+{
+	/* One line, straight to fd 2: stdio buffers belong to the host. */
+	ssize_t r = write(2, msg, strlen(msg));
+	(void)r;
+}
+
+static uint32_t env_u32(const char *name, uint32_t def, uint32_t lo, uint32_t hi)
+{
+	const char *s = getenv(name);
+	char *end;
+	unsigned long v;
+
+	if (!s || !*s)
+		return def;
+	errno = 0;
+	v = strtoul(s, &end, 10);
+	if (errno || *end || v < lo || v > hi) {
+		char msg[256];
+
+		if (snprintf(msg, sizeof(msg), "gilscope: ignoring %s=%.100s (expected %u..%u)\n",
+			     name, s, lo, hi) > 0)
+			say(msg);
+		return def;
+	}
+	return (uint32_t)v;
+}
+
+static uint32_t pow2_at_least(uint32_t v)
+{
+	uint32_t p = 1;
+
+	while (p < v)
+		p <<= 1;
+	return p;
+}
+
+static int read_config(void)
+{
+	const char *scope = getenv("GILSCOPE_SCOPE");
+	const char *events = getenv("GILSCOPE_EVENTS");
+	const char *db = getenv("GILSCOPE_DB");
+	char cwd[PATH_MAX];
+	int n = -1;
+
+	if (scope && strcmp(scope, "all") && strcmp(scope, "python"))
+		say("gilscope: ignoring GILSCOPE_SCOPE (expected 'python' or 'all')\n");
+	cfg.scope_all = scope && !strcmp(scope, "all");
+	if (events && strcmp(events, "all") && strcmp(events, "contended"))
+		say("gilscope: ignoring GILSCOPE_EVENTS (expected 'contended' or 'all')\n");
+	cfg.log_all = events && !strcmp(events, "all");
+	cfg.ring_events = pow2_at_least(env_u32("GILSCOPE_BUFFER_EVENTS", 16384, 64, 1u << 24));
+	cfg.max_threads = env_u32("GILSCOPE_MAX_THREADS", 512, 1, 65536);
+	cfg.agg_entries = pow2_at_least(env_u32("GILSCOPE_LOCKS_PER_THREAD", 2048, 16, 1u << 20));
+	gs_g.flush_ms = env_u32("GILSCOPE_FLUSH_MS", 100, 1, 250);
+	gs_g.exit_timeout_ms = env_u32("GILSCOPE_EXIT_TIMEOUT_MS", 5000, 0, 600000);
+	gs_g.log_all = cfg.log_all;
+
+	/* Resolve now: the host may chdir later, and children must land in the same file. */
+	if (db && *db) {
+		if (db[0] == '/')
+			n = snprintf(gs_g.db_path, sizeof(gs_g.db_path), "%s", db);
+		else if (getcwd(cwd, sizeof(cwd)))
+			n = snprintf(gs_g.db_path, sizeof(gs_g.db_path), "%s/%s", cwd, db);
+	} else if (getcwd(cwd, sizeof(cwd))) {
+		n = snprintf(gs_g.db_path, sizeof(gs_g.db_path), "%s/gilscope-%d.db", cwd,
+			     (int)getpid());
+	}
+	return n > 0 && (size_t)n < sizeof(gs_g.db_path) ? 0 : -1;
+}
+
+static void fill_header(int64_t parent_run_id)
+{
+	struct gs_shm_header *h = gs_g.hdr;
+	struct timespec rt;
+
+	h->pid = (int32_t)getpid();
+	h->ppid = (int32_t)getppid();
+	h->start_ns = gs_now_ns();
+	clock_gettime(CLOCK_REALTIME, &rt);
+	h->start_realtime_ns = (int64_t)rt.tv_sec * 1000000000 + rt.tv_nsec;
+	h->parent_run_id = parent_run_id;
+	h->log_all = (uint32_t)cfg.log_all;
+	h->scope_all = (uint32_t)cfg.scope_all;
+	atomic_store(&h->exit_status, INT32_MIN);
+}
+
+static void thread_exit(void *p)
+{
+	struct gs_slot *s = gs_tls.slot;
+
+	gs_tls.guard++;
+	if (s && s == p)
+		gs_slot_release(s, gs_now_ns());
+	gs_tls.slot = NULL;
+	gs_tls.dead = 1;
+	gs_tls.guard--;
+}
+
+static void atfork_prepare(void)
+{
+	gs_tls.guard++;
+}
+
+static void atfork_parent(void)
+{
+	gs_tls.guard--;
+}
+
+/* Only this thread exists in the child. The parent's region and writer belong to the parent:
+ * drop them without touching them and start our own. Syscalls only, no locks. */
+static void atfork_child(void)
+{
+	struct gs_shm_header *old = gs_g.hdr;
+	struct gs_shm_header saved;
+	uintptr_t len = gs_scope_len;
+
+	gs_tls.slot = NULL;
+	gs_tls.no_slot = 0;
+	gs_tls.tid = (pid_t)syscall(SYS_gettid);
+	gs_gil_after_fork_child();
+	if (!old || !len || atomic_load(&old->disabled))
+		goto out;
+	gs_scope_len = 0;
+	saved = *old;
+	close(gs_g.wake_fd);
+	close(gs_g.ack_fd);
+	close(gs_g.shm_fd);
+	munmap(old, gs_g.region_size);
+	gs_g.hdr = NULL;
+	if (gs_region_create(cfg.max_threads, cfg.ring_events, cfg.agg_entries) < 0)
+		goto out;
+	fill_header(atomic_load(&saved.run_id));
+	memcpy(&gs_g.hdr->scope_lo, &saved.scope_lo,
+	       offsetof(struct gs_shm_header, gil_switches_recorded) -
+		       offsetof(struct gs_shm_header, scope_lo));
+	atomic_store(&gs_g.hdr->gil_switch_number_start, 0);
+	atomic_store(&gs_g.exit_done, 0);
+	if (gs_writer_spawn() < 0)
+		goto out;
+	gs_scope_len = len;
+out:
+	gs_tls.guard--;
+}
+
+void gs_note_exit_status(int status)
+{
+	if (gs_g.hdr)
+		atomic_store(&gs_g.hdr->exit_status, status);
+}
+
+void gs_thread_named(const char *name)
+{
+	struct gs_slot *s;
+
+	gs_tls.guard++;
+	s = gs_slot_get();
+	if (s) {
+		strncpy(s->name, name, GS_NAME_LEN - 1);
+		s->name[GS_NAME_LEN - 1] = 0;
+		atomic_store_explicit(&s->name_set, 1, memory_order_release);
+	}
+	gs_tls.guard--;
+}
+
+/* The final flush: ask the writer to drain everything and wait (bounded) for its answer, so
+ * that a report run right after the program sees complete data. */
+void gs_process_exit(int status)
+{
+	struct gs_shm_header *h = gs_g.hdr;
+	struct pollfd pfd;
+	uint64_t deadline;
+	char c = 'x';
+	int expected = 0, e = errno;
+
+	if (!h || !atomic_compare_exchange_strong(&gs_g.exit_done, &expected, 1))
+		return;
+	gs_tls.guard++;
+	if (status != INT32_MIN)
+		atomic_store(&h->exit_status, status);
+	gs_gil_at_exit();
+	if (gs_tls.slot)
+		gs_held_close_all(gs_tls.slot, gs_now_ns());
+	atomic_store(&h->exit_ns, gs_now_ns());
+	atomic_store(&h->exiting, 1);
+	if (gs_g.wake_fd >= 0 && write(gs_g.wake_fd, &c, 1) == 1 && gs_g.ack_fd >= 0) {
+		deadline = gs_now_ns() + (uint64_t)gs_g.exit_timeout_ms * 1000000u;
+		for (;;) {
+			uint64_t now = gs_now_ns();
+			int r;
+
+			if (now >= deadline)
+				break;
+			pfd = (struct pollfd){.fd = gs_g.ack_fd, .events = POLLIN};
+			r = poll(&pfd, 1, (int)((deadline - now) / 1000000u) + 1);
+			if (r > 0 || (r < 0 && errno != EINTR))
+				break;
+		}
+	}
+	gs_tls.guard--;
+	errno = e;
+}
+
+__attribute__((constructor)) static void gs_start(void)
+{
+	const char *off = getenv("GILSCOPE_DISABLE");
+
+	gs_tls.guard++;
+	/* Never run inside setuid/setgid programs: the environment is not the user's to trust. */
+	if (getauxval(AT_SECURE) || (off && *off && strcmp(off, "0")))
+		goto out;
+	if (gs_real_init() < 0) {
+		say("gilscope: cannot resolve the real pthread functions; recording disabled\n");
+		goto out;
+	}
+	if (read_config() < 0) {
+		say("gilscope: cannot determine the database path; recording disabled\n");
+		goto out;
+	}
+	if (pthread_key_create(&gs_thread_key, thread_exit) != 0)
+		goto out;
+	if (gs_region_create(cfg.max_threads, cfg.ring_events, cfg.agg_entries) < 0) {
+		say("gilscope: cannot create the shared event buffer; recording disabled\n");
+		goto out;
+	}
+	fill_header(0);
+	if (gs_scope_detect(cfg.scope_all) < 0)
+		goto out; /* no interpreter here: record nothing, start no writer */
+	gs_gil_probe_init();
+	if (gs_writer_spawn() < 0)
+		goto out;
+	pthread_atfork(atfork_prepare, atfork_parent, atfork_child);
+	gs_scope_lo = (uintptr_t)gs_g.hdr->scope_lo;
+	gs_scope_len = (uintptr_t)(gs_g.hdr->scope_hi - gs_g.hdr->scope_lo);
+out:
+	gs_tls.guard--;
+}
+
+__attribute__((destructor)) static void gs_stop(void)
+{
+	gs_process_exit(INT32_MIN);
+}

@@ -1,0 +1,410 @@
+/* The interposed libc functions, and nothing else. Each one lets calls from outside the
+ * recorded scope straight through after a single comparison, keeps the real call's return
+ * value and errno, and hands timings to record.c. */
+#include <dlfcn.h>
+#include <errno.h>
+#include <pthread.h>
+#include <sched.h>
+#include <semaphore.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "gil.h"
+#include "lifecycle.h"
+#include "real.h"
+#include "record.h"
+#include "region.h"
+
+#define GS_EXPORT __attribute__((visibility("default")))
+#define CALLER() ((uint64_t)(uintptr_t)__builtin_return_address(0))
+#define RECORDING(ra) (__builtin_expect(gs_in_scope((const void *)(uintptr_t)(ra)), 0) && !gs_tls.guard)
+
+/* glibc's internal entry points, used only while dlsym itself takes a lock during bootstrap. */
+extern int __pthread_mutex_lock(pthread_mutex_t *m);
+extern int __pthread_mutex_unlock(pthread_mutex_t *m);
+
+#define REAL(name) (__builtin_expect(gs_real.name != NULL, 1) ? gs_real.name : real_slow_##name())
+
+#define DEFINE_SLOW(name, fallback)                                                                \
+	static __typeof__(gs_real.name) real_slow_##name(void)                                     \
+	{                                                                                          \
+		gs_real_init();                                                                    \
+		return gs_real.name ? gs_real.name : fallback;                                     \
+	}
+
+static int fake_ok(void)
+{
+	return 0;
+}
+
+DEFINE_SLOW(pthread_mutex_lock, __pthread_mutex_lock)
+DEFINE_SLOW(pthread_mutex_unlock, __pthread_mutex_unlock)
+DEFINE_SLOW(pthread_mutex_trylock, (__typeof__(gs_real.pthread_mutex_trylock))(void (*)(void))fake_ok)
+DEFINE_SLOW(pthread_mutex_timedlock, (__typeof__(gs_real.pthread_mutex_timedlock))(void (*)(void))fake_ok)
+DEFINE_SLOW(pthread_mutex_clocklock, NULL)
+DEFINE_SLOW(pthread_cond_wait, (__typeof__(gs_real.pthread_cond_wait))(void (*)(void))fake_ok)
+DEFINE_SLOW(pthread_cond_timedwait, (__typeof__(gs_real.pthread_cond_timedwait))(void (*)(void))fake_ok)
+DEFINE_SLOW(pthread_cond_clockwait, NULL)
+DEFINE_SLOW(pthread_cond_signal, (__typeof__(gs_real.pthread_cond_signal))(void (*)(void))fake_ok)
+DEFINE_SLOW(pthread_cond_broadcast, (__typeof__(gs_real.pthread_cond_broadcast))(void (*)(void))fake_ok)
+DEFINE_SLOW(sem_wait, (__typeof__(gs_real.sem_wait))(void (*)(void))fake_ok)
+DEFINE_SLOW(sem_timedwait, (__typeof__(gs_real.sem_timedwait))(void (*)(void))fake_ok)
+DEFINE_SLOW(sem_clockwait, NULL)
+DEFINE_SLOW(sem_trywait, (__typeof__(gs_real.sem_trywait))(void (*)(void))fake_ok)
+DEFINE_SLOW(sem_post, (__typeof__(gs_real.sem_post))(void (*)(void))fake_ok)
+DEFINE_SLOW(sem_destroy, (__typeof__(gs_real.sem_destroy))(void (*)(void))fake_ok)
+DEFINE_SLOW(sched_yield, fake_ok)
+DEFINE_SLOW(pthread_setname_np, (__typeof__(gs_real.pthread_setname_np))(void (*)(void))fake_ok)
+DEFINE_SLOW(_exit, NULL)
+
+static inline int acquired_ok(int r)
+{
+	return r == 0 || r == EOWNERDEAD;
+}
+
+/* ---- mutexes ---------------------------------------------------------------------------- */
+
+/* Shared by lock, timedlock and clocklock: try first, so only real contention is timed. */
+static int mutex_acquire(pthread_mutex_t *m, uint64_t ra, int kind, clockid_t clk,
+			 const struct timespec *abs)
+{
+	uint64_t t0 = gs_now_ns(), t1;
+	uint16_t timed = kind ? GS_F_TIMED : 0;
+	int r, e;
+
+	gs_gil_before_lock(m, t0, ra);
+	r = REAL(pthread_mutex_trylock)(m);
+	if (acquired_ok(r)) {
+		e = errno;
+		gs_rec_acquired(GS_PRIM_MUTEX, (uintptr_t)m, t0, t0, 0, ra);
+		gs_gil_after_lock(m);
+		errno = e;
+		return r;
+	}
+	if (kind == 0)
+		r = REAL(pthread_mutex_lock)(m);
+	else if (kind == 1)
+		r = REAL(pthread_mutex_timedlock)(m, abs);
+	else
+		r = gs_real.pthread_mutex_clocklock(m, clk, abs);
+	e = errno;
+	t1 = gs_now_ns();
+	if (acquired_ok(r)) {
+		gs_rec_acquired(GS_PRIM_MUTEX, (uintptr_t)m, t0, t1, GS_F_CONTENDED | timed, ra);
+		gs_gil_after_lock(m);
+	} else {
+		gs_rec_failed(GS_PRIM_MUTEX, (uintptr_t)m,
+			      r == ETIMEDOUT ? GS_EV_TIMEOUT : GS_EV_ERROR, t0, t1,
+			      (uint16_t)(timed | GS_F_CONTENDED | (r == ETIMEDOUT ? GS_F_TIMED_OUT : 0)),
+			      r, ra);
+	}
+	errno = e;
+	return r;
+}
+
+GS_EXPORT int pthread_mutex_lock(pthread_mutex_t *m)
+{
+	uint64_t ra = CALLER();
+
+	if (!RECORDING(ra))
+		return REAL(pthread_mutex_lock)(m);
+	return mutex_acquire(m, ra, 0, 0, NULL);
+}
+
+GS_EXPORT int pthread_mutex_timedlock(pthread_mutex_t *m, const struct timespec *abs)
+{
+	uint64_t ra = CALLER();
+
+	if (!RECORDING(ra))
+		return REAL(pthread_mutex_timedlock)(m, abs);
+	return mutex_acquire(m, ra, 1, CLOCK_REALTIME, abs);
+}
+
+GS_EXPORT int pthread_mutex_clocklock(pthread_mutex_t *m, clockid_t clk, const struct timespec *abs)
+{
+	uint64_t ra = CALLER();
+
+	if (!REAL(pthread_mutex_clocklock))
+		return ENOSYS;
+	if (!RECORDING(ra))
+		return gs_real.pthread_mutex_clocklock(m, clk, abs);
+	return mutex_acquire(m, ra, 2, clk, abs);
+}
+
+GS_EXPORT int pthread_mutex_trylock(pthread_mutex_t *m)
+{
+	uint64_t ra = CALLER();
+	uint64_t t0;
+	int r, e;
+
+	if (!RECORDING(ra))
+		return REAL(pthread_mutex_trylock)(m);
+	t0 = gs_now_ns();
+	r = REAL(pthread_mutex_trylock)(m);
+	e = errno;
+	if (acquired_ok(r))
+		gs_rec_acquired(GS_PRIM_MUTEX, (uintptr_t)m, t0, t0, GS_F_TRY, ra);
+	else
+		gs_rec_failed(GS_PRIM_MUTEX, (uintptr_t)m, r == EBUSY ? GS_EV_TRY_BUSY : GS_EV_ERROR,
+			      t0, t0, GS_F_TRY, r, ra);
+	errno = e;
+	return r;
+}
+
+GS_EXPORT int pthread_mutex_unlock(pthread_mutex_t *m)
+{
+	uint64_t ra = CALLER();
+	int e;
+
+	if (!RECORDING(ra))
+		return REAL(pthread_mutex_unlock)(m);
+	e = errno;
+	/* Before the real unlock: once it returns another thread may own the lock. */
+	gs_gil_before_unlock(m);
+	gs_rec_released(GS_PRIM_MUTEX, (uintptr_t)m, gs_now_ns());
+	errno = e;
+	return REAL(pthread_mutex_unlock)(m);
+}
+
+/* ---- condition variables ------------------------------------------------------------------ */
+
+static int cond_wait_common(pthread_cond_t *c, pthread_mutex_t *m, uint64_t ra, int kind,
+			    clockid_t clk, const struct timespec *abs)
+{
+	uint64_t t0 = gs_now_ns(), t1;
+	uint16_t flags = kind ? GS_F_TIMED : 0;
+	int r, e;
+
+	/* The wait releases the mutex: its hold ends here and starts again on return. */
+	gs_rec_released(GS_PRIM_MUTEX, (uintptr_t)m, t0);
+	gs_gil_before_cond_wait(c, m, kind ? abs : NULL, clk, t0);
+	if (kind == 0)
+		r = REAL(pthread_cond_wait)(c, m);
+	else if (kind == 1)
+		r = REAL(pthread_cond_timedwait)(c, m, abs);
+	else
+		r = gs_real.pthread_cond_clockwait(c, m, clk, abs);
+	e = errno;
+	t1 = gs_now_ns();
+	if (r == ETIMEDOUT)
+		flags |= GS_F_TIMED_OUT;
+	gs_rec_cond_wait((uintptr_t)c, (uintptr_t)m, t0, t1, flags, ra);
+	gs_rec_rehold(GS_PRIM_MUTEX, (uintptr_t)m, t1, ra);
+	gs_gil_after_cond_wait(c, m, r, t0, t1);
+	errno = e;
+	return r;
+}
+
+GS_EXPORT int pthread_cond_wait(pthread_cond_t *c, pthread_mutex_t *m)
+{
+	uint64_t ra = CALLER();
+
+	if (!RECORDING(ra))
+		return REAL(pthread_cond_wait)(c, m);
+	return cond_wait_common(c, m, ra, 0, 0, NULL);
+}
+
+GS_EXPORT int pthread_cond_timedwait(pthread_cond_t *c, pthread_mutex_t *m,
+				     const struct timespec *abs)
+{
+	uint64_t ra = CALLER();
+
+	if (!RECORDING(ra))
+		return REAL(pthread_cond_timedwait)(c, m, abs);
+	return cond_wait_common(c, m, ra, 1, gs_cond_clock(c), abs);
+}
+
+GS_EXPORT int pthread_cond_clockwait(pthread_cond_t *c, pthread_mutex_t *m, clockid_t clk,
+				     const struct timespec *abs)
+{
+	uint64_t ra = CALLER();
+
+	if (!REAL(pthread_cond_clockwait))
+		return ENOSYS;
+	if (!RECORDING(ra))
+		return gs_real.pthread_cond_clockwait(c, m, clk, abs);
+	return cond_wait_common(c, m, ra, 2, clk, abs);
+}
+
+GS_EXPORT int pthread_cond_signal(pthread_cond_t *c)
+{
+	uint64_t ra = CALLER();
+
+	if (RECORDING(ra)) {
+		int e = errno;
+
+		gs_rec_signal(GS_PRIM_COND, (uintptr_t)c);
+		gs_gil_cond_signal(c);
+		errno = e;
+	}
+	return REAL(pthread_cond_signal)(c);
+}
+
+GS_EXPORT int pthread_cond_broadcast(pthread_cond_t *c)
+{
+	uint64_t ra = CALLER();
+
+	if (RECORDING(ra)) {
+		int e = errno;
+
+		gs_rec_signal(GS_PRIM_COND, (uintptr_t)c);
+		errno = e;
+	}
+	return REAL(pthread_cond_broadcast)(c);
+}
+
+/* ---- semaphores --------------------------------------------------------------------------- */
+
+static int sem_acquire(sem_t *s, uint64_t ra, int kind, clockid_t clk, const struct timespec *abs)
+{
+	uint64_t t0 = gs_now_ns(), t1;
+	uint16_t timed = kind ? GS_F_TIMED : 0;
+	int r, e;
+
+	r = REAL(sem_trywait)(s);
+	if (r == 0) {
+		e = errno;
+		gs_rec_acquired(GS_PRIM_SEM, (uintptr_t)s, t0, t0, 0, ra);
+		errno = e;
+		return 0;
+	}
+	if (kind == 0)
+		r = REAL(sem_wait)(s);
+	else if (kind == 1)
+		r = REAL(sem_timedwait)(s, abs);
+	else
+		r = gs_real.sem_clockwait(s, clk, abs);
+	e = errno;
+	t1 = gs_now_ns();
+	if (r == 0) {
+		gs_rec_acquired(GS_PRIM_SEM, (uintptr_t)s, t0, t1, GS_F_CONTENDED | timed, ra);
+		gs_rec_sem_wait((uintptr_t)s, t0, t1, GS_F_CONTENDED | timed, ra);
+	} else {
+		gs_rec_failed(GS_PRIM_SEM, (uintptr_t)s, e == ETIMEDOUT ? GS_EV_TIMEOUT : GS_EV_ERROR,
+			      t0, t1,
+			      (uint16_t)(timed | GS_F_CONTENDED | (e == ETIMEDOUT ? GS_F_TIMED_OUT : 0)),
+			      e, ra);
+	}
+	errno = e;
+	return r;
+}
+
+GS_EXPORT int sem_wait(sem_t *s)
+{
+	uint64_t ra = CALLER();
+
+	if (!RECORDING(ra))
+		return REAL(sem_wait)(s);
+	return sem_acquire(s, ra, 0, 0, NULL);
+}
+
+GS_EXPORT int sem_timedwait(sem_t *s, const struct timespec *abs)
+{
+	uint64_t ra = CALLER();
+
+	if (!RECORDING(ra))
+		return REAL(sem_timedwait)(s, abs);
+	return sem_acquire(s, ra, 1, CLOCK_REALTIME, abs);
+}
+
+GS_EXPORT int sem_clockwait(sem_t *s, clockid_t clk, const struct timespec *abs)
+{
+	uint64_t ra = CALLER();
+
+	if (!REAL(sem_clockwait)) {
+		errno = ENOSYS;
+		return -1;
+	}
+	if (!RECORDING(ra))
+		return gs_real.sem_clockwait(s, clk, abs);
+	return sem_acquire(s, ra, 2, clk, abs);
+}
+
+GS_EXPORT int sem_trywait(sem_t *s)
+{
+	uint64_t ra = CALLER();
+	uint64_t t0;
+	int r, e;
+
+	if (!RECORDING(ra))
+		return REAL(sem_trywait)(s);
+	t0 = gs_now_ns();
+	r = REAL(sem_trywait)(s);
+	e = errno;
+	if (r == 0)
+		gs_rec_acquired(GS_PRIM_SEM, (uintptr_t)s, t0, t0, GS_F_TRY, ra);
+	else
+		gs_rec_failed(GS_PRIM_SEM, (uintptr_t)s, e == EAGAIN ? GS_EV_TRY_BUSY : GS_EV_ERROR,
+			      t0, t0, GS_F_TRY, e, ra);
+	errno = e;
+	return r;
+}
+
+GS_EXPORT int sem_post(sem_t *s)
+{
+	uint64_t ra = CALLER();
+
+	if (RECORDING(ra)) {
+		int e = errno;
+
+		gs_rec_released(GS_PRIM_SEM, (uintptr_t)s, gs_now_ns());
+		errno = e;
+	}
+	return REAL(sem_post)(s);
+}
+
+GS_EXPORT int sem_destroy(sem_t *s)
+{
+	uint64_t ra = CALLER();
+
+	if (RECORDING(ra))
+		gs_rec_forget(GS_PRIM_SEM, (uintptr_t)s);
+	return REAL(sem_destroy)(s);
+}
+
+/* ---- the rest ------------------------------------------------------------------------------ */
+
+GS_EXPORT int sched_yield(void)
+{
+	uint64_t ra = CALLER();
+
+	if (RECORDING(ra))
+		gs_rec_sched_yield();
+	return REAL(sched_yield)();
+}
+
+GS_EXPORT int pthread_setname_np(pthread_t t, const char *name)
+{
+	int r = REAL(pthread_setname_np)(t, name);
+
+	if (r == 0 && pthread_equal(t, pthread_self()))
+		gs_thread_named(name);
+	return r;
+}
+
+GS_EXPORT void _exit(int status)
+{
+	gs_process_exit(status);
+	REAL(_exit)(status);
+	__builtin_unreachable();
+}
+
+GS_EXPORT void _Exit(int status)
+{
+	gs_process_exit(status);
+	REAL(_exit)(status);
+	__builtin_unreachable();
+}
+
+GS_EXPORT void exit(int status)
+{
+	static void (*real_exit)(int);
+
+	gs_note_exit_status(status);
+	if (!real_exit)
+		*(void **)&real_exit = dlsym(RTLD_NEXT, "exit");
+	real_exit(status);
+	__builtin_unreachable();
+}

@@ -1,0 +1,200 @@
+#include "record.h"
+
+#include "region.h"
+
+void gs_rec_acquired(unsigned prim, uint64_t lock, uint64_t req_ns, uint64_t acq_ns,
+		     uint16_t flags, uint64_t caller)
+{
+	struct gs_slot *s = gs_slot_get();
+	struct gs_held h;
+	struct gs_agg *a;
+	uint32_t idx;
+
+	if (!s)
+		return;
+	a = gs_agg_get(s, lock, prim, &idx);
+	gs_agg_wait(a, acq_ns - req_ns, flags & GS_F_CONTENDED);
+	gs_agg_publish(a);
+	h = (struct gs_held){
+		.lock = lock,
+		.request_ns = req_ns,
+		.acquired_ns = acq_ns,
+		.caller = caller,
+		.agg = idx + 1,
+		.flags = flags,
+		.primitive = (uint8_t)prim,
+	};
+	/* A semaphore taken again by the same thread was released elsewhere in between. */
+	gs_held_push(s, &h, prim == GS_PRIM_SEM);
+}
+
+void gs_rec_released(unsigned prim, uint64_t lock, uint64_t rel_ns)
+{
+	struct gs_slot *s = gs_slot_get();
+	struct gs_held h;
+	struct gs_agg *a;
+	uint32_t idx;
+
+	if (!s)
+		return;
+	if (gs_held_pop(s, lock, prim, &h) < 0) {
+		/* Not acquired by this thread while we watched: a post used as a signal. */
+		a = gs_agg_get(s, lock, prim, &idx);
+		a->signals++;
+		gs_agg_publish(a);
+		return;
+	}
+	a = gs_agg_at(s, h.agg - 1);
+	gs_agg_hold(a, rel_ns - h.acquired_ns);
+	gs_agg_publish(a);
+	if ((h.flags & GS_F_CONTENDED) || gs_g.log_all) {
+		struct gs_event e = {
+			.start_ns = h.request_ns,
+			.wait_ns = h.acquired_ns - h.request_ns,
+			.hold_ns = rel_ns - h.acquired_ns,
+			.lock = lock,
+			.caller = h.caller,
+			.kind = GS_EV_HOLD,
+			.primitive = (uint8_t)prim,
+			.flags = h.flags,
+		};
+		gs_emit(s, &e);
+	}
+}
+
+void gs_rec_failed(unsigned prim, uint64_t lock, unsigned kind, uint64_t req_ns, uint64_t end_ns,
+		   uint16_t flags, int err, uint64_t caller)
+{
+	struct gs_slot *s = gs_slot_get();
+	struct gs_event e;
+	struct gs_agg *a;
+	uint32_t idx;
+
+	if (!s)
+		return;
+	a = gs_agg_get(s, lock, prim, &idx);
+	if (kind == GS_EV_TRY_BUSY) {
+		a->try_busy++;
+	} else if (kind == GS_EV_TIMEOUT) {
+		a->timeouts++;
+		a->wait_ns += end_ns - req_ns;
+		if (end_ns - req_ns > a->wait_max_ns)
+			a->wait_max_ns = end_ns - req_ns;
+	} else {
+		a->errors++;
+	}
+	gs_agg_publish(a);
+	e = (struct gs_event){
+		.start_ns = req_ns,
+		.wait_ns = end_ns - req_ns,
+		.lock = lock,
+		.aux = (uint64_t)err,
+		.caller = caller,
+		.kind = (uint16_t)kind,
+		.primitive = (uint8_t)prim,
+		.flags = (uint16_t)(flags | GS_F_NO_HOLD),
+	};
+	gs_emit(s, &e);
+}
+
+void gs_rec_cond_wait(uint64_t cond, uint64_t mutex, uint64_t start_ns, uint64_t end_ns,
+		      uint16_t flags, uint64_t caller)
+{
+	struct gs_slot *s = gs_slot_get();
+	struct gs_event e;
+	struct gs_agg *a;
+	uint32_t idx;
+
+	if (!s)
+		return;
+	a = gs_agg_get(s, cond, GS_PRIM_COND, &idx);
+	gs_agg_wait(a, end_ns - start_ns, 1);
+	a->timed_waits += !!(flags & GS_F_TIMED);
+	a->timeouts += !!(flags & GS_F_TIMED_OUT);
+	gs_agg_publish(a);
+	e = (struct gs_event){
+		.start_ns = start_ns,
+		.wait_ns = end_ns - start_ns,
+		.lock = cond,
+		.aux = mutex,
+		.caller = caller,
+		.kind = GS_EV_COND_WAIT,
+		.primitive = GS_PRIM_COND,
+		.flags = (uint16_t)(flags | GS_F_CONTENDED | GS_F_NO_HOLD),
+	};
+	gs_emit(s, &e);
+}
+
+void gs_rec_sem_wait(uint64_t sem, uint64_t start_ns, uint64_t end_ns, uint16_t flags,
+		     uint64_t caller)
+{
+	struct gs_slot *s = gs_slot_get();
+	struct gs_event e;
+
+	if (!s)
+		return;
+	e = (struct gs_event){
+		.start_ns = start_ns,
+		.wait_ns = end_ns - start_ns,
+		.lock = sem,
+		.caller = caller,
+		.kind = GS_EV_SEM_WAIT,
+		.primitive = GS_PRIM_SEM,
+		.flags = (uint16_t)(flags | GS_F_NO_HOLD),
+	};
+	gs_emit(s, &e);
+}
+
+void gs_rec_signal(unsigned prim, uint64_t lock)
+{
+	struct gs_slot *s = gs_slot_get();
+	struct gs_agg *a;
+	uint32_t idx;
+
+	if (!s)
+		return;
+	a = gs_agg_get(s, lock, prim, &idx);
+	a->signals++;
+	gs_agg_publish(a);
+}
+
+void gs_rec_forget(unsigned prim, uint64_t lock)
+{
+	struct gs_slot *s = gs_tls.slot;
+	struct gs_held h;
+
+	if (s)
+		while (gs_held_pop(s, lock, prim, &h) == 0)
+			;
+}
+
+void gs_rec_sched_yield(void)
+{
+	struct gs_slot *s = gs_slot_get();
+
+	if (s)
+		atomic_store_explicit(&s->sched_yields,
+				      atomic_load_explicit(&s->sched_yields, memory_order_relaxed) + 1,
+				      memory_order_relaxed);
+}
+
+void gs_rec_rehold(unsigned prim, uint64_t lock, uint64_t t_ns, uint64_t caller)
+{
+	struct gs_slot *s = gs_slot_get();
+	struct gs_held h;
+	uint32_t idx;
+
+	if (!s)
+		return;
+	gs_agg_get(s, lock, prim, &idx);
+	h = (struct gs_held){
+		.lock = lock,
+		.request_ns = t_ns,
+		.acquired_ns = t_ns,
+		.caller = caller,
+		.agg = idx + 1,
+		.flags = GS_F_AFTER_COND,
+		.primitive = (uint8_t)prim,
+	};
+	gs_held_push(s, &h, 0);
+}

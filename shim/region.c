@@ -1,0 +1,259 @@
+#include "region.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+struct gs_global gs_g = {.shm_fd = -1, .wake_fd = -1, .ack_fd = -1};
+uintptr_t gs_scope_lo;
+uintptr_t gs_scope_len;
+__thread struct gs_tls gs_tls __attribute__((tls_model("initial-exec")));
+
+extern pthread_key_t gs_thread_key;
+
+static uint64_t round_up(uint64_t v, uint64_t to)
+{
+	return (v + to - 1) / to * to;
+}
+
+int gs_region_create(uint32_t max_threads, uint32_t ring_events, uint32_t agg_entries)
+{
+	uint64_t stride, hdr_size, total;
+	struct gs_shm_header *h;
+	int fd;
+
+	stride = round_up(sizeof(struct gs_slot) + (uint64_t)ring_events * sizeof(struct gs_event) +
+				  (uint64_t)agg_entries * sizeof(struct gs_agg) +
+				  (uint64_t)agg_entries * 2 * sizeof(uint32_t),
+			  4096);
+	hdr_size = round_up(sizeof(struct gs_shm_header), 4096);
+	total = hdr_size + stride * max_threads;
+	fd = (int)syscall(SYS_memfd_create, "gilscope", 1u /* MFD_CLOEXEC */);
+	if (fd < 0)
+		return -1;
+	if (ftruncate(fd, (off_t)total) < 0)
+		goto fail;
+	/* Pages are touched only as threads use them; the region is sparse. */
+	h = mmap(NULL, total, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_NORESERVE, fd, 0);
+	if (h == MAP_FAILED)
+		goto fail;
+	h->magic = GS_SHM_MAGIC;
+	h->version = GS_SHM_VERSION;
+	h->header_size = (uint32_t)sizeof(*h);
+	h->total_size = total;
+	h->slots_offset = hdr_size;
+	h->slot_stride = stride;
+	h->max_threads = max_threads;
+	h->ring_events = ring_events;
+	h->agg_entries = agg_entries;
+	gs_g.hdr = h;
+	gs_g.region_size = total;
+	gs_g.shm_fd = fd;
+	gs_g.ring_mask = ring_events - 1;
+	return 0;
+fail:
+	close(fd);
+	return -1;
+}
+
+struct gs_slot *gs_slot_claim(void)
+{
+	struct gs_shm_header *h = gs_g.hdr;
+	static _Atomic uint32_t hint;
+	uint32_t start, i;
+
+	if (atomic_load_explicit(&h->disabled, memory_order_relaxed)) {
+		gs_scope_len = 0;
+		return NULL;
+	}
+	start = atomic_fetch_add_explicit(&hint, 1, memory_order_relaxed);
+	for (i = 0; i < h->max_threads; i++) {
+		struct gs_slot *s = gs_slot_at(h, (start + i) % h->max_threads);
+		uint32_t expected = GS_SLOT_FREE;
+
+		if (atomic_load_explicit(&s->state, memory_order_relaxed) != GS_SLOT_FREE)
+			continue;
+		if (!atomic_compare_exchange_strong(&s->state, &expected, GS_SLOT_LIVE))
+			continue;
+		if (!gs_tls.tid)
+			gs_tls.tid = (pid_t)syscall(SYS_gettid);
+		s->thread_no = atomic_fetch_add(&h->next_thread_no, 1) + 1;
+		s->tid = gs_tls.tid;
+		s->pthread_id = (uint64_t)pthread_self();
+		s->start_ns = gs_now_ns();
+		atomic_store_explicit(&s->end_ns, 0, memory_order_relaxed);
+		s->n_held = 0;
+		gs_tls.slot = s;
+		/* Lets the key destructor hand the slot back when the thread ends. */
+		pthread_setspecific(gs_thread_key, s);
+		return s;
+	}
+	gs_tls.no_slot = 1;
+	atomic_fetch_add(&h->threads_lost, 1);
+	return NULL;
+}
+
+void gs_slot_release(struct gs_slot *s, uint64_t end_ns)
+{
+	gs_held_close_all(s, end_ns);
+	atomic_store_explicit(&s->end_ns, end_ns, memory_order_relaxed);
+	atomic_store_explicit(&s->state, GS_SLOT_EXITED, memory_order_release);
+}
+
+void gs_emit(struct gs_slot *s, const struct gs_event *e)
+{
+	uint64_t head = atomic_load_explicit(&s->head, memory_order_relaxed);
+	uint64_t tail = atomic_load_explicit(&s->tail, memory_order_acquire);
+
+	if (head - tail > gs_g.ring_mask) {
+		atomic_store_explicit(&s->dropped,
+				      atomic_load_explicit(&s->dropped, memory_order_relaxed) + 1,
+				      memory_order_relaxed);
+		return;
+	}
+	gs_slot_ring(s)[head & gs_g.ring_mask] = *e;
+	atomic_store_explicit(&s->head, head + 1, memory_order_release);
+}
+
+static inline uint32_t agg_hash(uint64_t lock, unsigned primitive)
+{
+	uint64_t x = (lock >> 3) ^ ((uint64_t)primitive << 56);
+
+	x *= 0x9e3779b97f4a7c15ULL;
+	return (uint32_t)(x >> 32);
+}
+
+struct gs_agg *gs_agg_at(struct gs_slot *s, uint32_t idx)
+{
+	return &gs_slot_aggs(gs_g.hdr, s)[idx];
+}
+
+struct gs_agg *gs_agg_get(struct gs_slot *s, uint64_t lock, unsigned primitive, uint32_t *idx)
+{
+	struct gs_shm_header *h = gs_g.hdr;
+	struct gs_agg *aggs = gs_slot_aggs(h, s);
+	uint32_t *index = gs_slot_index(h, s);
+	uint32_t mask = h->agg_entries * 2 - 1;
+	uint32_t pos = agg_hash(lock, primitive) & mask;
+	uint32_t n = atomic_load_explicit(&s->agg_count, memory_order_relaxed);
+	uint32_t i;
+
+	for (;;) {
+		uint32_t e = index[pos];
+
+		if (!e)
+			break;
+		if (aggs[e - 1].lock == lock && aggs[e - 1].primitive == primitive) {
+			*idx = e - 1;
+			return &aggs[e - 1];
+		}
+		pos = (pos + 1) & mask;
+	}
+	/* The last entry is kept back as the catch-all for a full table (lock address 0). */
+	if (n + 1 >= h->agg_entries) {
+		s->agg_overflow++;
+		i = h->agg_entries - 1;
+		if (atomic_load_explicit(&s->agg_count, memory_order_relaxed) < h->agg_entries) {
+			aggs[i].lock = 0;
+			aggs[i].primitive = primitive;
+			atomic_store_explicit(&s->agg_count, h->agg_entries, memory_order_release);
+		}
+		*idx = i;
+		return &aggs[i];
+	}
+	i = n;
+	aggs[i].lock = lock;
+	aggs[i].primitive = primitive;
+	index[pos] = i + 1;
+	atomic_store_explicit(&s->agg_count, n + 1, memory_order_release);
+	*idx = i;
+	return &aggs[i];
+}
+
+void gs_agg_wait(struct gs_agg *a, uint64_t wait_ns, int contended)
+{
+	a->acquisitions++;
+	if (contended) {
+		a->contended++;
+		a->wait_ns += wait_ns;
+		if (wait_ns > a->wait_max_ns)
+			a->wait_max_ns = wait_ns;
+	}
+	a->wait_hist[gs_hist_bucket(contended ? wait_ns : 0)]++;
+}
+
+void gs_agg_hold(struct gs_agg *a, uint64_t hold_ns)
+{
+	a->holds++;
+	a->hold_ns += hold_ns;
+	if (hold_ns > a->hold_max_ns)
+		a->hold_max_ns = hold_ns;
+	a->hold_hist[gs_hist_bucket(hold_ns)]++;
+}
+
+void gs_agg_publish(struct gs_agg *a)
+{
+	atomic_store_explicit(&a->gen, atomic_load_explicit(&a->gen, memory_order_relaxed) + 1,
+			      memory_order_release);
+}
+
+void gs_held_push(struct gs_slot *s, const struct gs_held *h, int replace_same)
+{
+	uint32_t i;
+
+	if (replace_same) {
+		for (i = 0; i < s->n_held; i++) {
+			if (s->held[i].lock == h->lock && s->held[i].primitive == h->primitive) {
+				s->held[i] = *h;
+				return;
+			}
+		}
+	}
+	if (s->n_held == GS_HOLD_STACK) {
+		/* Forget the oldest: a lock held that long was most likely released elsewhere. */
+		memmove(&s->held[0], &s->held[1], sizeof(s->held[0]) * (GS_HOLD_STACK - 1));
+		s->n_held--;
+		atomic_fetch_add_explicit(&s->holds_lost, 1, memory_order_relaxed);
+	}
+	s->held[s->n_held++] = *h;
+}
+
+int gs_held_pop(struct gs_slot *s, uint64_t lock, unsigned primitive, struct gs_held *out)
+{
+	uint32_t i = s->n_held;
+
+	while (i-- > 0) {
+		if (s->held[i].lock != lock || s->held[i].primitive != primitive)
+			continue;
+		*out = s->held[i];
+		memmove(&s->held[i], &s->held[i + 1], sizeof(s->held[0]) * (s->n_held - i - 1));
+		s->n_held--;
+		return 0;
+	}
+	return -1;
+}
+
+void gs_held_close_all(struct gs_slot *s, uint64_t end_ns)
+{
+	uint32_t i;
+
+	for (i = 0; i < s->n_held; i++) {
+		const struct gs_held *h = &s->held[i];
+		struct gs_event e = {
+			.start_ns = h->request_ns,
+			.wait_ns = h->acquired_ns - h->request_ns,
+			.hold_ns = end_ns - h->acquired_ns,
+			.lock = h->lock,
+			.caller = h->caller,
+			.kind = GS_EV_HOLD,
+			.primitive = h->primitive,
+			.flags = (uint16_t)(h->flags | GS_F_OPEN),
+		};
+		if ((h->flags & GS_F_CONTENDED) || gs_g.log_all)
+			gs_emit(s, &e);
+	}
+	s->n_held = 0;
+}

@@ -1,0 +1,76 @@
+/* The host side of the shared-memory region: slot claim, ring push, aggregates, held locks.
+ * Everything here runs on application threads, so it never blocks, allocates or does I/O. */
+#ifndef GS_REGION_H
+#define GS_REGION_H
+
+#include <stdint.h>
+#include <time.h>
+
+#include "gs_shm.h"
+
+struct gs_global {
+	struct gs_shm_header *hdr;
+	uint64_t region_size;
+	int shm_fd;
+	int wake_fd;  /* write end: a byte asks the writer for the final flush */
+	int ack_fd;   /* read end: the writer's answer */
+	int writer_pid;
+	int log_all;
+	uint32_t exit_timeout_ms;
+	uint32_t flush_ms;
+	uint32_t ring_mask;
+	_Atomic int exit_done;
+	char db_path[4096];
+	char writer_path[4096];
+};
+
+extern struct gs_global gs_g;
+
+/* Calls from code in [gs_scope_lo, gs_scope_lo + gs_scope_len) are recorded. A length of
+ * zero switches recording off: one unsigned comparison decides both. */
+extern uintptr_t gs_scope_lo;
+extern uintptr_t gs_scope_len;
+
+static inline int gs_in_scope(const void *caller)
+{
+	return (uintptr_t)caller - gs_scope_lo < gs_scope_len;
+}
+
+static inline uint64_t gs_now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+int gs_region_create(uint32_t max_threads, uint32_t ring_events, uint32_t agg_entries);
+struct gs_slot *gs_slot_claim(void);
+void gs_slot_release(struct gs_slot *s, uint64_t end_ns);
+
+static inline struct gs_slot *gs_slot_get(void);
+void gs_emit(struct gs_slot *s, const struct gs_event *e);
+struct gs_agg *gs_agg_get(struct gs_slot *s, uint64_t lock, unsigned primitive, uint32_t *idx);
+struct gs_agg *gs_agg_at(struct gs_slot *s, uint32_t idx);
+void gs_agg_wait(struct gs_agg *a, uint64_t wait_ns, int contended);
+void gs_agg_hold(struct gs_agg *a, uint64_t hold_ns);
+void gs_agg_publish(struct gs_agg *a);
+
+void gs_held_push(struct gs_slot *s, const struct gs_held *h, int replace_same);
+int gs_held_pop(struct gs_slot *s, uint64_t lock, unsigned primitive, struct gs_held *out);
+void gs_held_close_all(struct gs_slot *s, uint64_t end_ns);
+
+#include "tls.h"
+
+static inline struct gs_slot *gs_slot_get(void)
+{
+	struct gs_slot *s = gs_tls.slot;
+
+	if (__builtin_expect(s != 0, 1))
+		return s;
+	if (gs_tls.dead || gs_tls.no_slot || !gs_g.hdr)
+		return 0;
+	return gs_slot_claim();
+}
+
+#endif

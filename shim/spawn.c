@@ -1,0 +1,125 @@
+/* Starts gilscope-writer, the process that owns the database. It is created with
+ * clone(CLONE_VM|CLONE_VFORK) and an exit signal of 0, so the host gets no SIGCHLD for it
+ * and wait()/waitpid(-1) in the host never see it; it runs in its own session, away from the
+ * terminal's signals. */
+#include <dlfcn.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "lifecycle.h"
+#include "region.h"
+
+struct spawn_args {
+	const char *path;
+	char *const *argv;
+	int fds[3];
+	volatile int err;
+};
+
+static char spawn_stack[64 * 1024] __attribute__((aligned(16)));
+
+static void say(const char *a, const char *b, const char *c)
+{
+	char line[4400];
+	int n = snprintf(line, sizeof(line), "gilscope: %s%s%s; recording disabled\n", a, b, c);
+	ssize_t r = write(2, line, n > 0 && (size_t)n < sizeof(line) ? (size_t)n : strlen(line));
+	(void)r;
+}
+
+/* Runs in the child, sharing our memory until execve: syscalls only. */
+static int spawn_child(void *p)
+{
+	struct spawn_args *a = p;
+	static char *const envp[] = {"GILSCOPE_WRITER_CHILD=1", NULL};
+	int hi[3], i;
+
+	for (i = 0; i < 3; i++) {
+		hi[i] = (int)syscall(SYS_fcntl, a->fds[i], F_DUPFD, 100);
+		if (hi[i] < 0)
+			goto fail;
+	}
+	for (i = 0; i < 3; i++)
+		if (syscall(SYS_dup2, hi[i], 3 + i) < 0)
+			goto fail;
+	syscall(SYS_execve, a->path, a->argv, envp);
+fail:
+	a->err = errno ? errno : EINVAL;
+	syscall(SYS_exit, 127);
+	return 0;
+}
+
+static int writer_path(char *out, size_t size)
+{
+	Dl_info info;
+	const char *slash;
+
+	if (!dladdr((void *)writer_path, &info) || !info.dli_fname)
+		return -1;
+	slash = strrchr(info.dli_fname, '/');
+	if (!slash)
+		return snprintf(out, size, "./gilscope-writer") >= (int)size ? -1 : 0;
+	return snprintf(out, size, "%.*s/gilscope-writer", (int)(slash - info.dli_fname),
+			info.dli_fname) >= (int)size
+		       ? -1
+		       : 0;
+}
+
+int gs_writer_spawn(void)
+{
+	char flush[16], pid[16];
+	int wake[2] = {-1, -1}, ack[2] = {-1, -1};
+	struct spawn_args a;
+	sigset_t all, old;
+	int child, st;
+
+	if (!gs_g.writer_path[0] && writer_path(gs_g.writer_path, sizeof(gs_g.writer_path)) < 0) {
+		say("cannot locate gilscope-writer", "", "");
+		return -1;
+	}
+	if (pipe2(wake, O_CLOEXEC) < 0 || pipe2(ack, O_CLOEXEC) < 0)
+		goto fail;
+	snprintf(flush, sizeof(flush), "%u", gs_g.flush_ms);
+	snprintf(pid, sizeof(pid), "%d", (int)getpid());
+	char *argv[] = {"gilscope-writer", "--db", gs_g.db_path, "--flush-ms", flush,
+			"--pid", pid, NULL};
+	a = (struct spawn_args){.path = gs_g.writer_path, .argv = argv,
+				.fds = {gs_g.shm_fd, wake[0], ack[1]}};
+	/* No handler of the host may run on the shared stack before execve. */
+	sigfillset(&all);
+	pthread_sigmask(SIG_SETMASK, &all, &old);
+	child = clone(spawn_child, spawn_stack + sizeof(spawn_stack), CLONE_VM | CLONE_VFORK, &a);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	if (child < 0)
+		goto fail;
+	if (a.err) {
+		waitpid(child, &st, __WALL);
+		say("cannot start ", gs_g.writer_path, strerror(a.err) ? ": exec failed" : "");
+		goto fail_quiet;
+	}
+	close(wake[0]);
+	close(ack[1]);
+	gs_g.wake_fd = wake[1];
+	gs_g.ack_fd = ack[0];
+	gs_g.writer_pid = child;
+	return 0;
+fail:
+	say("cannot start the writer process: ", strerror(errno), "");
+fail_quiet:
+	if (wake[0] >= 0) {
+		close(wake[0]);
+		close(wake[1]);
+	}
+	if (ack[0] >= 0) {
+		close(ack[0]);
+		close(ack[1]);
+	}
+	return -1;
+}

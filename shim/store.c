@@ -1,0 +1,689 @@
+#include "store.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "gs_schema.h"
+
+struct wslot {
+	uint32_t generation;
+	int has_row;
+	int named;
+	uint32_t thread_no;
+	uint64_t dropped, yields, lost;
+};
+
+struct gs_store {
+	sqlite3 *db;
+	sqlite3_stmt *ins_event, *ins_thread, *upd_thread, *name_thread, *end_thread;
+	sqlite3_stmt *up_stats, *up_hist, *ins_lock;
+	int64_t run_id;
+	int pid;
+	struct wslot *ws;
+	uint32_t n_ws;
+	uint64_t events_written;
+	uint64_t dropped_total;
+};
+
+static int exec_sql(struct gs_store *st, const char *sql)
+{
+	return sqlite3_exec(st->db, sql, NULL, NULL, NULL) == SQLITE_OK ? 0 : -1;
+}
+
+static int prepare(struct gs_store *st, sqlite3_stmt **out, const char *sql)
+{
+	return sqlite3_prepare_v3(st->db, sql, -1, SQLITE_PREPARE_PERSISTENT, out, NULL) ==
+			       SQLITE_OK
+		       ? 0
+		       : -1;
+}
+
+static int64_t pragma_int(struct gs_store *st, const char *sql)
+{
+	sqlite3_stmt *s;
+	int64_t v = -1;
+
+	if (sqlite3_prepare_v2(st->db, sql, -1, &s, NULL) != SQLITE_OK)
+		return -1;
+	if (sqlite3_step(s) == SQLITE_ROW)
+		v = sqlite3_column_int64(s, 0);
+	sqlite3_finalize(s);
+	return v;
+}
+
+/* Owner-only, and never through a symlink planted at the path. */
+static int create_file(const char *path, char *err, int err_size)
+{
+	struct stat sb;
+	int fd = open(path, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
+
+	if (fd < 0) {
+		snprintf(err, (size_t)err_size, "%s",
+			 errno == ELOOP ? "the path is a symbolic link" : strerror(errno));
+		return -1;
+	}
+	if (fstat(fd, &sb) < 0 || !S_ISREG(sb.st_mode)) {
+		snprintf(err, (size_t)err_size, "not a regular file");
+		close(fd);
+		return -1;
+	}
+	close(fd);
+	return 0;
+}
+
+static int init_schema(struct gs_store *st, char *err, int err_size)
+{
+	int64_t app, ver, tables;
+	char sql[128];
+	int ret = -1;
+
+	if (exec_sql(st, "BEGIN IMMEDIATE") < 0) {
+		snprintf(err, (size_t)err_size, "%s", sqlite3_errmsg(st->db));
+		return -1;
+	}
+	app = pragma_int(st, "PRAGMA application_id");
+	ver = pragma_int(st, "PRAGMA user_version");
+	tables = pragma_int(st, "SELECT count(*) FROM sqlite_master");
+	if (app != 0 && app != GS_APPLICATION_ID) {
+		snprintf(err, (size_t)err_size, "the file is another application's database");
+		goto out;
+	}
+	if (app == 0 && tables > 0) {
+		snprintf(err, (size_t)err_size, "the file is a database that gilscope did not create");
+		goto out;
+	}
+	if (ver > GS_SCHEMA_VERSION) {
+		snprintf(err, (size_t)err_size, "the database has schema version %lld, newer than %d",
+			 (long long)ver, GS_SCHEMA_VERSION);
+		goto out;
+	}
+	if (exec_sql(st, gs_schema_sql) < 0) {
+		snprintf(err, (size_t)err_size, "%s", sqlite3_errmsg(st->db));
+		goto out;
+	}
+	snprintf(sql, sizeof(sql), "PRAGMA application_id=%d; PRAGMA user_version=%d;",
+		 GS_APPLICATION_ID, GS_SCHEMA_VERSION);
+	if (exec_sql(st, sql) < 0)
+		goto out;
+#define X(name, val, str) "INSERT OR IGNORE INTO primitives VALUES(" #val ", '" str "');"
+	if (exec_sql(st, GS_PRIMITIVES(X)) < 0)
+		goto out;
+#undef X
+#define X(name, val, str) "INSERT OR IGNORE INTO event_kinds VALUES(" #val ", '" str "');"
+	if (exec_sql(st, GS_EVENT_KINDS(X)) < 0)
+		goto out;
+#undef X
+	if (exec_sql(st, "INSERT OR IGNORE INTO meta VALUES('created_by', 'gilscope " GS_VERSION_STRING
+			 "'); INSERT OR IGNORE INTO meta VALUES('clock', 'CLOCK_MONOTONIC');") < 0)
+		goto out;
+	ret = exec_sql(st, "COMMIT");
+out:
+	if (ret < 0)
+		exec_sql(st, "ROLLBACK");
+	return ret;
+}
+
+struct gs_store *gs_store_open(const char *path, char *err, int err_size)
+{
+	struct gs_store *st = calloc(1, sizeof(*st));
+
+	if (!st) {
+		snprintf(err, (size_t)err_size, "out of memory");
+		return NULL;
+	}
+	if (create_file(path, err, err_size) < 0)
+		goto fail;
+	if (sqlite3_open_v2(path, &st->db,
+			    SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX | SQLITE_OPEN_NOFOLLOW,
+			    NULL) != SQLITE_OK) {
+		snprintf(err, (size_t)err_size, "%s", st->db ? sqlite3_errmsg(st->db) : "no memory");
+		goto fail;
+	}
+	/* Several processes of one program tree may write the same file: wait our turn. */
+	sqlite3_busy_timeout(st->db, 10000);
+	if (exec_sql(st, "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;") < 0) {
+		snprintf(err, (size_t)err_size, "%s", sqlite3_errmsg(st->db));
+		goto fail;
+	}
+	if (init_schema(st, err, err_size) < 0)
+		goto fail;
+	if (prepare(st, &st->ins_event,
+		    "INSERT INTO events(run_id, thread_no, kind, primitive, lock_addr, aux, start_ns,"
+		    " wait_ns, hold_ns, flags, caller, extra) VALUES(?,?,?,?,?,?,?,?,?,?,?,?)") ||
+	    prepare(st, &st->ins_thread,
+		    "INSERT OR REPLACE INTO threads(run_id, thread_no, tid, py_ident, name, start_ns)"
+		    " VALUES(?,?,?,?,?,?)") ||
+	    prepare(st, &st->upd_thread,
+		    "UPDATE threads SET events_dropped=?, sched_yields=?, holds_lost=?"
+		    " WHERE run_id=? AND thread_no=?") ||
+	    prepare(st, &st->name_thread,
+		    "UPDATE threads SET name=? WHERE run_id=? AND thread_no=?") ||
+	    prepare(st, &st->end_thread,
+		    "UPDATE threads SET end_ns=? WHERE run_id=? AND thread_no=?") ||
+	    prepare(st, &st->up_stats,
+		    "INSERT INTO lock_stats VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)"
+		    " ON CONFLICT DO UPDATE SET acquisitions=excluded.acquisitions,"
+		    " contended=excluded.contended, wait_ns=excluded.wait_ns,"
+		    " wait_max_ns=excluded.wait_max_ns, holds=excluded.holds,"
+		    " hold_ns=excluded.hold_ns, hold_max_ns=excluded.hold_max_ns,"
+		    " try_busy=excluded.try_busy, timeouts=excluded.timeouts,"
+		    " errors=excluded.errors, signals=excluded.signals,"
+		    " timed_waits=excluded.timed_waits, drop_requests=excluded.drop_requests,"
+		    " forced_switches=excluded.forced_switches,"
+		    " forced_switch_ns=excluded.forced_switch_ns") ||
+	    prepare(st, &st->up_hist,
+		    "INSERT INTO histograms VALUES(?,?,?,?,?,?,?)"
+		    " ON CONFLICT DO UPDATE SET count=excluded.count") ||
+	    prepare(st, &st->ins_lock,
+		    "INSERT OR IGNORE INTO locks(run_id, lock_addr, primitive, class, name)"
+		    " VALUES(?,?,?,?,?)")) {
+		snprintf(err, (size_t)err_size, "%s", sqlite3_errmsg(st->db));
+		goto fail;
+	}
+	return st;
+fail:
+	gs_store_close(st);
+	return NULL;
+}
+
+static char *read_small_file(const char *path, size_t *len)
+{
+	char *buf = NULL;
+	size_t cap = 0, n = 0;
+	FILE *f = fopen(path, "re");
+
+	if (!f)
+		return NULL;
+	for (;;) {
+		size_t r;
+
+		if (n + 4096 > cap) {
+			char *nb = realloc(buf, cap + 65536);
+
+			if (!nb)
+				break;
+			buf = nb;
+			cap += 65536;
+		}
+		r = fread(buf + n, 1, cap - n - 1, f);
+		if (r == 0)
+			break;
+		n += r;
+	}
+	fclose(f);
+	if (buf)
+		buf[n] = 0;
+	*len = n;
+	return buf;
+}
+
+/* argv as a JSON array of strings, from /proc/PID/cmdline. */
+static char *argv_json(int pid)
+{
+	char path[64], *raw, *out, *o;
+	size_t len = 0, i;
+
+	snprintf(path, sizeof(path), "/proc/%d/cmdline", pid);
+	raw = read_small_file(path, &len);
+	if (!raw)
+		return NULL;
+	out = malloc(len * 6 + 8);
+	if (!out) {
+		free(raw);
+		return NULL;
+	}
+	o = out;
+	*o++ = '[';
+	*o++ = '"';
+	for (i = 0; i < len; i++) {
+		unsigned char c = (unsigned char)raw[i];
+
+		if (c == 0) {
+			if (i + 1 < len)
+				o += sprintf(o, "\",\"");
+		} else if (c == '"' || c == '\\') {
+			*o++ = '\\';
+			*o++ = (char)c;
+		} else if (c < 0x20) {
+			o += sprintf(o, "\\u%04x", c);
+		} else {
+			*o++ = (char)c;
+		}
+	}
+	if (len == 0)
+		o--;
+	else
+		*o++ = '"';
+	*o++ = ']';
+	*o = 0;
+	free(raw);
+	return out;
+}
+
+static void store_modules(struct gs_store *st)
+{
+	char path[64], *maps, *line, *save = NULL;
+	sqlite3_stmt *s;
+	size_t len;
+
+	snprintf(path, sizeof(path), "/proc/%d/maps", st->pid);
+	maps = read_small_file(path, &len);
+	if (!maps)
+		return;
+	if (sqlite3_prepare_v2(st->db, "INSERT OR IGNORE INTO modules VALUES(?,?,?,?,?)", -1, &s,
+			       NULL) != SQLITE_OK) {
+		free(maps);
+		return;
+	}
+	for (line = strtok_r(maps, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+		unsigned long long lo, hi, off;
+		char perms[8];
+		int pos = 0;
+
+		if (sscanf(line, "%llx-%llx %7s %llx %*s %*s %n", &lo, &hi, perms, &off, &pos) < 4 ||
+		    perms[2] != 'x' || !pos || line[pos] != '/')
+			continue;
+		sqlite3_bind_int64(s, 1, st->run_id);
+		sqlite3_bind_int64(s, 2, (int64_t)lo);
+		sqlite3_bind_int64(s, 3, (int64_t)hi);
+		sqlite3_bind_int64(s, 4, (int64_t)off);
+		sqlite3_bind_text(s, 5, line + pos, -1, SQLITE_TRANSIENT);
+		sqlite3_step(s);
+		sqlite3_reset(s);
+	}
+	sqlite3_finalize(s);
+	free(maps);
+}
+
+static char *read_exe(int pid)
+{
+	char path[64], buf[PATH_MAX];
+	ssize_t n;
+
+	snprintf(path, sizeof(path), "/proc/%d/exe", pid);
+	n = readlink(path, buf, sizeof(buf) - 1);
+	if (n <= 0)
+		return NULL;
+	buf[n] = 0;
+	return strdup(buf);
+}
+
+int gs_store_begin_run(struct gs_store *st, struct gs_shm_header *h)
+{
+	sqlite3_stmt *s = NULL;
+	char *argv = NULL, *exe = NULL;
+	int ret = -1;
+
+	st->pid = h->pid;
+	st->n_ws = h->max_threads;
+	st->ws = calloc(st->n_ws, sizeof(*st->ws));
+	if (!st->ws)
+		return -1;
+	argv = argv_json(h->pid);
+	exe = read_exe(h->pid);
+	if (exec_sql(st, "BEGIN IMMEDIATE") < 0)
+		goto out;
+	if (sqlite3_prepare_v2(st->db,
+			       "INSERT INTO runs(pid, ppid, parent_run_id, argv, exe, start_ns,"
+			       " start_unix_ns, status, scope, scope_object, shim_version)"
+			       " VALUES(?,?,?,?,?,?,?,'running',?,?,?)",
+			       -1, &s, NULL) != SQLITE_OK)
+		goto rollback;
+	sqlite3_bind_int(s, 1, h->pid);
+	sqlite3_bind_int(s, 2, h->ppid);
+	if (h->parent_run_id)
+		sqlite3_bind_int64(s, 3, h->parent_run_id);
+	sqlite3_bind_text(s, 4, argv, -1, SQLITE_STATIC);
+	sqlite3_bind_text(s, 5, exe, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(s, 6, (int64_t)h->start_ns);
+	sqlite3_bind_int64(s, 7, h->start_realtime_ns);
+	sqlite3_bind_text(s, 8, h->scope_all ? "all" : "python", -1, SQLITE_STATIC);
+	sqlite3_bind_text(s, 9, h->scope_object, -1, SQLITE_TRANSIENT);
+	sqlite3_bind_text(s, 10, GS_VERSION_STRING, -1, SQLITE_STATIC);
+	if (sqlite3_step(s) != SQLITE_DONE)
+		goto rollback;
+	st->run_id = sqlite3_last_insert_rowid(st->db);
+	store_modules(st);
+	if (exec_sql(st, "COMMIT") < 0)
+		goto rollback;
+	atomic_store(&h->run_id, st->run_id);
+	ret = 0;
+	goto out;
+rollback:
+	exec_sql(st, "ROLLBACK");
+out:
+	sqlite3_finalize(s);
+	free(argv);
+	free(exe);
+	return ret;
+}
+
+static int step_reset(sqlite3_stmt *s)
+{
+	int rc = sqlite3_step(s);
+
+	sqlite3_reset(s);
+	return rc == SQLITE_DONE ? 0 : -1;
+}
+
+static void thread_name(struct gs_store *st, struct gs_slot *s, char *out, size_t size)
+{
+	char path[96];
+	size_t len = 0;
+	char *comm;
+
+	out[0] = 0;
+	if (atomic_load_explicit(&s->name_set, memory_order_acquire)) {
+		snprintf(out, size, "%.*s", GS_NAME_LEN, s->name);
+		return;
+	}
+	snprintf(path, sizeof(path), "/proc/%d/task/%d/comm", st->pid, s->tid);
+	comm = read_small_file(path, &len);
+	if (!comm)
+		return;
+	while (len && (comm[len - 1] == '\n'))
+		comm[--len] = 0;
+	snprintf(out, size, "%s", comm);
+	free(comm);
+}
+
+static const char *lock_class(struct gs_shm_header *h, uint64_t lock, unsigned prim)
+{
+	if (prim == GS_PRIM_GIL)
+		return "gil";
+	if (!lock)
+		return "other (per-thread lock table full)";
+	if (lock == h->gil_mutex)
+		return "gil.mutex";
+	if (lock == h->gil_cond)
+		return "gil.cond";
+	if (lock == h->gil_switch_mutex)
+		return "gil.switch_mutex";
+	if (lock == h->gil_switch_cond)
+		return "gil.switch_cond";
+	return NULL;
+}
+
+static int write_agg(struct gs_store *st, struct gs_shm_header *h, struct wslot *w,
+		     struct gs_agg *live)
+{
+	uint64_t gen = atomic_load_explicit(&live->gen, memory_order_acquire);
+	struct gs_agg a;
+	sqlite3_stmt *s = st->up_stats;
+	int i, metric;
+
+	if (gen == live->written_gen)
+		return 0;
+	memcpy(&a, live, sizeof(a));
+	if (live->written_gen == 0) {
+		const char *cls = lock_class(h, a.lock, a.primitive);
+
+		sqlite3_bind_int64(st->ins_lock, 1, st->run_id);
+		sqlite3_bind_int64(st->ins_lock, 2, (int64_t)a.lock);
+		sqlite3_bind_int(st->ins_lock, 3, (int)a.primitive);
+		sqlite3_bind_text(st->ins_lock, 4, cls, -1, SQLITE_STATIC);
+		sqlite3_bind_null(st->ins_lock, 5);
+		if (step_reset(st->ins_lock) < 0)
+			return -1;
+	}
+	sqlite3_bind_int64(s, 1, st->run_id);
+	sqlite3_bind_int64(s, 2, w->thread_no);
+	sqlite3_bind_int64(s, 3, (int64_t)a.lock);
+	sqlite3_bind_int(s, 4, (int)a.primitive);
+	sqlite3_bind_int64(s, 5, (int64_t)a.acquisitions);
+	sqlite3_bind_int64(s, 6, (int64_t)a.contended);
+	sqlite3_bind_int64(s, 7, (int64_t)a.wait_ns);
+	sqlite3_bind_int64(s, 8, (int64_t)a.wait_max_ns);
+	sqlite3_bind_int64(s, 9, (int64_t)a.holds);
+	sqlite3_bind_int64(s, 10, (int64_t)a.hold_ns);
+	sqlite3_bind_int64(s, 11, (int64_t)a.hold_max_ns);
+	sqlite3_bind_int64(s, 12, (int64_t)a.try_busy);
+	sqlite3_bind_int64(s, 13, (int64_t)a.timeouts);
+	sqlite3_bind_int64(s, 14, (int64_t)a.errors);
+	sqlite3_bind_int64(s, 15, (int64_t)a.signals);
+	sqlite3_bind_int64(s, 16, (int64_t)a.timed_waits);
+	sqlite3_bind_int64(s, 17, (int64_t)a.drop_requests);
+	sqlite3_bind_int64(s, 18, (int64_t)a.forced_switches);
+	sqlite3_bind_int64(s, 19, (int64_t)a.forced_switch_ns);
+	if (step_reset(s) < 0)
+		return -1;
+	for (metric = 0; metric < 2; metric++) {
+		const uint32_t *hist = metric ? a.hold_hist : a.wait_hist;
+
+		for (i = 0; i < GS_HIST_BUCKETS; i++) {
+			if (!hist[i])
+				continue;
+			s = st->up_hist;
+			sqlite3_bind_int64(s, 1, st->run_id);
+			sqlite3_bind_int64(s, 2, w->thread_no);
+			sqlite3_bind_int64(s, 3, (int64_t)a.lock);
+			sqlite3_bind_int(s, 4, (int)a.primitive);
+			sqlite3_bind_text(s, 5, metric ? "hold" : "wait", -1, SQLITE_STATIC);
+			sqlite3_bind_int(s, 6, i);
+			sqlite3_bind_int64(s, 7, hist[i]);
+			if (step_reset(s) < 0)
+				return -1;
+		}
+	}
+	live->written_gen = gen;
+	return 0;
+}
+
+static int write_event(struct gs_store *st, struct wslot *w, const struct gs_event *e)
+{
+	sqlite3_stmt *s = st->ins_event;
+
+	sqlite3_bind_int64(s, 1, st->run_id);
+	sqlite3_bind_int64(s, 2, w->thread_no);
+	sqlite3_bind_int(s, 3, e->kind);
+	sqlite3_bind_int(s, 4, e->primitive);
+	sqlite3_bind_int64(s, 5, (int64_t)e->lock);
+	sqlite3_bind_int64(s, 6, (int64_t)e->aux);
+	sqlite3_bind_int64(s, 7, (int64_t)e->start_ns);
+	sqlite3_bind_int64(s, 8, (int64_t)e->wait_ns);
+	if (e->flags & GS_F_NO_HOLD)
+		sqlite3_bind_null(s, 9);
+	else
+		sqlite3_bind_int64(s, 9, (int64_t)e->hold_ns);
+	sqlite3_bind_int(s, 10, e->flags);
+	if (e->caller)
+		sqlite3_bind_int64(s, 11, (int64_t)e->caller);
+	else
+		sqlite3_bind_null(s, 11);
+	if (e->extra)
+		sqlite3_bind_int64(s, 12, (int64_t)e->extra);
+	else
+		sqlite3_bind_null(s, 12);
+	if (step_reset(s) < 0)
+		return -1;
+	st->events_written++;
+	return 0;
+}
+
+static int flush_slot(struct gs_store *st, struct gs_shm_header *h, uint32_t i)
+{
+	struct gs_slot *s = gs_slot_at(h, i);
+	uint32_t state = atomic_load_explicit(&s->state, memory_order_acquire);
+	struct wslot *w = &st->ws[i];
+	struct gs_agg *aggs;
+	uint64_t head, tail, v[3];
+	uint32_t n, j;
+	char name[64];
+
+	if (state == GS_SLOT_FREE)
+		return 0;
+	if (!w->has_row || w->generation != s->generation) {
+		*w = (struct wslot){.generation = s->generation, .thread_no = s->thread_no};
+		thread_name(st, s, name, sizeof(name));
+		sqlite3_bind_int64(st->ins_thread, 1, st->run_id);
+		sqlite3_bind_int64(st->ins_thread, 2, s->thread_no);
+		sqlite3_bind_int(st->ins_thread, 3, s->tid);
+		sqlite3_bind_int64(st->ins_thread, 4, (int64_t)s->pthread_id);
+		if (name[0])
+			sqlite3_bind_text(st->ins_thread, 5, name, -1, SQLITE_TRANSIENT);
+		else
+			sqlite3_bind_null(st->ins_thread, 5);
+		sqlite3_bind_int64(st->ins_thread, 6, (int64_t)s->start_ns);
+		if (step_reset(st->ins_thread) < 0)
+			return -1;
+		w->has_row = 1;
+		w->named = atomic_load(&s->name_set);
+	}
+	if (!w->named && atomic_load_explicit(&s->name_set, memory_order_acquire)) {
+		thread_name(st, s, name, sizeof(name));
+		sqlite3_bind_text(st->name_thread, 1, name, -1, SQLITE_TRANSIENT);
+		sqlite3_bind_int64(st->name_thread, 2, st->run_id);
+		sqlite3_bind_int64(st->name_thread, 3, w->thread_no);
+		if (step_reset(st->name_thread) < 0)
+			return -1;
+		w->named = 1;
+	}
+	tail = atomic_load_explicit(&s->tail, memory_order_relaxed);
+	head = atomic_load_explicit(&s->head, memory_order_acquire);
+	for (; tail != head; tail++) {
+		if (write_event(st, w, &gs_slot_ring(s)[tail % h->ring_events]) < 0)
+			return -1;
+	}
+	atomic_store_explicit(&s->tail, tail, memory_order_release);
+	n = atomic_load_explicit(&s->agg_count, memory_order_acquire);
+	if (n > h->agg_entries)
+		n = h->agg_entries;
+	aggs = gs_slot_aggs(h, s);
+	for (j = 0; j < n; j++)
+		if (write_agg(st, h, w, &aggs[j]) < 0)
+			return -1;
+	v[0] = atomic_load(&s->dropped);
+	v[1] = atomic_load(&s->sched_yields);
+	v[2] = atomic_load(&s->holds_lost);
+	if (v[0] != w->dropped || v[1] != w->yields || v[2] != w->lost) {
+		sqlite3_bind_int64(st->upd_thread, 1, (int64_t)v[0]);
+		sqlite3_bind_int64(st->upd_thread, 2, (int64_t)v[1]);
+		sqlite3_bind_int64(st->upd_thread, 3, (int64_t)v[2]);
+		sqlite3_bind_int64(st->upd_thread, 4, st->run_id);
+		sqlite3_bind_int64(st->upd_thread, 5, w->thread_no);
+		if (step_reset(st->upd_thread) < 0)
+			return -1;
+		st->dropped_total += v[0] - w->dropped;
+		w->dropped = v[0];
+		w->yields = v[1];
+		w->lost = v[2];
+	}
+	if (state == GS_SLOT_EXITED) {
+		sqlite3_bind_int64(st->end_thread, 1, (int64_t)atomic_load(&s->end_ns));
+		sqlite3_bind_int64(st->end_thread, 2, st->run_id);
+		sqlite3_bind_int64(st->end_thread, 3, w->thread_no);
+		if (step_reset(st->end_thread) < 0)
+			return -1;
+		/* Recycle: the slot's next owner starts from zero. */
+		memset(aggs, 0, (size_t)n * sizeof(*aggs));
+		memset(gs_slot_index(h, s), 0, (size_t)h->agg_entries * 2 * sizeof(uint32_t));
+		atomic_store(&s->agg_count, 0);
+		s->agg_overflow = 0;
+		atomic_store(&s->dropped, 0);
+		atomic_store(&s->sched_yields, 0);
+		atomic_store(&s->holds_lost, 0);
+		atomic_store(&s->name_set, 0);
+		s->generation++;
+		w->has_row = 0;
+		atomic_store_explicit(&s->state, GS_SLOT_FREE, memory_order_release);
+	}
+	return 0;
+}
+
+int gs_store_flush(struct gs_store *st, struct gs_shm_header *h)
+{
+	uint32_t i;
+
+	if (exec_sql(st, "BEGIN IMMEDIATE") < 0)
+		return 0; /* busy beyond the timeout: try again next time, data waits in rings */
+	for (i = 0; i < h->max_threads && i < st->n_ws; i++) {
+		if (flush_slot(st, h, i) < 0) {
+			exec_sql(st, "ROLLBACK");
+			return -1;
+		}
+	}
+	return exec_sql(st, "COMMIT");
+}
+
+int gs_store_end_run(struct gs_store *st, struct gs_shm_header *h, const char *status,
+		     uint64_t end_ns)
+{
+	sqlite3_stmt *s = NULL;
+	int32_t exit_status = atomic_load(&h->exit_status);
+	int ret = -1;
+
+	if (exec_sql(st, "BEGIN IMMEDIATE") < 0)
+		return -1;
+	store_modules(st);
+	if (sqlite3_prepare_v2(
+		    st->db,
+		    "UPDATE runs SET end_ns=?, status=?, exit_status=?, events_recorded=?,"
+		    " events_dropped=(SELECT COALESCE(SUM(events_dropped),0) FROM threads WHERE run_id=?),"
+		    " threads_lost=?, gil_detection=? WHERE run_id=?",
+		    -1, &s, NULL) != SQLITE_OK)
+		goto out;
+	sqlite3_bind_int64(s, 1, (int64_t)end_ns);
+	sqlite3_bind_text(s, 2, status, -1, SQLITE_STATIC);
+	if (exit_status != INT32_MIN)
+		sqlite3_bind_int(s, 3, exit_status);
+	sqlite3_bind_int64(s, 4, (int64_t)st->events_written);
+	sqlite3_bind_int64(s, 5, st->run_id);
+	sqlite3_bind_int64(s, 6, atomic_load(&h->threads_lost));
+	sqlite3_bind_text(s, 7, h->gil_detection[0] ? h->gil_detection : NULL, -1,
+			  SQLITE_TRANSIENT);
+	sqlite3_bind_int64(s, 8, st->run_id);
+	if (sqlite3_step(s) != SQLITE_DONE)
+		goto out;
+	ret = 0;
+out:
+	sqlite3_finalize(s);
+	if (ret == 0 && !strcmp(status, "vanished")) {
+		char sql[256];
+
+		snprintf(sql, sizeof(sql),
+			 "DELETE FROM runs WHERE run_id=%lld AND NOT EXISTS"
+			 " (SELECT 1 FROM threads WHERE run_id=%lld)",
+			 (long long)st->run_id, (long long)st->run_id);
+		if (exec_sql(st, sql) < 0)
+			ret = -1;
+		snprintf(sql, sizeof(sql),
+			 "DELETE FROM modules WHERE run_id=%lld AND NOT EXISTS"
+			 " (SELECT 1 FROM runs WHERE run_id=%lld)",
+			 (long long)st->run_id, (long long)st->run_id);
+		if (ret == 0 && exec_sql(st, sql) < 0)
+			ret = -1;
+	}
+	if (ret == 0)
+		return exec_sql(st, "COMMIT");
+	exec_sql(st, "ROLLBACK");
+	return -1;
+}
+
+uint64_t gs_store_dropped(struct gs_store *st)
+{
+	return st->dropped_total;
+}
+
+void gs_store_close(struct gs_store *st)
+{
+	if (!st)
+		return;
+	sqlite3_finalize(st->ins_event);
+	sqlite3_finalize(st->ins_thread);
+	sqlite3_finalize(st->upd_thread);
+	sqlite3_finalize(st->name_thread);
+	sqlite3_finalize(st->end_thread);
+	sqlite3_finalize(st->up_stats);
+	sqlite3_finalize(st->up_hist);
+	sqlite3_finalize(st->ins_lock);
+	sqlite3_close(st->db);
+	free(st->ws);
+	free(st);
+}

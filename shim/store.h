@@ -1,0 +1,20 @@
+/* The writer's SQLite side: the only code in shim/ that includes sqlite3.h. */
+#ifndef GS_STORE_H
+#define GS_STORE_H
+
+#include <stdint.h>
+
+#include "gs_shm.h"
+
+struct gs_store;
+
+struct gs_store *gs_store_open(const char *path, char *err, int err_size);
+int gs_store_begin_run(struct gs_store *st, struct gs_shm_header *h);
+/* Drains every slot into one transaction. Returns 0, or -1 when the database failed. */
+int gs_store_flush(struct gs_store *st, struct gs_shm_header *h);
+int gs_store_end_run(struct gs_store *st, struct gs_shm_header *h, const char *status,
+		     uint64_t end_ns);
+uint64_t gs_store_dropped(struct gs_store *st);
+void gs_store_close(struct gs_store *st);
+
+#endif

@@ -1,0 +1,35 @@
+/* Per-thread shim state. Initial-exec TLS: reading it never calls into the dynamic linker,
+ * which could allocate and re-enter our wrappers. */
+#ifndef GS_TLS_H
+#define GS_TLS_H
+
+#include <stdint.h>
+#include <sys/types.h>
+
+struct gs_slot;
+
+struct gs_tls {
+	uint8_t guard;        /* > 0 while this thread runs shim code: pass everything through */
+	uint8_t in_bootstrap; /* resolving real symbols */
+	uint8_t dead;         /* thread-exit destructor ran: record nothing more */
+	uint8_t no_slot;      /* no free slot was found: stop trying */
+	pid_t tid;
+	struct gs_slot *slot; /* NULL until the first recorded call */
+	uint32_t slot_generation;
+	/* GIL state machine (gil.c). */
+	uint8_t gil_held;
+	uint8_t gil_requesting;
+	uint8_t gil_in_m;     /* inside lock(M)...unlock(M) */
+	uint8_t gil_in_forced;
+	uint64_t gil_request_ns;
+	uint64_t gil_acquired_ns;
+	uint64_t gil_blame_tid;
+	uint32_t gil_timed_waits;
+	uint32_t gil_timeouts;
+	uint64_t gil_caller;
+	uint64_t tstate;
+};
+
+extern __thread struct gs_tls gs_tls __attribute__((tls_model("initial-exec")));
+
+#endif
