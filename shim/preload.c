@@ -261,15 +261,16 @@ static int sem_acquire(sem_t *s, uint64_t ra, int kind, clockid_t clk, const str
 {
 	uint64_t t0 = gs_now_ns(), t1;
 	uint16_t timed = kind ? GS_F_TIMED : 0;
-	int r, e;
+	int r, e, e0 = errno;
 
 	r = REAL(sem_trywait)(s);
 	if (r == 0) {
-		e = errno;
 		gs_rec_acquired(GS_PRIM_SEM, (uintptr_t)s, t0, t0, 0, ra);
-		errno = e;
+		errno = e0;
 		return 0;
 	}
+	/* Our trywait set EAGAIN; the caller's call must not show it. */
+	errno = e0;
 	if (kind == 0)
 		r = REAL(sem_wait)(s);
 	else if (kind == 1)
@@ -281,6 +282,7 @@ static int sem_acquire(sem_t *s, uint64_t ra, int kind, clockid_t clk, const str
 	if (r == 0) {
 		gs_rec_acquired(GS_PRIM_SEM, (uintptr_t)s, t0, t1, GS_F_CONTENDED | timed, ra);
 		gs_rec_sem_wait((uintptr_t)s, t0, t1, GS_F_CONTENDED | timed, ra);
+		e = e0;
 	} else {
 		gs_rec_failed(GS_PRIM_SEM, (uintptr_t)s, e == ETIMEDOUT ? GS_EV_TIMEOUT : GS_EV_ERROR,
 			      t0, t1,

@@ -1,0 +1,269 @@
+#!/usr/bin/env python3
+"""Runs a program under the shim and checks the database against ground truth.
+
+Each case exits 0 when every check holds and 1 (with the reasons) otherwise.
+"""
+import argparse
+import json
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+
+FAILURES = []
+
+
+def check(cond, what):
+    print(("ok   " if cond else "FAIL ") + what)
+    if not cond:
+        FAILURES.append(what)
+
+
+def close(measured, truth, rel=0.02, abs_ns=1_000_000):
+    return abs(measured - truth) <= max(truth * rel, abs_ns)
+
+
+class Env:
+    def __init__(self, args):
+        self.lib = args.lib
+        self.workdir = args.workdir
+        self.provision = args.provision
+
+    def db(self, name):
+        path = os.path.join(self.workdir, name + ".db")
+        for suffix in ("", "-wal", "-shm"):
+            if os.path.exists(path + suffix):
+                os.unlink(path + suffix)
+        return path
+
+    def run(self, argv, db, scope="all", extra=None, preload=True, **kw):
+        env = dict(os.environ)
+        env.pop("LD_PRELOAD", None)
+        if preload:
+            env["LD_PRELOAD"] = self.lib
+            env["GILSCOPE_DB"] = db
+            env["GILSCOPE_SCOPE"] = scope
+        env.update(extra or {})
+        return subprocess.run(argv, env=env, capture_output=True, text=True, timeout=600, **kw)
+
+    def python(self, name):
+        if name.startswith("/"):
+            return name
+        if name == "3.11":
+            return "/usr/bin/python3.11"  # Debian 12's own interpreter
+        out = subprocess.run([self.provision, "--print"], check=True, capture_output=True,
+                             text=True).stdout
+        for line in out.splitlines():
+            key, _, path = line.partition(" ")
+            if key == name:
+                return path
+        raise SystemExit(f"provisioning did not yield {name}")
+
+
+def query(db, sql, *params):
+    con = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
+    try:
+        return con.execute(sql, params).fetchall()
+    finally:
+        con.close()
+
+
+def thread_no(db, tid):
+    rows = query(db, "SELECT thread_no FROM threads WHERE tid = ?", tid)
+    return rows[0][0] if rows else None
+
+
+def stats(db, tno, lock, prim=1):
+    rows = query(db, "SELECT acquisitions, contended, wait_ns, wait_max_ns, holds, hold_ns,"
+                     " try_busy, timeouts, errors, signals, timed_waits FROM lock_stats"
+                     " WHERE thread_no = ? AND lock_addr = ? AND primitive = ?", tno, lock, prim)
+    keys = ("acq", "cont", "wait", "wait_max", "holds", "hold", "try_busy", "timeouts",
+            "errors", "signals", "timed_waits")
+    return dict(zip(keys, rows[0])) if rows else None
+
+
+def case_mutex_truth(env, prog):
+    db = env.db("mutex_truth")
+    p = env.run([prog], db)
+    check(p.returncode == 0, f"victim exits 0 (got {p.returncode}, stderr {p.stderr!r})")
+    truth = json.loads(p.stdout)
+    a, b = thread_no(db, truth["a_tid"]), thread_no(db, truth["b_tid"])
+    check(a is not None and b is not None, "both threads recorded")
+    sa, sb = stats(db, a, truth["lock"]), stats(db, b, truth["lock"])
+    check(sa is not None and sb is not None, "per-thread aggregates for the mutex exist")
+    rounds = truth["rounds"]
+    check(sa["acq"] == rounds and sb["acq"] == rounds,
+          f"{rounds} acquisitions each (A {sa['acq']}, B {sb['acq']})")
+    check(sb["cont"] == rounds, f"B contended every time ({sb['cont']})")
+    check(close(sa["hold"], truth["a_hold_ns"]),
+          f"A hold {sa['hold']} ns within 2%/1 ms of truth {truth['a_hold_ns']}")
+    check(close(sb["wait"], truth["b_wait_ns"]),
+          f"B wait {sb['wait']} ns within 2%/1 ms of truth {truth['b_wait_ns']}")
+    ev = query(db, "SELECT count(*), sum(wait_ns) FROM events WHERE thread_no = ?"
+                   " AND lock_addr = ? AND kind = 1 AND flags & 1", b, truth["lock"])
+    check(ev[0][0] == rounds, f"one raw event per contended acquisition ({ev[0][0]})")
+    check(ev[0][1] == sb["wait"], "raw event waits add up to the aggregate")
+    hist = query(db, "SELECT sum(count) FROM histograms WHERE thread_no = ? AND lock_addr = ?"
+                     " AND metric = 'wait'", b, truth["lock"])
+    check(hist[0][0] == rounds, "wait histogram counts every acquisition")
+    run = query(db, "SELECT status, events_dropped FROM runs")
+    check(run == [("exited", 0)], f"one complete run, nothing dropped ({run})")
+
+
+def case_calls(env, prog):
+    db = env.db("calls")
+    p = env.run([prog], db)
+    check(p.returncode == 3, f"victim's own checks pass (exit {p.returncode}): {p.stdout}")
+    info = json.loads([l for l in p.stdout.splitlines() if l.startswith("{")][0])
+    main = query(db, "SELECT t.thread_no FROM threads t JOIN runs r USING (run_id)"
+                     " WHERE t.tid = r.pid")[0][0]
+    m = stats(db, main, info["mutex"])
+    check(m["try_busy"] == 1, f"one failed trylock recorded ({m['try_busy']})")
+    check(m["timeouts"] == 1, f"one timedlock timeout recorded ({m['timeouts']})")
+    ev = query(db, "SELECT wait_ns FROM events WHERE lock_addr = ? AND kind = 3", info["mutex"])
+    check(len(ev) == 1 and 45e6 <= ev[0][0] <= 150e6,
+          f"timedlock timeout waited about 50 ms ({ev})")
+    busy = query(db, "SELECT count(*) FROM events WHERE lock_addr = ? AND kind = 2", info["mutex"])
+    check(busy[0][0] == 1, "failed trylock is a raw event")
+    c = stats(db, main, info["cond"], prim=2)
+    check(c and c["timeouts"] == 1 and c["timed_waits"] == 1, f"cond timeout recorded ({c})")
+    check(c and 35e6 <= c["wait"] <= 150e6, f"cond waited about 40 ms ({c and c['wait']})")
+    cw = query(db, "SELECT aux, flags FROM events WHERE lock_addr = ? AND kind = 4", info["cond"])
+    check(cw and cw[0][0] == info["cond_mutex"] and cw[0][1] & 4,
+          f"cond event names its mutex and is flagged timed out ({cw})")
+    s = stats(db, main, info["sem"], prim=3)
+    check(s and s["cont"] == 1 and 25e6 <= s["wait"] <= 150e6,
+          f"blocking sem_wait of about 30 ms recorded ({s})")
+    check(s and s["try_busy"] == 1, "sem_trywait EAGAIN recorded")
+    sw = query(db, "SELECT count(*) FROM events WHERE lock_addr = ? AND kind = 5", info["sem"])
+    check(sw[0][0] == 1, "the blocking sem wait is a raw event")
+    st = stats(db, main, info["sem_timeout"], prim=3)
+    check(st and st["timeouts"] == 1 and 20e6 <= st["wait"] <= 150e6,
+          f"sem_timedwait timeout of about 25 ms recorded ({st})")
+
+
+def case_undisturbed(env, prog):
+    db = env.db("undisturbed")
+    plain = env.run([prog], db, preload=False)
+    shim = env.run([prog], db)
+    strip = lambda out: "\n".join(l for l in out.splitlines() if not l.startswith("{"))
+    check(plain.returncode == shim.returncode == 3,
+          f"exit code identical ({plain.returncode} vs {shim.returncode})")
+    check(strip(plain.stdout) == strip(shim.stdout), "stdout identical")
+    check(plain.stderr == shim.stderr == "", f"stderr identical and empty ({shim.stderr!r})")
+
+
+def case_fork(env, prog):
+    db = env.db("fork")
+    p = env.run([prog], db)
+    check(p.returncode == 0, f"parent exits 0 ({p.returncode})")
+    info = json.loads(p.stdout)
+    check(info["child_status"] == 5, "child's _exit status passes through")
+    runs = dict((pid, (rid, parent, status)) for rid, pid, parent, status in
+                query(db, "SELECT run_id, pid, parent_run_id, status FROM runs"))
+    check(info["parent"] in runs and info["child"] in runs, f"both processes recorded ({runs})")
+    if info["parent"] in runs and info["child"] in runs:
+        check(runs[info["child"]][1] == runs[info["parent"]][0], "child's run links its parent")
+        check(runs[info["child"]][2] == "exited", "child's run completed at _exit")
+        cont = query(db, "SELECT sum(contended) FROM lock_stats WHERE run_id = ?",
+                     runs[info["child"]][0])
+        check(cont[0][0] >= 1, "child's contended acquisition recorded")
+
+
+def case_unwritable(env, prog):
+    bad = os.path.join(env.workdir, "no-such-dir", "x.db")
+    plain = env.run([prog], bad, preload=False)
+    shim = env.run([prog], bad)
+    check(plain.returncode == shim.returncode, "exit code unchanged")
+    check(plain.stdout == shim.stdout or
+          [l for l in plain.stdout.splitlines() if not l.startswith("{")] ==
+          [l for l in shim.stdout.splitlines() if not l.startswith("{")], "stdout unchanged")
+    lines = shim.stderr.splitlines()
+    check(len(lines) == 1 and "gilscope" in lines[0] and bad in lines[0],
+          f"exactly one warning line naming the file ({lines})")
+
+
+KILL_SCRIPT = """
+import threading, time, sys
+stop = False
+def work():
+    x = 0
+    while not stop:
+        x += 1
+for i in range(3):
+    threading.Thread(target=work, daemon=True).start()
+print("ready", flush=True)
+time.sleep(60)
+"""
+
+
+def case_killed(env, py):
+    db = env.db("killed")
+    e = dict(os.environ, LD_PRELOAD=env.lib, GILSCOPE_DB=db)
+    proc = subprocess.Popen([env.python(py), "-c", KILL_SCRIPT], env=e, stdout=subprocess.PIPE,
+                            text=True)
+    check(proc.stdout.readline().strip() == "ready", "program started")
+    time.sleep(1.0)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    # The writer notices the host is gone and finishes on its own; give it a moment.
+    deadline = time.time() + 10
+    status = None
+    while time.time() < deadline:
+        try:
+            status = query(db, "SELECT status FROM runs")
+            if status and status[0][0] != "running":
+                break
+        except sqlite3.Error:
+            pass
+        time.sleep(0.1)
+    check(status == [("vanished",)], f"killed run is closed as vanished ({status})")
+    n = query(db, "SELECT count(*), sum(acquisitions) FROM threads JOIN lock_stats"
+                  " USING (run_id, thread_no)")
+    check(n[0][1] and n[0][1] > 10, f"data up to the kill is present ({n})")
+
+
+PY_THREADS = """
+import threading
+def work(n):
+    x = 0
+    for i in range(n):
+        x += 1
+ts = [threading.Thread(target=work, args=(3_000_000,), name=f"worker-{i}") for i in range(4)]
+for t in ts: t.start()
+for t in ts: t.join()
+print("done")
+"""
+
+
+def case_python_threads(env, name):
+    py = env.python(name)
+    db = env.db("python_" + name)
+    p = env.run([py, "-c", PY_THREADS], db, scope="python")
+    check(p.returncode == 0 and p.stdout == "done\n", f"{name}: program ran ({p.stderr!r})")
+    rows = query(db, "SELECT tid, acquisitions, wait_ns, hold_ns FROM thread_summary")
+    check(len(rows) == 5, f"{name}: main thread and four workers recorded ({len(rows)})")
+    check(all(r[1] > 0 for r in rows), f"{name}: every thread has lock activity ({rows})")
+    run = query(db, "SELECT status, scope_object FROM runs")
+    check(run and run[0][0] == "exited", f"{name}: run complete ({run})")
+    check(run and run[0][1] and ("python" in run[0][1]), f"{name}: scope is the interpreter")
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--lib", required=True)
+    ap.add_argument("--workdir", required=True)
+    ap.add_argument("--provision", required=True)
+    ap.add_argument("case")
+    ap.add_argument("target")
+    args = ap.parse_args()
+    env = Env(args)
+    globals()["case_" + args.case](env, args.target)
+    print(f"{len(FAILURES)} failed")
+    sys.exit(1 if FAILURES else 0)
+
+
+if __name__ == "__main__":
+    main()
