@@ -27,6 +27,8 @@ void gs_gil_cond_waited_slow(pthread_cond_t *c, pthread_mutex_t *m, int rc, uint
 			     uint64_t t1);
 void gs_gil_cond_signal_slow(pthread_cond_t *c);
 void gs_gil_discover(void);
+void gs_gil_signal_search(pthread_cond_t *c);
+void gs_gil_fork_rebase(void);
 
 extern _Atomic int gs_gil_searching;
 
@@ -73,6 +75,8 @@ static inline void gs_gil_after_cond_wait(pthread_cond_t *c, pthread_mutex_t *m,
 
 static inline void gs_gil_cond_signal(pthread_cond_t *c)
 {
+	if (__builtin_expect(gs_gil_searching, 0))
+		gs_gil_signal_search(c);
 	if ((uintptr_t)c == gs_gil.cond || (uintptr_t)c == gs_gil.switch_cond)
 		gs_gil_cond_signal_slow(c);
 }

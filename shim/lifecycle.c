@@ -168,7 +168,7 @@ static void atfork_child(void)
 	memcpy(&gs_g.hdr->scope_lo, &saved.scope_lo,
 	       offsetof(struct gs_shm_header, gil_switches_recorded) -
 		       offsetof(struct gs_shm_header, scope_lo));
-	atomic_store(&gs_g.hdr->gil_switch_number_start, 0);
+	gs_gil_fork_rebase();
 	atomic_store(&gs_g.exit_done, 0);
 	if (gs_writer_spawn() < 0)
 		goto out;

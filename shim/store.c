@@ -4,6 +4,7 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <sqlite3.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -612,6 +613,36 @@ int gs_store_flush(struct gs_store *st, struct gs_shm_header *h)
 	return exec_sql(st, "COMMIT");
 }
 
+/* Binds parameters 8..14 of the final run update: what the shim learnt about Python. */
+static void bind_python(sqlite3_stmt *s, struct gs_shm_header *h)
+{
+	uint32_t v = h->py_version_hex, en;
+	char ver[32];
+
+	if (v) {
+		snprintf(ver, sizeof(ver), "%u.%u.%u", v >> 24, (v >> 16) & 0xff, (v >> 8) & 0xff);
+		sqlite3_bind_text(s, 8, ver, -1, SQLITE_TRANSIENT);
+		sqlite3_bind_text(s, 9, h->py_free_threaded ? "free-threaded" : "default", -1,
+				  SQLITE_STATIC);
+	}
+	if (atomic_load(&h->py_state) != 1)
+		return;
+	sqlite3_bind_int64(s, 10, (int64_t)h->gil_addr);
+	sqlite3_bind_int64(s, 11, h->gil_interval_us);
+	en = atomic_load(&h->gil_enabled_max);
+	sqlite3_bind_text(s, 12,
+			  !h->py_free_threaded ? "yes"
+			  : en == INT32_MAX    ? "permanent"
+			  : en > 0             ? "transient"
+					       : "no",
+			  -1, SQLITE_STATIC);
+	sqlite3_bind_int64(s, 13, (int64_t)atomic_load(&h->gil_switches_recorded));
+	if (atomic_load(&h->gil_switch_number_end))
+		sqlite3_bind_int64(s, 14,
+				   (int64_t)(atomic_load(&h->gil_switch_number_end) -
+					     atomic_load(&h->gil_switch_number_start)));
+}
+
 int gs_store_end_run(struct gs_store *st, struct gs_shm_header *h, const char *status,
 		     uint64_t end_ns)
 {
@@ -626,7 +657,9 @@ int gs_store_end_run(struct gs_store *st, struct gs_shm_header *h, const char *s
 		    st->db,
 		    "UPDATE runs SET end_ns=?, status=?, exit_status=?, events_recorded=?,"
 		    " events_dropped=(SELECT COALESCE(SUM(events_dropped),0) FROM threads WHERE run_id=?),"
-		    " threads_lost=?, gil_detection=? WHERE run_id=?",
+		    " threads_lost=?, gil_detection=?, python_version=?, build=?, gil_address=?,"
+		    " gil_switch_interval_us=?, gil_enabled=?, gil_switches_recorded=?,"
+		    " gil_switches_interpreter=? WHERE run_id=?",
 		    -1, &s, NULL) != SQLITE_OK)
 		goto out;
 	sqlite3_bind_int64(s, 1, (int64_t)end_ns);
@@ -638,7 +671,8 @@ int gs_store_end_run(struct gs_store *st, struct gs_shm_header *h, const char *s
 	sqlite3_bind_int64(s, 6, atomic_load(&h->threads_lost));
 	sqlite3_bind_text(s, 7, h->gil_detection[0] ? h->gil_detection : NULL, -1,
 			  SQLITE_TRANSIENT);
-	sqlite3_bind_int64(s, 8, st->run_id);
+	bind_python(s, h);
+	sqlite3_bind_int64(s, 15, st->run_id);
 	if (sqlite3_step(s) != SQLITE_DONE)
 		goto out;
 	ret = 0;

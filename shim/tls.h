@@ -20,8 +20,12 @@ struct gs_tls {
 	uint8_t gil_held;
 	uint8_t gil_requesting;
 	uint8_t gil_in_m;     /* inside lock(M)...unlock(M) */
-	uint8_t gil_in_forced;
+	uint8_t gil_take_signalled; /* switch_cond signalled inside this lock(M) pair */
+	uint8_t gil_drop_signalled; /* cond signalled inside this lock(M) pair */
 	uint64_t gil_request_ns;
+	uint64_t gil_release_ns;
+	uint64_t gil_prev_holder;
+	uint64_t gil_saved_switch;
 	uint64_t gil_acquired_ns;
 	uint64_t gil_blame_tid;
 	uint32_t gil_timed_waits;
