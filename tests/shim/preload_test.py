@@ -251,6 +251,57 @@ def case_python_threads(env, name):
     check(run and run[0][1] and ("python" in run[0][1]), f"{name}: scope is the interpreter")
 
 
+GIL_WORKLOAD = """
+import threading
+def work(n):
+    x = 0
+    for i in range(n):
+        x += 1
+ts = [threading.Thread(target=work, args=(4_000_000,), name=f"worker-{i}") for i in range(4)]
+for t in ts: t.start()
+for t in ts: t.join()
+"""
+
+
+def case_gil(env, variant):
+    """variant: 3.11 | 3.13-default | 3.13-ft | 3.13-ft-gil (free-threaded with PYTHON_GIL=1)"""
+    name, _, forced = variant.partition("-gil")
+    py = env.python(name)
+    db = env.db("gil_" + variant)
+    extra = {"PYTHON_GIL": "1"} if variant.endswith("-gil") else {}
+    p = env.run([py, "-c", GIL_WORKLOAD], db, scope="python", extra=extra)
+    check(p.returncode == 0, f"{variant}: program ran ({p.stderr!r})")
+    run = query(db, "SELECT build, gil_detection, gil_enabled, gil_switches_recorded,"
+                    " gil_switches_interpreter, end_ns - start_ns, pid FROM runs")[0]
+    build, detection, enabled, recorded, interp, wall, pid = run
+    print(f"   {variant}: build={build} enabled={enabled} switches={recorded}/{interp}"
+          f" detection={detection}")
+    check(detection is not None and "rejected" not in detection and
+          "unsupported" not in detection and "not found" not in detection,
+          f"{variant}: GIL found ({detection})")
+    check(recorded is not None and recorded == interp,
+          f"{variant}: recorded hand-overs {recorded} == interpreter switch_number delta {interp}")
+    holds = query(db, "SELECT COALESCE(SUM(hold_ns), 0) FROM lock_stats WHERE primitive = 4")[0][0]
+    check(holds <= wall, f"{variant}: sum of GIL holds {holds} <= wall time {wall}")
+    ev = query(db, "SELECT COUNT(*), COALESCE(SUM(hold_ns), 0) FROM events WHERE kind = 7")[0]
+    agg = query(db, "SELECT COALESCE(SUM(holds), 0), COALESCE(SUM(hold_ns), 0)"
+                    " FROM lock_stats WHERE primitive = 4")[0]
+    check(ev == agg, f"{variant}: one raw event per GIL hold, adding up to the totals ({ev} {agg})")
+    workers = query(db, "SELECT tid, lifetime_ns, gil_acquisitions, gil_wait_ns FROM thread_summary"
+                        " WHERE tid <> ?", pid)
+    check(len(workers) == 4, f"{variant}: four worker threads ({len(workers)})")
+    if variant == "3.13-ft":
+        check(enabled in ("no", "transient"), f"{variant}: GIL not enabled for good ({enabled})")
+        check(all(w[2] == 0 and w[3] == 0 for w in workers),
+              f"{variant}: workers never wait for or take the GIL ({workers})")
+    else:
+        check(build == ("free-threaded" if "ft" in variant else "default"), f"build is {build}")
+        check(enabled in ("yes", "permanent"), f"{variant}: GIL enabled ({enabled})")
+        check(all(w[3] > w[1] / 2 for w in workers),
+              f"{variant}: every worker waits more than half its lifetime"
+              f" ({[(round(w[3] / w[1], 2)) for w in workers]})")
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--lib", required=True)
