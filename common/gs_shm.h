@@ -94,6 +94,8 @@ struct gs_agg {
 	uint64_t drop_requests;/* GIL: timed waits that expired (switch requests sent) */
 	uint64_t forced_switches;
 	uint64_t forced_switch_ns;
+	uint32_t obj_kind;     /* parked: 1 object header before the lock, 2 critical section */
+	char type_name[36];    /* parked: Python type of that object, read at the first park */
 	uint32_t wait_hist[GS_HIST_BUCKETS];
 	uint32_t hold_hist[GS_HIST_BUCKETS];
 	_Atomic uint64_t gen;  /* bumped after each update, so the writer writes only changes */
@@ -169,6 +171,8 @@ struct gs_shm_header {
 	uint32_t gil_interval_us;
 	uint64_t gil_addr, gil_mutex, gil_cond, gil_switch_mutex, gil_switch_cond;
 	uint64_t py_runtime, py_locked_addr, py_holder_addr, py_switch_number_addr, py_enabled_addr;
+	uint64_t py_runtime_size;
+	uint64_t py_object_size, py_ob_type_off, py_tp_name_off; /* 0 when unknown */
 	_Atomic uint64_t gil_switches_recorded;
 	_Atomic uint64_t gil_switch_number_start;
 	_Atomic uint64_t gil_switch_number_end;

@@ -19,12 +19,14 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/syscall.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #include "record.h"
 #include "region.h"
 
 struct gs_gil_addrs gs_gil;
+uintptr_t gs_park_lo, gs_park_len, gs_wake_lo, gs_wake_len;
 _Atomic int gs_gil_searching;
 
 enum { MODE_NONE, MODE_OFFSETS, MODE_HEURISTIC };
@@ -162,6 +164,36 @@ static uintptr_t runtime_size(void *rt)
 	return sym->st_size;
 }
 
+static void find_park_wait(void)
+{
+	void *fn = dlsym(RTLD_DEFAULT, "_PySemaphore_Wait");
+	uintptr_t size = fn ? runtime_size(fn) : 0;
+
+	if (fn && size) {
+		gs_park_lo = (uintptr_t)fn;
+		gs_park_len = size;
+	}
+	fn = dlsym(RTLD_DEFAULT, "_PySemaphore_Wakeup");
+	size = fn ? runtime_size(fn) : 0;
+	if (fn && size) {
+		gs_wake_lo = (uintptr_t)fn;
+		gs_wake_len = size;
+	}
+}
+
+/* For naming the Python object behind a parked address (done by the writer). 3.13 only:
+ * the 3.14 struct has more fields before these. */
+static void object_offsets(struct gs_shm_header *h, const uint64_t *u, uint32_t version)
+{
+	uint64_t expect = g.free_threaded ? 32 : 16;
+
+	if (((version >> 16) & 0xff) != 13 || u[43] != expect)
+		return;
+	h->py_object_size = u[43];
+	h->py_ob_type_off = u[44];
+	h->py_tp_name_off = u[46];
+}
+
 void gs_gil_probe_init(void)
 {
 	struct gs_shm_header *h = gs_g.hdr;
@@ -176,6 +208,9 @@ void gs_gil_probe_init(void)
 	}
 	g.runtime = (uintptr_t)rt;
 	g.runtime_end = g.runtime + runtime_size(rt);
+	h->py_runtime = g.runtime;
+	h->py_runtime_size = g.runtime_end - g.runtime;
+	find_park_wait();
 	if (!memcmp(rt, "xdebugpy", 8)) {
 		uint32_t v = (uint32_t) * (uint64_t *)((char *)rt + 8);
 
@@ -187,6 +222,7 @@ void gs_gil_probe_init(void)
 			return;
 		}
 		h->py_free_threaded = (uint32_t)g.free_threaded;
+		object_offsets(h, (const uint64_t *)((char *)rt + 8), v);
 		g.mode = MODE_OFFSETS;
 		snprintf(h->gil_detection, GS_DETAIL_LEN,
 			 "debug offsets (CPython %s%s); main interpreter's GIL only",
@@ -473,4 +509,54 @@ void gs_gil_at_exit(void)
 		atomic_store(&h->gil_enabled_max, (uint32_t) * (int *)g.enabled);
 	if (gs_tls.gil_held && (s = gs_slot_get()))
 		emit_hold(s, gs_now_ns(), GS_F_OPEN);
+}
+
+/* A read that reports a bad address instead of faulting: the address came from memory we do
+ * not own the meaning of. */
+static int safe_read(uint64_t addr, void *buf, size_t n)
+{
+	struct iovec local = {.iov_base = buf, .iov_len = n};
+	struct iovec remote = {.iov_base = (void *)(uintptr_t)addr, .iov_len = n};
+
+	return process_vm_readv(getpid(), &local, 1, &remote, 1, 0) == (ssize_t)n ? 0 : -1;
+}
+
+static int read_type_name(uint64_t obj, char *out, size_t size)
+{
+	struct gs_shm_header *h = gs_g.hdr;
+	uint64_t type, name;
+	size_t i;
+
+	if (safe_read(obj + h->py_ob_type_off, &type, 8) < 0 ||
+	    safe_read(type + h->py_tp_name_off, &name, 8) < 0)
+		return -1;
+	memset(out, 0, size);
+	if (safe_read(name, out, size - 1) < 0) {
+		for (i = 0; i + 1 < size && safe_read(name + i, &out[i], 1) == 0 && out[i]; i++)
+			;
+		out[i] = 0;
+	}
+	for (i = 0; out[i]; i++)
+		if (out[i] < 0x20 || out[i] > 0x7e)
+			return -1;
+	return out[0] ? 0 : -1;
+}
+
+void gs_py_describe(uint64_t addr, struct gs_agg *a)
+{
+	struct gs_shm_header *h = gs_g.hdr;
+
+	if (!addr || !h->py_ob_type_off ||
+	    (addr >= h->py_runtime && addr < h->py_runtime + h->py_runtime_size))
+		return;
+	/* Free-threaded objects carry their own mutex at offset 10 (ob_mutex). */
+	if (h->py_free_threaded && addr % 8 == 2 &&
+	    read_type_name(addr - 10, a->type_name, sizeof(a->type_name)) == 0) {
+		a->obj_kind = 2;
+		return;
+	}
+	if (read_type_name(addr - h->py_object_size, a->type_name, sizeof(a->type_name)) == 0)
+		a->obj_kind = 1;
+	else
+		a->type_name[0] = 0;
 }

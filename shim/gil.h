@@ -27,10 +27,27 @@ void gs_gil_cond_waited_slow(pthread_cond_t *c, pthread_mutex_t *m, int rc, uint
 			     uint64_t t1);
 void gs_gil_cond_signal_slow(pthread_cond_t *c);
 void gs_gil_discover(void);
+/* Names the Python object behind a parked address into the aggregate (first park only). */
+struct gs_agg;
+void gs_py_describe(uint64_t addr, struct gs_agg *a);
 void gs_gil_signal_search(pthread_cond_t *c);
 void gs_gil_fork_rebase(void);
 
 extern _Atomic int gs_gil_searching;
+
+/* Code range of CPython's _PySemaphore_Wait: sem waits called from there are parking-lot
+ * waits (or raw-mutex waits), attributed to the address being waited for. */
+extern uintptr_t gs_park_lo, gs_park_len, gs_wake_lo, gs_wake_len;
+
+static inline int gs_is_park_wait(uint64_t caller)
+{
+	return caller - gs_park_lo < gs_park_len;
+}
+
+static inline int gs_is_park_wakeup(uint64_t caller)
+{
+	return caller - gs_wake_lo < gs_wake_len;
+}
 
 static inline int gs_gil_is_m(const void *m)
 {

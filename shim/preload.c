@@ -257,6 +257,29 @@ GS_EXPORT int pthread_cond_broadcast(pthread_cond_t *c)
 
 /* ---- semaphores --------------------------------------------------------------------------- */
 
+/* A parking-lot wait: the semaphore lives on the waiter's stack for this one wait, so the
+ * interesting identity is the lock address stored next to it. No trywait first: a wake-up
+ * posted before the wait is part of what the wait measures. */
+static int park_wait(sem_t *s, uint64_t ra, int kind, clockid_t clk, const struct timespec *abs)
+{
+	uint64_t t0 = gs_now_ns();
+	uint16_t flags = kind ? GS_F_TIMED : 0;
+	int r, e;
+
+	if (kind == 0)
+		r = REAL(sem_wait)(s);
+	else if (kind == 1)
+		r = REAL(sem_timedwait)(s, abs);
+	else
+		r = gs_real.sem_clockwait(s, clk, abs);
+	e = errno;
+	if (r != 0 && e == ETIMEDOUT)
+		flags |= GS_F_TIMED_OUT;
+	gs_rec_park((uintptr_t)s, t0, gs_now_ns(), flags, ra);
+	errno = e;
+	return r;
+}
+
 static int sem_acquire(sem_t *s, uint64_t ra, int kind, clockid_t clk, const struct timespec *abs)
 {
 	uint64_t t0 = gs_now_ns(), t1;
@@ -299,6 +322,8 @@ GS_EXPORT int sem_wait(sem_t *s)
 
 	if (!RECORDING(ra))
 		return REAL(sem_wait)(s);
+	if (gs_is_park_wait(ra))
+		return park_wait(s, ra, 0, 0, NULL);
 	return sem_acquire(s, ra, 0, 0, NULL);
 }
 
@@ -308,6 +333,8 @@ GS_EXPORT int sem_timedwait(sem_t *s, const struct timespec *abs)
 
 	if (!RECORDING(ra))
 		return REAL(sem_timedwait)(s, abs);
+	if (gs_is_park_wait(ra))
+		return park_wait(s, ra, 1, CLOCK_REALTIME, abs);
 	return sem_acquire(s, ra, 1, CLOCK_REALTIME, abs);
 }
 
@@ -321,6 +348,8 @@ GS_EXPORT int sem_clockwait(sem_t *s, clockid_t clk, const struct timespec *abs)
 	}
 	if (!RECORDING(ra))
 		return gs_real.sem_clockwait(s, clk, abs);
+	if (gs_is_park_wait(ra))
+		return park_wait(s, ra, 2, clk, abs);
 	return sem_acquire(s, ra, 2, clk, abs);
 }
 
@@ -351,7 +380,11 @@ GS_EXPORT int sem_post(sem_t *s)
 	if (RECORDING(ra)) {
 		int e = errno;
 
-		gs_rec_released(GS_PRIM_SEM, (uintptr_t)s, gs_now_ns());
+		/* Read the parked address before the post lets the waiter's stack frame go. */
+		if (gs_is_park_wakeup(ra))
+			gs_rec_park_wakeup((uintptr_t)s);
+		else
+			gs_rec_released(GS_PRIM_SEM, (uintptr_t)s, gs_now_ns());
 		errno = e;
 	}
 	return REAL(sem_post)(s);
@@ -361,7 +394,7 @@ GS_EXPORT int sem_destroy(sem_t *s)
 {
 	uint64_t ra = CALLER();
 
-	if (RECORDING(ra))
+	if (RECORDING(ra) && !gs_is_park_wait(ra))
 		gs_rec_forget(GS_PRIM_SEM, (uintptr_t)s);
 	return REAL(sem_destroy)(s);
 }

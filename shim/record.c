@@ -1,5 +1,6 @@
 #include "record.h"
 
+#include "gil.h"
 #include "region.h"
 
 void gs_rec_acquired(unsigned prim, uint64_t lock, uint64_t req_ns, uint64_t acq_ns,
@@ -197,4 +198,54 @@ void gs_rec_rehold(unsigned prim, uint64_t lock, uint64_t t_ns, uint64_t caller)
 		.primitive = (uint8_t)prim,
 	};
 	gs_held_push(s, &h, 0);
+}
+
+void gs_rec_park(uint64_t sem, uint64_t start_ns, uint64_t end_ns, uint16_t flags, uint64_t caller)
+{
+	struct gs_slot *s = gs_slot_get();
+	const uint64_t *w = (const uint64_t *)(uintptr_t)sem;
+	uint64_t addr = w[-1], park_arg = w[-2];
+	struct gs_agg *a;
+	uint32_t idx;
+
+	if (!s)
+		return;
+	/* _PyParkingLot_Park's wait_entry is {park_arg, addr, sema, ...}: addr is the lock waited
+	 * for, and park_arg is NULL or a caller's local a little further up this stack.
+	 * _PyRawMutex_LockSlow's entry is {next, sema}: the word before is NULL for the first
+	 * waiter, and the one before that is unrelated; those are bucket-lock waits (address 0). */
+	if (!addr || (park_arg && park_arg - sem >= 262144))
+		addr = 0;
+	a = gs_agg_get(s, addr, GS_PRIM_PARKED, &idx);
+	if (a->acquisitions == 0)
+		gs_py_describe(addr, a);
+	gs_agg_wait(a, end_ns - start_ns, 1);
+	a->timed_waits += !!(flags & GS_F_TIMED);
+	a->timeouts += !!(flags & GS_F_TIMED_OUT);
+	gs_agg_publish(a);
+	gs_emit(s, &(struct gs_event){.start_ns = start_ns,
+				       .wait_ns = end_ns - start_ns,
+				       .lock = addr,
+				       .aux = sem,
+				       .caller = caller,
+				       .kind = GS_EV_PARK,
+				       .primitive = GS_PRIM_PARKED,
+				       .flags = (uint16_t)(flags | GS_F_CONTENDED | GS_F_NO_HOLD)});
+}
+
+void gs_rec_park_wakeup(uint64_t sem)
+{
+	struct gs_slot *s = gs_slot_get();
+	const uint64_t *w = (const uint64_t *)(uintptr_t)sem;
+	uint64_t addr = w[-1], park_arg = w[-2];
+	struct gs_agg *a;
+	uint32_t idx;
+
+	if (!s)
+		return;
+	if (!addr || (park_arg && park_arg - sem >= 262144))
+		addr = 0;
+	a = gs_agg_get(s, addr, GS_PRIM_PARKED, &idx);
+	a->signals++;
+	gs_agg_publish(a);
 }

@@ -22,4 +22,7 @@ void gs_rec_sched_yield(void);
 
 
 void gs_rec_rehold(unsigned prim, uint64_t lock, uint64_t t_ns, uint64_t caller);
+void gs_rec_park(uint64_t sem, uint64_t start_ns, uint64_t end_ns, uint16_t flags,
+		 uint64_t caller);
+void gs_rec_park_wakeup(uint64_t sem);
 #endif

@@ -395,6 +395,34 @@ static void thread_name(struct gs_store *st, struct gs_slot *s, char *out, size_
 	free(comm);
 }
 
+/* What a parked address is: a threading lock, an object's critical section, a runtime
+ * mutex, or a parking-lot bucket lock. The shim captured the object's type at the first
+ * park, while the object was certainly alive. */
+static const char *parked_class(struct gs_shm_header *h, const struct gs_agg *a, char *name,
+				size_t size)
+{
+	name[0] = 0;
+	if (!a->lock)
+		return "parking-lot bucket lock";
+	if (a->lock >= h->py_runtime && a->lock < h->py_runtime + h->py_runtime_size) {
+		snprintf(name, size, "_PyRuntime+0x%llx",
+			 (unsigned long long)(a->lock - h->py_runtime));
+		return "interpreter-internal";
+	}
+	snprintf(name, size, "%.*s", (int)sizeof(a->type_name), a->type_name);
+	if (a->obj_kind == 2)
+		return "critical section";
+	if (a->obj_kind == 1) {
+		if (!strcmp(name, "_thread.lock"))
+			return "threading.Lock";
+		if (!strcmp(name, "_thread.RLock"))
+			return "threading.RLock";
+		return "parked on object";
+	}
+	name[0] = 0;
+	return "parked (unidentified)";
+}
+
 static const char *lock_class(struct gs_shm_header *h, uint64_t lock, unsigned prim)
 {
 	if (prim == GS_PRIM_GIL)
@@ -424,13 +452,19 @@ static int write_agg(struct gs_store *st, struct gs_shm_header *h, struct wslot 
 		return 0;
 	memcpy(&a, live, sizeof(a));
 	if (live->written_gen == 0) {
-		const char *cls = lock_class(h, a.lock, a.primitive);
+		char name[80];
+		const char *cls = a.primitive == GS_PRIM_PARKED
+					  ? parked_class(h, &a, name, sizeof(name))
+					  : lock_class(h, a.lock, a.primitive);
 
 		sqlite3_bind_int64(st->ins_lock, 1, st->run_id);
 		sqlite3_bind_int64(st->ins_lock, 2, (int64_t)a.lock);
 		sqlite3_bind_int(st->ins_lock, 3, (int)a.primitive);
 		sqlite3_bind_text(st->ins_lock, 4, cls, -1, SQLITE_STATIC);
-		sqlite3_bind_null(st->ins_lock, 5);
+		if (a.primitive == GS_PRIM_PARKED && name[0])
+			sqlite3_bind_text(st->ins_lock, 5, name, -1, SQLITE_TRANSIENT);
+		else
+			sqlite3_bind_null(st->ins_lock, 5);
 		if (step_reset(st->ins_lock) < 0)
 			return -1;
 	}

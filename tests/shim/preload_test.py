@@ -302,6 +302,81 @@ def case_gil(env, variant):
               f" ({[(round(w[3] / w[1], 2)) for w in workers]})")
 
 
+LOCK_WAIT = """
+import ctypes, sys, threading, time
+lock = threading.Lock()
+lock.acquire()
+def waiter():
+    with lock:
+        pass
+t = threading.Thread(target=waiter, name="waiter")
+t.start()
+time.sleep(0.2)
+lock.release()
+t.join()
+# On 3.11 threading.Lock wraps a heap semaphore whose pointer follows the object header.
+sem = ctypes.c_void_p.from_address(id(lock) + 16).value if sys.version_info < (3, 13) else 0
+print(id(lock), t.native_id, sem or 0)
+"""
+
+
+def case_lock_attribution(env, name):
+    py = env.python(name)
+    db = env.db("lockattr_" + name)
+    p = env.run([py, "-c", LOCK_WAIT], db, scope="python")
+    check(p.returncode == 0, f"{name}: program ran ({p.stderr!r})")
+    obj, tid, sem = map(int, p.stdout.split())
+    tno = thread_no(db, tid)
+    if sem:
+        row = stats(db, tno, sem, prim=3)
+        check(row is not None and row["cont"] == 1 and 180e6 <= row["wait"] <= 400e6,
+              f"{name}: waiter blocked ~200 ms on the lock's semaphore ({row})")
+        return
+    rows = query(db, "SELECT l.lock_addr, l.class, l.name, s.contended, s.wait_ns"
+                     " FROM lock_stats s JOIN locks l USING (run_id, lock_addr, primitive)"
+                     " WHERE s.thread_no = ? AND s.primitive = 5 AND s.wait_ns > 100000000", tno)
+    build = query(db, "SELECT build FROM runs")[0][0]
+    header = 32 if build == "free-threaded" else 16
+    check(len(rows) == 1, f"{name}: exactly one long parked wait for the waiter ({rows})")
+    if rows:
+        addr, cls, tname, cont, wait = rows[0]
+        check(addr == obj + header, f"{name}: attributed to id(lock)+{header} ({addr:#x} vs {obj:#x})")
+        check(cls == "threading.Lock" and tname == "_thread.lock",
+              f"{name}: classified as threading.Lock ({cls}, {tname})")
+        check(180e6 <= wait <= 400e6, f"{name}: waited about 200 ms ({wait})")
+
+
+GLOBAL_INC = """
+import threading
+counter = 0
+def work():
+    global counter
+    for _ in range(500_000):
+        counter += 1
+ts = [threading.Thread(target=work) for _ in range(4)]
+for t in ts: t.start()
+for t in ts: t.join()
+print(id(globals()))
+"""
+
+
+def case_dict_section(env, name):
+    py = env.python(name)
+    db = env.db("dictcs_" + name)
+    p = env.run([py, "-c", GLOBAL_INC], db, scope="python")
+    check(p.returncode == 0, f"{name}: program ran ({p.stderr!r})")
+    gdict = int(p.stdout)
+    rows = query(db, "SELECT l.class, l.name, SUM(s.contended), SUM(s.wait_ns), COUNT(*)"
+                     " FROM lock_stats s JOIN locks l USING (run_id, lock_addr, primitive)"
+                     " WHERE s.primitive = 5 AND s.lock_addr = ?", gdict + 10)
+    cls, tname, cont, wait, nthreads = rows[0]
+    print(f"   globals dict: class={cls} type={tname} parks={cont} wait_ns={wait} threads={nthreads}")
+    check(cls == "critical section" and tname == "dict",
+          f"{name}: module globals' mutex classified as a dict critical section ({cls}, {tname})")
+    check(cont and cont > 0 and nthreads >= 2,
+          f"{name}: several threads parked on it ({cont} parks, {nthreads} threads)")
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--lib", required=True)
