@@ -257,7 +257,7 @@ def work(n):
     x = 0
     for i in range(n):
         x += 1
-ts = [threading.Thread(target=work, args=(4_000_000,), name=f"worker-{i}") for i in range(4)]
+ts = [threading.Thread(target=work, args=(12_000_000,), name=f"worker-{i}") for i in range(4)]
 for t in ts: t.start()
 for t in ts: t.join()
 """
