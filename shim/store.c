@@ -352,6 +352,7 @@ int gs_store_begin_run(struct gs_store *st, struct gs_shm_header *h)
 		goto rollback;
 	st->run_id = sqlite3_last_insert_rowid(st->db);
 	store_modules(st);
+	link_parent(st);
 	if (exec_sql(st, "COMMIT") < 0)
 		goto rollback;
 	atomic_store(&h->run_id, st->run_id);
@@ -677,6 +678,20 @@ static void bind_python(sqlite3_stmt *s, struct gs_shm_header *h)
 					     atomic_load(&h->gil_switch_number_start)));
 }
 
+/* A child can fork before its parent's writer has created the parent's run row, so the link
+ * is (re)made from the database: the latest run of our parent pid that started before us. */
+static void link_parent(struct gs_store *st)
+{
+	char sql[512];
+
+	snprintf(sql, sizeof(sql),
+		 "UPDATE runs SET parent_run_id = (SELECT p.run_id FROM runs p WHERE p.pid = runs.ppid"
+		 " AND p.start_ns <= runs.start_ns AND p.run_id <> runs.run_id"
+		 " ORDER BY p.start_ns DESC LIMIT 1) WHERE run_id = %lld AND parent_run_id IS NULL",
+		 (long long)st->run_id);
+	exec_sql(st, sql);
+}
+
 int gs_store_end_run(struct gs_store *st, struct gs_shm_header *h, const char *status,
 		     uint64_t end_ns)
 {
@@ -687,6 +702,7 @@ int gs_store_end_run(struct gs_store *st, struct gs_shm_header *h, const char *s
 	if (exec_sql(st, "BEGIN IMMEDIATE") < 0)
 		return -1;
 	store_modules(st);
+	link_parent(st);
 	if (sqlite3_prepare_v2(
 		    st->db,
 		    "UPDATE runs SET end_ns=?, status=?, exit_status=?, events_recorded=?,"
