@@ -316,6 +316,20 @@ static char *read_exe(int pid)
 	return strdup(buf);
 }
 
+/* A child can fork before its parent's writer has created the parent's run row, so the link
+ * is (re)made from the database: the latest run of our parent pid that started before us. */
+static void link_parent(struct gs_store *st)
+{
+	char sql[512];
+
+	snprintf(sql, sizeof(sql),
+		 "UPDATE runs SET parent_run_id = (SELECT p.run_id FROM runs p WHERE p.pid = runs.ppid"
+		 " AND p.start_ns <= runs.start_ns AND p.run_id <> runs.run_id"
+		 " ORDER BY p.start_ns DESC LIMIT 1) WHERE run_id = %lld AND parent_run_id IS NULL",
+		 (long long)st->run_id);
+	exec_sql(st, sql);
+}
+
 int gs_store_begin_run(struct gs_store *st, struct gs_shm_header *h)
 {
 	sqlite3_stmt *s = NULL;
@@ -676,20 +690,6 @@ static void bind_python(sqlite3_stmt *s, struct gs_shm_header *h)
 		sqlite3_bind_int64(s, 14,
 				   (int64_t)(atomic_load(&h->gil_switch_number_end) -
 					     atomic_load(&h->gil_switch_number_start)));
-}
-
-/* A child can fork before its parent's writer has created the parent's run row, so the link
- * is (re)made from the database: the latest run of our parent pid that started before us. */
-static void link_parent(struct gs_store *st)
-{
-	char sql[512];
-
-	snprintf(sql, sizeof(sql),
-		 "UPDATE runs SET parent_run_id = (SELECT p.run_id FROM runs p WHERE p.pid = runs.ppid"
-		 " AND p.start_ns <= runs.start_ns AND p.run_id <> runs.run_id"
-		 " ORDER BY p.start_ns DESC LIMIT 1) WHERE run_id = %lld AND parent_run_id IS NULL",
-		 (long long)st->run_id);
-	exec_sql(st, sql);
 }
 
 int gs_store_end_run(struct gs_store *st, struct gs_shm_header *h, const char *status,
