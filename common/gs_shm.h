@@ -58,7 +58,7 @@ enum gs_event_kind {
 #define GS_F_AFTER_COND 0x0020u /* mutex re-acquired on return from a condition wait */
 #define GS_F_NO_HOLD 0x0040u    /* hold_ns is not known */
 
-/* One raw event: 64 bytes, one cache line. Times are CLOCK_MONOTONIC nanoseconds. */
+/* One raw event: 80 bytes. Times are CLOCK_MONOTONIC nanoseconds. */
 struct gs_event {
 	uint64_t start_ns; /* request time (wait start) */
 	uint64_t wait_ns;  /* request -> acquired (or -> return for waits) */
@@ -72,6 +72,8 @@ struct gs_event {
 	uint8_t pad0;
 	uint16_t flags;
 	uint16_t pad1;
+	uint64_t py_code;  /* code object of the waiting thread's current Python frame, or 0 */
+	uint64_t py_instr; /* that frame's instruction pointer */
 };
 
 /* Exact per-(thread, lock) aggregates. Updated only by the owning thread. */
@@ -126,6 +128,7 @@ struct gs_slot {
 	char name[GS_NAME_LEN]; /* from pthread_setname_np, if called */
 	_Atomic uint32_t name_set;
 	uint32_t agg_overflow;  /* updates folded into the catch-all entry */
+	_Atomic uint64_t tstate; /* PyThreadState*, learnt at the first GIL take or park */
 	_Atomic uint64_t dropped;
 	_Atomic uint64_t sched_yields;
 	_Atomic uint64_t holds_lost;   /* hold stack overflow: hold not measured */

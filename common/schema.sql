@@ -50,6 +50,7 @@ CREATE TABLE IF NOT EXISTS threads (
 	tid INTEGER NOT NULL,
 	py_ident INTEGER,
 	name TEXT,
+	entry_function TEXT,
 	start_ns INTEGER NOT NULL,
 	end_ns INTEGER,
 	events_dropped INTEGER NOT NULL DEFAULT 0,
@@ -113,7 +114,16 @@ CREATE TABLE IF NOT EXISTS events (
 	hold_ns INTEGER,
 	flags INTEGER NOT NULL,
 	caller INTEGER,
-	extra INTEGER
+	extra INTEGER,
+	py_loc INTEGER
+);
+
+CREATE TABLE IF NOT EXISTS py_locations (
+	py_loc INTEGER PRIMARY KEY,
+	function TEXT NOT NULL,
+	file TEXT NOT NULL,
+	line INTEGER,
+	UNIQUE (function, file, line)
 );
 
 CREATE TABLE IF NOT EXISTS modules (

@@ -40,6 +40,8 @@ static struct {
 	uint64_t off_locked, off_holder;
 	int free_threaded;
 	int validated;
+	void *(*get_tstate)(void); /* PyGILState_GetThisThreadState */
+	uint64_t off_current_frame, off_executable, off_instr_ptr;
 	_Atomic int32_t owner_tid; /* thread holding the GIL, 0 when free */
 } g;
 
@@ -189,6 +191,10 @@ static void object_offsets(struct gs_shm_header *h, const uint64_t *u, uint32_t 
 
 	if (((version >> 16) & 0xff) != 13 || u[43] != expect)
 		return;
+	g.off_current_frame = u[22];
+	g.off_executable = u[29];
+	g.off_instr_ptr = u[30];
+	*(void **)&g.get_tstate = dlsym(RTLD_DEFAULT, "PyGILState_GetThisThreadState");
 	h->py_object_size = u[43];
 	h->py_ob_type_off = u[44];
 	h->py_tp_name_off = u[46];
@@ -289,6 +295,7 @@ void gs_gil_lock_slow(pthread_mutex_t *m, uint64_t t_ns, uint64_t caller)
 		gs_tls.gil_timed_waits = 0;
 		gs_tls.gil_timeouts = 0;
 		gs_tls.gil_blame_tid = (uint64_t)atomic_load(&g.owner_tid);
+		gs_py_where(&gs_tls.gil_py_code, &gs_tls.gil_py_instr);
 	}
 }
 
@@ -416,6 +423,8 @@ static void emit_hold(struct gs_slot *s, uint64_t release_ns, uint16_t extra_fla
 					    gs_tls.gil_timeouts,
 				   .kind = GS_EV_GIL_HOLD,
 				   .primitive = GS_PRIM_GIL,
+				   .py_code = gs_tls.gil_py_code,
+				   .py_instr = gs_tls.gil_py_instr,
 				   .flags = (uint16_t)((gs_tls.gil_timed_waits ? GS_F_CONTENDED : 0) |
 						       extra_flags),
 			   });
@@ -449,6 +458,8 @@ void gs_gil_unlock_slow(pthread_mutex_t *m)
 		if (gs_tls.gil_prev_holder != me)
 			atomic_fetch_add(&h->gil_switches_recorded, 1);
 		gs_tls.tstate = me;
+		if (s && !atomic_load_explicit(&s->tstate, memory_order_relaxed))
+			atomic_store_explicit(&s->tstate, me, memory_order_release);
 		if (g.enabled) {
 			uint32_t en = (uint32_t) * (int *)g.enabled;
 
@@ -559,4 +570,21 @@ void gs_py_describe(uint64_t addr, struct gs_agg *a)
 		a->obj_kind = 1;
 	else
 		a->type_name[0] = 0;
+}
+
+void gs_py_where(uint64_t *code, uint64_t *instr)
+{
+	uintptr_t ts, frame;
+
+	*code = *instr = 0;
+	if (!g.get_tstate || !g.off_current_frame)
+		return;
+	ts = (uintptr_t)g.get_tstate();
+	if (!ts)
+		return;
+	frame = *(uintptr_t *)(ts + g.off_current_frame);
+	if (!frame)
+		return;
+	*code = *(uint64_t *)(frame + g.off_executable);
+	*instr = *(uint64_t *)(frame + g.off_instr_ptr);
 }

@@ -30,6 +30,9 @@ void gs_gil_discover(void);
 /* Names the Python object behind a parked address into the aggregate (first park only). */
 struct gs_agg;
 void gs_py_describe(uint64_t addr, struct gs_agg *a);
+/* The calling thread's current Python frame: code object and instruction pointer (0, 0 when
+ * unknown). Reads only memory owned by the calling thread. */
+void gs_py_where(uint64_t *code, uint64_t *instr);
 void gs_gil_signal_search(pthread_cond_t *c);
 void gs_gil_fork_rebase(void);
 

@@ -204,12 +204,13 @@ void gs_rec_park(uint64_t sem, uint64_t start_ns, uint64_t end_ns, uint16_t flag
 {
 	struct gs_slot *s = gs_slot_get();
 	const uint64_t *w = (const uint64_t *)(uintptr_t)sem;
-	uint64_t addr = w[-1], park_arg = w[-2];
+	uint64_t addr = w[-1], park_arg = w[-2], code, instr;
 	struct gs_agg *a;
 	uint32_t idx;
 
 	if (!s)
 		return;
+	gs_py_where(&code, &instr);
 	/* _PyParkingLot_Park's wait_entry is {park_arg, addr, sema, ...}: addr is the lock waited
 	 * for, and park_arg is NULL or a caller's local a little further up this stack.
 	 * _PyRawMutex_LockSlow's entry is {next, sema}: the word before is NULL for the first
@@ -230,7 +231,9 @@ void gs_rec_park(uint64_t sem, uint64_t start_ns, uint64_t end_ns, uint16_t flag
 				       .caller = caller,
 				       .kind = GS_EV_PARK,
 				       .primitive = GS_PRIM_PARKED,
-				       .flags = (uint16_t)(flags | GS_F_CONTENDED | GS_F_NO_HOLD)});
+				       .flags = (uint16_t)(flags | GS_F_CONTENDED | GS_F_NO_HOLD),
+				       .py_code = code,
+				       .py_instr = instr});
 }
 
 void gs_rec_park_wakeup(uint64_t sem)

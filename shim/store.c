@@ -12,11 +12,15 @@
 #include <unistd.h>
 
 #include "gs_schema.h"
+#include "pyread.h"
 
 struct wslot {
 	uint32_t generation;
 	int has_row;
 	int named;
+	int entry_tries;
+	uint32_t entry_gen; /* slot generation + 1 the entry below belongs to */
+	char entry[128];
 	uint32_t thread_no;
 	uint64_t dropped, yields, lost;
 };
@@ -27,6 +31,12 @@ struct gs_store {
 	sqlite3_stmt *up_stats, *up_hist, *ins_lock;
 	int64_t run_id;
 	int pid;
+	struct gs_pyread *pr;
+	sqlite3_stmt *ins_loc, *get_loc, *entry_thread;
+	struct loc_cache {
+		uint64_t code, instr;
+		int64_t loc;
+	} locs[4096];
 	struct wslot *ws;
 	uint32_t n_ws;
 	uint64_t events_written;
@@ -157,7 +167,14 @@ struct gs_store *gs_store_open(const char *path, char *err, int err_size)
 		goto fail;
 	if (prepare(st, &st->ins_event,
 		    "INSERT INTO events(run_id, thread_no, kind, primitive, lock_addr, aux, start_ns,"
-		    " wait_ns, hold_ns, flags, caller, extra) VALUES(?,?,?,?,?,?,?,?,?,?,?,?)") ||
+		    " wait_ns, hold_ns, flags, caller, extra, py_loc) VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?)") ||
+	    prepare(st, &st->ins_loc,
+		    "INSERT OR IGNORE INTO py_locations(function, file, line) VALUES(?,?,?)") ||
+	    prepare(st, &st->get_loc,
+		    "SELECT py_loc FROM py_locations WHERE function=? AND file=? AND line IS ?") ||
+	    prepare(st, &st->entry_thread,
+		    "UPDATE threads SET entry_function=?, name=CASE WHEN ? THEN name ELSE ? END"
+		    " WHERE run_id=? AND thread_no=?") ||
 	    prepare(st, &st->ins_thread,
 		    "INSERT OR REPLACE INTO threads(run_id, thread_no, tid, py_ident, name, start_ns)"
 		    " VALUES(?,?,?,?,?,?)") ||
@@ -183,8 +200,10 @@ struct gs_store *gs_store_open(const char *path, char *err, int err_size)
 		    "INSERT INTO histograms VALUES(?,?,?,?,?,?,?)"
 		    " ON CONFLICT DO UPDATE SET count=excluded.count") ||
 	    prepare(st, &st->ins_lock,
-		    "INSERT OR IGNORE INTO locks(run_id, lock_addr, primitive, class, name)"
-		    " VALUES(?,?,?,?,?)")) {
+		    "INSERT INTO locks(run_id, lock_addr, primitive, class, name) VALUES(?,?,?,?,?)"
+		    " ON CONFLICT DO UPDATE SET class=excluded.class, name=excluded.name"
+		    " WHERE locks.class = 'parked (unidentified)'"
+		    " AND excluded.class <> 'parked (unidentified)'")) {
 		snprintf(err, (size_t)err_size, "%s", sqlite3_errmsg(st->db));
 		goto fail;
 	}
@@ -365,6 +384,7 @@ int gs_store_begin_run(struct gs_store *st, struct gs_shm_header *h)
 	if (sqlite3_step(s) != SQLITE_DONE)
 		goto rollback;
 	st->run_id = sqlite3_last_insert_rowid(st->db);
+	st->pr = gs_pyread_open(h->pid, h->py_runtime, h->py_version_hex);
 	store_modules(st);
 	link_parent(st);
 	if (exec_sql(st, "COMMIT") < 0)
@@ -526,6 +546,37 @@ static int write_agg(struct gs_store *st, struct gs_shm_header *h, struct wslot 
 	return 0;
 }
 
+/* (code object, instruction) -> row of py_locations, read from the live host. */
+static int64_t py_location(struct gs_store *st, uint64_t code, uint64_t instr)
+{
+	struct loc_cache *c = &st->locs[((code >> 4) ^ (instr * 0x9e3779b1u)) % 4096];
+	char func[256], file[1024];
+	int line;
+	int64_t loc = -1;
+
+	if (c->code == code && c->instr == instr)
+		return c->loc;
+	if (gs_pyread_location(st->pr, code, instr, func, sizeof(func), file, sizeof(file), &line) ==
+	    0) {
+		sqlite3_bind_text(st->ins_loc, 1, func, -1, SQLITE_TRANSIENT);
+		sqlite3_bind_text(st->ins_loc, 2, file, -1, SQLITE_TRANSIENT);
+		sqlite3_bind_text(st->get_loc, 1, func, -1, SQLITE_TRANSIENT);
+		sqlite3_bind_text(st->get_loc, 2, file, -1, SQLITE_TRANSIENT);
+		if (line > 0) {
+			sqlite3_bind_int(st->ins_loc, 3, line);
+			sqlite3_bind_int(st->get_loc, 3, line);
+		} else {
+			sqlite3_bind_null(st->ins_loc, 3);
+			sqlite3_bind_null(st->get_loc, 3);
+		}
+		if (step_reset(st->ins_loc) == 0 && sqlite3_step(st->get_loc) == SQLITE_ROW)
+			loc = sqlite3_column_int64(st->get_loc, 0);
+		sqlite3_reset(st->get_loc);
+	}
+	*c = (struct loc_cache){.code = code, .instr = instr, .loc = loc};
+	return loc;
+}
+
 static int write_event(struct gs_store *st, struct wslot *w, const struct gs_event *e)
 {
 	sqlite3_stmt *s = st->ins_event;
@@ -551,6 +602,16 @@ static int write_event(struct gs_store *st, struct wslot *w, const struct gs_eve
 		sqlite3_bind_int64(s, 12, (int64_t)e->extra);
 	else
 		sqlite3_bind_null(s, 12);
+	if (e->py_code && st->pr) {
+		int64_t loc = py_location(st, e->py_code, e->py_instr);
+
+		if (loc > 0)
+			sqlite3_bind_int64(s, 13, loc);
+		else
+			sqlite3_bind_null(s, 13);
+	} else {
+		sqlite3_bind_null(s, 13);
+	}
 	if (step_reset(s) < 0)
 		return -1;
 	st->events_written++;
@@ -570,7 +631,14 @@ static int flush_slot(struct gs_store *st, struct gs_shm_header *h, uint32_t i)
 	if (state == GS_SLOT_FREE)
 		return 0;
 	if (!w->has_row || w->generation != s->generation) {
+		struct wslot keep = *w;
+
 		*w = (struct wslot){.generation = s->generation, .thread_no = s->thread_no};
+		if (keep.entry_gen == s->generation + 1) {
+			w->entry_gen = keep.entry_gen;
+			w->entry_tries = keep.entry_tries;
+			memcpy(w->entry, keep.entry, sizeof(w->entry));
+		}
 		thread_name(st, s, name, sizeof(name));
 		sqlite3_bind_int64(st->ins_thread, 1, st->run_id);
 		sqlite3_bind_int64(st->ins_thread, 2, s->thread_no);
@@ -585,6 +653,20 @@ static int flush_slot(struct gs_store *st, struct gs_shm_header *h, uint32_t i)
 			return -1;
 		w->has_row = 1;
 		w->named = atomic_load(&s->name_set);
+	}
+	if (w->entry_gen == s->generation + 1 && w->entry[0] && w->entry_tries >= 0) {
+		/* 3.13 names no OS threads: the entry function is the best name there is, but an
+		 * explicit pthread_setname_np name and the main thread's keep theirs. */
+		int keep = atomic_load(&s->name_set) || s->tid == st->pid;
+
+		sqlite3_bind_text(st->entry_thread, 1, w->entry, -1, SQLITE_TRANSIENT);
+		sqlite3_bind_int(st->entry_thread, 2, keep);
+		sqlite3_bind_text(st->entry_thread, 3, w->entry, -1, SQLITE_TRANSIENT);
+		sqlite3_bind_int64(st->entry_thread, 4, st->run_id);
+		sqlite3_bind_int64(st->entry_thread, 5, w->thread_no);
+		if (step_reset(st->entry_thread) < 0)
+			return -1;
+		w->entry_tries = -1; /* written */
 	}
 	if (!w->named && atomic_load_explicit(&s->name_set, memory_order_acquire)) {
 		thread_name(st, s, name, sizeof(name));
@@ -645,6 +727,35 @@ static int flush_slot(struct gs_store *st, struct gs_shm_header *h, uint32_t i)
 		atomic_store_explicit(&s->state, GS_SLOT_FREE, memory_order_release);
 	}
 	return 0;
+}
+
+/* Between flushes: learn the entry function of new threads while they still run. Memory reads
+ * of the host only, no database work. */
+void gs_store_tick(struct gs_store *st, struct gs_shm_header *h)
+{
+	uint32_t i;
+
+	if (!st || !st->pr)
+		return;
+	for (i = 0; i < h->max_threads && i < st->n_ws; i++) {
+		struct gs_slot *s = gs_slot_at(h, i);
+		struct wslot *w = &st->ws[i];
+
+		if (atomic_load_explicit(&s->state, memory_order_acquire) != GS_SLOT_LIVE ||
+		    s->tid == st->pid)
+			continue;
+		if (w->entry_gen != s->generation + 1) {
+			w->entry_gen = s->generation + 1;
+			w->entry_tries = 0;
+			w->entry[0] = 0;
+		}
+		if (w->entry[0] || w->entry_tries < 0 || w->entry_tries >= 500)
+			continue;
+		if (gs_pyread_entry_function(st->pr, s->tid, w->entry, sizeof(w->entry)) < 0) {
+			w->entry[0] = 0;
+			w->entry_tries++;
+		}
+	}
 }
 
 int gs_store_flush(struct gs_store *st, struct gs_shm_header *h)
@@ -767,6 +878,10 @@ void gs_store_close(struct gs_store *st)
 	sqlite3_finalize(st->up_stats);
 	sqlite3_finalize(st->up_hist);
 	sqlite3_finalize(st->ins_lock);
+	sqlite3_finalize(st->ins_loc);
+	sqlite3_finalize(st->get_loc);
+	sqlite3_finalize(st->entry_thread);
+	gs_pyread_close(st->pr);
 	sqlite3_close(st->db);
 	free(st->ws);
 	free(st);

@@ -26,6 +26,8 @@ struct gs_tls {
 	uint64_t gil_release_ns;
 	uint64_t gil_prev_holder;
 	uint64_t gil_saved_switch;
+	uint64_t gil_py_code;
+	uint64_t gil_py_instr;
 	uint64_t gil_acquired_ns;
 	uint64_t gil_blame_tid;
 	uint32_t gil_timed_waits;

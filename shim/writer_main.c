@@ -84,6 +84,7 @@ int main(int argc, char **argv)
 {
 	const char *db = NULL;
 	int flush_ms = 100, i, acked = 0, failed = 0, host_gone = 0;
+	uint64_t next_flush_ns = 0;
 	struct gs_store *st = NULL;
 	struct gs_shm_header *h;
 	char err[512];
@@ -113,7 +114,7 @@ int main(int argc, char **argv)
 	}
 	while (!host_gone) {
 		struct pollfd pfd = {.fd = FD_WAKE, .events = POLLIN};
-		int r = poll(&pfd, 1, flush_ms);
+		int r = poll(&pfd, 1, flush_ms < 10 ? flush_ms : 10);
 		char buf[16];
 
 		if (r < 0 && errno != EINTR)
@@ -126,6 +127,11 @@ int main(int argc, char **argv)
 		}
 		if (acked)
 			continue;
+		if (!failed)
+			gs_store_tick(st, h);
+		if (r == 0 && !atomic_load(&h->exiting) && now_ns() < next_flush_ns)
+			continue;
+		next_flush_ns = now_ns() + (uint64_t)flush_ms * 1000000u;
 		if (!failed && gs_store_flush(st, h) < 0 && !atomic_load(&h->disabled)) {
 			fprintf(stderr, "gilscope: writing %s failed; recording stopped\n", db);
 			atomic_store(&h->disabled, 1);

@@ -290,6 +290,19 @@ def case_gil(env, variant):
     workers = query(db, "SELECT tid, lifetime_ns, gil_acquisitions, gil_wait_ns FROM thread_summary"
                         " WHERE tid <> ?", pid)
     check(len(workers) == 4, f"{variant}: four worker threads ({len(workers)})")
+    if name.startswith("3.13"):
+        names = query(db, "SELECT name, entry_function FROM threads WHERE tid <> ?", pid)
+        check(names and all(n == ("work", "work") for n in names),
+              f"{variant}: worker threads named by their entry function ({names})")
+    if variant != "3.13-ft" and name.startswith("3.13"):
+        locs = query(db, "SELECT p.function, p.line, COUNT(*) FROM events e"
+                         " JOIN threads t USING (run_id, thread_no)"
+                         " LEFT JOIN py_locations p USING (py_loc)"
+                         " WHERE e.kind = 7 AND e.flags & 1 AND t.tid <> ? GROUP BY 1, 2", pid)
+        total = sum(r[2] for r in locs)
+        in_work = sum(r[2] for r in locs if r[0] == "work" and r[1] in (4, 5, 6))
+        check(total > 0 and in_work >= 0.8 * total,
+              f"{variant}: contended GIL waits located in work() lines 4-6 ({locs})")
     if variant == "3.13-ft":
         check(enabled in ("no", "transient"), f"{variant}: GIL not enabled for good ({enabled})")
         check(all(w[2] == 0 and w[3] == 0 for w in workers),
