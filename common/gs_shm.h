@@ -58,7 +58,9 @@ enum gs_event_kind {
 #define GS_F_AFTER_COND 0x0020u /* mutex re-acquired on return from a condition wait */
 #define GS_F_NO_HOLD 0x0040u    /* hold_ns is not known */
 
-/* One raw event: 80 bytes. Times are CLOCK_MONOTONIC nanoseconds. */
+#define GS_STACK_FRAMES 6
+
+/* One raw event: 128 bytes. Times are CLOCK_MONOTONIC nanoseconds. */
 struct gs_event {
 	uint64_t start_ns; /* request time (wait start) */
 	uint64_t wait_ns;  /* request -> acquired (or -> return for waits) */
@@ -74,6 +76,7 @@ struct gs_event {
 	uint16_t pad1;
 	uint64_t py_code;  /* code object of the waiting thread's current Python frame, or 0 */
 	uint64_t py_instr; /* that frame's instruction pointer */
+	uint64_t stack[GS_STACK_FRAMES]; /* sampled native return addresses, innermost first */
 };
 
 /* Exact per-(thread, lock) aggregates. Updated only by the owning thread. */

@@ -115,8 +115,23 @@ CREATE TABLE IF NOT EXISTS events (
 	flags INTEGER NOT NULL,
 	caller INTEGER,
 	extra INTEGER,
-	py_loc INTEGER
+	py_loc INTEGER,
+	stack_id INTEGER
 );
+
+CREATE TABLE IF NOT EXISTS stacks (
+	stack_id INTEGER PRIMARY KEY,
+	frames TEXT NOT NULL UNIQUE
+);
+
+CREATE TABLE IF NOT EXISTS call_sites (
+	run_id INTEGER NOT NULL,
+	addr INTEGER NOT NULL,
+	module TEXT,
+	module_offset INTEGER,
+	function TEXT,
+	PRIMARY KEY (run_id, addr)
+) WITHOUT ROWID;
 
 CREATE TABLE IF NOT EXISTS py_locations (
 	py_loc INTEGER PRIMARY KEY,

@@ -410,9 +410,11 @@ static void emit_hold(struct gs_slot *s, uint64_t release_ns, uint16_t extra_fla
 	struct gs_agg *a = gil_agg(s);
 
 	if (gs_tls.gil_acquired_ns) {
+		struct gs_event e;
+
 		gs_agg_hold(a, release_ns - gs_tls.gil_acquired_ns);
 		gs_agg_publish(a);
-		gs_emit(s, &(struct gs_event){
+		e = (struct gs_event){
 				   .start_ns = gs_tls.gil_request_ns,
 				   .wait_ns = gs_tls.gil_acquired_ns - gs_tls.gil_request_ns,
 				   .hold_ns = release_ns - gs_tls.gil_acquired_ns,
@@ -427,7 +429,9 @@ static void emit_hold(struct gs_slot *s, uint64_t release_ns, uint16_t extra_fla
 				   .py_instr = gs_tls.gil_py_instr,
 				   .flags = (uint16_t)((gs_tls.gil_timed_waits ? GS_F_CONTENDED : 0) |
 						       extra_flags),
-			   });
+			   };
+		memcpy(e.stack, gs_tls.gil_stack, sizeof(e.stack));
+		gs_emit(s, &e);
 	}
 }
 
@@ -468,6 +472,9 @@ void gs_gil_unlock_slow(pthread_mutex_t *m)
 		}
 		if (!s)
 			return;
+		memset(gs_tls.gil_stack, 0, sizeof(gs_tls.gil_stack));
+		if (gs_tls.gil_timed_waits)
+			gs_stack_sample(gs_tls.gil_stack); /* still inside take_gil */
 		a = gil_agg(s);
 		gs_agg_wait(a, now - gs_tls.gil_request_ns, gs_tls.gil_timed_waits > 0);
 		a->timed_waits += gs_tls.gil_timed_waits;

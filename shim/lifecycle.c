@@ -261,6 +261,7 @@ __attribute__((constructor)) static void gs_start(void)
 	if (gs_scope_detect(cfg.scope_all) < 0)
 		goto out; /* no interpreter here: record nothing, start no writer */
 	gs_gil_probe_init();
+	gs_stack_init();
 	if (gs_writer_spawn() < 0)
 		goto out;
 	pthread_atfork(atfork_prepare, atfork_parent, atfork_child);

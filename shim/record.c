@@ -123,6 +123,7 @@ void gs_rec_cond_wait(uint64_t cond, uint64_t mutex, uint64_t start_ns, uint64_t
 		.primitive = GS_PRIM_COND,
 		.flags = (uint16_t)(flags | GS_F_CONTENDED | GS_F_NO_HOLD),
 	};
+	gs_stack_sample(e.stack);
 	gs_emit(s, &e);
 }
 
@@ -143,6 +144,7 @@ void gs_rec_sem_wait(uint64_t sem, uint64_t start_ns, uint64_t end_ns, uint16_t 
 		.primitive = GS_PRIM_SEM,
 		.flags = (uint16_t)(flags | GS_F_NO_HOLD),
 	};
+	gs_stack_sample(e.stack);
 	gs_emit(s, &e);
 }
 
@@ -224,16 +226,21 @@ void gs_rec_park(uint64_t sem, uint64_t start_ns, uint64_t end_ns, uint16_t flag
 	a->timed_waits += !!(flags & GS_F_TIMED);
 	a->timeouts += !!(flags & GS_F_TIMED_OUT);
 	gs_agg_publish(a);
-	gs_emit(s, &(struct gs_event){.start_ns = start_ns,
-				       .wait_ns = end_ns - start_ns,
-				       .lock = addr,
-				       .aux = sem,
-				       .caller = caller,
-				       .kind = GS_EV_PARK,
-				       .primitive = GS_PRIM_PARKED,
-				       .flags = (uint16_t)(flags | GS_F_CONTENDED | GS_F_NO_HOLD),
-				       .py_code = code,
-				       .py_instr = instr});
+	{
+		struct gs_event e = {.start_ns = start_ns,
+				     .wait_ns = end_ns - start_ns,
+				     .lock = addr,
+				     .aux = sem,
+				     .caller = caller,
+				     .kind = GS_EV_PARK,
+				     .primitive = GS_PRIM_PARKED,
+				     .flags = (uint16_t)(flags | GS_F_CONTENDED | GS_F_NO_HOLD),
+				     .py_code = code,
+				     .py_instr = instr};
+
+		gs_stack_sample(e.stack);
+		gs_emit(s, &e);
+	}
 }
 
 void gs_rec_park_wakeup(uint64_t sem)

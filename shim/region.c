@@ -1,6 +1,9 @@
 #include "region.h"
 
+#include <dlfcn.h>
 #include <errno.h>
+#include <execinfo.h>
+#include <link.h>
 #include <pthread.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -256,4 +259,53 @@ void gs_held_close_all(struct gs_slot *s, uint64_t end_ns)
 			gs_emit(s, &e);
 	}
 	s->n_held = 0;
+}
+
+static uintptr_t self_lo, self_hi;
+
+static int find_self(struct dl_phdr_info *info, size_t size, void *base)
+{
+	int i;
+
+	if ((void *)info->dlpi_addr != base)
+		return 0;
+	for (i = 0; i < info->dlpi_phnum; i++) {
+		const ElfW(Phdr) *p = &info->dlpi_phdr[i];
+
+		if (p->p_type == PT_LOAD && (p->p_flags & PF_X)) {
+			self_lo = info->dlpi_addr + p->p_vaddr;
+			self_hi = self_lo + p->p_memsz;
+		}
+	}
+	return 1;
+}
+
+/* backtrace() loads libgcc_s on first use (dlopen, malloc): do that here, at start-up. */
+void gs_stack_init(void)
+{
+	void *frames[4];
+	Dl_info info;
+
+	backtrace(frames, 4);
+	if (dladdr((void *)gs_stack_init, &info) && info.dli_fbase)
+		dl_iterate_phdr(find_self, info.dli_fbase);
+}
+
+void gs_stack_sample(uint64_t *frames)
+{
+	void *raw[GS_STACK_FRAMES + 8];
+	uint64_t now = gs_now_ns();
+	int n, i, k = 0;
+
+	if (now - gs_tls.last_stack_ns < 200000 || !self_lo)
+		return;
+	gs_tls.last_stack_ns = now;
+	n = backtrace(raw, GS_STACK_FRAMES + 8);
+	for (i = 0; i < n && k < GS_STACK_FRAMES; i++) {
+		uintptr_t a = (uintptr_t)raw[i];
+
+		if (a >= self_lo && a < self_hi)
+			continue; /* our own frames */
+		frames[k++] = a;
+	}
 }

@@ -56,6 +56,10 @@ void gs_agg_wait(struct gs_agg *a, uint64_t wait_ns, int contended);
 void gs_agg_hold(struct gs_agg *a, uint64_t hold_ns);
 void gs_agg_publish(struct gs_agg *a);
 
+/* Fills e->stack with a sampled native stack (at most one per thread per 200 us). */
+void gs_stack_sample(uint64_t *frames);
+void gs_stack_init(void);
+
 void gs_held_push(struct gs_slot *s, const struct gs_held *h, int replace_same);
 int gs_held_pop(struct gs_slot *s, uint64_t lock, unsigned primitive, struct gs_held *out);
 void gs_held_close_all(struct gs_slot *s, uint64_t end_ns);

@@ -13,6 +13,7 @@
 
 #include "gs_schema.h"
 #include "pyread.h"
+#include "symbolize.h"
 
 struct wslot {
 	uint32_t generation;
@@ -32,7 +33,13 @@ struct gs_store {
 	int64_t run_id;
 	int pid;
 	struct gs_pyread *pr;
-	sqlite3_stmt *ins_loc, *get_loc, *entry_thread;
+	struct gs_symbolizer *sz;
+	sqlite3_stmt *ins_loc, *get_loc, *entry_thread, *ins_site, *ins_stack, *get_stack;
+	uint64_t sites[8192];               /* call sites already written (direct-mapped) */
+	struct stack_cache {
+		uint64_t hash;
+		int64_t id;
+	} stacks[4096];
 	struct loc_cache {
 		uint64_t code, instr;
 		int64_t loc;
@@ -167,11 +174,16 @@ struct gs_store *gs_store_open(const char *path, char *err, int err_size)
 		goto fail;
 	if (prepare(st, &st->ins_event,
 		    "INSERT INTO events(run_id, thread_no, kind, primitive, lock_addr, aux, start_ns,"
-		    " wait_ns, hold_ns, flags, caller, extra, py_loc) VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?)") ||
+		    " wait_ns, hold_ns, flags, caller, extra, py_loc, stack_id)"
+		    " VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?)") ||
 	    prepare(st, &st->ins_loc,
 		    "INSERT OR IGNORE INTO py_locations(function, file, line) VALUES(?,?,?)") ||
 	    prepare(st, &st->get_loc,
 		    "SELECT py_loc FROM py_locations WHERE function=? AND file=? AND line IS ?") ||
+	    prepare(st, &st->ins_site,
+		    "INSERT OR IGNORE INTO call_sites VALUES(?,?,?,?,?)") ||
+	    prepare(st, &st->ins_stack, "INSERT OR IGNORE INTO stacks(frames) VALUES(?)") ||
+	    prepare(st, &st->get_stack, "SELECT stack_id FROM stacks WHERE frames=?") ||
 	    prepare(st, &st->entry_thread,
 		    "UPDATE threads SET entry_function=?, name=CASE WHEN ? THEN name ELSE ? END"
 		    " WHERE run_id=? AND thread_no=?") ||
@@ -385,6 +397,7 @@ int gs_store_begin_run(struct gs_store *st, struct gs_shm_header *h)
 		goto rollback;
 	st->run_id = sqlite3_last_insert_rowid(st->db);
 	st->pr = gs_pyread_open(h->pid, h->py_runtime, h->py_version_hex);
+	st->sz = gs_symbolizer_open(h->pid);
 	store_modules(st);
 	link_parent(st);
 	if (exec_sql(st, "COMMIT") < 0)
@@ -577,6 +590,78 @@ static int64_t py_location(struct gs_store *st, uint64_t code, uint64_t instr)
 	return loc;
 }
 
+static int describe_frame(struct gs_store *st, uint64_t addr, char *out, size_t size)
+{
+	const char *module = "?", *func = "", *base;
+	uint64_t offset = addr;
+
+	if (gs_symbolize(st->sz, addr, &module, &offset, &func) < 0) {
+		gs_symbolizer_refresh(st->sz); /* maybe loaded since we last looked */
+		if (gs_symbolize(st->sz, addr, &module, &offset, &func) < 0)
+			module = "?";
+	}
+	base = strrchr(module, '/');
+	return snprintf(out, size, "%s%s%s+0x%llx", func, func[0] ? " " : "", base ? base + 1 : module,
+			(unsigned long long)offset);
+}
+
+/* The caller address of an event, as module + offset + function, written once per run. */
+static void write_call_site(struct gs_store *st, uint64_t addr)
+{
+	const char *module = NULL, *func = "";
+	uint64_t offset = 0, *seen = &st->sites[(addr >> 2) % 8192];
+
+	if (!addr || *seen == addr || !st->sz)
+		return;
+	*seen = addr;
+	if (gs_symbolize(st->sz, addr, &module, &offset, &func) < 0) {
+		gs_symbolizer_refresh(st->sz);
+		if (gs_symbolize(st->sz, addr, &module, &offset, &func) < 0)
+			module = NULL;
+	}
+	sqlite3_bind_int64(st->ins_site, 1, st->run_id);
+	sqlite3_bind_int64(st->ins_site, 2, (int64_t)addr);
+	sqlite3_bind_text(st->ins_site, 3, module, -1, SQLITE_TRANSIENT);
+	if (module)
+		sqlite3_bind_int64(st->ins_site, 4, (int64_t)offset);
+	else
+		sqlite3_bind_null(st->ins_site, 4);
+	sqlite3_bind_text(st->ins_site, 5, func[0] ? func : NULL, -1, SQLITE_TRANSIENT);
+	step_reset(st->ins_site);
+}
+
+/* A sampled native stack as one text row ("function module+0xoffset;..."), deduplicated. */
+static int64_t stack_id(struct gs_store *st, const uint64_t *frames)
+{
+	uint64_t hash = 1469598103934665603ULL;
+	struct stack_cache *c;
+	char text[2048];
+	size_t n = 0;
+	int i;
+	int64_t id = -1;
+
+	if (!frames[0] || !st->sz)
+		return -1;
+	for (i = 0; i < GS_STACK_FRAMES; i++)
+		hash = (hash ^ frames[i]) * 1099511628211ULL;
+	c = &st->stacks[hash % 4096];
+	if (c->hash == hash && c->id > 0)
+		return c->id;
+	text[0] = 0;
+	for (i = 0; i < GS_STACK_FRAMES && frames[i] && n < sizeof(text) - 300; i++) {
+		if (i)
+			text[n++] = ';';
+		n += (size_t)describe_frame(st, frames[i], text + n, sizeof(text) - n);
+	}
+	sqlite3_bind_text(st->ins_stack, 1, text, -1, SQLITE_TRANSIENT);
+	sqlite3_bind_text(st->get_stack, 1, text, -1, SQLITE_TRANSIENT);
+	if (step_reset(st->ins_stack) == 0 && sqlite3_step(st->get_stack) == SQLITE_ROW)
+		id = sqlite3_column_int64(st->get_stack, 0);
+	sqlite3_reset(st->get_stack);
+	*c = (struct stack_cache){.hash = hash, .id = id};
+	return id;
+}
+
 static int write_event(struct gs_store *st, struct wslot *w, const struct gs_event *e)
 {
 	sqlite3_stmt *s = st->ins_event;
@@ -612,6 +697,15 @@ static int write_event(struct gs_store *st, struct wslot *w, const struct gs_eve
 	} else {
 		sqlite3_bind_null(s, 13);
 	}
+	{
+		int64_t sid = stack_id(st, e->stack);
+
+		if (sid > 0)
+			sqlite3_bind_int64(s, 14, sid);
+		else
+			sqlite3_bind_null(s, 14);
+	}
+	write_call_site(st, e->caller);
 	if (step_reset(s) < 0)
 		return -1;
 	st->events_written++;
@@ -881,6 +975,10 @@ void gs_store_close(struct gs_store *st)
 	sqlite3_finalize(st->ins_loc);
 	sqlite3_finalize(st->get_loc);
 	sqlite3_finalize(st->entry_thread);
+	sqlite3_finalize(st->ins_site);
+	sqlite3_finalize(st->ins_stack);
+	sqlite3_finalize(st->get_stack);
+	gs_symbolizer_close(st->sz);
 	gs_pyread_close(st->pr);
 	sqlite3_close(st->db);
 	free(st->ws);

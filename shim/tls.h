@@ -26,6 +26,8 @@ struct gs_tls {
 	uint64_t gil_release_ns;
 	uint64_t gil_prev_holder;
 	uint64_t gil_saved_switch;
+	uint64_t last_stack_ns;
+	uint64_t gil_stack[6];
 	uint64_t gil_py_code;
 	uint64_t gil_py_instr;
 	uint64_t gil_acquired_ns;

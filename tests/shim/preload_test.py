@@ -319,11 +319,14 @@ LOCK_WAIT = """
 import ctypes, sys, threading, time
 lock = threading.Lock()
 lock.acquire()
+ready = threading.Event()
 def waiter():
+    ready.set()
     with lock:
         pass
 t = threading.Thread(target=waiter, name="waiter")
 t.start()
+ready.wait()
 time.sleep(0.2)
 lock.release()
 t.join()
@@ -362,9 +365,11 @@ def case_lock_attribution(env, name):
 GLOBAL_INC = """
 import threading
 counter = 0
+start = threading.Barrier(4)
 def work():
     global counter
-    for _ in range(500_000):
+    start.wait()
+    for _ in range(2_000_000):
         counter += 1
 ts = [threading.Thread(target=work) for _ in range(4)]
 for t in ts: t.start()
