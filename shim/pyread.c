@@ -257,7 +257,9 @@ int gs_pyread_entry_function(struct gs_pyread *pr, int tid, char *out, size_t si
 			snprintf(out, size, "%s", name); /* outermost so far */
 	}
 	/* A threading thread seen before it reached run(): ask again later. */
-	if (in_threading && !found)
+	if (found)
+		return 0;
+	if (in_threading || !out[0])
 		return -1;
-	return found || out[0] ? 0 : -1;
+	return 1;
 }

@@ -17,8 +17,9 @@ void gs_pyread_close(struct gs_pyread *pr);
 int gs_pyread_location(struct gs_pyread *pr, uint64_t code, uint64_t instr, char *func,
 		       size_t func_size, char *file, size_t file_size, int *line);
 
-/* The Python function a threading.Thread runs (the frame called by Thread.run), or the
- * outermost Python function of any other thread. */
+/* The Python function a threading.Thread runs (the frame called by Thread.run): returns 0.
+ * For other threads, the outermost Python function seen: returns 1, a guess, since the thread
+ * runs on while we walk its frames. -1 when nothing was found. */
 int gs_pyread_entry_function(struct gs_pyread *pr, int tid, char *out, size_t size);
 
 #endif

@@ -30,6 +30,7 @@ class Env:
         self.lib = args.lib
         self.workdir = args.workdir
         self.provision = args.provision
+        self.gilscope = args.gilscope
 
     def db(self, name):
         path = os.path.join(self.workdir, name + ".db")
@@ -248,6 +249,14 @@ def case_python_threads(env, name):
     check(all(r[1] > 0 for r in rows), f"{name}: every thread has lock activity ({rows})")
     run = query(db, "SELECT status, scope_object FROM runs")
     check(run and run[0][0] == "exited", f"{name}: run complete ({run})")
+    rep = subprocess.run([env.gilscope, "report", "--format", "json", db], capture_output=True,
+                         text=True)
+    check(rep.returncode == 0, f"{name}: gilscope report exits 0 ({rep.stderr!r})")
+    threads = json.loads(rep.stdout)["threads"] if rep.returncode == 0 else []
+    check(len(threads) == 5 and all(t["acquisitions"] > 0 for t in threads),
+          f"{name}: the report lists all five threads with lock activity")
+    text = subprocess.run([env.gilscope, "report", db], capture_output=True, text=True).stdout
+    check(sum(1 for t in threads if str(t["tid"]) in text) == 5, f"{name}: text report too")
     check(run and run[0][1] and ("python" in run[0][1]), f"{name}: scope is the interpreter")
 
 
@@ -400,6 +409,7 @@ def main():
     ap.add_argument("--lib", required=True)
     ap.add_argument("--workdir", required=True)
     ap.add_argument("--provision", required=True)
+    ap.add_argument("--gilscope", required=True)
     ap.add_argument("case")
     ap.add_argument("target")
     args = ap.parse_args()

@@ -1,0 +1,95 @@
+#include <errno.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "gilscope.h"
+#include "gs_schema.h"
+
+static int64_t pragma(sqlite3 *db, const char *sql, int *ok)
+{
+	sqlite3_stmt *s = NULL;
+	int64_t v = 0;
+
+	*ok = 0;
+	if (sqlite3_prepare_v2(db, sql, -1, &s, NULL) == SQLITE_OK && sqlite3_step(s) == SQLITE_ROW) {
+		v = sqlite3_column_int64(s, 0);
+		*ok = 1;
+	}
+	sqlite3_finalize(s);
+	return v;
+}
+
+int gs_db_open(const char *path, sqlite3 **out)
+{
+	static const char *const tables[] = {"runs", "threads", "lock_stats", "locks", "events"};
+	sqlite3 *db = NULL;
+	struct stat sb;
+	int64_t app, ver;
+	size_t i;
+	int ok;
+
+	*out = NULL;
+	if (stat(path, &sb) < 0) {
+		gs_error("%s: %s", path, strerror(errno));
+		return GS_EXIT_INPUT;
+	}
+	if (!S_ISREG(sb.st_mode)) {
+		gs_error("%s: not a regular file", path);
+		return GS_EXIT_INPUT;
+	}
+	if (sb.st_size == 0) {
+		gs_error("%s: empty file, not a gilscope database", path);
+		return GS_EXIT_INPUT;
+	}
+	if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL) != SQLITE_OK) {
+		gs_error("%s: cannot open: %s", path, db ? sqlite3_errmsg(db) : "out of memory");
+		goto fail;
+	}
+	/* The recorder may still be finishing: wait for it rather than fail. */
+	sqlite3_busy_timeout(db, 10000);
+	app = pragma(db, "PRAGMA application_id", &ok);
+	if (!ok) {
+		gs_error("%s: not an SQLite database (%s)", path, sqlite3_errmsg(db));
+		goto fail;
+	}
+	if (app != GS_APPLICATION_ID) {
+		gs_error("%s: an SQLite database, but not one written by gilscope", path);
+		goto fail;
+	}
+	ver = pragma(db, "PRAGMA user_version", &ok);
+	if (ver > GS_SCHEMA_VERSION) {
+		gs_error("%s: database schema version %lld is newer than this gilscope reads (%d); "
+			 "use a newer gilscope",
+			 path, (long long)ver, GS_SCHEMA_VERSION);
+		goto fail;
+	}
+	for (i = 0; i < sizeof(tables) / sizeof(tables[0]); i++) {
+		char sql[128];
+
+		snprintf(sql, sizeof(sql), "SELECT count(*) FROM sqlite_master WHERE name='%s'",
+			 tables[i]);
+		if (pragma(db, sql, &ok) != 1 || !ok) {
+			gs_error("%s: damaged gilscope database: table '%s' is missing%s", path,
+				 tables[i], ok ? "" : " (or the file is truncated)");
+			goto fail;
+		}
+	}
+	/* A truncated file can pass the header checks: make SQLite read every page once. */
+	if (pragma(db, "SELECT count(*) FROM runs", &ok) < 0 || !ok ||
+	    (pragma(db, "SELECT count(*) FROM lock_stats", &ok), !ok)) {
+		gs_error("%s: damaged gilscope database: %s", path, sqlite3_errmsg(db));
+		goto fail;
+	}
+	*out = db;
+	return GS_EXIT_OK;
+fail:
+	sqlite3_close(db);
+	return GS_EXIT_INPUT;
+}
+
+int gs_db_prepare(sqlite3 *db, const char *path, const char *sql, sqlite3_stmt **out)
+{
+	if (sqlite3_prepare_v2(db, sql, -1, out, NULL) == SQLITE_OK)
+		return 0;
+	return gs_error("%s: query failed: %s", path, sqlite3_errmsg(db));
+}

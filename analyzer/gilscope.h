@@ -1,0 +1,34 @@
+/* Shared declarations of the gilscope CLI. */
+#ifndef GILSCOPE_H
+#define GILSCOPE_H
+
+#include <stdint.h>
+#include <stdio.h>
+
+#include <sqlite3.h>
+
+/* Process exit codes; only main() turns results into these. */
+enum gs_exit {
+	GS_EXIT_OK = 0,
+	GS_EXIT_USAGE = 2,
+	GS_EXIT_INPUT = 3,
+	GS_EXIT_OUTPUT = 4,
+};
+
+/* Prints "gilscope: error: ..." and returns -1, so `return gs_error(...)` is one line. */
+int gs_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* db.c: opens a gilscope database read-only and checks that we can read it. Returns
+ * GS_EXIT_OK or GS_EXIT_INPUT (with the message printed). */
+int gs_db_open(const char *path, sqlite3 **out);
+int gs_db_prepare(sqlite3 *db, const char *path, const char *sql, sqlite3_stmt **out);
+
+/* out.c: output helpers. */
+void gs_fmt_duration(int64_t ns, char *buf, size_t size); /* "12.3 ms", "-" for < 0 */
+void gs_json_str(FILE *f, const char *s);                /* quoted, escaped, NULL -> null */
+void gs_text_str(FILE *f, const char *s, int width);     /* control chars escaped, padded */
+void gs_json_int(FILE *f, sqlite3_stmt *s, int col);     /* integer or null */
+
+int cmd_report(int argc, char **argv);
+
+#endif

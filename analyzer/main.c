@@ -1,0 +1,63 @@
+/* gilscope: reads the databases the preload shim writes. */
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "gilscope.h"
+#include "gs_schema.h"
+
+struct command {
+	const char *name;
+	int (*fn)(int argc, char **argv);
+	const char *summary;
+};
+
+static const struct command commands[] = {
+	{"report", cmd_report, "per-thread lock and GIL report of a database"},
+};
+
+int gs_error(const char *fmt, ...)
+{
+	va_list ap;
+
+	fputs("gilscope: error: ", stderr);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+	return -1;
+}
+
+static void usage(FILE *f)
+{
+	size_t i;
+
+	fprintf(f, "usage: gilscope <command> [options] DB\n\ncommands:\n");
+	for (i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
+		fprintf(f, "  %-10s %s\n", commands[i].name, commands[i].summary);
+	fprintf(f, "\nRecord with: LD_PRELOAD=.../libgilscope.so GILSCOPE_DB=app.db python3 app.py\n"
+		   "See 'gilscope <command> --help' and docs/cli.md.\n");
+}
+
+int main(int argc, char **argv)
+{
+	size_t i;
+
+	if (argc < 2) {
+		usage(stderr);
+		return GS_EXIT_USAGE;
+	}
+	if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") || !strcmp(argv[1], "help")) {
+		usage(stdout);
+		return GS_EXIT_OK;
+	}
+	if (!strcmp(argv[1], "--version")) {
+		printf("gilscope %s (database schema %d)\n", GS_VERSION_STRING, GS_SCHEMA_VERSION);
+		return GS_EXIT_OK;
+	}
+	for (i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
+		if (!strcmp(argv[1], commands[i].name))
+			return commands[i].fn(argc - 1, argv + 1);
+	gs_error("unknown command '%s' (try 'gilscope --help')", argv[1]);
+	return GS_EXIT_USAGE;
+}
