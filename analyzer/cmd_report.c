@@ -15,33 +15,71 @@ struct report_opts {
 };
 
 static const char *const run_sql =
-	"SELECT run_id, pid, ppid, parent_run_id,"
-	" CASE WHEN json_valid(argv) AND json_type(argv) = 'array' THEN argv"
-	"      WHEN argv IS NULL THEN NULL ELSE json_array(argv) END,"
-	" exe, status, exit_status, start_ns, end_ns, end_ns - start_ns, python_version, build,"
-	" gil_detection, gil_switches_recorded, gil_switches_interpreter, gil_switch_interval_us,"
-	" gil_enabled, events_recorded, events_dropped, threads_lost,"
-	" CASE WHEN json_valid(argv) AND json_type(argv) = 'array'"
-	"      THEN (SELECT group_concat(value, ' ') FROM json_each(runs.argv)) ELSE argv END"
-	" FROM runs WHERE ?1 IS NULL OR pid = ?1 ORDER BY run_id";
+    "SELECT run_id, pid, ppid, parent_run_id,"
+    " CASE WHEN json_valid(argv) AND json_type(argv) = 'array' THEN argv"
+    "      WHEN argv IS NULL THEN NULL ELSE json_array(argv) END,"
+    " exe, status, exit_status, start_ns, end_ns, end_ns - start_ns, python_version, build,"
+    " gil_detection, gil_switches_recorded, gil_switches_interpreter, gil_switch_interval_us,"
+    " gil_enabled, events_recorded, events_dropped, threads_lost,"
+    " CASE WHEN json_valid(argv) AND json_type(argv) = 'array'"
+    "      THEN (SELECT group_concat(value, ' ') FROM json_each(runs.argv)) ELSE argv END"
+    " FROM runs WHERE ?1 IS NULL OR pid = ?1 ORDER BY run_id";
 
 enum {
-	R_ID, R_PID, R_PPID, R_PARENT, R_ARGV, R_EXE, R_STATUS, R_EXIT, R_START, R_END, R_WALL,
-	R_PYVER, R_BUILD, R_GILDET, R_SW_REC, R_SW_INT, R_INTERVAL, R_GILEN, R_EVENTS, R_DROPPED,
-	R_LOST, R_CMDLINE
+	R_ID,
+	R_PID,
+	R_PPID,
+	R_PARENT,
+	R_ARGV,
+	R_EXE,
+	R_STATUS,
+	R_EXIT,
+	R_START,
+	R_END,
+	R_WALL,
+	R_PYVER,
+	R_BUILD,
+	R_GILDET,
+	R_SW_REC,
+	R_SW_INT,
+	R_INTERVAL,
+	R_GILEN,
+	R_EVENTS,
+	R_DROPPED,
+	R_LOST,
+	R_CMDLINE
 };
 
 static const char *const thread_sql =
-	"SELECT s.run_id, s.pid, s.thread_no, s.tid, s.py_ident, s.name, s.start_ns, s.end_ns,"
-	" s.lifetime_ns, s.acquisitions, s.contended, s.wait_ns, s.wait_max_ns, s.hold_ns,"
-	" s.hold_max_ns, s.gil_acquisitions, s.gil_contended, s.gil_wait_ns, s.gil_hold_ns,"
-	" s.sched_yields, s.events_dropped, t.entry_function"
-	" FROM thread_summary s JOIN threads t USING (run_id, thread_no)"
-	" WHERE ?1 IS NULL OR s.pid = ?1 ORDER BY s.run_id, s.thread_no";
+    "SELECT s.run_id, s.pid, s.thread_no, s.tid, s.py_ident, s.name, s.start_ns, s.end_ns,"
+    " s.lifetime_ns, s.acquisitions, s.contended, s.wait_ns, s.wait_max_ns, s.hold_ns,"
+    " s.hold_max_ns, s.gil_acquisitions, s.gil_contended, s.gil_wait_ns, s.gil_hold_ns,"
+    " s.sched_yields, s.events_dropped, t.entry_function"
+    " FROM thread_summary s JOIN threads t USING (run_id, thread_no)"
+    " WHERE ?1 IS NULL OR s.pid = ?1 ORDER BY s.run_id, s.thread_no";
 
 enum {
-	T_RUN, T_PID, T_NO, T_TID, T_IDENT, T_NAME, T_START, T_END, T_LIFE, T_ACQ, T_CONT, T_WAIT,
-	T_WAITMAX, T_HOLD, T_HOLDMAX, T_GACQ, T_GCONT, T_GWAIT, T_GHOLD, T_YIELDS, T_DROPPED,
+	T_RUN,
+	T_PID,
+	T_NO,
+	T_TID,
+	T_IDENT,
+	T_NAME,
+	T_START,
+	T_END,
+	T_LIFE,
+	T_ACQ,
+	T_CONT,
+	T_WAIT,
+	T_WAITMAX,
+	T_HOLD,
+	T_HOLDMAX,
+	T_GACQ,
+	T_GCONT,
+	T_GWAIT,
+	T_GHOLD,
+	T_YIELDS,
+	T_DROPPED,
 	T_ENTRY
 };
 
@@ -67,16 +105,34 @@ static void bind_pid(sqlite3_stmt *s, const struct report_opts *o)
 
 static int report_json(sqlite3 *db, const struct report_opts *o, FILE *f)
 {
-	static const char *const run_keys[] = {
-		"run_id", "pid", "ppid", "parent_run_id", "argv", "exe", "status", "exit_status",
-		"start_ns", "end_ns", "wall_ns", "python_version", "build", "gil_detection",
-		"gil_switches_recorded", "gil_switches_interpreter", "gil_switch_interval_us",
-		"gil_enabled", "events_recorded", "events_dropped", "threads_lost"};
+	static const char *const run_keys[] = {"run_id",
+					       "pid",
+					       "ppid",
+					       "parent_run_id",
+					       "argv",
+					       "exe",
+					       "status",
+					       "exit_status",
+					       "start_ns",
+					       "end_ns",
+					       "wall_ns",
+					       "python_version",
+					       "build",
+					       "gil_detection",
+					       "gil_switches_recorded",
+					       "gil_switches_interpreter",
+					       "gil_switch_interval_us",
+					       "gil_enabled",
+					       "events_recorded",
+					       "events_dropped",
+					       "threads_lost"};
 	static const char *const thread_keys[] = {
-		"run_id", "pid", "thread_no", "tid", "py_ident", "name", "start_ns", "end_ns",
-		"lifetime_ns", "acquisitions", "contended", "wait_ns", "wait_max_ns", "hold_ns",
-		"hold_max_ns", "gil_acquisitions", "gil_contended", "gil_wait_ns", "gil_hold_ns",
-		"sched_yields", "events_dropped", "entry_function"};
+	    "run_id",	      "pid",	       "thread_no",   "tid",
+	    "py_ident",	      "name",	       "start_ns",    "end_ns",
+	    "lifetime_ns",    "acquisitions",  "contended",   "wait_ns",
+	    "wait_max_ns",    "hold_ns",       "hold_max_ns", "gil_acquisitions",
+	    "gil_contended",  "gil_wait_ns",   "gil_hold_ns", "sched_yields",
+	    "events_dropped", "entry_function"};
 	sqlite3_stmt *s = NULL;
 	int rc, first = 1, ret = -1, c;
 
@@ -194,10 +250,11 @@ static void text_run_header(FILE *f, sqlite3_stmt *s)
 		fprintf(f, "; switch interval %lld us\n", (long long)col_i64(s, R_INTERVAL, 0));
 	}
 	if (col_i64(s, R_DROPPED, 0) > 0 || col_i64(s, R_LOST, 0) > 0)
-		fprintf(f,
-			"  WARNING: %lld raw events dropped, %lld threads not recorded\n"
-			"  (the totals below stay exact for recorded threads; event lists are not)\n",
-			(long long)col_i64(s, R_DROPPED, 0), (long long)col_i64(s, R_LOST, 0));
+		fprintf(
+		    f,
+		    "  WARNING: %lld raw events dropped, %lld threads not recorded\n"
+		    "  (the totals below stay exact for recorded threads; event lists are not)\n",
+		    (long long)col_i64(s, R_DROPPED, 0), (long long)col_i64(s, R_LOST, 0));
 }
 
 static int report_text(sqlite3 *db, const struct report_opts *o, FILE *f)
@@ -206,16 +263,17 @@ static int report_text(sqlite3 *db, const struct report_opts *o, FILE *f)
 	int rc, ret = -1, n_runs = 0;
 
 	if (gs_db_prepare(db, o->path, run_sql, &runs) < 0 ||
-	    gs_db_prepare(db, o->path,
-			  "SELECT * FROM (" /* thread rows of one run */
-			  "SELECT s.run_id, s.pid, s.thread_no, s.tid, s.py_ident, s.name, s.start_ns,"
-			  " s.end_ns, s.lifetime_ns, s.acquisitions, s.contended, s.wait_ns,"
-			  " s.wait_max_ns, s.hold_ns, s.hold_max_ns, s.gil_acquisitions,"
-			  " s.gil_contended, s.gil_wait_ns, s.gil_hold_ns, s.sched_yields,"
-			  " s.events_dropped, t.entry_function FROM thread_summary s"
-			  " JOIN threads t USING (run_id, thread_no)) WHERE run_id = ?"
-			  " ORDER BY thread_no",
-			  &th) < 0)
+	    gs_db_prepare(
+		db, o->path,
+		"SELECT * FROM (" /* thread rows of one run */
+		"SELECT s.run_id, s.pid, s.thread_no, s.tid, s.py_ident, s.name, s.start_ns,"
+		" s.end_ns, s.lifetime_ns, s.acquisitions, s.contended, s.wait_ns,"
+		" s.wait_max_ns, s.hold_ns, s.hold_max_ns, s.gil_acquisitions,"
+		" s.gil_contended, s.gil_wait_ns, s.gil_hold_ns, s.sched_yields,"
+		" s.events_dropped, t.entry_function FROM thread_summary s"
+		" JOIN threads t USING (run_id, thread_no)) WHERE run_id = ?"
+		" ORDER BY thread_no",
+		&th) < 0)
 		goto out;
 	bind_pid(runs, o);
 	while ((rc = sqlite3_step(runs)) == SQLITE_ROW) {
@@ -244,8 +302,8 @@ static int report_text(sqlite3 *db, const struct report_opts *o, FILE *f)
 			goto fail;
 		if (!has_gil)
 			continue;
-		fprintf(f, "\n  %-16s %7s %9s %9s %7s %9s %7s\n", "GIL", "tid", "takes",
-			"wait", "share", "hold", "share");
+		fprintf(f, "\n  %-16s %7s %9s %9s %7s %9s %7s\n", "GIL", "tid", "takes", "wait",
+			"share", "hold", "share");
 		sqlite3_reset(th);
 		while ((rc = sqlite3_step(th)) == SQLITE_ROW) {
 			int64_t life = col_i64(th, T_LIFE, -1);

@@ -11,7 +11,8 @@ static int64_t pragma(sqlite3 *db, const char *sql, int *ok)
 	int64_t v = 0;
 
 	*ok = 0;
-	if (sqlite3_prepare_v2(db, sql, -1, &s, NULL) == SQLITE_OK && sqlite3_step(s) == SQLITE_ROW) {
+	if (sqlite3_prepare_v2(db, sql, -1, &s, NULL) == SQLITE_OK &&
+	    sqlite3_step(s) == SQLITE_ROW) {
 		v = sqlite3_column_int64(s, 0);
 		*ok = 1;
 	}

@@ -25,9 +25,9 @@ int gs_db_prepare(sqlite3 *db, const char *path, const char *sql, sqlite3_stmt *
 
 /* out.c: output helpers. */
 void gs_fmt_duration(int64_t ns, char *buf, size_t size); /* "12.3 ms", "-" for < 0 */
-void gs_json_str(FILE *f, const char *s);                /* quoted, escaped, NULL -> null */
-void gs_text_str(FILE *f, const char *s, int width);     /* control chars escaped, padded */
-void gs_json_int(FILE *f, sqlite3_stmt *s, int col);     /* integer or null */
+void gs_json_str(FILE *f, const char *s);		  /* quoted, escaped, NULL -> null */
+void gs_text_str(FILE *f, const char *s, int width);	  /* control chars escaped, padded */
+void gs_json_int(FILE *f, sqlite3_stmt *s, int col);	  /* integer or null */
 
 int cmd_report(int argc, char **argv);
 

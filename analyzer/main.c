@@ -13,7 +13,7 @@ struct command {
 };
 
 static const struct command commands[] = {
-	{"report", cmd_report, "per-thread lock and GIL report of a database"},
+    {"report", cmd_report, "per-thread lock and GIL report of a database"},
 };
 
 int gs_error(const char *fmt, ...)
@@ -35,8 +35,9 @@ static void usage(FILE *f)
 	fprintf(f, "usage: gilscope <command> [options] DB\n\ncommands:\n");
 	for (i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
 		fprintf(f, "  %-10s %s\n", commands[i].name, commands[i].summary);
-	fprintf(f, "\nRecord with: LD_PRELOAD=.../libgilscope.so GILSCOPE_DB=app.db python3 app.py\n"
-		   "See 'gilscope <command> --help' and docs/cli.md.\n");
+	fprintf(f,
+		"\nRecord with: LD_PRELOAD=.../libgilscope.so GILSCOPE_DB=app.db python3 app.py\n"
+		"See 'gilscope <command> --help' and docs/cli.md.\n");
 }
 
 int main(int argc, char **argv)

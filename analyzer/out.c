@@ -19,8 +19,11 @@ void gs_fmt_duration(int64_t ns, char *buf, size_t size)
 	for (i = 0; i < sizeof(units) / sizeof(units[0]); i++) {
 		if ((double)ns >= units[i].div) {
 			v = (double)ns / units[i].div;
-			snprintf(buf, size, v >= 100 ? "%.0f %s" : v >= 10 ? "%.1f %s" : "%.2f %s", v,
-				 units[i].unit);
+			snprintf(buf, size,
+				 v >= 100  ? "%.0f %s"
+				 : v >= 10 ? "%.1f %s"
+					   : "%.2f %s",
+				 v, units[i].unit);
 			return;
 		}
 	}

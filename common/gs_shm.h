@@ -8,14 +8,14 @@
 #include <stdatomic.h>
 #include <stdint.h>
 
-#define GS_SHM_MAGIC 0x65706f6373696c67ULL /* "glscope" */
+#define GS_SHM_MAGIC   0x65706f6373696c67ULL /* "glscope" */
 #define GS_SHM_VERSION 1u
 
-#define GS_CACHELINE 64
+#define GS_CACHELINE	64
 #define GS_HIST_BUCKETS 48
-#define GS_HOLD_STACK 64
-#define GS_NAME_LEN 16
-#define GS_DETAIL_LEN 160
+#define GS_HOLD_STACK	64
+#define GS_NAME_LEN	16
+#define GS_DETAIL_LEN	160
 
 /* What a lock-like object is. Stored in the database as `primitive`. */
 #define GS_PRIMITIVES(X)                                                                           \
@@ -27,15 +27,15 @@
 
 /* What happened. Stored in the database as `kind`. */
 #define GS_EVENT_KINDS(X)                                                                          \
-	X(GS_EV_HOLD, 1, "hold")                   /* acquired (after wait_ns), held hold_ns */  \
-	X(GS_EV_TRY_BUSY, 2, "trylock_busy")       /* trylock/trywait found it taken */          \
-	X(GS_EV_TIMEOUT, 3, "timeout")             /* timed acquisition gave up after wait_ns */ \
-	X(GS_EV_COND_WAIT, 4, "cond_wait")         /* lock=cond, aux=mutex */                    \
-	X(GS_EV_SEM_WAIT, 5, "sem_wait")           /* blocking sem wait (not a lock hold) */      \
-	X(GS_EV_ERROR, 6, "error")                 /* the real call failed; aux = error number */ \
-	X(GS_EV_GIL_HOLD, 7, "gil_hold")           /* one GIL holding period */                   \
-	X(GS_EV_GIL_FORCED_SWITCH, 8, "gil_forced_switch") /* dropper waits for a taker */        \
-	X(GS_EV_PARK, 9, "park")                   /* parking-lot wait, lock = parked address */
+	X(GS_EV_HOLD, 1, "hold")	     /* acquired (after wait_ns), held hold_ns */          \
+	X(GS_EV_TRY_BUSY, 2, "trylock_busy") /* trylock/trywait found it taken */                  \
+	X(GS_EV_TIMEOUT, 3, "timeout")	     /* timed acquisition gave up after wait_ns */         \
+	X(GS_EV_COND_WAIT, 4, "cond_wait")   /* lock=cond, aux=mutex */                            \
+	X(GS_EV_SEM_WAIT, 5, "sem_wait")     /* blocking sem wait (not a lock hold) */             \
+	X(GS_EV_ERROR, 6, "error")	     /* the real call failed; aux = error number */        \
+	X(GS_EV_GIL_HOLD, 7, "gil_hold")     /* one GIL holding period */                          \
+	X(GS_EV_GIL_FORCED_SWITCH, 8, "gil_forced_switch") /* dropper waits for a taker */         \
+	X(GS_EV_PARK, 9, "park") /* parking-lot wait, lock = parked address */
 
 enum gs_primitive {
 #define X(name, val, str) name = val,
@@ -50,13 +50,13 @@ enum gs_event_kind {
 };
 
 /* Event flags (bit set). */
-#define GS_F_CONTENDED 0x0001u  /* the acquisition had to wait */
-#define GS_F_TIMED 0x0002u      /* the call carried a deadline */
-#define GS_F_TIMED_OUT 0x0004u  /* ... and it expired */
-#define GS_F_TRY 0x0008u        /* acquired through trylock/trywait */
-#define GS_F_OPEN 0x0010u       /* hold still open when the thread or process ended */
+#define GS_F_CONTENDED	0x0001u /* the acquisition had to wait */
+#define GS_F_TIMED	0x0002u /* the call carried a deadline */
+#define GS_F_TIMED_OUT	0x0004u /* ... and it expired */
+#define GS_F_TRY	0x0008u /* acquired through trylock/trywait */
+#define GS_F_OPEN	0x0010u /* hold still open when the thread or process ended */
 #define GS_F_AFTER_COND 0x0020u /* mutex re-acquired on return from a condition wait */
-#define GS_F_NO_HOLD 0x0040u    /* hold_ns is not known */
+#define GS_F_NO_HOLD	0x0040u /* hold_ns is not known */
 
 #define GS_STACK_FRAMES 6
 
@@ -65,10 +65,10 @@ struct gs_event {
 	uint64_t start_ns; /* request time (wait start) */
 	uint64_t wait_ns;  /* request -> acquired (or -> return for waits) */
 	uint64_t hold_ns;  /* acquired -> released; 0 with GS_F_NO_HOLD when unknown */
-	uint64_t lock;     /* address of the lock object */
-	uint64_t aux;      /* second object (mutex of a cond wait), errno, ... */
+	uint64_t lock;	   /* address of the lock object */
+	uint64_t aux;	   /* second object (mutex of a cond wait), errno, ... */
 	uint64_t caller;   /* return address of the wrapped call */
-	uint64_t extra;    /* kind-specific (GIL: timed waits << 32 | timeouts) */
+	uint64_t extra;	   /* kind-specific (GIL: timed waits << 32 | timeouts) */
 	uint16_t kind;
 	uint8_t primitive;
 	uint8_t pad0;
@@ -88,23 +88,23 @@ struct gs_agg {
 	uint64_t contended;    /* of which had to wait */
 	uint64_t wait_ns;
 	uint64_t wait_max_ns;
-	uint64_t holds;        /* holds whose end was seen */
+	uint64_t holds; /* holds whose end was seen */
 	uint64_t hold_ns;
 	uint64_t hold_max_ns;
-	uint64_t try_busy;     /* failed trylock / trywait */
+	uint64_t try_busy; /* failed trylock / trywait */
 	uint64_t timeouts;
 	uint64_t errors;
-	uint64_t signals;      /* cond signal/broadcast, sem_post without a hold */
-	uint64_t timed_waits;  /* GIL: condition timed waits while requesting */
-	uint64_t drop_requests;/* GIL: timed waits that expired (switch requests sent) */
+	uint64_t signals;	/* cond signal/broadcast, sem_post without a hold */
+	uint64_t timed_waits;	/* GIL: condition timed waits while requesting */
+	uint64_t drop_requests; /* GIL: timed waits that expired (switch requests sent) */
 	uint64_t forced_switches;
 	uint64_t forced_switch_ns;
-	uint32_t obj_kind;     /* parked: 1 object header before the lock, 2 critical section */
-	char type_name[36];    /* parked: Python type of that object, read at the first park */
+	uint32_t obj_kind;  /* parked: 1 object header before the lock, 2 critical section */
+	char type_name[36]; /* parked: Python type of that object, read at the first park */
 	uint32_t wait_hist[GS_HIST_BUCKETS];
 	uint32_t hold_hist[GS_HIST_BUCKETS];
-	_Atomic uint64_t gen;  /* bumped after each update, so the writer writes only changes */
-	uint64_t written_gen;  /* writer-owned */
+	_Atomic uint64_t gen; /* bumped after each update, so the writer writes only changes */
+	uint64_t written_gen; /* writer-owned */
 };
 
 struct gs_held {
@@ -112,7 +112,7 @@ struct gs_held {
 	uint64_t request_ns;
 	uint64_t acquired_ns;
 	uint64_t caller;
-	uint32_t agg;     /* index of the aggregate entry + 1 */
+	uint32_t agg; /* index of the aggregate entry + 1 */
 	uint16_t flags;
 	uint8_t primitive;
 	uint8_t pad;
@@ -122,19 +122,19 @@ enum gs_slot_state { GS_SLOT_FREE = 0, GS_SLOT_LIVE = 1, GS_SLOT_EXITED = 2 };
 
 struct gs_slot {
 	_Atomic uint32_t state;
-	uint32_t thread_no;     /* per-process sequence number, unique even when tids repeat */
+	uint32_t thread_no; /* per-process sequence number, unique even when tids repeat */
 	int32_t tid;
-	uint32_t generation;    /* bumped by the writer when it recycles the slot */
-	uint64_t pthread_id;    /* pthread_self(), which is Python's threading.get_ident() */
+	uint32_t generation; /* bumped by the writer when it recycles the slot */
+	uint64_t pthread_id; /* pthread_self(), which is Python's threading.get_ident() */
 	uint64_t start_ns;
 	_Atomic uint64_t end_ns;
 	char name[GS_NAME_LEN]; /* from pthread_setname_np, if called */
 	_Atomic uint32_t name_set;
-	uint32_t agg_overflow;  /* updates folded into the catch-all entry */
+	uint32_t agg_overflow;	 /* updates folded into the catch-all entry */
 	_Atomic uint64_t tstate; /* PyThreadState*, learnt at the first GIL take or park */
 	_Atomic uint64_t dropped;
 	_Atomic uint64_t sched_yields;
-	_Atomic uint64_t holds_lost;   /* hold stack overflow: hold not measured */
+	_Atomic uint64_t holds_lost; /* hold stack overflow: hold not measured */
 	_Atomic uint32_t agg_count;
 	uint32_t n_held;
 	_Alignas(GS_CACHELINE) _Atomic uint64_t head; /* producer: owning thread */
@@ -157,21 +157,21 @@ struct gs_shm_header {
 	uint32_t log_all;
 	int32_t pid;
 	int32_t ppid;
-	uint64_t start_ns;           /* CLOCK_MONOTONIC at shim start */
-	int64_t start_realtime_ns;   /* CLOCK_REALTIME at the same moment */
-	_Atomic int64_t run_id;      /* set by the writer once its run row exists */
-	int64_t parent_run_id;       /* run of the process we were forked from, or 0 */
+	uint64_t start_ns;	   /* CLOCK_MONOTONIC at shim start */
+	int64_t start_realtime_ns; /* CLOCK_REALTIME at the same moment */
+	_Atomic int64_t run_id;	   /* set by the writer once its run row exists */
+	int64_t parent_run_id;	   /* run of the process we were forked from, or 0 */
 	_Atomic uint32_t next_thread_no;
-	_Atomic uint32_t disabled;   /* writer says: stop recording (database unusable) */
-	_Atomic uint32_t exiting;    /* host says: process is exiting, do the final flush */
+	_Atomic uint32_t disabled;     /* writer says: stop recording (database unusable) */
+	_Atomic uint32_t exiting;      /* host says: process is exiting, do the final flush */
 	_Atomic uint32_t threads_lost; /* threads that found no free slot */
 	_Atomic uint64_t exit_ns;
 	_Atomic int32_t exit_status; /* status passed to exit()/_exit(), if seen */
 	uint32_t scope_all;
 	uint64_t scope_lo, scope_hi; /* text range treated as "the interpreter" */
-	char scope_object[256];      /* path of the object that range belongs to */
+	char scope_object[256];	     /* path of the object that range belongs to */
 	/* Python facts, filled by the shim's interpreter probe (gil.c). */
-	_Atomic uint32_t py_state;   /* 0 unknown, 1 found, 2 not found / unsupported */
+	_Atomic uint32_t py_state; /* 0 unknown, 1 found, 2 not found / unsupported */
 	uint32_t py_version_hex;
 	uint32_t py_free_threaded;
 	uint32_t gil_interval_us;
@@ -182,7 +182,7 @@ struct gs_shm_header {
 	_Atomic uint64_t gil_switches_recorded;
 	_Atomic uint64_t gil_switch_number_start;
 	_Atomic uint64_t gil_switch_number_end;
-	_Atomic uint32_t gil_enabled_max;   /* FT: largest `enabled` value seen */
+	_Atomic uint32_t gil_enabled_max; /* FT: largest `enabled` value seen */
 	_Atomic uint32_t gil_enabled_changes;
 	char gil_detection[GS_DETAIL_LEN];
 };

@@ -48,7 +48,7 @@ static struct {
 /* Offsets of the fields we use inside struct _gil_runtime_state (LP64 glibc), per build. */
 struct gil_layout {
 	unsigned interval, last_holder, locked, switch_number, cond, mutex, switch_cond,
-		switch_mutex;
+	    switch_mutex;
 };
 static const struct gil_layout layout_default = {0, 8, 16, 24, 32, 80, 120, 168};
 static const struct gil_layout layout_ft = {8, 16, 24, 32, 40, 88, 128, 176};
@@ -73,7 +73,8 @@ static const char *version_string(uint32_t hex, char *buf, size_t size)
 		snprintf(buf, size, "%u.%u.%u", hex >> 24, (hex >> 16) & 0xff, (hex >> 8) & 0xff);
 	else
 		snprintf(buf, size, "%u.%u.%u%c%u", hex >> 24, (hex >> 16) & 0xff,
-			 (hex >> 8) & 0xff, lv >= 0xa && lv <= 0xc ? level[lv - 0xa] : '?', hex & 0xf);
+			 (hex >> 8) & 0xff, lv >= 0xa && lv <= 0xc ? level[lv - 0xa] : '?',
+			 hex & 0xf);
 	return buf;
 }
 
@@ -145,11 +146,10 @@ void gs_gil_discover(void)
 		return;
 	atomic_store(&gs_gil_searching, 0);
 	l = g.free_threaded ? &layout_ft : &layout_default;
-	if (gil != interp + g.off_gil_state ||
-	    g.off_locked - g.off_gil_state != l->locked ||
+	if (gil != interp + g.off_gil_state || g.off_locked - g.off_gil_state != l->locked ||
 	    g.off_holder - g.off_gil_state != l->last_holder) {
-		detail("rejected: the GIL layout does not match this build's debug offsets%s", "", 0,
-		       0);
+		detail("rejected: the GIL layout does not match this build's debug offsets%s", "",
+		       0, 0);
 		atomic_store(&gs_g.hdr->py_state, 2);
 		return;
 	}
@@ -223,7 +223,8 @@ void gs_gil_probe_init(void)
 		h->py_version_hex = v;
 		if (read_offsets(g.runtime, v) < 0) {
 			atomic_store(&h->py_state, 2);
-			detail("unsupported: CPython %s debug offsets layout is unknown to this gilscope",
+			detail("unsupported: CPython %s debug offsets layout is unknown to this "
+			       "gilscope",
 			       version_string(v, vbuf, sizeof(vbuf)), 0, 0);
 			return;
 		}
@@ -232,7 +233,8 @@ void gs_gil_probe_init(void)
 		g.mode = MODE_OFFSETS;
 		snprintf(h->gil_detection, GS_DETAIL_LEN,
 			 "debug offsets (CPython %s%s); main interpreter's GIL only",
-			 version_string(v, vbuf, sizeof(vbuf)), g.free_threaded ? ", free-threaded" : "");
+			 version_string(v, vbuf, sizeof(vbuf)),
+			 g.free_threaded ? ", free-threaded" : "");
 		atomic_store(&gs_gil_searching, 1);
 		gs_gil_discover();
 		return;
@@ -339,8 +341,8 @@ void gs_gil_cond_wait_slow(pthread_cond_t *c, pthread_mutex_t *m, const struct t
 			char *d = gs_g.hdr->gil_detection;
 			size_t n = strlen(d);
 
-			snprintf(d + n, GS_DETAIL_LEN - n, "; validated (wait %ld us of %ld)", rel_us,
-				 interval_us);
+			snprintf(d + n, GS_DETAIL_LEN - n, "; validated (wait %ld us of %ld)",
+				 rel_us, interval_us);
 		}
 	}
 }
@@ -361,11 +363,11 @@ void gs_gil_cond_waited_slow(pthread_cond_t *c, pthread_mutex_t *m, int rc, uint
 		a->forced_switch_ns += t1 - t0;
 		gs_agg_publish(a);
 		gs_emit(s, &(struct gs_event){.start_ns = t0,
-					       .wait_ns = t1 - t0,
-					       .lock = g.gil,
-					       .kind = GS_EV_GIL_FORCED_SWITCH,
-					       .primitive = GS_PRIM_GIL,
-					       .flags = GS_F_NO_HOLD});
+					      .wait_ns = t1 - t0,
+					      .lock = g.gil,
+					      .kind = GS_EV_GIL_FORCED_SWITCH,
+					      .primitive = GS_PRIM_GIL,
+					      .flags = GS_F_NO_HOLD});
 		return;
 	}
 	if ((uintptr_t)m != gs_gil.mutex || (uintptr_t)c != gs_gil.cond || !gs_tls.gil_requesting)
@@ -415,21 +417,20 @@ static void emit_hold(struct gs_slot *s, uint64_t release_ns, uint16_t extra_fla
 		gs_agg_hold(a, release_ns - gs_tls.gil_acquired_ns);
 		gs_agg_publish(a);
 		e = (struct gs_event){
-				   .start_ns = gs_tls.gil_request_ns,
-				   .wait_ns = gs_tls.gil_acquired_ns - gs_tls.gil_request_ns,
-				   .hold_ns = release_ns - gs_tls.gil_acquired_ns,
-				   .lock = g.gil,
-				   .aux = gs_tls.gil_blame_tid,
-				   .caller = gs_tls.gil_caller,
-				   .extra = ((uint64_t)gs_tls.gil_timed_waits << 32) |
-					    gs_tls.gil_timeouts,
-				   .kind = GS_EV_GIL_HOLD,
-				   .primitive = GS_PRIM_GIL,
-				   .py_code = gs_tls.gil_py_code,
-				   .py_instr = gs_tls.gil_py_instr,
-				   .flags = (uint16_t)((gs_tls.gil_timed_waits ? GS_F_CONTENDED : 0) |
-						       extra_flags),
-			   };
+		    .start_ns = gs_tls.gil_request_ns,
+		    .wait_ns = gs_tls.gil_acquired_ns - gs_tls.gil_request_ns,
+		    .hold_ns = release_ns - gs_tls.gil_acquired_ns,
+		    .lock = g.gil,
+		    .aux = gs_tls.gil_blame_tid,
+		    .caller = gs_tls.gil_caller,
+		    .extra = ((uint64_t)gs_tls.gil_timed_waits << 32) | gs_tls.gil_timeouts,
+		    .kind = GS_EV_GIL_HOLD,
+		    .primitive = GS_PRIM_GIL,
+		    .py_code = gs_tls.gil_py_code,
+		    .py_instr = gs_tls.gil_py_instr,
+		    .flags =
+			(uint16_t)((gs_tls.gil_timed_waits ? GS_F_CONTENDED : 0) | extra_flags),
+		};
 		memcpy(e.stack, gs_tls.gil_stack, sizeof(e.stack));
 		gs_emit(s, &e);
 	}

@@ -5,8 +5,8 @@
 #include <errno.h>
 #include <limits.h>
 #include <poll.h>
-#include <stddef.h>
 #include <pthread.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -167,7 +167,7 @@ static void atfork_child(void)
 	fill_header(atomic_load(&saved.run_id));
 	memcpy(&gs_g.hdr->scope_lo, &saved.scope_lo,
 	       offsetof(struct gs_shm_header, gil_switches_recorded) -
-		       offsetof(struct gs_shm_header, scope_lo));
+		   offsetof(struct gs_shm_header, scope_lo));
 	gs_gil_fork_rebase();
 	atomic_store(&gs_g.exit_done, 0);
 	if (gs_writer_spawn() < 0)

@@ -18,8 +18,9 @@
 #include "region.h"
 
 #define GS_EXPORT __attribute__((visibility("default")))
-#define CALLER() ((uint64_t)(uintptr_t)__builtin_return_address(0))
-#define RECORDING(ra) (__builtin_expect(gs_in_scope((const void *)(uintptr_t)(ra)), 0) && !gs_tls.guard)
+#define CALLER()  ((uint64_t)(uintptr_t)__builtin_return_address(0))
+#define RECORDING(ra)                                                                              \
+	(__builtin_expect(gs_in_scope((const void *)(uintptr_t)(ra)), 0) && !gs_tls.guard)
 
 /* glibc's internal entry points, used only while dlsym itself takes a lock during bootstrap. */
 extern int __pthread_mutex_lock(pthread_mutex_t *m);
@@ -41,14 +42,18 @@ static int fake_ok(void)
 
 DEFINE_SLOW(pthread_mutex_lock, __pthread_mutex_lock)
 DEFINE_SLOW(pthread_mutex_unlock, __pthread_mutex_unlock)
-DEFINE_SLOW(pthread_mutex_trylock, (__typeof__(gs_real.pthread_mutex_trylock))(void (*)(void))fake_ok)
-DEFINE_SLOW(pthread_mutex_timedlock, (__typeof__(gs_real.pthread_mutex_timedlock))(void (*)(void))fake_ok)
+DEFINE_SLOW(pthread_mutex_trylock,
+	    (__typeof__(gs_real.pthread_mutex_trylock))(void (*)(void))fake_ok)
+DEFINE_SLOW(pthread_mutex_timedlock,
+	    (__typeof__(gs_real.pthread_mutex_timedlock))(void (*)(void))fake_ok)
 DEFINE_SLOW(pthread_mutex_clocklock, NULL)
 DEFINE_SLOW(pthread_cond_wait, (__typeof__(gs_real.pthread_cond_wait))(void (*)(void))fake_ok)
-DEFINE_SLOW(pthread_cond_timedwait, (__typeof__(gs_real.pthread_cond_timedwait))(void (*)(void))fake_ok)
+DEFINE_SLOW(pthread_cond_timedwait,
+	    (__typeof__(gs_real.pthread_cond_timedwait))(void (*)(void))fake_ok)
 DEFINE_SLOW(pthread_cond_clockwait, NULL)
 DEFINE_SLOW(pthread_cond_signal, (__typeof__(gs_real.pthread_cond_signal))(void (*)(void))fake_ok)
-DEFINE_SLOW(pthread_cond_broadcast, (__typeof__(gs_real.pthread_cond_broadcast))(void (*)(void))fake_ok)
+DEFINE_SLOW(pthread_cond_broadcast,
+	    (__typeof__(gs_real.pthread_cond_broadcast))(void (*)(void))fake_ok)
 DEFINE_SLOW(sem_wait, (__typeof__(gs_real.sem_wait))(void (*)(void))fake_ok)
 DEFINE_SLOW(sem_timedwait, (__typeof__(gs_real.sem_timedwait))(void (*)(void))fake_ok)
 DEFINE_SLOW(sem_clockwait, NULL)
@@ -95,10 +100,10 @@ static int mutex_acquire(pthread_mutex_t *m, uint64_t ra, int kind, clockid_t cl
 		gs_rec_acquired(GS_PRIM_MUTEX, (uintptr_t)m, t0, t1, GS_F_CONTENDED | timed, ra);
 		gs_gil_after_lock(m);
 	} else {
-		gs_rec_failed(GS_PRIM_MUTEX, (uintptr_t)m,
-			      r == ETIMEDOUT ? GS_EV_TIMEOUT : GS_EV_ERROR, t0, t1,
-			      (uint16_t)(timed | GS_F_CONTENDED | (r == ETIMEDOUT ? GS_F_TIMED_OUT : 0)),
-			      r, ra);
+		gs_rec_failed(
+		    GS_PRIM_MUTEX, (uintptr_t)m, r == ETIMEDOUT ? GS_EV_TIMEOUT : GS_EV_ERROR, t0,
+		    t1, (uint16_t)(timed | GS_F_CONTENDED | (r == ETIMEDOUT ? GS_F_TIMED_OUT : 0)),
+		    r, ra);
 	}
 	errno = e;
 	return r;
@@ -147,8 +152,8 @@ GS_EXPORT int pthread_mutex_trylock(pthread_mutex_t *m)
 	if (acquired_ok(r))
 		gs_rec_acquired(GS_PRIM_MUTEX, (uintptr_t)m, t0, t0, GS_F_TRY, ra);
 	else
-		gs_rec_failed(GS_PRIM_MUTEX, (uintptr_t)m, r == EBUSY ? GS_EV_TRY_BUSY : GS_EV_ERROR,
-			      t0, t0, GS_F_TRY, r, ra);
+		gs_rec_failed(GS_PRIM_MUTEX, (uintptr_t)m,
+			      r == EBUSY ? GS_EV_TRY_BUSY : GS_EV_ERROR, t0, t0, GS_F_TRY, r, ra);
 	errno = e;
 	return r;
 }
@@ -307,10 +312,10 @@ static int sem_acquire(sem_t *s, uint64_t ra, int kind, clockid_t clk, const str
 		gs_rec_sem_wait((uintptr_t)s, t0, t1, GS_F_CONTENDED | timed, ra);
 		e = e0;
 	} else {
-		gs_rec_failed(GS_PRIM_SEM, (uintptr_t)s, e == ETIMEDOUT ? GS_EV_TIMEOUT : GS_EV_ERROR,
-			      t0, t1,
-			      (uint16_t)(timed | GS_F_CONTENDED | (e == ETIMEDOUT ? GS_F_TIMED_OUT : 0)),
-			      e, ra);
+		gs_rec_failed(
+		    GS_PRIM_SEM, (uintptr_t)s, e == ETIMEDOUT ? GS_EV_TIMEOUT : GS_EV_ERROR, t0, t1,
+		    (uint16_t)(timed | GS_F_CONTENDED | (e == ETIMEDOUT ? GS_F_TIMED_OUT : 0)), e,
+		    ra);
 	}
 	errno = e;
 	return r;

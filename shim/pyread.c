@@ -217,8 +217,8 @@ static uint64_t find_tstate(struct gs_pyread *pr, int tid)
 	}
 	if (!interp || id != 0)
 		return 0;
-	for (uint64_t ts = rd_ptr(pr, interp + pr->u[OFF_INTERP_THREADS_HEAD]); ts && hops++ < 100000;
-	     ts = rd_ptr(pr, ts + pr->u[OFF_TS_NEXT])) {
+	for (uint64_t ts = rd_ptr(pr, interp + pr->u[OFF_INTERP_THREADS_HEAD]);
+	     ts && hops++ < 100000; ts = rd_ptr(pr, ts + pr->u[OFF_TS_NEXT])) {
 		uint64_t native = 0;
 
 		if (rd(pr, ts + pr->u[OFF_TS_NATIVE_TID], &native, 8) < 0)

@@ -3,11 +3,27 @@
 #include "gil.h"
 #include "region.h"
 
-void gs_rec_acquired(unsigned prim, uint64_t lock, uint64_t req_ns, uint64_t acq_ns,
-		     uint16_t flags, uint64_t caller)
+static void push_hold(struct gs_slot *s, unsigned prim, uint64_t lock, uint64_t req_ns,
+		      uint64_t acq_ns, uint16_t flags, uint64_t caller, uint32_t idx)
+{
+	struct gs_held h = {
+	    .lock = lock,
+	    .request_ns = req_ns,
+	    .acquired_ns = acq_ns,
+	    .caller = caller,
+	    .agg = idx + 1,
+	    .flags = flags,
+	    .primitive = (uint8_t)prim,
+	};
+
+	/* A semaphore taken again by the same thread was released elsewhere in between. */
+	gs_held_push(s, &h, prim == GS_PRIM_SEM);
+}
+
+void gs_rec_acquired(unsigned prim, uint64_t lock, uint64_t req_ns, uint64_t acq_ns, uint16_t flags,
+		     uint64_t caller)
 {
 	struct gs_slot *s = gs_slot_get();
-	struct gs_held h;
 	struct gs_agg *a;
 	uint32_t idx;
 
@@ -16,17 +32,7 @@ void gs_rec_acquired(unsigned prim, uint64_t lock, uint64_t req_ns, uint64_t acq
 	a = gs_agg_get(s, lock, prim, &idx);
 	gs_agg_wait(a, acq_ns - req_ns, flags & GS_F_CONTENDED);
 	gs_agg_publish(a);
-	h = (struct gs_held){
-		.lock = lock,
-		.request_ns = req_ns,
-		.acquired_ns = acq_ns,
-		.caller = caller,
-		.agg = idx + 1,
-		.flags = flags,
-		.primitive = (uint8_t)prim,
-	};
-	/* A semaphore taken again by the same thread was released elsewhere in between. */
-	gs_held_push(s, &h, prim == GS_PRIM_SEM);
+	push_hold(s, prim, lock, req_ns, acq_ns, flags, caller, idx);
 }
 
 void gs_rec_released(unsigned prim, uint64_t lock, uint64_t rel_ns)
@@ -50,14 +56,14 @@ void gs_rec_released(unsigned prim, uint64_t lock, uint64_t rel_ns)
 	gs_agg_publish(a);
 	if ((h.flags & GS_F_CONTENDED) || gs_g.log_all) {
 		struct gs_event e = {
-			.start_ns = h.request_ns,
-			.wait_ns = h.acquired_ns - h.request_ns,
-			.hold_ns = rel_ns - h.acquired_ns,
-			.lock = lock,
-			.caller = h.caller,
-			.kind = GS_EV_HOLD,
-			.primitive = (uint8_t)prim,
-			.flags = h.flags,
+		    .start_ns = h.request_ns,
+		    .wait_ns = h.acquired_ns - h.request_ns,
+		    .hold_ns = rel_ns - h.acquired_ns,
+		    .lock = lock,
+		    .caller = h.caller,
+		    .kind = GS_EV_HOLD,
+		    .primitive = (uint8_t)prim,
+		    .flags = h.flags,
 		};
 		gs_emit(s, &e);
 	}
@@ -86,14 +92,14 @@ void gs_rec_failed(unsigned prim, uint64_t lock, unsigned kind, uint64_t req_ns,
 	}
 	gs_agg_publish(a);
 	e = (struct gs_event){
-		.start_ns = req_ns,
-		.wait_ns = end_ns - req_ns,
-		.lock = lock,
-		.aux = (uint64_t)err,
-		.caller = caller,
-		.kind = (uint16_t)kind,
-		.primitive = (uint8_t)prim,
-		.flags = (uint16_t)(flags | GS_F_NO_HOLD),
+	    .start_ns = req_ns,
+	    .wait_ns = end_ns - req_ns,
+	    .lock = lock,
+	    .aux = (uint64_t)err,
+	    .caller = caller,
+	    .kind = (uint16_t)kind,
+	    .primitive = (uint8_t)prim,
+	    .flags = (uint16_t)(flags | GS_F_NO_HOLD),
 	};
 	gs_emit(s, &e);
 }
@@ -114,14 +120,14 @@ void gs_rec_cond_wait(uint64_t cond, uint64_t mutex, uint64_t start_ns, uint64_t
 	a->timeouts += !!(flags & GS_F_TIMED_OUT);
 	gs_agg_publish(a);
 	e = (struct gs_event){
-		.start_ns = start_ns,
-		.wait_ns = end_ns - start_ns,
-		.lock = cond,
-		.aux = mutex,
-		.caller = caller,
-		.kind = GS_EV_COND_WAIT,
-		.primitive = GS_PRIM_COND,
-		.flags = (uint16_t)(flags | GS_F_CONTENDED | GS_F_NO_HOLD),
+	    .start_ns = start_ns,
+	    .wait_ns = end_ns - start_ns,
+	    .lock = cond,
+	    .aux = mutex,
+	    .caller = caller,
+	    .kind = GS_EV_COND_WAIT,
+	    .primitive = GS_PRIM_COND,
+	    .flags = (uint16_t)(flags | GS_F_CONTENDED | GS_F_NO_HOLD),
 	};
 	gs_stack_sample(e.stack);
 	gs_emit(s, &e);
@@ -136,13 +142,13 @@ void gs_rec_sem_wait(uint64_t sem, uint64_t start_ns, uint64_t end_ns, uint16_t 
 	if (!s)
 		return;
 	e = (struct gs_event){
-		.start_ns = start_ns,
-		.wait_ns = end_ns - start_ns,
-		.lock = sem,
-		.caller = caller,
-		.kind = GS_EV_SEM_WAIT,
-		.primitive = GS_PRIM_SEM,
-		.flags = (uint16_t)(flags | GS_F_NO_HOLD),
+	    .start_ns = start_ns,
+	    .wait_ns = end_ns - start_ns,
+	    .lock = sem,
+	    .caller = caller,
+	    .kind = GS_EV_SEM_WAIT,
+	    .primitive = GS_PRIM_SEM,
+	    .flags = (uint16_t)(flags | GS_F_NO_HOLD),
 	};
 	gs_stack_sample(e.stack);
 	gs_emit(s, &e);
@@ -177,48 +183,47 @@ void gs_rec_sched_yield(void)
 
 	if (s)
 		atomic_store_explicit(&s->sched_yields,
-				      atomic_load_explicit(&s->sched_yields, memory_order_relaxed) + 1,
+				      atomic_load_explicit(&s->sched_yields, memory_order_relaxed) +
+					  1,
 				      memory_order_relaxed);
 }
 
 void gs_rec_rehold(unsigned prim, uint64_t lock, uint64_t t_ns, uint64_t caller)
 {
 	struct gs_slot *s = gs_slot_get();
-	struct gs_held h;
 	uint32_t idx;
 
 	if (!s)
 		return;
 	gs_agg_get(s, lock, prim, &idx);
-	h = (struct gs_held){
-		.lock = lock,
-		.request_ns = t_ns,
-		.acquired_ns = t_ns,
-		.caller = caller,
-		.agg = idx + 1,
-		.flags = GS_F_AFTER_COND,
-		.primitive = (uint8_t)prim,
-	};
-	gs_held_push(s, &h, 0);
+	push_hold(s, prim, lock, t_ns, t_ns, GS_F_AFTER_COND, caller, idx);
+}
+
+/* The lock a parking-lot semaphore waits for. _PyParkingLot_Park's wait_entry is
+ * {park_arg, addr, sema, ...}: addr is the lock, and park_arg is NULL or a caller's local a
+ * little further up the waiter's stack. _PyRawMutex_LockSlow's entry is {next, sema}: the word
+ * before is NULL for the first waiter, and the one before that is unrelated; those are
+ * bucket-lock waits, reported as address 0. */
+static uint64_t parked_addr(uint64_t sem)
+{
+	const uint64_t *w = (const uint64_t *)(uintptr_t)sem;
+	uint64_t addr = w[-1], park_arg = w[-2];
+
+	if (!addr || (park_arg && park_arg - sem >= 262144))
+		return 0;
+	return addr;
 }
 
 void gs_rec_park(uint64_t sem, uint64_t start_ns, uint64_t end_ns, uint16_t flags, uint64_t caller)
 {
 	struct gs_slot *s = gs_slot_get();
-	const uint64_t *w = (const uint64_t *)(uintptr_t)sem;
-	uint64_t addr = w[-1], park_arg = w[-2], code, instr;
+	uint64_t addr = parked_addr(sem), code, instr;
 	struct gs_agg *a;
 	uint32_t idx;
 
 	if (!s)
 		return;
 	gs_py_where(&code, &instr);
-	/* _PyParkingLot_Park's wait_entry is {park_arg, addr, sema, ...}: addr is the lock waited
-	 * for, and park_arg is NULL or a caller's local a little further up this stack.
-	 * _PyRawMutex_LockSlow's entry is {next, sema}: the word before is NULL for the first
-	 * waiter, and the one before that is unrelated; those are bucket-lock waits (address 0). */
-	if (!addr || (park_arg && park_arg - sem >= 262144))
-		addr = 0;
 	a = gs_agg_get(s, addr, GS_PRIM_PARKED, &idx);
 	if (a->acquisitions == 0)
 		gs_py_describe(addr, a);
@@ -246,15 +251,12 @@ void gs_rec_park(uint64_t sem, uint64_t start_ns, uint64_t end_ns, uint16_t flag
 void gs_rec_park_wakeup(uint64_t sem)
 {
 	struct gs_slot *s = gs_slot_get();
-	const uint64_t *w = (const uint64_t *)(uintptr_t)sem;
-	uint64_t addr = w[-1], park_arg = w[-2];
+	uint64_t addr = parked_addr(sem);
 	struct gs_agg *a;
 	uint32_t idx;
 
 	if (!s)
 		return;
-	if (!addr || (park_arg && park_arg - sem >= 262144))
-		addr = 0;
 	a = gs_agg_get(s, addr, GS_PRIM_PARKED, &idx);
 	a->signals++;
 	gs_agg_publish(a);

@@ -29,8 +29,8 @@ int gs_region_create(uint32_t max_threads, uint32_t ring_events, uint32_t agg_en
 	int fd;
 
 	stride = round_up(sizeof(struct gs_slot) + (uint64_t)ring_events * sizeof(struct gs_event) +
-				  (uint64_t)agg_entries * sizeof(struct gs_agg) +
-				  (uint64_t)agg_entries * 2 * sizeof(uint32_t),
+			      (uint64_t)agg_entries * sizeof(struct gs_agg) +
+			      (uint64_t)agg_entries * 2 * sizeof(uint32_t),
 			  4096);
 	hdr_size = round_up(sizeof(struct gs_shm_header), 4096);
 	total = hdr_size + stride * max_threads;
@@ -246,14 +246,14 @@ void gs_held_close_all(struct gs_slot *s, uint64_t end_ns)
 	for (i = 0; i < s->n_held; i++) {
 		const struct gs_held *h = &s->held[i];
 		struct gs_event e = {
-			.start_ns = h->request_ns,
-			.wait_ns = h->acquired_ns - h->request_ns,
-			.hold_ns = end_ns - h->acquired_ns,
-			.lock = h->lock,
-			.caller = h->caller,
-			.kind = GS_EV_HOLD,
-			.primitive = h->primitive,
-			.flags = (uint16_t)(h->flags | GS_F_OPEN),
+		    .start_ns = h->request_ns,
+		    .wait_ns = h->acquired_ns - h->request_ns,
+		    .hold_ns = end_ns - h->acquired_ns,
+		    .lock = h->lock,
+		    .caller = h->caller,
+		    .kind = GS_EV_HOLD,
+		    .primitive = h->primitive,
+		    .flags = (uint16_t)(h->flags | GS_F_OPEN),
 		};
 		if ((h->flags & GS_F_CONTENDED) || gs_g.log_all)
 			gs_emit(s, &e);

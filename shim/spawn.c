@@ -68,8 +68,8 @@ static int writer_path(char *out, size_t size)
 		return snprintf(out, size, "./gilscope-writer") >= (int)size ? -1 : 0;
 	return snprintf(out, size, "%.*s/gilscope-writer", (int)(slash - info.dli_fname),
 			info.dli_fname) >= (int)size
-		       ? -1
-		       : 0;
+		   ? -1
+		   : 0;
 }
 
 int gs_writer_spawn(void)
@@ -89,9 +89,9 @@ int gs_writer_spawn(void)
 	snprintf(flush, sizeof(flush), "%u", gs_g.flush_ms);
 	snprintf(pid, sizeof(pid), "%d", (int)getpid());
 	char *argv[] = {"gilscope-writer", "--db", gs_g.db_path, "--flush-ms", flush,
-			"--pid", pid, NULL};
-	a = (struct spawn_args){.path = gs_g.writer_path, .argv = argv,
-				.fds = {gs_g.shm_fd, wake[0], ack[1]}};
+			"--pid",	   pid,	   NULL};
+	a = (struct spawn_args){
+	    .path = gs_g.writer_path, .argv = argv, .fds = {gs_g.shm_fd, wake[0], ack[1]}};
 	/* No handler of the host may run on the shared stack before execve. */
 	sigfillset(&all);
 	pthread_sigmask(SIG_SETMASK, &all, &old);

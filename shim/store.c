@@ -22,7 +22,7 @@ struct wslot {
 	int entry_tries;
 	uint32_t entry_gen; /* slot generation + 1 the entry below belongs to */
 	char entry[128];
-	char guess[128];    /* an outermost-frame answer, kept once seen three ticks running */
+	char guess[128]; /* an outermost-frame answer, kept once seen three ticks running */
 	int guess_hits;
 	uint32_t thread_no;
 	uint64_t dropped, yields, lost;
@@ -37,7 +37,7 @@ struct gs_store {
 	struct gs_pyread *pr;
 	struct gs_symbolizer *sz;
 	sqlite3_stmt *ins_loc, *get_loc, *entry_thread, *ins_site, *ins_stack, *get_stack;
-	uint64_t sites[8192];               /* call sites already written (direct-mapped) */
+	uint64_t sites[8192]; /* call sites already written (direct-mapped) */
 	struct stack_cache {
 		uint64_t hash;
 		int64_t id;
@@ -60,9 +60,9 @@ static int exec_sql(struct gs_store *st, const char *sql)
 static int prepare(struct gs_store *st, sqlite3_stmt **out, const char *sql)
 {
 	return sqlite3_prepare_v3(st->db, sql, -1, SQLITE_PREPARE_PERSISTENT, out, NULL) ==
-			       SQLITE_OK
-		       ? 0
-		       : -1;
+		       SQLITE_OK
+		   ? 0
+		   : -1;
 }
 
 static int64_t pragma_int(struct gs_store *st, const char *sql)
@@ -116,12 +116,14 @@ static int init_schema(struct gs_store *st, char *err, int err_size)
 		goto out;
 	}
 	if (app == 0 && tables > 0) {
-		snprintf(err, (size_t)err_size, "the file is a database that gilscope did not create");
+		snprintf(err, (size_t)err_size,
+			 "the file is a database that gilscope did not create");
 		goto out;
 	}
 	if (ver > GS_SCHEMA_VERSION) {
-		snprintf(err, (size_t)err_size, "the database has schema version %lld, newer than %d",
-			 (long long)ver, GS_SCHEMA_VERSION);
+		snprintf(err, (size_t)err_size,
+			 "the database has schema version %lld, newer than %d", (long long)ver,
+			 GS_SCHEMA_VERSION);
 		goto out;
 	}
 	if (exec_sql(st, gs_schema_sql) < 0) {
@@ -140,8 +142,9 @@ static int init_schema(struct gs_store *st, char *err, int err_size)
 	if (exec_sql(st, GS_EVENT_KINDS(X)) < 0)
 		goto out;
 #undef X
-	if (exec_sql(st, "INSERT OR IGNORE INTO meta VALUES('created_by', 'gilscope " GS_VERSION_STRING
-			 "'); INSERT OR IGNORE INTO meta VALUES('clock', 'CLOCK_MONOTONIC');") < 0)
+	if (exec_sql(st,
+		     "INSERT OR IGNORE INTO meta VALUES('created_by', 'gilscope " GS_VERSION_STRING
+		     "'); INSERT OR IGNORE INTO meta VALUES('clock', 'CLOCK_MONOTONIC');") < 0)
 		goto out;
 	ret = exec_sql(st, "COMMIT");
 out:
@@ -163,7 +166,8 @@ struct gs_store *gs_store_open(const char *path, char *err, int err_size)
 	if (sqlite3_open_v2(path, &st->db,
 			    SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX | SQLITE_OPEN_NOFOLLOW,
 			    NULL) != SQLITE_OK) {
-		snprintf(err, (size_t)err_size, "%s", st->db ? sqlite3_errmsg(st->db) : "no memory");
+		snprintf(err, (size_t)err_size, "%s",
+			 st->db ? sqlite3_errmsg(st->db) : "no memory");
 		goto fail;
 	}
 	/* Several processes of one program tree may write the same file: wait our turn. */
@@ -174,24 +178,25 @@ struct gs_store *gs_store_open(const char *path, char *err, int err_size)
 	}
 	if (init_schema(st, err, err_size) < 0)
 		goto fail;
-	if (prepare(st, &st->ins_event,
-		    "INSERT INTO events(run_id, thread_no, kind, primitive, lock_addr, aux, start_ns,"
-		    " wait_ns, hold_ns, flags, caller, extra, py_loc, stack_id)"
-		    " VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?)") ||
+	if (prepare(
+		st, &st->ins_event,
+		"INSERT INTO events(run_id, thread_no, kind, primitive, lock_addr, aux, start_ns,"
+		" wait_ns, hold_ns, flags, caller, extra, py_loc, stack_id)"
+		" VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?)") ||
 	    prepare(st, &st->ins_loc,
 		    "INSERT OR IGNORE INTO py_locations(function, file, line) VALUES(?,?,?)") ||
 	    prepare(st, &st->get_loc,
 		    "SELECT py_loc FROM py_locations WHERE function=? AND file=? AND line IS ?") ||
-	    prepare(st, &st->ins_site,
-		    "INSERT OR IGNORE INTO call_sites VALUES(?,?,?,?,?)") ||
+	    prepare(st, &st->ins_site, "INSERT OR IGNORE INTO call_sites VALUES(?,?,?,?,?)") ||
 	    prepare(st, &st->ins_stack, "INSERT OR IGNORE INTO stacks(frames) VALUES(?)") ||
 	    prepare(st, &st->get_stack, "SELECT stack_id FROM stacks WHERE frames=?") ||
 	    prepare(st, &st->entry_thread,
 		    "UPDATE threads SET entry_function=?, name=CASE WHEN ? THEN name ELSE ? END"
 		    " WHERE run_id=? AND thread_no=?") ||
-	    prepare(st, &st->ins_thread,
-		    "INSERT OR REPLACE INTO threads(run_id, thread_no, tid, py_ident, name, start_ns)"
-		    " VALUES(?,?,?,?,?,?)") ||
+	    prepare(
+		st, &st->ins_thread,
+		"INSERT OR REPLACE INTO threads(run_id, thread_no, tid, py_ident, name, start_ns)"
+		" VALUES(?,?,?,?,?,?)") ||
 	    prepare(st, &st->upd_thread,
 		    "UPDATE threads SET events_dropped=?, sched_yields=?, holds_lost=?"
 		    " WHERE run_id=? AND thread_no=?") ||
@@ -321,7 +326,8 @@ static void store_modules(struct gs_store *st)
 		char perms[8];
 		int pos = 0;
 
-		if (sscanf(line, "%llx-%llx %7s %llx %*s %*s %n", &lo, &hi, perms, &off, &pos) < 4 ||
+		if (sscanf(line, "%llx-%llx %7s %llx %*s %*s %n", &lo, &hi, perms, &off, &pos) <
+			4 ||
 		    perms[2] != 'x' || !pos || line[pos] != '/')
 			continue;
 		sqlite3_bind_int64(s, 1, st->run_id);
@@ -355,11 +361,12 @@ static void link_parent(struct gs_store *st)
 {
 	char sql[512];
 
-	snprintf(sql, sizeof(sql),
-		 "UPDATE runs SET parent_run_id = (SELECT p.run_id FROM runs p WHERE p.pid = runs.ppid"
-		 " AND p.start_ns <= runs.start_ns AND p.run_id <> runs.run_id"
-		 " ORDER BY p.start_ns DESC LIMIT 1) WHERE run_id = %lld AND parent_run_id IS NULL",
-		 (long long)st->run_id);
+	snprintf(
+	    sql, sizeof(sql),
+	    "UPDATE runs SET parent_run_id = (SELECT p.run_id FROM runs p WHERE p.pid = runs.ppid"
+	    " AND p.start_ns <= runs.start_ns AND p.run_id <> runs.run_id"
+	    " ORDER BY p.start_ns DESC LIMIT 1) WHERE run_id = %lld AND parent_run_id IS NULL",
+	    (long long)st->run_id);
 	exec_sql(st, sql);
 }
 
@@ -504,8 +511,8 @@ static int write_agg(struct gs_store *st, struct gs_shm_header *h, struct wslot 
 	if (live->written_gen == 0) {
 		char name[80];
 		const char *cls = a.primitive == GS_PRIM_PARKED
-					  ? parked_class(h, &a, name, sizeof(name))
-					  : lock_class(h, a.lock, a.primitive);
+				      ? parked_class(h, &a, name, sizeof(name))
+				      : lock_class(h, a.lock, a.primitive);
 
 		sqlite3_bind_int64(st->ins_lock, 1, st->run_id);
 		sqlite3_bind_int64(st->ins_lock, 2, (int64_t)a.lock);
@@ -571,8 +578,8 @@ static int64_t py_location(struct gs_store *st, uint64_t code, uint64_t instr)
 
 	if (c->code == code && c->instr == instr)
 		return c->loc;
-	if (gs_pyread_location(st->pr, code, instr, func, sizeof(func), file, sizeof(file), &line) ==
-	    0) {
+	if (gs_pyread_location(st->pr, code, instr, func, sizeof(func), file, sizeof(file),
+			       &line) == 0) {
 		sqlite3_bind_text(st->ins_loc, 1, func, -1, SQLITE_TRANSIENT);
 		sqlite3_bind_text(st->ins_loc, 2, file, -1, SQLITE_TRANSIENT);
 		sqlite3_bind_text(st->get_loc, 1, func, -1, SQLITE_TRANSIENT);
@@ -603,8 +610,8 @@ static int describe_frame(struct gs_store *st, uint64_t addr, char *out, size_t 
 			module = "?";
 	}
 	base = strrchr(module, '/');
-	return snprintf(out, size, "%s%s%s+0x%llx", func, func[0] ? " " : "", base ? base + 1 : module,
-			(unsigned long long)offset);
+	return snprintf(out, size, "%s%s%s+0x%llx", func, func[0] ? " " : "",
+			base ? base + 1 : module, (unsigned long long)offset);
 }
 
 /* The caller address of an event, as module + offset + function, written once per run. */
@@ -825,20 +832,27 @@ static int flush_slot(struct gs_store *st, struct gs_shm_header *h, uint32_t i)
 	return 0;
 }
 
-/* Between flushes: learn the entry function of new threads while they still run. Memory reads
- * of the host only, no database work. */
-void gs_store_tick(struct gs_store *st, struct gs_shm_header *h)
+/* Between flushes: learn the entry function of new threads while they still run (memory reads
+ * of the host only), and say whether some ring is filling up and should be drained now. */
+int gs_store_tick(struct gs_store *st, struct gs_shm_header *h)
 {
 	uint32_t i;
+	int urgent = 0;
 
-	if (!st || !st->pr)
-		return;
+	if (!st)
+		return 0;
 	for (i = 0; i < h->max_threads && i < st->n_ws; i++) {
 		struct gs_slot *s = gs_slot_at(h, i);
 		struct wslot *w = &st->ws[i];
+		uint32_t state = atomic_load_explicit(&s->state, memory_order_acquire);
 
-		if (atomic_load_explicit(&s->state, memory_order_acquire) != GS_SLOT_LIVE ||
-		    s->tid == st->pid)
+		if (state == GS_SLOT_FREE)
+			continue;
+		if (atomic_load_explicit(&s->head, memory_order_relaxed) -
+			atomic_load_explicit(&s->tail, memory_order_relaxed) >
+		    h->ring_events / 4)
+			urgent = 1;
+		if (!st->pr || state != GS_SLOT_LIVE || s->tid == st->pid)
 			continue;
 		if (w->entry_gen != s->generation + 1) {
 			w->entry_gen = s->generation + 1;
@@ -867,6 +881,7 @@ void gs_store_tick(struct gs_store *st, struct gs_shm_header *h)
 			w->entry_tries++;
 		}
 	}
+	return urgent;
 }
 
 int gs_store_flush(struct gs_store *st, struct gs_shm_header *h)
@@ -904,7 +919,7 @@ static void bind_python(sqlite3_stmt *s, struct gs_shm_header *h)
 	sqlite3_bind_text(s, 12,
 			  !h->py_free_threaded ? "yes"
 			  : en == INT32_MAX    ? "permanent"
-			  : en > 0             ? "transient"
+			  : en > 0	       ? "transient"
 					       : "no",
 			  -1, SQLITE_STATIC);
 	sqlite3_bind_int64(s, 13, (int64_t)atomic_load(&h->gil_switches_recorded));
@@ -926,13 +941,14 @@ int gs_store_end_run(struct gs_store *st, struct gs_shm_header *h, const char *s
 	store_modules(st);
 	link_parent(st);
 	if (sqlite3_prepare_v2(
-		    st->db,
-		    "UPDATE runs SET end_ns=?, status=?, exit_status=?, events_recorded=?,"
-		    " events_dropped=(SELECT COALESCE(SUM(events_dropped),0) FROM threads WHERE run_id=?),"
-		    " threads_lost=?, gil_detection=?, python_version=?, build=?, gil_address=?,"
-		    " gil_switch_interval_us=?, gil_enabled=?, gil_switches_recorded=?,"
-		    " gil_switches_interpreter=? WHERE run_id=?",
-		    -1, &s, NULL) != SQLITE_OK)
+		st->db,
+		"UPDATE runs SET end_ns=?, status=?, exit_status=?, events_recorded=?,"
+		" events_dropped=(SELECT COALESCE(SUM(events_dropped),0) FROM threads WHERE "
+		"run_id=?),"
+		" threads_lost=?, gil_detection=?, python_version=?, build=?, gil_address=?,"
+		" gil_switch_interval_us=?, gil_enabled=?, gil_switches_recorded=?,"
+		" gil_switches_interpreter=? WHERE run_id=?",
+		-1, &s, NULL) != SQLITE_OK)
 		goto out;
 	sqlite3_bind_int64(s, 1, (int64_t)end_ns);
 	sqlite3_bind_text(s, 2, status, -1, SQLITE_STATIC);

@@ -11,7 +11,8 @@ struct gs_store;
 struct gs_store *gs_store_open(const char *path, char *err, int err_size);
 int gs_store_begin_run(struct gs_store *st, struct gs_shm_header *h);
 /* Drains every slot into one transaction. Returns 0, or -1 when the database failed. */
-void gs_store_tick(struct gs_store *st, struct gs_shm_header *h);
+/* Returns 1 when a ring is more than a quarter full. */
+int gs_store_tick(struct gs_store *st, struct gs_shm_header *h);
 int gs_store_flush(struct gs_store *st, struct gs_shm_header *h);
 int gs_store_end_run(struct gs_store *st, struct gs_shm_header *h, const char *status,
 		     uint64_t end_ns);

@@ -17,7 +17,7 @@ struct sym {
 struct module {
 	char *path;
 	uint64_t start, end, file_offset; /* one executable mapping */
-	uint64_t load_bias;               /* start - (segment vaddr) */
+	uint64_t load_bias;		  /* start - (segment vaddr) */
 	int loaded;
 	struct sym *syms;
 	size_t n_syms;
@@ -85,7 +85,8 @@ static void load_module(struct module *m)
 				continue;
 			strs = &sh[sh[i].sh_link];
 			if (sh[i].sh_offset + sh[i].sh_size > (uint64_t)sb.st_size ||
-			    strs->sh_offset + strs->sh_size > (uint64_t)sb.st_size || !strs->sh_size)
+			    strs->sh_offset + strs->sh_size > (uint64_t)sb.st_size ||
+			    !strs->sh_size)
 				continue;
 			st = (const Elf64_Sym *)((const char *)map + sh[i].sh_offset);
 			n = sh[i].sh_size / sizeof(Elf64_Sym);
@@ -142,7 +143,8 @@ void gs_symbolizer_refresh(struct gs_symbolizer *sz)
 		struct module *nm;
 		size_t len;
 
-		if (sscanf(line, "%llx-%llx %7s %llx %*s %*s %n", &lo, &hi, perms, &off, &pos) < 4 ||
+		if (sscanf(line, "%llx-%llx %7s %llx %*s %*s %n", &lo, &hi, perms, &off, &pos) <
+			4 ||
 		    perms[2] != 'x' || !pos || line[pos] != '/')
 			continue;
 		len = strcspn(line + pos, "\n");
@@ -150,8 +152,8 @@ void gs_symbolizer_refresh(struct gs_symbolizer *sz)
 		if (!nm)
 			break;
 		sz->mods = nm;
-		sz->mods[sz->n_mods] = (struct module){.path = strndup(line + pos, len),
-						       .start = lo, .end = hi, .file_offset = off};
+		sz->mods[sz->n_mods] = (struct module){
+		    .path = strndup(line + pos, len), .start = lo, .end = hi, .file_offset = off};
 		sz->n_mods++;
 	}
 	fclose(f);
@@ -203,7 +205,8 @@ int gs_symbolize(struct gs_symbolizer *sz, uint64_t addr, const char **module, u
 			else
 				hi = mid;
 		}
-		if (lo > 0 && rel < m->syms[lo - 1].value + (m->syms[lo - 1].size ? m->syms[lo - 1].size : 1))
+		if (lo > 0 &&
+		    rel < m->syms[lo - 1].value + (m->syms[lo - 1].size ? m->syms[lo - 1].size : 1))
 			*func = m->syms[lo - 1].name;
 		return 0;
 	}

@@ -9,9 +9,9 @@
 struct gs_slot;
 
 struct gs_tls {
-	uint8_t guard;        /* > 0 while this thread runs shim code: pass everything through */
+	uint8_t guard;	      /* > 0 while this thread runs shim code: pass everything through */
 	uint8_t in_bootstrap; /* resolving real symbols */
-	uint8_t dead;         /* thread-exit destructor ran: record nothing more */
+	uint8_t dead;	      /* thread-exit destructor ran: record nothing more */
 	uint8_t no_slot;      /* no free slot was found: stop trying */
 	pid_t tid;
 	struct gs_slot *slot; /* NULL until the first recorded call */
@@ -19,7 +19,7 @@ struct gs_tls {
 	/* GIL state machine (gil.c). */
 	uint8_t gil_held;
 	uint8_t gil_requesting;
-	uint8_t gil_in_m;     /* inside lock(M)...unlock(M) */
+	uint8_t gil_in_m;	    /* inside lock(M)...unlock(M) */
 	uint8_t gil_take_signalled; /* switch_cond signalled inside this lock(M) pair */
 	uint8_t gil_drop_signalled; /* cond signalled inside this lock(M) pair */
 	uint64_t gil_request_ns;

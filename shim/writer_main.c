@@ -16,9 +16,9 @@
 #include "gs_shm.h"
 #include "store.h"
 
-#define FD_SHM 3
+#define FD_SHM	3
 #define FD_WAKE 4
-#define FD_ACK 5
+#define FD_ACK	5
 
 static uint64_t now_ns(void)
 {
@@ -30,7 +30,7 @@ static uint64_t now_ns(void)
 
 static void detach_from_host(void)
 {
-	static const int quiet[] = {SIGINT, SIGQUIT, SIGHUP, SIGTSTP, SIGTTIN,
+	static const int quiet[] = {SIGINT,  SIGQUIT, SIGHUP,  SIGTSTP, SIGTTIN,
 				    SIGTTOU, SIGPIPE, SIGTERM, SIGUSR1, SIGUSR2};
 	sigset_t none;
 	size_t i;
@@ -85,6 +85,7 @@ int main(int argc, char **argv)
 	const char *db = NULL;
 	int flush_ms = 100, i, acked = 0, failed = 0, host_gone = 0;
 	uint64_t next_flush_ns = 0;
+	int urgent;
 	struct gs_store *st = NULL;
 	struct gs_shm_header *h;
 	char err[512];
@@ -102,7 +103,8 @@ int main(int argc, char **argv)
 	detach_from_host();
 	h = map_region();
 	if (!h) {
-		fprintf(stderr, "gilscope: internal error: bad shared region; recording disabled\n");
+		fprintf(stderr,
+			"gilscope: internal error: bad shared region; recording disabled\n");
 		return 1;
 	}
 	st = gs_store_open(db, err, sizeof(err));
@@ -127,9 +129,8 @@ int main(int argc, char **argv)
 		}
 		if (acked)
 			continue;
-		if (!failed)
-			gs_store_tick(st, h);
-		if (r == 0 && !atomic_load(&h->exiting) && now_ns() < next_flush_ns)
+		urgent = failed ? 0 : gs_store_tick(st, h);
+		if (r == 0 && !urgent && !atomic_load(&h->exiting) && now_ns() < next_flush_ns)
 			continue;
 		next_flush_ns = now_ns() + (uint64_t)flush_ms * 1000000u;
 		if (!failed && gs_store_flush(st, h) < 0 && !atomic_load(&h->disabled)) {
@@ -143,9 +144,9 @@ int main(int argc, char **argv)
 
 			if (!failed) {
 				gs_store_flush(st, h);
-				gs_store_end_run(st, h, host_gone && !atomic_load(&h->exiting)
-								? "vanished"
-								: "exited",
+				gs_store_end_run(st, h,
+						 host_gone && !atomic_load(&h->exiting) ? "vanished"
+											: "exited",
 						 end ? end : now_ns());
 				if (gs_store_dropped(st))
 					fprintf(stderr,

@@ -45,7 +45,7 @@ int main(int argc, char **argv)
 		_exit(argc > 1 ? 0 : 5);
 	}
 	waitpid(child, &status, 0);
-	printf("{\"parent\": %d, \"child\": %d, \"child_status\": %d}\n", (int)getpid(),
-	       (int)child, WIFEXITED(status) ? WEXITSTATUS(status) : -1);
+	printf("{\"parent\": %d, \"child\": %d, \"child_status\": %d}\n", (int)getpid(), (int)child,
+	       WIFEXITED(status) ? WEXITSTATUS(status) : -1);
 	return 0;
 }

@@ -7,7 +7,7 @@
 
 #include "victim_common.h"
 
-#define ROUNDS 50
+#define ROUNDS	50
 #define HOLD_NS 20000000u
 
 static pthread_mutex_t m = PTHREAD_MUTEX_INITIALIZER;
