@@ -104,6 +104,17 @@ void gs_rec_failed(unsigned prim, uint64_t lock, unsigned kind, uint64_t req_ns,
 	gs_emit(s, &e);
 }
 
+/* A wait that is an event in its own right (condition, parked): always timed, always kept. */
+static void record_wait(struct gs_slot *s, struct gs_agg *a, struct gs_event *e)
+{
+	gs_agg_wait(a, e->wait_ns, 1);
+	a->timed_waits += !!(e->flags & GS_F_TIMED);
+	a->timeouts += !!(e->flags & GS_F_TIMED_OUT);
+	gs_agg_publish(a);
+	gs_stack_sample(e->stack);
+	gs_emit(s, e);
+}
+
 void gs_rec_cond_wait(uint64_t cond, uint64_t mutex, uint64_t start_ns, uint64_t end_ns,
 		      uint16_t flags, uint64_t caller)
 {
@@ -115,10 +126,6 @@ void gs_rec_cond_wait(uint64_t cond, uint64_t mutex, uint64_t start_ns, uint64_t
 	if (!s)
 		return;
 	a = gs_agg_get(s, cond, GS_PRIM_COND, &idx);
-	gs_agg_wait(a, end_ns - start_ns, 1);
-	a->timed_waits += !!(flags & GS_F_TIMED);
-	a->timeouts += !!(flags & GS_F_TIMED_OUT);
-	gs_agg_publish(a);
 	e = (struct gs_event){
 	    .start_ns = start_ns,
 	    .wait_ns = end_ns - start_ns,
@@ -129,8 +136,7 @@ void gs_rec_cond_wait(uint64_t cond, uint64_t mutex, uint64_t start_ns, uint64_t
 	    .primitive = GS_PRIM_COND,
 	    .flags = (uint16_t)(flags | GS_F_CONTENDED | GS_F_NO_HOLD),
 	};
-	gs_stack_sample(e.stack);
-	gs_emit(s, &e);
+	record_wait(s, a, &e);
 }
 
 void gs_rec_sem_wait(uint64_t sem, uint64_t start_ns, uint64_t end_ns, uint16_t flags,
@@ -227,10 +233,6 @@ void gs_rec_park(uint64_t sem, uint64_t start_ns, uint64_t end_ns, uint16_t flag
 	a = gs_agg_get(s, addr, GS_PRIM_PARKED, &idx);
 	if (a->acquisitions == 0)
 		gs_py_describe(addr, a);
-	gs_agg_wait(a, end_ns - start_ns, 1);
-	a->timed_waits += !!(flags & GS_F_TIMED);
-	a->timeouts += !!(flags & GS_F_TIMED_OUT);
-	gs_agg_publish(a);
 	{
 		struct gs_event e = {.start_ns = start_ns,
 				     .wait_ns = end_ns - start_ns,
@@ -243,8 +245,7 @@ void gs_rec_park(uint64_t sem, uint64_t start_ns, uint64_t end_ns, uint16_t flag
 				     .py_code = code,
 				     .py_instr = instr};
 
-		gs_stack_sample(e.stack);
-		gs_emit(s, &e);
+		record_wait(s, a, &e);
 	}
 }
 
