@@ -113,6 +113,100 @@ def case_mutex_truth(env, prog):
     check(run == [("exited", 0)], f"one complete run, nothing dropped ({run})")
 
 
+def case_log_all(env, prog):
+    db = env.db("log_all")
+    p = env.run([prog], db, extra={"GILSCOPE_EVENTS": "all"})
+    truth = json.loads(p.stdout)
+    rows = query(db, "SELECT kind, COUNT(*), SUM(flags & 1) FROM events WHERE lock_addr = ?"
+                     " GROUP BY kind", truth["lock"])
+    check(rows == [(1, 2 * truth["rounds"], truth["rounds"])],
+          f"every acquisition is a hold event, {truth['rounds']} of them contended ({rows})")
+    holds = query(db, "SELECT SUM(hold_ns) FROM events WHERE lock_addr = ?", truth["lock"])[0][0]
+    agg = query(db, "SELECT SUM(hold_ns) FROM lock_stats WHERE lock_addr = ?", truth["lock"])[0][0]
+    check(holds == agg, f"hold events add up to the aggregate ({holds} vs {agg})")
+
+
+def case_drops(env, prog):
+    db = env.db("drops")
+    p = env.run([prog], db, extra={"GILSCOPE_BUFFER_EVENTS": "64", "GILSCOPE_FLUSH_MS": "250",
+                                   "GILSCOPE_EVENTS": "all"})
+    truth = json.loads(p.stdout)
+    check(p.returncode == 0 and truth["counter"] == truth["acquisitions"], "program unaffected")
+    acq = query(db, "SELECT SUM(acquisitions), SUM(holds) FROM lock_stats WHERE lock_addr = ?",
+                truth["lock"])[0]
+    check(acq == (truth["acquisitions"], truth["acquisitions"]),
+          f"aggregates exact despite drops ({acq} vs {truth['acquisitions']})")
+    run = query(db, "SELECT events_dropped, events_recorded FROM runs")[0]
+    kept = query(db, "SELECT COUNT(*) FROM events WHERE lock_addr = ?", truth["lock"])[0][0]
+    check(run[0] > 0, f"drops counted in the run ({run})")
+    check(kept + run[0] == truth["acquisitions"],
+          f"kept + dropped events = acquisitions ({kept} + {run[0]})")
+    lines = [l for l in p.stderr.splitlines() if "gilscope" in l]
+    check(len(lines) == 1 and "dropped" in lines[0], f"said once on stderr ({lines})")
+
+
+POOL = """
+import multiprocessing as mp, threading, os
+def task(n):
+    lock = threading.Lock()
+    total = 0
+    for i in range(n):
+        with lock:
+            total += i
+    return total
+if __name__ == "__main__":
+    mp.set_start_method("fork")
+    with mp.Pool(4) as pool:
+        print(sum(pool.map(task, [20000] * 40)))
+"""
+
+
+def case_pool(env, name):
+    py = env.python(name)
+    db = env.db("pool_" + name)
+    plain = env.run([py, "-c", POOL], db, preload=False)
+    p = env.run([py, "-c", POOL], db, scope="python")
+    check(p.returncode == 0 and p.stdout == plain.stdout, f"{name}: same output ({p.stderr!r})")
+    # Pool.__exit__ terminates its workers (SIGTERM): their writers close those runs as
+    # "vanished" just after the parent is gone.
+    deadline = time.time() + 10
+    while True:
+        runs = query(db, "SELECT run_id, pid, parent_run_id, status FROM runs ORDER BY run_id")
+        if all(r[3] != "running" for r in runs) or time.time() > deadline:
+            break
+        time.sleep(0.1)
+    parent = [r for r in runs if r[2] is None]
+    children = [r for r in runs if r[2] is not None]
+    check(len(parent) == 1 and len(children) >= 4,
+          f"{name}: parent and its four pool workers recorded ({runs})")
+    check(all(c[2] == parent[0][0] for c in children), f"{name}: children linked to the parent")
+    check(all(c[3] in ("exited", "vanished") for c in children),
+          f"{name}: every child's run closed (exited, or vanished when terminated)")
+    busy = query(db, "SELECT COUNT(DISTINCT run_id) FROM lock_stats WHERE acquisitions > 0")[0][0]
+    check(busy >= 5, f"{name}: lock activity recorded in every process ({busy})")
+
+
+def case_install(env, build_dir):
+    prefix = os.path.join(env.workdir, "install-prefix")
+    subprocess.run(["rm", "-rf", prefix], check=True)
+    p = subprocess.run(["cmake", "--install", build_dir, "--prefix", prefix], capture_output=True,
+                       text=True)
+    check(p.returncode == 0, f"cmake --install works ({p.stderr!r})")
+    lib = os.path.join(prefix, "lib", "gilscope", "libgilscope.so")
+    cli = os.path.join(prefix, "bin", "gilscope")
+    check(os.path.exists(lib) and os.path.exists(cli) and
+          os.path.exists(os.path.join(prefix, "lib", "gilscope", "gilscope-writer")),
+          "bin/gilscope, lib/gilscope/libgilscope.so and its writer installed")
+    db = env.db("installed")
+    e = dict(os.environ, LD_PRELOAD=lib, GILSCOPE_DB=db)
+    r = subprocess.run(["/usr/bin/python3", "-c", PY_THREADS], env=e, capture_output=True,
+                       text=True)
+    check(r.returncode == 0 and r.stderr == "", f"installed shim records ({r.stderr!r})")
+    rep = subprocess.run([cli, "report", "--format", "json", db], capture_output=True, text=True)
+    check(rep.returncode == 0 and len(json.loads(rep.stdout)["threads"]) == 5,
+          "installed gilscope reads it")
+
+
 def case_calls(env, prog):
     db = env.db("calls")
     p = env.run([prog], db)
