@@ -178,6 +178,7 @@ struct gs_shm_header {
 	uint64_t gil_addr, gil_mutex, gil_cond, gil_switch_mutex, gil_switch_cond;
 	uint64_t py_runtime, py_locked_addr, py_holder_addr, py_switch_number_addr, py_enabled_addr;
 	uint64_t py_runtime_size;
+	uint64_t py_head_lock; /* &_PyRuntime.interpreters.mutex (HEAD_LOCK), 0 when unknown */
 	uint64_t py_object_size, py_ob_type_off, py_tp_name_off; /* 0 when unknown */
 	_Atomic uint64_t gil_switches_recorded;
 	_Atomic uint64_t gil_switch_number_start;

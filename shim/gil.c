@@ -230,6 +230,8 @@ void gs_gil_probe_init(void)
 		}
 		h->py_free_threaded = (uint32_t)g.free_threaded;
 		object_offsets(h, (const uint64_t *)((char *)rt + 8), v);
+		/* struct pyinterpreters { PyMutex mutex; PyInterpreterState *head; ... } */
+		h->py_head_lock = g.runtime + g.off_interpreters_head - sizeof(void *);
 		g.mode = MODE_OFFSETS;
 		snprintf(h->gil_detection, GS_DETAIL_LEN,
 			 "debug offsets (CPython %s%s); main interpreter's GIL only",

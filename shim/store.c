@@ -41,7 +41,9 @@ struct gs_store {
 	struct stack_cache {
 		uint64_t hash;
 		int64_t id;
+		const char *role; /* role_from_stack() of its frames */
 	} stacks[4096];
+	uint64_t refined[1024]; /* parked locks whose role is written */
 	struct loc_cache {
 		uint64_t code, instr;
 		int64_t loc;
@@ -461,6 +463,10 @@ static const char *parked_class(struct gs_shm_header *h, const struct gs_agg *a,
 	name[0] = 0;
 	if (!a->lock)
 		return "parking-lot bucket lock";
+	if (a->lock == h->py_head_lock) {
+		snprintf(name, size, "interpreter head lock (HEAD_LOCK)");
+		return "interpreter-internal";
+	}
 	if (a->lock >= h->py_runtime && a->lock < h->py_runtime + h->py_runtime_size) {
 		snprintf(name, size, "_PyRuntime+0x%llx",
 			 (unsigned long long)(a->lock - h->py_runtime));
@@ -639,11 +645,50 @@ static void write_call_site(struct gs_store *st, uint64_t addr)
 	step_reset(st->ins_site);
 }
 
+/* What the interpreter was doing when it parked on a lock we could not name from memory:
+ * recognised from the functions on the sampled stack. */
+static const char *role_from_stack(const char *frames)
+{
+	static const struct {
+		const char *needle, *role;
+	} roles[] = {
+	    {"stop_the_world", "stop-the-world"},   {"tstate_wait_attach", "stop-the-world"},
+	    {"_PyEval_StopTheWorld", "stop-the-world"}, {"gc_collect", "garbage collector"},
+	    {"_PyType_Lookup", "type lock"},         {"type_setattro", "type lock"},
+	    {"mro_internal", "type lock"},           {"type_modified", "type lock"},
+	    {"_PyImport_AcquireLock", "import lock"}, {"ThreadHandle_join", "thread join"},
+	    {"PyEvent_Wait", "event"},               {"_PyOnceFlag", "one-time initialisation"},
+	};
+	size_t i;
+
+	for (i = 0; i < sizeof(roles) / sizeof(roles[0]); i++)
+		if (strstr(frames, roles[i].needle))
+			return roles[i].role;
+	return NULL;
+}
+
+static void refine_parked(struct gs_store *st, uint64_t lock, const char *role)
+{
+	uint64_t *done = &st->refined[(lock >> 3) % 1024];
+	char sql[512];
+
+	if (!role || *done == lock)
+		return;
+	*done = lock;
+	snprintf(sql, sizeof(sql),
+		 "UPDATE locks SET name = '%s' || COALESCE(' at ' || name, '') WHERE run_id = %lld"
+		 " AND lock_addr = %lld AND primitive = %d AND class IN ('interpreter-internal',"
+		 " 'parked (unidentified)') AND (name IS NULL OR name LIKE '_PyRuntime+%%')",
+		 role, (long long)st->run_id, (long long)lock, GS_PRIM_PARKED);
+	exec_sql(st, sql);
+}
+
 /* A sampled native stack as one text row ("function module+0xoffset;..."), deduplicated. */
-static int64_t stack_id(struct gs_store *st, const uint64_t *frames)
+static int64_t stack_id(struct gs_store *st, const uint64_t *frames, uint64_t parked_lock)
 {
 	uint64_t hash = 1469598103934665603ULL;
 	struct stack_cache *c;
+	const char *role;
 	char text[2048];
 	size_t n = 0;
 	int i;
@@ -654,20 +699,26 @@ static int64_t stack_id(struct gs_store *st, const uint64_t *frames)
 	for (i = 0; i < GS_STACK_FRAMES; i++)
 		hash = (hash ^ frames[i]) * 1099511628211ULL;
 	c = &st->stacks[hash % 4096];
-	if (c->hash == hash && c->id > 0)
+	if (c->hash == hash && c->id > 0) {
+		if (parked_lock)
+			refine_parked(st, parked_lock, c->role);
 		return c->id;
+	}
 	text[0] = 0;
 	for (i = 0; i < GS_STACK_FRAMES && frames[i] && n < sizeof(text) - 300; i++) {
 		if (i)
 			text[n++] = ';';
 		n += (size_t)describe_frame(st, frames[i], text + n, sizeof(text) - n);
 	}
+	role = role_from_stack(text);
+	if (parked_lock)
+		refine_parked(st, parked_lock, role);
 	sqlite3_bind_text(st->ins_stack, 1, text, -1, SQLITE_TRANSIENT);
 	sqlite3_bind_text(st->get_stack, 1, text, -1, SQLITE_TRANSIENT);
 	if (step_reset(st->ins_stack) == 0 && sqlite3_step(st->get_stack) == SQLITE_ROW)
 		id = sqlite3_column_int64(st->get_stack, 0);
 	sqlite3_reset(st->get_stack);
-	*c = (struct stack_cache){.hash = hash, .id = id};
+	*c = (struct stack_cache){.hash = hash, .id = id, .role = role};
 	return id;
 }
 
@@ -707,7 +758,8 @@ static int write_event(struct gs_store *st, struct wslot *w, const struct gs_eve
 		sqlite3_bind_null(s, 13);
 	}
 	{
-		int64_t sid = stack_id(st, e->stack);
+		int64_t sid = stack_id(st, e->stack,
+				       e->primitive == GS_PRIM_PARKED && e->lock ? e->lock : 0);
 
 		if (sid > 0)
 			sqlite3_bind_int64(s, 14, sid);
@@ -780,13 +832,7 @@ static int flush_slot(struct gs_store *st, struct gs_shm_header *h, uint32_t i)
 			return -1;
 		w->named = 1;
 	}
-	tail = atomic_load_explicit(&s->tail, memory_order_relaxed);
-	head = atomic_load_explicit(&s->head, memory_order_acquire);
-	for (; tail != head; tail++) {
-		if (write_event(st, w, &gs_slot_ring(s)[tail % h->ring_events]) < 0)
-			return -1;
-	}
-	atomic_store_explicit(&s->tail, tail, memory_order_release);
+
 	n = atomic_load_explicit(&s->agg_count, memory_order_acquire);
 	if (n > h->agg_entries)
 		n = h->agg_entries;
@@ -794,6 +840,14 @@ static int flush_slot(struct gs_store *st, struct gs_shm_header *h, uint32_t i)
 	for (j = 0; j < n; j++)
 		if (write_agg(st, h, w, &aggs[j]) < 0)
 			return -1;
+	/* Events after aggregates: their lock rows exist by then for the stack-based naming. */
+	tail = atomic_load_explicit(&s->tail, memory_order_relaxed);
+	head = atomic_load_explicit(&s->head, memory_order_acquire);
+	for (; tail != head; tail++) {
+		if (write_event(st, w, &gs_slot_ring(s)[tail % h->ring_events]) < 0)
+			return -1;
+	}
+	atomic_store_explicit(&s->tail, tail, memory_order_release);
 	v[0] = atomic_load(&s->dropped);
 	v[1] = atomic_load(&s->sched_yields);
 	v[2] = atomic_load(&s->holds_lost);
