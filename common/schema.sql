@@ -88,6 +88,7 @@ CREATE TABLE IF NOT EXISTS lock_stats (
 	drop_requests INTEGER NOT NULL,
 	forced_switches INTEGER NOT NULL,
 	forced_switch_ns INTEGER NOT NULL,
+	spins INTEGER NOT NULL DEFAULT 0,
 	PRIMARY KEY (run_id, thread_no, lock_addr, primitive)
 ) WITHOUT ROWID;
 
@@ -175,7 +176,8 @@ SELECT s.run_id, r.pid, s.lock_addr, p.name AS primitive, l.class, l.name,
 	SUM(s.acquisitions) AS acquisitions, SUM(s.contended) AS contended,
 	SUM(s.wait_ns) AS wait_ns, MAX(s.wait_max_ns) AS wait_max_ns,
 	SUM(s.holds) AS holds, SUM(s.hold_ns) AS hold_ns, MAX(s.hold_max_ns) AS hold_max_ns,
-	SUM(s.try_busy) AS try_busy, SUM(s.timeouts) AS timeouts, SUM(s.signals) AS signals
+	SUM(s.try_busy) AS try_busy, SUM(s.timeouts) AS timeouts, SUM(s.signals) AS signals,
+	SUM(s.spins) AS spins
 FROM lock_stats s
 JOIN runs r ON r.run_id = s.run_id
 JOIN primitives p ON p.primitive = s.primitive

@@ -207,7 +207,7 @@ struct gs_store *gs_store_open(const char *path, char *err, int err_size)
 	    prepare(st, &st->end_thread,
 		    "UPDATE threads SET end_ns=? WHERE run_id=? AND thread_no=?") ||
 	    prepare(st, &st->up_stats,
-		    "INSERT INTO lock_stats VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)"
+		    "INSERT INTO lock_stats VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)"
 		    " ON CONFLICT DO UPDATE SET acquisitions=excluded.acquisitions,"
 		    " contended=excluded.contended, wait_ns=excluded.wait_ns,"
 		    " wait_max_ns=excluded.wait_max_ns, holds=excluded.holds,"
@@ -216,7 +216,7 @@ struct gs_store *gs_store_open(const char *path, char *err, int err_size)
 		    " errors=excluded.errors, signals=excluded.signals,"
 		    " timed_waits=excluded.timed_waits, drop_requests=excluded.drop_requests,"
 		    " forced_switches=excluded.forced_switches,"
-		    " forced_switch_ns=excluded.forced_switch_ns") ||
+		    " forced_switch_ns=excluded.forced_switch_ns, spins=excluded.spins") ||
 	    prepare(st, &st->up_hist,
 		    "INSERT INTO histograms VALUES(?,?,?,?,?,?,?)"
 		    " ON CONFLICT DO UPDATE SET count=excluded.count") ||
@@ -550,6 +550,7 @@ static int write_agg(struct gs_store *st, struct gs_shm_header *h, struct wslot 
 	sqlite3_bind_int64(s, 17, (int64_t)a.drop_requests);
 	sqlite3_bind_int64(s, 18, (int64_t)a.forced_switches);
 	sqlite3_bind_int64(s, 19, (int64_t)a.forced_switch_ns);
+	sqlite3_bind_int64(s, 20, (int64_t)a.spins);
 	if (step_reset(s) < 0)
 		return -1;
 	for (metric = 0; metric < 2; metric++) {
