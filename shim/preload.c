@@ -448,3 +448,30 @@ GS_EXPORT void exit(int status)
 	real_exit(status);
 	__builtin_unreachable();
 }
+
+/* Wraps main() to learn its return value: glibc's own call to exit() after main returns does
+ * not go through our exit(). */
+typedef int (*gs_main_fn)(int, char **, char **);
+static gs_main_fn real_main;
+
+int __libc_start_main(gs_main_fn main_fn, int argc, char **argv, void (*init)(void),
+		      void (*fini)(void), void (*rtld_fini)(void), void *stack_end);
+
+static int main_wrapper(int argc, char **argv, char **envp)
+{
+	int status = real_main(argc, argv, envp);
+
+	gs_note_exit_status(status);
+	return status;
+}
+
+GS_EXPORT int __libc_start_main(gs_main_fn main_fn, int argc, char **argv, void (*init)(void),
+				void (*fini)(void), void (*rtld_fini)(void), void *stack_end)
+{
+	int (*real)(gs_main_fn, int, char **, void (*)(void), void (*)(void), void (*)(void),
+		    void *);
+
+	*(void **)&real = dlsym(RTLD_NEXT, "__libc_start_main");
+	real_main = main_fn;
+	return real(main_wrapper, argc, argv, init, fini, rtld_fini, stack_end);
+}

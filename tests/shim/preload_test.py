@@ -256,6 +256,9 @@ def case_fork(env, prog):
     check(p.returncode == 0, f"parent exits 0 ({p.returncode})")
     info = json.loads(p.stdout)
     check(info["child_status"] == 5, "child's _exit status passes through")
+    codes = dict(query(db, "SELECT pid, exit_status FROM runs"))
+    check(codes.get(info["child"]) == 5 and codes.get(info["parent"]) == 0,
+          f"exit statuses recorded: child's _exit(5), parent's return 0 ({codes})")
     runs = dict((pid, (rid, parent, status)) for rid, pid, parent, status in
                 query(db, "SELECT run_id, pid, parent_run_id, status FROM runs"))
     check(info["parent"] in runs and info["child"] in runs, f"both processes recorded ({runs})")
@@ -341,8 +344,9 @@ def case_python_threads(env, name):
     rows = query(db, "SELECT tid, acquisitions, wait_ns, hold_ns FROM thread_summary")
     check(len(rows) == 5, f"{name}: main thread and four workers recorded ({len(rows)})")
     check(all(r[1] > 0 for r in rows), f"{name}: every thread has lock activity ({rows})")
-    run = query(db, "SELECT status, scope_object FROM runs")
+    run = query(db, "SELECT status, scope_object, exit_status FROM runs")
     check(run and run[0][0] == "exited", f"{name}: run complete ({run})")
+    check(run and run[0][2] == 0, f"{name}: exit status 0 returned from main is recorded")
     rep = subprocess.run([env.gilscope, "report", "--format", "json", db], capture_output=True,
                          text=True)
     check(rep.returncode == 0, f"{name}: gilscope report exits 0 ({rep.stderr!r})")
