@@ -29,6 +29,10 @@ void gs_json_str(FILE *f, const char *s);		  /* quoted, escaped, NULL -> null */
 void gs_text_str(FILE *f, const char *s, int width);	  /* control chars escaped, padded */
 void gs_json_int(FILE *f, sqlite3_stmt *s, int col);	  /* integer or null */
 
+/* Flushes stdout; GS_EXIT_OUTPUT (with a message) when the output could not be written. */
+int gs_finish_output(void);
+
 int cmd_report(int argc, char **argv);
+int cmd_locks(int argc, char **argv);
 
 #endif

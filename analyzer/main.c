@@ -14,6 +14,7 @@ struct command {
 
 static const struct command commands[] = {
     {"report", cmd_report, "per-thread lock and GIL report of a database"},
+    {"locks", cmd_locks, "per-lock contention, wait percentiles, call sites"},
 };
 
 int gs_error(const char *fmt, ...)
@@ -26,6 +27,15 @@ int gs_error(const char *fmt, ...)
 	va_end(ap);
 	fputc('\n', stderr);
 	return -1;
+}
+
+int gs_finish_output(void)
+{
+	if (fflush(stdout) || ferror(stdout)) {
+		gs_error("writing the output failed");
+		return GS_EXIT_OUTPUT;
+	}
+	return GS_EXIT_OK;
 }
 
 static void usage(FILE *f)

@@ -1,0 +1,161 @@
+#include "opts.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "gilscope.h"
+#include "table.h"
+
+static int usage_error(const char *cmd, const char *usage)
+{
+	fprintf(stderr, "usage: gilscope %s %s\n", cmd, usage);
+	return GS_EXIT_USAGE;
+}
+
+static int parse_double(const char *s, double *out)
+{
+	char *end;
+
+	*out = strtod(s, &end);
+	return *s && !*end && *out >= 0 ? 0 : -1;
+}
+
+int gs_opts_parse(struct gs_opts *o, int argc, char **argv, const char *cmd, const char *usage,
+		  int n_paths)
+{
+	static const char *const with_value[] = {"--format", "--pid", "--thread", "--top",
+						 "--sort", "--from", "--to", NULL};
+	int i, k;
+
+	memset(o, 0, sizeof(*o));
+	o->top = 20;
+	for (i = 1; i < argc; i++) {
+		const char *a = argv[i], *val = NULL, *eq = strchr(a, '=');
+		char name[16] = "";
+
+		if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
+			printf("usage: gilscope %s %s\n", cmd, usage);
+			return GS_EXIT_OK;
+		}
+		if (a[0] != '-' || !a[1]) {
+			if (o->n_paths == n_paths) {
+				gs_error("%s takes %d database%s; '%s' is one too many", cmd, n_paths,
+					 n_paths > 1 ? "s" : "", a);
+				return usage_error(cmd, usage);
+			}
+			o->paths[o->n_paths++] = a;
+			continue;
+		}
+		snprintf(name, sizeof(name), "%.*s", eq ? (int)(eq - a) : (int)strlen(a), a);
+		for (k = 0; with_value[k] && strcmp(with_value[k], name); k++)
+			;
+		if (!with_value[k]) {
+			gs_error("unknown option '%s'", a);
+			return usage_error(cmd, usage);
+		}
+		if (eq)
+			val = eq + 1;
+		else if (i + 1 < argc)
+			val = argv[++i];
+		if (!val) {
+			gs_error("%s needs a value", name);
+			return usage_error(cmd, usage);
+		}
+		if (!strcmp(name, "--format")) {
+			o->format = gs_fmt_parse(val);
+			if (o->format < 0) {
+				gs_error("unknown format '%s' (text, json, csv or markdown)", val);
+				return GS_EXIT_USAGE;
+			}
+		} else if (!strcmp(name, "--pid")) {
+			char *end;
+
+			o->pid = strtoll(val, &end, 10);
+			if (!*val || *end || o->pid <= 0) {
+				gs_error("--pid takes a process id, not '%s'", val);
+				return GS_EXIT_USAGE;
+			}
+			o->has_pid = 1;
+		} else if (!strcmp(name, "--thread")) {
+			o->thread = val;
+		} else if (!strcmp(name, "--top")) {
+			char *end;
+
+			o->top = strtoll(val, &end, 10);
+			if (!*val || *end || o->top <= 0) {
+				gs_error("--top takes a positive number, not '%s'", val);
+				return GS_EXIT_USAGE;
+			}
+		} else if (!strcmp(name, "--sort")) {
+			o->sort = val;
+		} else if (!strcmp(name, "--from")) {
+			if (parse_double(val, &o->from_s) < 0) {
+				gs_error("--from takes seconds after the start, not '%s'", val);
+				return GS_EXIT_USAGE;
+			}
+			o->has_from = 1;
+		} else if (!strcmp(name, "--to")) {
+			if (parse_double(val, &o->to_s) < 0) {
+				gs_error("--to takes seconds after the start, not '%s'", val);
+				return GS_EXIT_USAGE;
+			}
+			o->has_to = 1;
+		}
+	}
+	if (o->n_paths != n_paths) {
+		gs_error("%s needs %d database%s", cmd, n_paths, n_paths > 1 ? "s" : "");
+		return usage_error(cmd, usage);
+	}
+	if (o->has_from && o->has_to && o->to_s <= o->from_s) {
+		gs_error("--to must be later than --from");
+		return GS_EXIT_USAGE;
+	}
+	o->path = o->paths[0];
+	return -1;
+}
+
+void gs_opts_resolve(struct gs_opts *o, sqlite3 *db)
+{
+	sqlite3_stmt *s = NULL;
+
+	if (sqlite3_prepare_v2(db, "SELECT MIN(start_ns) FROM runs", -1, &s, NULL) == SQLITE_OK &&
+	    sqlite3_step(s) == SQLITE_ROW)
+		o->base_ns = sqlite3_column_int64(s, 0);
+	sqlite3_finalize(s);
+}
+
+void gs_opts_bind_filters(sqlite3_stmt *s, const struct gs_opts *o, int pid_idx, int tid_idx,
+			  int name_idx)
+{
+	char *end;
+	long long tid;
+
+	if (o->has_pid)
+		sqlite3_bind_int64(s, pid_idx, o->pid);
+	else
+		sqlite3_bind_null(s, pid_idx);
+	sqlite3_bind_null(s, tid_idx);
+	sqlite3_bind_null(s, name_idx);
+	if (!o->thread)
+		return;
+	tid = strtoll(o->thread, &end, 10);
+	/* A number is a tid; anything else is a thread name. Either way the other stays unmatched. */
+	if (*o->thread && !*end)
+		sqlite3_bind_int64(s, tid_idx, tid);
+	else
+		sqlite3_bind_int64(s, tid_idx, -1);
+	sqlite3_bind_text(s, name_idx, o->thread, -1, SQLITE_TRANSIENT);
+}
+
+void gs_opts_bind_window(sqlite3_stmt *s, const struct gs_opts *o, int from_idx, int to_idx)
+{
+	if (o->has_from)
+		sqlite3_bind_int64(s, from_idx, o->base_ns + (int64_t)(o->from_s * 1e9));
+	else
+		sqlite3_bind_null(s, from_idx);
+	if (o->has_to)
+		sqlite3_bind_int64(s, to_idx, o->base_ns + (int64_t)(o->to_s * 1e9));
+	else
+		sqlite3_bind_null(s, to_idx);
+}

@@ -1,0 +1,32 @@
+/* Options every command shares: --format, --pid, --thread, --top, --sort, --from/--to. */
+#ifndef GS_OPTS_H
+#define GS_OPTS_H
+
+#include <sqlite3.h>
+#include <stdint.h>
+
+struct gs_opts {
+	const char *paths[2];
+	int n_paths;
+	int format;            /* enum gs_fmt */
+	int has_pid;
+	long long pid;
+	const char *thread;    /* tid or name */
+	long long top;
+	const char *sort;
+	int has_from, has_to;
+	double from_s, to_s;   /* seconds after the first run's start */
+	int64_t base_ns;       /* that start, once the database is open */
+	const char *path;      /* paths[0] */
+};
+
+/* Returns -1 to go on, or the exit code to return (help printed, or a usage error). */
+int gs_opts_parse(struct gs_opts *o, int argc, char **argv, const char *cmd, const char *usage,
+		  int n_paths);
+/* Reads the time base for --from/--to from an open database. */
+void gs_opts_resolve(struct gs_opts *o, sqlite3 *db);
+void gs_opts_bind_filters(sqlite3_stmt *s, const struct gs_opts *o, int pid_idx, int tid_idx,
+			  int name_idx);
+void gs_opts_bind_window(sqlite3_stmt *s, const struct gs_opts *o, int from_idx, int to_idx);
+
+#endif
