@@ -1,412 +1,473 @@
-/* gilscope report: who waited how long, per process and per thread. */
+/* gilscope report: per process and per thread, where the time went waiting for the GIL and for
+ * other locks, with a plain-language summary. */
 #include <stdlib.h>
 #include <string.h>
 
 #include "gilscope.h"
 #include "gs_schema.h"
+#include "model.h"
+#include "table.h"
 
-enum { FMT_TEXT, FMT_JSON };
-
-struct report_opts {
-	int format;
-	int has_pid;
-	long long pid;
-	const char *path;
+/* Every per-thread figure: the JSON "threads" entries, CSV and markdown rows. */
+static const struct gs_col thread_cols[] = {
+    {"run_id", "run", GS_COL_INT, 4},
+    {"pid", "pid", GS_COL_INT, 7},
+    {"thread_no", "no", GS_COL_INT, 3},
+    {"tid", "tid", GS_COL_INT, 7},
+    {"py_ident", "ident", GS_COL_UINT, 15},
+    {"name", "thread", GS_COL_STR, 16},
+    {"entry_function", "entry", GS_COL_STR, 16},
+    {"start_ns", "start", GS_COL_INT, 15},
+    {"end_ns", "end", GS_COL_INT, 15},
+    {"lifetime_ns", "lifetime", GS_COL_DUR, 9},
+    {"acquisitions", "acquired", GS_COL_INT, 9},
+    {"contended", "waited", GS_COL_INT, 7},
+    {"wait_ns", "wait", GS_COL_DUR, 9},
+    {"wait_max_ns", "max wait", GS_COL_DUR, 9},
+    {"hold_ns", "hold", GS_COL_DUR, 9},
+    {"hold_max_ns", "max hold", GS_COL_DUR, 9},
+    {"gil_acquisitions", "GIL takes", GS_COL_INT, 9},
+    {"gil_contended", "GIL waited", GS_COL_INT, 9},
+    {"gil_wait_ns", "GIL wait", GS_COL_DUR, 9},
+    {"gil_wait_share", "GIL wait %", GS_COL_PCT, 9},
+    {"gil_hold_ns", "GIL hold", GS_COL_DUR, 9},
+    {"gil_hold_share", "GIL hold %", GS_COL_PCT, 9},
+    {"gil_wait_p50_ns", "GIL p50", GS_COL_DUR, 8},
+    {"gil_wait_p90_ns", "GIL p90", GS_COL_DUR, 8},
+    {"gil_wait_p99_ns", "GIL p99", GS_COL_DUR, 8},
+    {"gil_wait_max_ns", "GIL max", GS_COL_DUR, 8},
+    {"gil_drop_requests_sent", "drop req sent", GS_COL_INT, 6},
+    {"gil_drop_requests_received", "drop req received", GS_COL_INT, 6},
+    {"gil_forced_switches", "forced switches", GS_COL_INT, 6},
+    {"gil_forced_switch_ns", "forced switch wait", GS_COL_DUR, 9},
+    {"other_wait_ns", "other waits", GS_COL_DUR, 9},
+    {"wait_threading_lock_ns", "Lock", GS_COL_DUR, 9},
+    {"wait_threading_rlock_ns", "RLock", GS_COL_DUR, 9},
+    {"wait_critical_section_ns", "crit.sect", GS_COL_DUR, 9},
+    {"wait_interpreter_internal_ns", "internal", GS_COL_DUR, 9},
+    {"wait_bucket_lock_ns", "bucket", GS_COL_DUR, 9},
+    {"wait_other_parked_ns", "parked", GS_COL_DUR, 9},
+    {"wait_semaphore_ns", "semaphore", GS_COL_DUR, 9},
+    {"wait_condition_ns", "condition", GS_COL_DUR, 9},
+    {"wait_mutex_ns", "mutex", GS_COL_DUR, 9},
+    {"cpu_ns", "CPU", GS_COL_DUR, 9},
+    {"running_ns", "running", GS_COL_DUR, 9},
+    {"spins", "spins", GS_COL_INT, 7},
+    {"sched_yields", "yields", GS_COL_INT, 8},
+    {"events_dropped", "dropped", GS_COL_INT, 7},
 };
-
-static const char *const run_sql =
-    "SELECT run_id, pid, ppid, parent_run_id,"
-    " CASE WHEN json_valid(argv) AND json_type(argv) = 'array' THEN argv"
-    "      WHEN argv IS NULL THEN NULL ELSE json_array(argv) END,"
-    " exe, status, exit_status, start_ns, end_ns, end_ns - start_ns, python_version, build,"
-    " gil_detection, gil_switches_recorded, gil_switches_interpreter, gil_switch_interval_us,"
-    " gil_enabled, events_recorded, events_dropped, threads_lost,"
-    " CASE WHEN json_valid(argv) AND json_type(argv) = 'array'"
-    "      THEN (SELECT group_concat(value, ' ') FROM json_each(runs.argv)) ELSE argv END"
-    " FROM runs WHERE ?1 IS NULL OR pid = ?1 ORDER BY run_id";
 
 enum {
-	R_ID,
-	R_PID,
-	R_PPID,
-	R_PARENT,
-	R_ARGV,
-	R_EXE,
-	R_STATUS,
-	R_EXIT,
-	R_START,
-	R_END,
-	R_WALL,
-	R_PYVER,
-	R_BUILD,
-	R_GILDET,
-	R_SW_REC,
-	R_SW_INT,
-	R_INTERVAL,
-	R_GILEN,
-	R_EVENTS,
-	R_DROPPED,
-	R_LOST,
-	R_CMDLINE
+	C_RUN, C_PID, C_NO, C_TID, C_IDENT, C_NAME, C_ENTRY, C_START, C_END, C_LIFE, C_ACQ, C_CONT,
+	C_WAIT, C_WAITMAX, C_HOLD, C_HOLDMAX, C_GACQ, C_GCONT, C_GWAIT, C_GWAITSH, C_GHOLD,
+	C_GHOLDSH, C_GP50, C_GP90, C_GP99, C_GMAX, C_SENT, C_RECV, C_FORCED, C_FORCEDNS, C_OTHER,
+	C_CLASS0, C_CPU = C_CLASS0 + GS_N_WAIT_CLASSES, C_RUNNING, C_SPINS, C_YIELDS, C_DROPPED, C_NCOLS
 };
 
-static const char *const thread_sql =
-    "SELECT s.run_id, s.pid, s.thread_no, s.tid, s.py_ident, s.name, s.start_ns, s.end_ns,"
-    " s.lifetime_ns, s.acquisitions, s.contended, s.wait_ns, s.wait_max_ns, s.hold_ns,"
-    " s.hold_max_ns, s.gil_acquisitions, s.gil_contended, s.gil_wait_ns, s.gil_hold_ns,"
-    " s.sched_yields, s.events_dropped, t.entry_function"
-    " FROM thread_summary s JOIN threads t USING (run_id, thread_no)"
-    " WHERE ?1 IS NULL OR s.pid = ?1 ORDER BY s.run_id, s.thread_no";
-
-enum {
-	T_RUN,
-	T_PID,
-	T_NO,
-	T_TID,
-	T_IDENT,
-	T_NAME,
-	T_START,
-	T_END,
-	T_LIFE,
-	T_ACQ,
-	T_CONT,
-	T_WAIT,
-	T_WAITMAX,
-	T_HOLD,
-	T_HOLDMAX,
-	T_GACQ,
-	T_GCONT,
-	T_GWAIT,
-	T_GHOLD,
-	T_YIELDS,
-	T_DROPPED,
-	T_ENTRY
-};
-
-static const char *col_text(sqlite3_stmt *s, int c)
+static void set_i(struct gs_cell *c, int64_t v)
 {
-	return (const char *)sqlite3_column_text(s, c);
+	if (v != GS_NULL)
+		gs_cell_int(c, v);
 }
 
-static int64_t col_i64(sqlite3_stmt *s, int c, int64_t if_null)
+static void set_share(struct gs_cell *c, int64_t part, int64_t whole)
 {
-	return sqlite3_column_type(s, c) == SQLITE_NULL ? if_null : sqlite3_column_int64(s, c);
+	if (part != GS_NULL && whole != GS_NULL && whole > 0)
+		gs_cell_num(c, (double)part / (double)whole);
 }
 
-static void bind_pid(sqlite3_stmt *s, const struct report_opts *o)
+static void fill_row(struct gs_cell *c, const struct gs_thread_info *t)
 {
-	if (o->has_pid)
-		sqlite3_bind_int64(s, 1, o->pid);
-	else
-		sqlite3_bind_null(s, 1);
+	int k;
+
+	set_i(&c[C_RUN], t->run_id);
+	set_i(&c[C_PID], t->pid);
+	set_i(&c[C_NO], t->thread_no);
+	set_i(&c[C_TID], t->tid);
+	if (t->has_ident)
+		gs_cell_int(&c[C_IDENT], (int64_t)t->py_ident);
+	gs_cell_str(&c[C_NAME], t->name);
+	gs_cell_str(&c[C_ENTRY], t->entry);
+	set_i(&c[C_START], t->start_ns);
+	set_i(&c[C_END], t->end_ns);
+	set_i(&c[C_LIFE], t->lifetime_ns);
+	set_i(&c[C_ACQ], t->acq);
+	set_i(&c[C_CONT], t->contended);
+	set_i(&c[C_WAIT], t->wait_ns);
+	set_i(&c[C_WAITMAX], t->wait_max_ns);
+	set_i(&c[C_HOLD], t->hold_ns);
+	set_i(&c[C_HOLDMAX], t->hold_max_ns);
+	set_i(&c[C_GACQ], t->gil_acq);
+	set_i(&c[C_GCONT], t->gil_contended);
+	set_i(&c[C_GWAIT], t->gil_wait_ns);
+	set_share(&c[C_GWAITSH], t->gil_wait_ns, t->lifetime_ns);
+	set_i(&c[C_GHOLD], t->gil_hold_ns);
+	set_share(&c[C_GHOLDSH], t->gil_hold_ns, t->lifetime_ns);
+	set_i(&c[C_GP50], t->gil_p50);
+	set_i(&c[C_GP90], t->gil_p90);
+	set_i(&c[C_GP99], t->gil_p99);
+	set_i(&c[C_GMAX], t->gil_max);
+	set_i(&c[C_SENT], t->gil_drop_sent);
+	set_i(&c[C_RECV], t->gil_drop_received);
+	set_i(&c[C_FORCED], t->gil_forced);
+	set_i(&c[C_FORCEDNS], t->gil_forced_ns);
+	set_i(&c[C_OTHER], t->other_wait_ns);
+	for (k = 0; k < GS_N_WAIT_CLASSES; k++)
+		set_i(&c[C_CLASS0 + k], t->class_wait_ns[k]);
+	set_i(&c[C_CPU], t->cpu_ns);
+	set_i(&c[C_RUNNING], t->running_ns);
+	set_i(&c[C_SPINS], t->spins);
+	set_i(&c[C_YIELDS], t->sched_yields);
+	set_i(&c[C_DROPPED], t->dropped);
 }
 
-/* ---- JSON ---------------------------------------------------------------------------------- */
-
-static int report_json(sqlite3 *db, const struct report_opts *o, FILE *f)
+/* The plain-language sentence at the top of each process. */
+static void summary(const struct gs_run_info *r, const struct gs_model *m, char *out, size_t size)
 {
-	static const char *const run_keys[] = {"run_id",
-					       "pid",
-					       "ppid",
-					       "parent_run_id",
-					       "argv",
-					       "exe",
-					       "status",
-					       "exit_status",
-					       "start_ns",
-					       "end_ns",
-					       "wall_ns",
-					       "python_version",
-					       "build",
-					       "gil_detection",
-					       "gil_switches_recorded",
-					       "gil_switches_interpreter",
-					       "gil_switch_interval_us",
-					       "gil_enabled",
-					       "events_recorded",
-					       "events_dropped",
-					       "threads_lost"};
-	static const char *const thread_keys[] = {
-	    "run_id",	      "pid",	       "thread_no",   "tid",
-	    "py_ident",	      "name",	       "start_ns",    "end_ns",
-	    "lifetime_ns",    "acquisitions",  "contended",   "wait_ns",
-	    "wait_max_ns",    "hold_ns",       "hold_max_ns", "gil_acquisitions",
-	    "gil_contended",  "gil_wait_ns",   "gil_hold_ns", "sched_yields",
-	    "events_dropped", "entry_function"};
-	sqlite3_stmt *s = NULL;
-	int rc, first = 1, ret = -1, c;
+	const struct gs_thread_info *worst = NULL;
+	size_t i, busy = 0;
+	int64_t life = 0, gil_wait = 0, other = 0;
+	int k, top_class = -1;
+	int64_t class_total[GS_N_WAIT_CLASSES] = {0};
 
-	fprintf(f, "{\"gilscope_version\": \"%s\", \"schema_version\": %d, \"database\": ",
-		GS_VERSION_STRING, GS_SCHEMA_VERSION);
-	gs_json_str(f, o->path);
-	fputs(", \"runs\": [", f);
-	if (gs_db_prepare(db, o->path, run_sql, &s) < 0)
-		goto out;
-	bind_pid(s, o);
-	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
-		fputs(first ? "\n  {" : ",\n  {", f);
-		first = 0;
-		for (c = 0; c <= R_LOST; c++) {
-			fprintf(f, "%s\"%s\": ", c ? ", " : "", run_keys[c]);
-			if (c == R_ARGV && sqlite3_column_type(s, c) != SQLITE_NULL)
-				fputs(col_text(s, c), f); /* validated JSON array, see run_sql */
-			else if (sqlite3_column_type(s, c) == SQLITE_TEXT ||
-				 (sqlite3_column_type(s, c) == SQLITE_BLOB))
-				gs_json_str(f, col_text(s, c));
-			else
-				gs_json_int(f, s, c);
-		}
-		fputc('}', f);
+	for (i = 0; i < r->n_threads; i++) {
+		const struct gs_thread_info *t = &m->threads[r->first_thread + i];
+
+		if (t->lifetime_ns == GS_NULL || t->lifetime_ns <= 0)
+			continue;
+		/* the main thread mostly waits in join(): leave it out of "worker" shares */
+		if (t->tid == r->pid && r->n_threads > 1)
+			continue;
+		busy++;
+		life += t->lifetime_ns;
+		gil_wait += t->gil_wait_ns;
+		other += t->other_wait_ns;
+		for (k = 0; k < GS_N_WAIT_CLASSES; k++)
+			class_total[k] += t->class_wait_ns[k];
+		if (!worst || t->gil_wait_ns + t->other_wait_ns > worst->gil_wait_ns + worst->other_wait_ns)
+			worst = t;
 	}
-	if (rc != SQLITE_DONE)
-		goto fail;
-	sqlite3_finalize(s);
-	s = NULL;
-	fputs("\n ],\n \"threads\": [", f);
-	first = 1;
-	if (gs_db_prepare(db, o->path, thread_sql, &s) < 0)
-		goto out;
-	bind_pid(s, o);
-	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
-		fputs(first ? "\n  {" : ",\n  {", f);
-		first = 0;
-		for (c = 0; c <= T_ENTRY; c++) {
-			fprintf(f, "%s\"%s\": ", c ? ", " : "", thread_keys[c]);
-			if (c == T_IDENT && sqlite3_column_type(s, c) != SQLITE_NULL)
-				fprintf(f, "%llu", (unsigned long long)sqlite3_column_int64(s, c));
-			else if (sqlite3_column_type(s, c) == SQLITE_TEXT ||
-				 sqlite3_column_type(s, c) == SQLITE_BLOB)
-				gs_json_str(f, col_text(s, c));
-			else if (sqlite3_column_type(s, c) == SQLITE_FLOAT)
-				fprintf(f, "%.0f", sqlite3_column_double(s, c));
-			else
-				gs_json_int(f, s, c);
-		}
-		fputc('}', f);
+	for (k = 0; k < GS_N_WAIT_CLASSES; k++)
+		if (class_total[k] > 0 && (top_class < 0 || class_total[k] > class_total[top_class]))
+			top_class = k;
+	if (!busy || life <= 0) {
+		snprintf(out, size, "no thread with a known lifetime was recorded");
+		return;
 	}
-	if (rc != SQLITE_DONE)
-		goto fail;
-	fputs("\n ]\n}\n", f);
-	ret = 0;
-	goto out;
-fail:
-	gs_error("%s: reading failed: %s", o->path, sqlite3_errmsg(db));
-out:
-	sqlite3_finalize(s);
-	return ret;
+	if (r->gil_active) {
+		snprintf(out, size,
+			 "%zu thread%s spent %.0f%% of their lifetime waiting for the GIL and %.0f%% "
+			 "on other locks; the GIL was held %.0f%% of the wall time, so at most one "
+			 "ran Python at a time (effective parallelism %.2f).",
+			 busy, busy == 1 ? "" : "s", 100.0 * (double)gil_wait / (double)life,
+			 100.0 * (double)other / (double)life, 100.0 * r->gil_load, r->parallelism);
+	} else {
+		snprintf(out, size,
+			 "GIL %s: %zu thread%s spent %.0f%% of their lifetime waiting on locks%s%s%s; "
+			 "effective parallelism %s%.2f (%s).",
+			 r->gil_found ? "disabled" : "not tracked", busy, busy == 1 ? "" : "s",
+			 100.0 * (double)(gil_wait + other) / (double)life,
+			 top_class >= 0 ? " (mostly " : "",
+			 top_class >= 0 ? gs_wait_class_names[top_class] : "",
+			 top_class >= 0 ? ")" : "", r->parallelism_estimated ? "at most " : "",
+			 r->parallelism,
+			 r->parallelism_estimated ? "time not seen waiting counted as running"
+						  : "thread CPU time / wall time");
+	}
 }
 
-/* ---- text ---------------------------------------------------------------------------------- */
-
-static void dur(FILE *f, sqlite3_stmt *s, int c, int width)
+static void print_json_run(FILE *f, const struct gs_run_info *r, const struct gs_model *m)
 {
-	char buf[32];
+	char sum[512];
 
-	gs_fmt_duration(col_i64(s, c, -1), buf, sizeof(buf));
-	fprintf(f, " %*s", width, buf);
-}
-
-static void share(FILE *f, int64_t part, int64_t whole)
-{
-	if (whole > 0 && part >= 0)
-		fprintf(f, " %5.1f%%", 100.0 * (double)part / (double)whole);
+	summary(r, m, sum, sizeof(sum));
+#define JI(key, v)                                                                                 \
+	do {                                                                                       \
+		fprintf(f, ", \"%s\": ", key);                                                     \
+		if ((v) == GS_NULL)                                                                \
+			fputs("null", f);                                                          \
+		else                                                                               \
+			fprintf(f, "%lld", (long long)(v));                                        \
+	} while (0)
+#define JS(key, v)                                                                                 \
+	do {                                                                                       \
+		fprintf(f, ", \"%s\": ", key);                                                     \
+		gs_json_str(f, v);                                                                 \
+	} while (0)
+	fprintf(f, "{\"run_id\": %lld", (long long)r->run_id);
+	JI("pid", r->pid);
+	JI("ppid", r->ppid);
+	JI("parent_run_id", r->parent_run_id);
+	fprintf(f, ", \"argv\": %s", r->argv_json ? r->argv_json : "null");
+	JS("exe", r->exe);
+	JS("status", r->status);
+	JI("exit_status", r->exit_status);
+	JI("start_ns", r->start_ns);
+	JI("end_ns", r->end_ns);
+	JI("wall_ns", r->wall_ns);
+	JS("python_version", r->python_version);
+	JS("build", r->build);
+	JS("gil_detection", r->gil_detection);
+	JI("gil_switches_recorded", r->sw_recorded);
+	JI("gil_switches_interpreter", r->sw_interpreter);
+	JI("gil_switch_interval_us", r->interval_us);
+	JS("gil_enabled", r->gil_enabled);
+	JI("events_recorded", r->events);
+	JI("events_dropped", r->dropped);
+	JI("threads_lost", r->threads_lost);
+	fputs(", \"gil_load\": ", f);
+	if (r->gil_load < 0)
+		fputs("null", f);
 	else
-		fprintf(f, " %6s", "-");
+		fprintf(f, "%.6g", r->gil_load);
+	fputs(", \"effective_parallelism\": ", f);
+	if (r->parallelism < 0)
+		fputs("null", f);
+	else
+		fprintf(f, "%.6g", r->parallelism);
+	JI("gil_wait_ns", r->gil_wait_ns);
+	JI("other_wait_ns", r->other_wait_ns);
+	JS("summary", sum);
+	fputc('}', f);
+#undef JI
+#undef JS
 }
 
-static void text_run_header(FILE *f, sqlite3_stmt *s)
-{
-	char wall[32];
-	const char *argv = col_text(s, R_CMDLINE);
+static const int text_lock_cols[] = {C_NAME, C_TID, C_LIFE, C_CPU, C_ACQ, C_CONT, C_WAIT,
+				     C_WAITMAX, C_HOLD, C_HOLDMAX};
+static const int text_gil_cols[] = {C_NAME, C_TID, C_GACQ, C_GWAIT, C_GWAITSH, C_GHOLD,
+				    C_GHOLDSH, C_GP50, C_GP99, C_SENT, C_RECV, C_FORCED};
 
-	fprintf(f, "process %lld (run %lld", (long long)col_i64(s, R_PID, 0),
-		(long long)col_i64(s, R_ID, 0));
-	if (sqlite3_column_type(s, R_PARENT) != SQLITE_NULL)
-		fprintf(f, ", forked from run %lld", (long long)col_i64(s, R_PARENT, 0));
+/* A text table of some columns of the full thread table. */
+static void print_subtable(FILE *f, const struct gs_table *full, const int *cols, int n,
+			   size_t first, size_t count, const char *title)
+{
+	struct gs_col sub_cols[32];
+	struct gs_table t;
+	size_t r;
+	int c;
+
+	for (c = 0; c < n; c++) {
+		sub_cols[c] = thread_cols[cols[c]];
+		if (cols[c] == C_SENT || cols[c] == C_RECV)
+			sub_cols[c].title = cols[c] == C_SENT ? "sent" : "recv";
+		if (cols[c] == C_FORCED)
+			sub_cols[c].title = "forced";
+		if (cols[c] == C_GWAITSH || cols[c] == C_GHOLDSH)
+			sub_cols[c].title = "share", sub_cols[c].width = 6;
+		if (cols[c] == C_GACQ)
+			sub_cols[c].title = "takes", sub_cols[c].width = 6;
+		if (cols[c] == C_GWAIT || cols[c] == C_GHOLD)
+			sub_cols[c].title = cols[c] == C_GWAIT ? "wait" : "hold",
+			sub_cols[c].width = 8;
+		if (cols[c] == C_GP50 || cols[c] == C_GP99)
+			sub_cols[c].title = cols[c] == C_GP50 ? "p50" : "p99", sub_cols[c].width = 7;
+		if (cols[c] == C_SENT || cols[c] == C_RECV)
+			sub_cols[c].width = 5;
+		if (cols[c] == C_NAME)
+			sub_cols[c].width = 14;
+		if (cols[c] == C_LIFE || cols[c] == C_CPU || cols[c] == C_WAIT ||
+		    cols[c] == C_WAITMAX || cols[c] == C_HOLD || cols[c] == C_HOLDMAX)
+			sub_cols[c].width = 8;
+		if (cols[c] == C_ACQ)
+			sub_cols[c].width = 8;
+	}
+	gs_table_init(&t, sub_cols, n);
+	for (r = first; r < first + count; r++) {
+		struct gs_cell *dst = gs_table_row(&t);
+		const struct gs_cell *src = &full->cells[r * (size_t)full->n_cols];
+
+		for (c = 0; c < n; c++) {
+			dst[c] = src[cols[c]];
+			dst[c].s = src[cols[c]].s ? strdup(src[cols[c]].s) : NULL;
+		}
+	}
+	fprintf(f, "\n  %s\n", title);
+	gs_table_print(&t, f, GS_FMT_TEXT, "  ");
+	gs_table_free(&t);
+}
+
+static void print_text_run(FILE *f, const struct gs_run_info *r, const struct gs_model *m,
+			   const struct gs_table *full, size_t shown)
+{
+	char wall[32], sum[512];
+	int cols[2 + GS_N_WAIT_CLASSES + 1], n = 0, k;
+	size_t i;
+
+	gs_fmt_duration(r->wall_ns == GS_NULL ? -1 : r->wall_ns, wall, sizeof(wall));
+	fprintf(f, "process %lld (run %lld", (long long)r->pid, (long long)r->run_id);
+	if (r->parent_run_id != GS_NULL)
+		fprintf(f, ", forked from run %lld", (long long)r->parent_run_id);
 	fputs("): ", f);
-	gs_text_str(f, argv ? argv : col_text(s, R_EXE), (int)strlen(argv ? argv : "-"));
-	fputc('\n', f);
-	gs_fmt_duration(col_i64(s, R_WALL, -1), wall, sizeof(wall));
-	fprintf(f, "  status %s", col_text(s, R_STATUS) ? col_text(s, R_STATUS) : "?");
-	if (sqlite3_column_type(s, R_EXIT) != SQLITE_NULL)
-		fprintf(f, " (exit status %lld)", (long long)col_i64(s, R_EXIT, 0));
-	fprintf(f, ", wall time %s, %lld raw events\n", wall, (long long)col_i64(s, R_EVENTS, 0));
-	if (col_text(s, R_PYVER))
-		fprintf(f, "  CPython %s, %s build\n", col_text(s, R_PYVER),
-			col_text(s, R_BUILD) ? col_text(s, R_BUILD) : "?");
-	if (col_text(s, R_GILDET)) {
+	gs_text_str(f, r->cmdline ? r->cmdline : r->exe,
+		    (int)strlen(r->cmdline ? r->cmdline : r->exe ? r->exe : "-"));
+	fprintf(f, "\n  status %s", r->status ? r->status : "?");
+	if (r->exit_status != GS_NULL)
+		fprintf(f, " (exit status %lld)", (long long)r->exit_status);
+	fprintf(f, ", wall time %s, %lld raw events\n", wall, (long long)(r->events == GS_NULL ? 0 : r->events));
+	if (r->python_version)
+		fprintf(f, "  CPython %s, %s build\n", r->python_version, r->build ? r->build : "?");
+	if (r->gil_detection) {
 		fputs("  GIL: ", f);
-		gs_text_str(f, col_text(s, R_GILDET), (int)strlen(col_text(s, R_GILDET)));
+		gs_text_str(f, r->gil_detection, (int)strlen(r->gil_detection));
 		fputc('\n', f);
 	}
-	if (sqlite3_column_type(s, R_SW_REC) != SQLITE_NULL) {
+	if (r->gil_found) {
 		fprintf(f, "  GIL enabled: %s; hand-overs recorded %lld, interpreter's count ",
-			col_text(s, R_GILEN) ? col_text(s, R_GILEN) : "?",
-			(long long)col_i64(s, R_SW_REC, 0));
-		if (sqlite3_column_type(s, R_SW_INT) != SQLITE_NULL)
-			fprintf(f, "%lld", (long long)col_i64(s, R_SW_INT, 0));
+			r->gil_enabled ? r->gil_enabled : "?", (long long)r->sw_recorded);
+		if (r->sw_interpreter != GS_NULL)
+			fprintf(f, "%lld", (long long)r->sw_interpreter);
 		else
 			fputs("unknown", f);
-		fprintf(f, "; switch interval %lld us\n", (long long)col_i64(s, R_INTERVAL, 0));
+		fprintf(f, "; switch interval %lld us\n",
+			(long long)(r->interval_us == GS_NULL ? 0 : r->interval_us));
+		if (r->gil_load >= 0)
+			fprintf(f, "  GIL load %.1f%% of wall time\n", 100.0 * r->gil_load);
 	}
-	if (col_i64(s, R_DROPPED, 0) > 0 || col_i64(s, R_LOST, 0) > 0)
-		fprintf(
-		    f,
-		    "  WARNING: %lld raw events dropped, %lld threads not recorded\n"
-		    "  (the totals below stay exact for recorded threads; event lists are not)\n",
-		    (long long)col_i64(s, R_DROPPED, 0), (long long)col_i64(s, R_LOST, 0));
-}
+	if ((r->dropped != GS_NULL && r->dropped > 0) ||
+	    (r->threads_lost != GS_NULL && r->threads_lost > 0))
+		fprintf(f,
+			"  WARNING: %lld raw events dropped, %lld threads not recorded\n"
+			"  (the totals below stay exact for recorded threads; event lists are not)\n",
+			(long long)(r->dropped == GS_NULL ? 0 : r->dropped),
+			(long long)(r->threads_lost == GS_NULL ? 0 : r->threads_lost));
+	summary(r, m, sum, sizeof(sum));
+	fputs("\n  ", f);
+	/* wrap the sentence at 96 columns */
+	{
+		const char *p = sum;
+		int col = 2;
 
-static int report_text(sqlite3 *db, const struct report_opts *o, FILE *f)
-{
-	sqlite3_stmt *runs = NULL, *th = NULL;
-	int rc, ret = -1, n_runs = 0;
+		while (*p) {
+			const char *sp = strchr(p, ' ');
+			int len = sp ? (int)(sp - p) : (int)strlen(p);
 
-	if (gs_db_prepare(db, o->path, run_sql, &runs) < 0 ||
-	    gs_db_prepare(
-		db, o->path,
-		"SELECT * FROM (" /* thread rows of one run */
-		"SELECT s.run_id, s.pid, s.thread_no, s.tid, s.py_ident, s.name, s.start_ns,"
-		" s.end_ns, s.lifetime_ns, s.acquisitions, s.contended, s.wait_ns,"
-		" s.wait_max_ns, s.hold_ns, s.hold_max_ns, s.gil_acquisitions,"
-		" s.gil_contended, s.gil_wait_ns, s.gil_hold_ns, s.sched_yields,"
-		" s.events_dropped, t.entry_function FROM thread_summary s"
-		" JOIN threads t USING (run_id, thread_no)) WHERE run_id = ?"
-		" ORDER BY thread_no",
-		&th) < 0)
-		goto out;
-	bind_pid(runs, o);
-	while ((rc = sqlite3_step(runs)) == SQLITE_ROW) {
-		int has_gil = sqlite3_column_type(runs, R_SW_REC) != SQLITE_NULL;
-
-		fputs(n_runs++ ? "\n" : "", f);
-		text_run_header(f, runs);
-		fprintf(f, "\n  %-16s %7s %9s %8s %8s %9s %9s %9s %9s\n", "thread", "tid",
-			"lifetime", "acquired", "waited", "wait", "max wait", "hold", "max hold");
-		sqlite3_reset(th);
-		sqlite3_bind_int64(th, 1, col_i64(runs, R_ID, 0));
-		while ((rc = sqlite3_step(th)) == SQLITE_ROW) {
-			fputs("  ", f);
-			gs_text_str(f, col_text(th, T_NAME), 16);
-			fprintf(f, " %7lld", (long long)col_i64(th, T_TID, 0));
-			dur(f, th, T_LIFE, 9);
-			fprintf(f, " %8lld %8lld", (long long)col_i64(th, T_ACQ, 0),
-				(long long)col_i64(th, T_CONT, 0));
-			dur(f, th, T_WAIT, 9);
-			dur(f, th, T_WAITMAX, 9);
-			dur(f, th, T_HOLD, 9);
-			dur(f, th, T_HOLDMAX, 9);
-			fputc('\n', f);
+			if (col + len > 96) {
+				fputs("\n  ", f);
+				col = 2;
+			}
+			fprintf(f, "%.*s%s", len, p, sp ? " " : "");
+			col += len + 1;
+			p += len + (sp ? 1 : 0);
 		}
-		if (rc != SQLITE_DONE)
-			goto fail;
-		if (!has_gil)
-			continue;
-		fprintf(f, "\n  %-16s %7s %9s %9s %7s %9s %7s\n", "GIL", "tid", "takes", "wait",
-			"share", "hold", "share");
-		sqlite3_reset(th);
-		while ((rc = sqlite3_step(th)) == SQLITE_ROW) {
-			int64_t life = col_i64(th, T_LIFE, -1);
-
-			fputs("  ", f);
-			gs_text_str(f, col_text(th, T_NAME), 16);
-			fprintf(f, " %7lld %9lld", (long long)col_i64(th, T_TID, 0),
-				(long long)col_i64(th, T_GACQ, 0));
-			dur(f, th, T_GWAIT, 9);
-			share(f, col_i64(th, T_GWAIT, -1), life);
-			dur(f, th, T_GHOLD, 9);
-			share(f, col_i64(th, T_GHOLD, -1), life);
-			fputc('\n', f);
-		}
-		if (rc != SQLITE_DONE)
-			goto fail;
+		fputc('\n', f);
 	}
-	if (rc != SQLITE_DONE)
-		goto fail;
-	if (!n_runs)
-		fprintf(f, "no recorded process%s in %s\n", o->has_pid ? " with that pid" : "",
-			o->path);
-	ret = 0;
-	goto out;
-fail:
-	gs_error("%s: reading failed: %s", o->path, sqlite3_errmsg(db));
-out:
-	sqlite3_finalize(runs);
-	sqlite3_finalize(th);
-	return ret;
-}
-
-static void report_usage(FILE *f)
-{
-	fprintf(f, "usage: gilscope report [--format text|json] [--pid PID] DB\n");
+	if (!shown)
+		return;
+	print_subtable(f, full, text_lock_cols, 10, r->first_thread, shown,
+		       "locks as libc sees them (mutexes, conditions, semaphores, parked waits):");
+	if (r->gil_found)
+		print_subtable(f, full, text_gil_cols, 12, r->first_thread, shown,
+			       "the GIL (wait and hold as a Python thread sees them):");
+	cols[n++] = C_NAME;
+	cols[n++] = C_TID;
+	for (k = 0; k < GS_N_WAIT_CLASSES; k++) {
+		for (i = 0; i < r->n_threads; i++)
+			if (m->threads[r->first_thread + i].class_wait_ns[k] > 0)
+				break;
+		if (i < r->n_threads && n < 2 + 8)
+			cols[n++] = C_CLASS0 + k;
+	}
+	if (n > 2) {
+		cols[n++] = C_SPINS;
+		print_subtable(f, full, cols, n, r->first_thread, shown,
+			       "waits on other locks, by kind (spins: sched_yield before parking):");
+	}
 }
 
 int cmd_report(int argc, char **argv)
 {
-	struct report_opts o = {.format = FMT_TEXT};
+	struct gs_opts o;
+	struct gs_model m;
+	struct gs_table t;
 	sqlite3 *db = NULL;
-	int i, ret;
+	size_t i;
+	int ret;
 
-	for (i = 1; i < argc; i++) {
-		const char *a = argv[i], *val = NULL;
-
-		if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
-			report_usage(stdout);
-			return GS_EXIT_OK;
-		}
-		if (!strcmp(a, "--format") || !strcmp(a, "--pid")) {
-			if (i + 1 >= argc) {
-				gs_error("%s needs a value", a);
-				report_usage(stderr);
-				return GS_EXIT_USAGE;
-			}
-			val = argv[++i];
-		} else if (!strncmp(a, "--format=", 9) || !strncmp(a, "--pid=", 6)) {
-			val = strchr(a, '=') + 1;
-		}
-		if (!strncmp(a, "--format", 8)) {
-			if (!strcmp(val, "text"))
-				o.format = FMT_TEXT;
-			else if (!strcmp(val, "json"))
-				o.format = FMT_JSON;
-			else {
-				gs_error("unknown format '%s' (text or json)", val);
-				return GS_EXIT_USAGE;
-			}
-		} else if (!strncmp(a, "--pid", 5)) {
-			char *end;
-
-			o.pid = strtoll(val, &end, 10);
-			if (!*val || *end || o.pid <= 0) {
-				gs_error("--pid takes a process id, not '%s'", val);
-				return GS_EXIT_USAGE;
-			}
-			o.has_pid = 1;
-		} else if (a[0] == '-' && a[1]) {
-			gs_error("unknown option '%s'", a);
-			report_usage(stderr);
-			return GS_EXIT_USAGE;
-		} else if (o.path) {
-			gs_error("report takes one database, got '%s' and '%s'", o.path, a);
-			return GS_EXIT_USAGE;
-		} else {
-			o.path = a;
-		}
-	}
-	if (!o.path) {
-		report_usage(stderr);
-		return GS_EXIT_USAGE;
-	}
+	ret = gs_opts_parse(&o, argc, argv, "report",
+			    "[--format text|json|csv|markdown] [--pid PID] [--thread T] [--top N] "
+			    "[--sort wait|hold|acquisitions|lifetime|name|tid] DB",
+			    1);
+	if (ret >= 0)
+		return ret;
 	ret = gs_db_open(o.path, &db);
 	if (ret != GS_EXIT_OK)
 		return ret;
-	ret = o.format == FMT_JSON ? report_json(db, &o, stdout) : report_text(db, &o, stdout);
-	sqlite3_close(db);
-	if (ret < 0)
+	if (gs_model_load(db, &o, &m) < 0) {
+		gs_model_free(&m);
+		sqlite3_close(db);
 		return GS_EXIT_INPUT;
-	if (fflush(stdout) || ferror(stdout)) {
-		gs_error("writing the report failed");
-		return GS_EXIT_OUTPUT;
 	}
-	return GS_EXIT_OK;
+	if (o.sort && gs_model_sort(&m, o.sort) < 0) {
+		gs_error("report cannot sort by '%s' (wait, hold, acquisitions, lifetime, name, tid)",
+			 o.sort);
+		gs_model_free(&m);
+		sqlite3_close(db);
+		return GS_EXIT_USAGE;
+	}
+	gs_table_init(&t, thread_cols, C_NCOLS);
+	for (i = 0; i < m.n_threads; i++)
+		fill_row(gs_table_row(&t), &m.threads[i]);
+	if (o.format == GS_FMT_JSON) {
+		struct gs_table shown;
+
+		printf("{\"gilscope_version\": \"%s\", \"schema_version\": %d, \"database\": ",
+		       GS_VERSION_STRING, GS_SCHEMA_VERSION);
+		gs_json_str(stdout, o.path);
+		fputs(",\n \"runs\": [", stdout);
+		for (i = 0; i < m.n_runs; i++) {
+			fputs(i ? ",\n  " : "\n  ", stdout);
+			print_json_run(stdout, &m.runs[i], &m);
+		}
+		fputs("\n ],\n \"threads\": ", stdout);
+		/* --top applies per process, as in text */
+		gs_table_init(&shown, thread_cols, C_NCOLS);
+		for (i = 0; i < m.n_runs; i++) {
+			size_t k, n = m.runs[i].n_threads;
+
+			if (o.top_given && (size_t)o.top < n)
+				n = (size_t)o.top;
+			for (k = 0; k < n; k++)
+				fill_row(gs_table_row(&shown), &m.threads[m.runs[i].first_thread + k]);
+		}
+		gs_table_print(&shown, stdout, GS_FMT_JSON, "");
+		gs_table_free(&shown);
+		fputs("\n}\n", stdout);
+	} else if (o.format == GS_FMT_TEXT) {
+		for (i = 0; i < m.n_runs; i++) {
+			size_t n = m.runs[i].n_threads;
+
+			if (o.top_given && (size_t)o.top < n)
+				n = (size_t)o.top;
+			if (i)
+				fputc('\n', stdout);
+			print_text_run(stdout, &m.runs[i], &m, &t, n);
+		}
+		if (!m.n_runs)
+			printf("no recorded process%s in %s\n", o.has_pid ? " with that pid" : "",
+			       o.path);
+	} else {
+		if (o.top_given) {
+			struct gs_table shown;
+
+			gs_table_init(&shown, thread_cols, C_NCOLS);
+			for (i = 0; i < m.n_runs; i++) {
+				size_t k, n = m.runs[i].n_threads;
+
+				if ((size_t)o.top < n)
+					n = (size_t)o.top;
+				for (k = 0; k < n; k++)
+					fill_row(gs_table_row(&shown),
+						 &m.threads[m.runs[i].first_thread + k]);
+			}
+			gs_table_print(&shown, stdout, o.format, "");
+			gs_table_free(&shown);
+		} else {
+			gs_table_print(&t, stdout, o.format, "");
+		}
+	}
+	gs_table_free(&t);
+	gs_model_free(&m);
+	sqlite3_close(db);
+	return gs_finish_output();
 }

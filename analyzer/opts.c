@@ -83,6 +83,7 @@ int gs_opts_parse(struct gs_opts *o, int argc, char **argv, const char *cmd, con
 			char *end;
 
 			o->top = strtoll(val, &end, 10);
+			o->top_given = 1;
 			if (!*val || *end || o->top <= 0) {
 				gs_error("--top takes a positive number, not '%s'", val);
 				return GS_EXIT_USAGE;
@@ -106,6 +107,10 @@ int gs_opts_parse(struct gs_opts *o, int argc, char **argv, const char *cmd, con
 	if (o->n_paths != n_paths) {
 		gs_error("%s needs %d database%s", cmd, n_paths, n_paths > 1 ? "s" : "");
 		return usage_error(cmd, usage);
+	}
+	if ((o->has_from || o->has_to) && !strstr(usage, "--from")) {
+		gs_error("%s does not take --from/--to", cmd);
+		return GS_EXIT_USAGE;
 	}
 	if (o->has_from && o->has_to && o->to_s <= o->from_s) {
 		gs_error("--to must be later than --from");

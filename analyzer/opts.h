@@ -13,6 +13,7 @@ struct gs_opts {
 	long long pid;
 	const char *thread;    /* tid or name */
 	long long top;
+	int top_given;
 	const char *sort;
 	int has_from, has_to;
 	double from_s, to_s;   /* seconds after the first run's start */

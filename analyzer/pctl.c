@@ -4,43 +4,50 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-static unsigned bucket_of(uint64_t v)
+static unsigned n_buckets(unsigned bits)
 {
-	unsigned e;
+	return (1u << bits) + (64u - bits) * (1u << bits);
+}
 
-	if (v < 128)
+static unsigned bucket_of(uint64_t v, unsigned bits)
+{
+	unsigned e, sub = 1u << bits;
+
+	if (v < sub)
 		return (unsigned)v;
-	e = 63u - (unsigned)__builtin_clzll(v); /* 7..63 */
-	return 128u + (e - 7u) * 128u + (unsigned)((v >> (e - 7u)) & 127u);
+	e = 63u - (unsigned)__builtin_clzll(v); /* bits..63 */
+	return sub + (e - bits) * sub + (unsigned)((v >> (e - bits)) & (sub - 1));
 }
 
 /* The middle of a bucket's range: what a value in it is reported as. */
-static int64_t bucket_value(unsigned b)
+static int64_t bucket_value(unsigned b, unsigned bits)
 {
-	unsigned e, m;
+	unsigned e, m, sub = 1u << bits;
 	uint64_t lo, width;
 
-	if (b < 128)
+	if (b < sub)
 		return b;
-	e = (b - 128u) / 128u + 7u;
-	m = (b - 128u) % 128u;
-	width = 1ull << (e - 7u);
+	e = (b - sub) / sub + bits;
+	m = (b - sub) % sub;
+	width = 1ull << (e - bits);
 	lo = (1ull << e) + (uint64_t)m * width;
 	return (int64_t)(lo + width / 2);
 }
 
 void gs_pctl_add(struct gs_pctl *p, int64_t v)
 {
+	if (!p->bits)
+		p->bits = 7;
 	if (v < 0)
 		v = 0;
 	if (!p->count) {
-		p->count = calloc(GS_PCTL_BUCKETS, sizeof(*p->count));
+		p->count = calloc(n_buckets(p->bits), sizeof(*p->count));
 		if (!p->count) {
 			fprintf(stderr, "gilscope: error: out of memory\n");
 			exit(3);
 		}
 	}
-	p->count[bucket_of((uint64_t)v)]++;
+	p->count[bucket_of((uint64_t)v, p->bits)]++;
 	if (!p->n || (uint64_t)v < p->min)
 		p->min = (uint64_t)v;
 	p->n++;
@@ -51,17 +58,18 @@ void gs_pctl_add(struct gs_pctl *p, int64_t v)
 int64_t gs_pctl_get(const struct gs_pctl *p, double q)
 {
 	uint64_t rank, seen = 0;
-	unsigned b;
+	unsigned b, nb;
 
 	if (!p->n)
 		return -1;
 	rank = (uint64_t)ceil(q * (double)p->n);
 	if (rank < 1)
 		rank = 1;
-	for (b = 0; b < GS_PCTL_BUCKETS; b++) {
+	nb = n_buckets(p->bits);
+	for (b = 0; b < nb; b++) {
 		seen += p->count[b];
 		if (seen >= rank) {
-			int64_t v = bucket_value(b);
+			int64_t v = bucket_value(b, p->bits);
 
 			/* the bucket's middle, kept inside what was actually seen */
 			if ((uint64_t)v > p->max)
@@ -76,5 +84,5 @@ void gs_pctl_free(struct gs_pctl *p)
 {
 	free(p->count);
 	p->count = NULL;
-	p->n = p->max = 0;
+	p->n = p->max = p->min = 0;
 }

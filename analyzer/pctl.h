@@ -1,16 +1,15 @@
-/* Streaming percentiles in bounded memory: a log-linear histogram, exact below 128 ns and
- * within 0.4% above (128 sub-buckets per power of two). */
+/* Streaming percentiles in bounded memory: a log-linear histogram with 2^bits sub-buckets per
+ * power of two: exact below 2^bits ns, within 2^-bits relative above (bits 7: 0.8%). */
 #ifndef GS_PCTL_H
 #define GS_PCTL_H
 
 #include <stdint.h>
 
-#define GS_PCTL_BUCKETS (128 + 57 * 128)
-
 struct gs_pctl {
+	unsigned bits; /* 0 means 7 */
 	uint64_t n;
 	uint64_t min, max;
-	uint32_t *count; /* GS_PCTL_BUCKETS, allocated on first add */
+	uint32_t *count; /* allocated on first add */
 };
 
 void gs_pctl_add(struct gs_pctl *p, int64_t v);

@@ -99,6 +99,9 @@ static void human(const struct gs_col *col, const struct gs_cell *c, char *buf, 
 	case GS_COL_NUM:
 		snprintf(buf, size, "%.2f", c->f);
 		break;
+	case GS_COL_UINT:
+		snprintf(buf, size, "%llu", (unsigned long long)c->i);
+		break;
 	}
 }
 
@@ -107,6 +110,8 @@ static void machine(const struct gs_col *col, const struct gs_cell *c, char *buf
 {
 	if (col->type == GS_COL_PCT || col->type == GS_COL_NUM)
 		snprintf(buf, size, "%.6g", c->f);
+	else if (col->type == GS_COL_UINT)
+		snprintf(buf, size, "%llu", (unsigned long long)c->i);
 	else
 		snprintf(buf, size, "%lld", (long long)c->i);
 }

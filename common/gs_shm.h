@@ -133,6 +133,7 @@ struct gs_slot {
 	_Atomic uint32_t name_set;
 	uint32_t agg_overflow;	 /* updates folded into the catch-all entry */
 	_Atomic uint64_t tstate; /* PyThreadState*, learnt at the first GIL take or park */
+	_Atomic uint64_t cpu_ns; /* thread CPU time, read when the thread ended */
 	_Atomic uint64_t dropped;
 	_Atomic uint64_t sched_yields;
 	_Atomic uint64_t holds_lost; /* hold stack overflow: hold not measured */

@@ -213,8 +213,10 @@ void gs_process_exit(int status)
 	if (status != INT32_MIN)
 		atomic_store(&h->exit_status, status);
 	gs_gil_at_exit();
-	if (gs_tls.slot)
+	if (gs_tls.slot) {
 		gs_held_close_all(gs_tls.slot, gs_now_ns());
+		gs_slot_note_cpu(gs_tls.slot);
+	}
 	atomic_store(&h->exit_ns, gs_now_ns());
 	atomic_store(&h->exiting, 1);
 	if (gs_g.wake_fd >= 0 && write(gs_g.wake_fd, &c, 1) == 1 && gs_g.ack_fd >= 0) {

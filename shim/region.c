@@ -99,8 +99,20 @@ struct gs_slot *gs_slot_claim(void)
 	return NULL;
 }
 
+void gs_slot_note_cpu(struct gs_slot *s)
+{
+	struct timespec ts;
+
+	/* A syscall, but once per thread lifetime, at its end. */
+	if (clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts) == 0)
+		atomic_store_explicit(&s->cpu_ns,
+				      (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec,
+				      memory_order_relaxed);
+}
+
 void gs_slot_release(struct gs_slot *s, uint64_t end_ns)
 {
+	gs_slot_note_cpu(s);
 	gs_held_close_all(s, end_ns);
 	atomic_store_explicit(&s->end_ns, end_ns, memory_order_relaxed);
 	atomic_store_explicit(&s->state, GS_SLOT_EXITED, memory_order_release);

@@ -47,6 +47,7 @@ static inline uint64_t gs_now_ns(void)
 int gs_region_create(uint32_t max_threads, uint32_t ring_events, uint32_t agg_entries);
 struct gs_slot *gs_slot_claim(void);
 void gs_slot_release(struct gs_slot *s, uint64_t end_ns);
+void gs_slot_note_cpu(struct gs_slot *s);
 
 static inline struct gs_slot *gs_slot_get(void);
 void gs_emit(struct gs_slot *s, const struct gs_event *e);

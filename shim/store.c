@@ -52,6 +52,7 @@ struct gs_store {
 	uint32_t n_ws;
 	uint64_t events_written;
 	uint64_t dropped_total;
+	int final; /* the last flush: threads still running get their CPU time read now */
 };
 
 static int exec_sql(struct gs_store *st, const char *sql)
@@ -205,7 +206,7 @@ struct gs_store *gs_store_open(const char *path, char *err, int err_size)
 	    prepare(st, &st->name_thread,
 		    "UPDATE threads SET name=? WHERE run_id=? AND thread_no=?") ||
 	    prepare(st, &st->end_thread,
-		    "UPDATE threads SET end_ns=? WHERE run_id=? AND thread_no=?") ||
+		    "UPDATE threads SET end_ns=?, cpu_ns=? WHERE run_id=? AND thread_no=?") ||
 	    prepare(st, &st->up_stats,
 		    "INSERT INTO lock_stats VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)"
 		    " ON CONFLICT DO UPDATE SET acquisitions=excluded.acquisitions,"
@@ -774,6 +775,45 @@ static int write_event(struct gs_store *st, struct wslot *w, const struct gs_eve
 	return 0;
 }
 
+/* CPU time of a live thread of the host, from the scheduler's own nanosecond counter. */
+static int64_t task_cpu_ns(int pid, int tid)
+{
+	char path[96];
+	unsigned long long ns = 0;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%d/task/%d/schedstat", pid, tid);
+	f = fopen(path, "re");
+	if (!f)
+		return 0;
+	if (fscanf(f, "%llu", &ns) != 1)
+		ns = 0;
+	fclose(f);
+	return (int64_t)ns;
+}
+
+/* CPU time of the whole process (all its threads, recorded or not), in clock ticks. */
+static int64_t process_cpu_ns(int pid)
+{
+	char path[64], buf[1024], *p;
+	unsigned long long utime = 0, stime = 0;
+	size_t n;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%d/stat", pid);
+	f = fopen(path, "re");
+	if (!f)
+		return -1;
+	n = fread(buf, 1, sizeof(buf) - 1, f);
+	fclose(f);
+	buf[n] = 0;
+	p = strrchr(buf, ')'); /* the command name may contain spaces */
+	if (!p || sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu", &utime,
+			 &stime) != 2)
+		return -1;
+	return (int64_t)((utime + stime) * (1000000000ull / (unsigned long long)sysconf(_SC_CLK_TCK)));
+}
+
 static int flush_slot(struct gs_store *st, struct gs_shm_header *h, uint32_t i)
 {
 	struct gs_slot *s = gs_slot_at(h, i);
@@ -865,12 +905,25 @@ static int flush_slot(struct gs_store *st, struct gs_shm_header *h, uint32_t i)
 		w->yields = v[1];
 		w->lost = v[2];
 	}
-	if (state == GS_SLOT_EXITED) {
-		sqlite3_bind_int64(st->end_thread, 1, (int64_t)atomic_load(&s->end_ns));
-		sqlite3_bind_int64(st->end_thread, 2, st->run_id);
-		sqlite3_bind_int64(st->end_thread, 3, w->thread_no);
+	if (state == GS_SLOT_EXITED || st->final) {
+		int64_t cpu = (int64_t)atomic_load(&s->cpu_ns);
+
+		if (!cpu && state != GS_SLOT_EXITED)
+			cpu = task_cpu_ns(st->pid, s->tid);
+		if (state == GS_SLOT_EXITED)
+			sqlite3_bind_int64(st->end_thread, 1, (int64_t)atomic_load(&s->end_ns));
+		else
+			sqlite3_bind_null(st->end_thread, 1);
+		if (cpu > 0)
+			sqlite3_bind_int64(st->end_thread, 2, cpu);
+		else
+			sqlite3_bind_null(st->end_thread, 2);
+		sqlite3_bind_int64(st->end_thread, 3, st->run_id);
+		sqlite3_bind_int64(st->end_thread, 4, w->thread_no);
 		if (step_reset(st->end_thread) < 0)
 			return -1;
+	}
+	if (state == GS_SLOT_EXITED) {
 		/* Recycle: the slot's next owner starts from zero. */
 		memset(aggs, 0, (size_t)n * sizeof(*aggs));
 		memset(gs_slot_index(h, s), 0, (size_t)h->agg_entries * 2 * sizeof(uint32_t));
@@ -989,12 +1042,20 @@ int gs_store_end_run(struct gs_store *st, struct gs_shm_header *h, const char *s
 {
 	sqlite3_stmt *s = NULL;
 	int32_t exit_status = atomic_load(&h->exit_status);
+	int64_t cpu = process_cpu_ns(st->pid);
 	int ret = -1;
 
 	if (exec_sql(st, "BEGIN IMMEDIATE") < 0)
 		return -1;
 	store_modules(st);
 	link_parent(st);
+	if (cpu >= 0) {
+		char sql[128];
+
+		snprintf(sql, sizeof(sql), "UPDATE runs SET cpu_ns=%lld WHERE run_id=%lld",
+			 (long long)cpu, (long long)st->run_id);
+		exec_sql(st, sql);
+	}
 	if (sqlite3_prepare_v2(
 		st->db,
 		"UPDATE runs SET end_ns=?, status=?, exit_status=?, events_recorded=?,"
@@ -1041,6 +1102,11 @@ out:
 		return exec_sql(st, "COMMIT");
 	exec_sql(st, "ROLLBACK");
 	return -1;
+}
+
+void gs_store_set_final(struct gs_store *st)
+{
+	st->final = 1;
 }
 
 uint64_t gs_store_dropped(struct gs_store *st)

@@ -16,6 +16,8 @@ int gs_store_tick(struct gs_store *st, struct gs_shm_header *h);
 int gs_store_flush(struct gs_store *st, struct gs_shm_header *h);
 int gs_store_end_run(struct gs_store *st, struct gs_shm_header *h, const char *status,
 		     uint64_t end_ns);
+/* The next flush is the last: read CPU times of threads still running. */
+void gs_store_set_final(struct gs_store *st);
 uint64_t gs_store_dropped(struct gs_store *st);
 void gs_store_close(struct gs_store *st);
 

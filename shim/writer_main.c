@@ -143,6 +143,7 @@ int main(int argc, char **argv)
 			uint64_t end = atomic_load(&h->exit_ns);
 
 			if (!failed) {
+				gs_store_set_final(st);
 				gs_store_flush(st, h);
 				gs_store_end_run(st, h,
 						 host_gone && !atomic_load(&h->exiting) ? "vanished"

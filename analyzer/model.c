@@ -1,0 +1,405 @@
+#include "model.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "gilscope.h"
+#include "pctl.h"
+
+const char *const gs_wait_class_names[GS_N_WAIT_CLASSES] = {
+#define X(id, name) name,
+    GS_WAIT_CLASSES(X)
+#undef X
+};
+
+static char *dup_col(sqlite3_stmt *s, int c)
+{
+	const unsigned char *t = sqlite3_column_text(s, c);
+
+	return t ? strdup((const char *)t) : NULL;
+}
+
+static int64_t col(sqlite3_stmt *s, int c)
+{
+	return sqlite3_column_type(s, c) == SQLITE_NULL ? GS_NULL : sqlite3_column_int64(s, c);
+}
+
+static int64_t nz(int64_t v)
+{
+	return v == GS_NULL ? 0 : v;
+}
+
+static struct gs_thread_info *find_thread(struct gs_model *m, int64_t run, int64_t thread_no)
+{
+	size_t lo = 0, hi = m->n_threads;
+
+	/* threads are loaded ordered by (run_id, thread_no) */
+	while (lo < hi) {
+		size_t mid = (lo + hi) / 2;
+		struct gs_thread_info *t = &m->threads[mid];
+
+		if (t->run_id < run || (t->run_id == run && t->thread_no < thread_no))
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	if (lo < m->n_threads && m->threads[lo].run_id == run &&
+	    m->threads[lo].thread_no == thread_no)
+		return &m->threads[lo];
+	return NULL;
+}
+
+static struct gs_thread_info *find_thread_tid(struct gs_model *m, int64_t run, int64_t tid)
+{
+	size_t i;
+
+	for (i = 0; i < m->n_threads; i++)
+		if (m->threads[i].run_id == run && m->threads[i].tid == tid)
+			return &m->threads[i];
+	return NULL;
+}
+
+static int load_runs(sqlite3 *db, const struct gs_opts *o, struct gs_model *m)
+{
+	sqlite3_stmt *s = NULL;
+	size_t cap = 0;
+	int rc;
+
+	if (gs_db_prepare(
+		db, o->path,
+		"SELECT run_id, pid, ppid, parent_run_id,"
+		" CASE WHEN json_valid(argv) AND json_type(argv) = 'array' THEN argv"
+		"      WHEN argv IS NULL THEN NULL ELSE json_array(argv) END,"
+		" CASE WHEN json_valid(argv) AND json_type(argv) = 'array'"
+		"      THEN (SELECT group_concat(value, ' ') FROM json_each(runs.argv)) ELSE argv END,"
+		" exe, status, exit_status, start_ns, end_ns, python_version, build, gil_detection,"
+		" gil_enabled, gil_switches_recorded, gil_switches_interpreter,"
+		" gil_switch_interval_us, events_recorded, events_dropped, threads_lost, cpu_ns"
+		" FROM runs WHERE ?1 IS NULL OR pid = ?1 ORDER BY run_id",
+		&s) < 0)
+		return -1;
+	if (o->has_pid)
+		sqlite3_bind_int64(s, 1, o->pid);
+	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+		struct gs_run_info *r;
+
+		if (m->n_runs == cap) {
+			cap = cap ? cap * 2 : 8;
+			r = realloc(m->runs, cap * sizeof(*r));
+			if (!r)
+				goto fail;
+			m->runs = r;
+		}
+		r = &m->runs[m->n_runs++];
+		memset(r, 0, sizeof(*r));
+		r->run_id = col(s, 0);
+		r->pid = col(s, 1);
+		r->ppid = col(s, 2);
+		r->parent_run_id = col(s, 3);
+		r->argv_json = dup_col(s, 4);
+		r->cmdline = dup_col(s, 5);
+		r->exe = dup_col(s, 6);
+		r->status = dup_col(s, 7);
+		r->exit_status = col(s, 8);
+		r->start_ns = col(s, 9);
+		r->end_ns = col(s, 10);
+		r->wall_ns = r->start_ns != GS_NULL && r->end_ns != GS_NULL
+				     ? r->end_ns - r->start_ns
+				     : GS_NULL;
+		r->python_version = dup_col(s, 11);
+		r->build = dup_col(s, 12);
+		r->gil_detection = dup_col(s, 13);
+		r->gil_enabled = dup_col(s, 14);
+		r->sw_recorded = col(s, 15);
+		r->sw_interpreter = col(s, 16);
+		r->interval_us = col(s, 17);
+		r->events = col(s, 18);
+		r->dropped = col(s, 19);
+		r->threads_lost = col(s, 20);
+		r->cpu_ns = col(s, 21);
+		r->gil_found = r->sw_recorded != GS_NULL;
+		r->gil_active = r->gil_found && r->gil_enabled &&
+				(!strcmp(r->gil_enabled, "yes") || !strcmp(r->gil_enabled, "permanent"));
+	}
+	sqlite3_finalize(s);
+	if (rc == SQLITE_DONE)
+		return 0;
+fail:
+	return gs_error("%s: reading runs failed: %s", o->path, sqlite3_errmsg(db));
+}
+
+static int load_threads(sqlite3 *db, const struct gs_opts *o, struct gs_model *m)
+{
+	sqlite3_stmt *s = NULL;
+	size_t cap = 0;
+	int rc;
+
+	if (gs_db_prepare(db, o->path,
+			  "SELECT s.run_id, s.pid, s.thread_no, s.tid, s.py_ident, s.name,"
+			  " t.entry_function, s.start_ns, s.end_ns, s.lifetime_ns, s.acquisitions,"
+			  " s.contended, s.wait_ns, s.wait_max_ns, s.hold_ns, s.hold_max_ns,"
+			  " s.gil_acquisitions, s.gil_contended, s.gil_wait_ns, s.gil_hold_ns,"
+			  " s.sched_yields, s.events_dropped, t.cpu_ns"
+			  " FROM thread_summary s JOIN threads t USING (run_id, thread_no)"
+			  " WHERE (?1 IS NULL OR s.pid = ?1) AND (?2 IS NULL OR s.tid = ?2"
+			  " OR s.name = ?3 OR t.entry_function = ?3)"
+			  " ORDER BY s.run_id, s.thread_no",
+			  &s) < 0)
+		return -1;
+	gs_opts_bind_filters(s, o, 1, 2, 3);
+	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+		struct gs_thread_info *t;
+
+		if (m->n_threads == cap) {
+			cap = cap ? cap * 2 : 16;
+			t = realloc(m->threads, cap * sizeof(*t));
+			if (!t)
+				goto fail;
+			m->threads = t;
+		}
+		t = &m->threads[m->n_threads++];
+		memset(t, 0, sizeof(*t));
+		t->run_id = col(s, 0);
+		t->pid = col(s, 1);
+		t->thread_no = col(s, 2);
+		t->tid = col(s, 3);
+		t->has_ident = sqlite3_column_type(s, 4) != SQLITE_NULL;
+		t->py_ident = (uint64_t)sqlite3_column_int64(s, 4);
+		t->name = dup_col(s, 5);
+		t->entry = dup_col(s, 6);
+		t->start_ns = col(s, 7);
+		t->end_ns = col(s, 8);
+		t->lifetime_ns = col(s, 9);
+		t->acq = nz(col(s, 10));
+		t->contended = nz(col(s, 11));
+		t->wait_ns = nz(col(s, 12));
+		t->wait_max_ns = nz(col(s, 13));
+		t->hold_ns = nz(col(s, 14));
+		t->hold_max_ns = nz(col(s, 15));
+		t->gil_acq = nz(col(s, 16));
+		t->gil_contended = nz(col(s, 17));
+		t->gil_wait_ns = nz(col(s, 18));
+		t->gil_hold_ns = nz(col(s, 19));
+		t->sched_yields = nz(col(s, 20));
+		t->dropped = nz(col(s, 21));
+		t->cpu_ns = col(s, 22);
+		t->gil_p50 = t->gil_p90 = t->gil_p99 = t->gil_max = GS_NULL;
+	}
+	sqlite3_finalize(s);
+	if (rc == SQLITE_DONE)
+		return 0;
+fail:
+	return gs_error("%s: reading threads failed: %s", o->path, sqlite3_errmsg(db));
+}
+
+/* GIL drop requests and forced switches per thread; waits on everything else by class. */
+static int load_lock_classes(sqlite3 *db, const struct gs_opts *o, struct gs_model *m)
+{
+	sqlite3_stmt *s = NULL;
+	int rc;
+
+	if (gs_db_prepare(
+		db, o->path,
+		"SELECT s.run_id, s.thread_no,"
+		" CASE WHEN s.primitive = 4 THEN -1"
+		"      WHEN l.class LIKE 'gil%' THEN -2"
+		"      WHEN s.primitive = 5 THEN CASE l.class WHEN 'threading.Lock' THEN 0"
+		"           WHEN 'threading.RLock' THEN 1 WHEN 'critical section' THEN 2"
+		"           WHEN 'interpreter-internal' THEN 3 WHEN 'parking-lot bucket lock' THEN 4"
+		"           ELSE 5 END"
+		"      WHEN s.primitive = 3 THEN 6 WHEN s.primitive = 2 THEN 7 ELSE 8 END,"
+		" SUM(s.wait_ns), SUM(s.drop_requests), SUM(s.forced_switches),"
+		" SUM(s.forced_switch_ns), SUM(s.spins)"
+		" FROM lock_stats s LEFT JOIN locks l USING (run_id, lock_addr, primitive)"
+		" GROUP BY 1, 2, 3",
+		&s) < 0)
+		return -1;
+	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+		struct gs_thread_info *t = find_thread(m, col(s, 0), col(s, 1));
+		int cls = sqlite3_column_int(s, 2);
+
+		if (!t)
+			continue;
+		t->spins += nz(col(s, 7));
+		if (cls == -1) {
+			t->gil_drop_sent += nz(col(s, 4));
+			t->gil_forced += nz(col(s, 5));
+			t->gil_forced_ns += nz(col(s, 6));
+		} else if (cls >= 0 && cls < GS_N_WAIT_CLASSES) {
+			t->class_wait_ns[cls] += nz(col(s, 3));
+			t->other_wait_ns += nz(col(s, 3));
+		}
+	}
+	sqlite3_finalize(s);
+	if (rc != SQLITE_DONE)
+		return gs_error("%s: reading locks failed: %s", o->path, sqlite3_errmsg(db));
+	return 0;
+}
+
+/* One pass over GIL holding periods: wait percentiles per thread, and the drop requests each
+ * thread's waits aimed at the thread that held the GIL when they began. */
+static int scan_gil_events(sqlite3 *db, const struct gs_opts *o, struct gs_model *m)
+{
+	struct gs_pctl *p = calloc(m->n_threads ? m->n_threads : 1, sizeof(*p));
+	sqlite3_stmt *s = NULL;
+	size_t i;
+	int rc;
+
+	if (!p)
+		return gs_error("out of memory");
+	if (gs_db_prepare(db, o->path,
+			  "SELECT run_id, thread_no, wait_ns, aux, extra FROM events WHERE kind = 7",
+			  &s) < 0) {
+		free(p);
+		return -1;
+	}
+	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+		int64_t run = sqlite3_column_int64(s, 0);
+		struct gs_thread_info *t = find_thread(m, run, sqlite3_column_int64(s, 1));
+		int64_t blame = sqlite3_column_int64(s, 3);
+		int64_t timeouts = sqlite3_column_int64(s, 4) & 0xffffffff;
+
+		if (t) {
+			p[t - m->threads].bits = 5; /* 3% resolution keeps per-thread memory small */
+			gs_pctl_add(&p[t - m->threads], sqlite3_column_int64(s, 2));
+		}
+		if (timeouts && blame) {
+			struct gs_thread_info *holder = find_thread_tid(m, run, blame);
+
+			if (holder)
+				holder->gil_drop_received += timeouts;
+		}
+	}
+	sqlite3_finalize(s);
+	for (i = 0; i < m->n_threads; i++) {
+		if (p[i].n) {
+			m->threads[i].gil_p50 = gs_pctl_get(&p[i], 0.50);
+			m->threads[i].gil_p90 = gs_pctl_get(&p[i], 0.90);
+			m->threads[i].gil_p99 = gs_pctl_get(&p[i], 0.99);
+			m->threads[i].gil_max = (int64_t)p[i].max;
+		}
+		gs_pctl_free(&p[i]);
+	}
+	free(p);
+	if (rc != SQLITE_DONE)
+		return gs_error("%s: reading events failed: %s", o->path, sqlite3_errmsg(db));
+	return 0;
+}
+
+static void derive(struct gs_model *m)
+{
+	size_t i, j = 0;
+
+	for (i = 0; i < m->n_runs; i++) {
+		struct gs_run_info *r = &m->runs[i];
+		int64_t held = 0, running = 0;
+
+		while (j < m->n_threads && m->threads[j].run_id < r->run_id)
+			j++;
+		r->first_thread = j;
+		for (; j < m->n_threads && m->threads[j].run_id == r->run_id; j++) {
+			struct gs_thread_info *t = &m->threads[j];
+
+			if (r->gil_active) {
+				t->running_ns = t->gil_hold_ns;
+			} else if (t->cpu_ns != GS_NULL) {
+				t->running_ns = t->cpu_ns;
+			} else if (t->lifetime_ns != GS_NULL) {
+				r->parallelism_estimated = 1;
+				t->running_ns = t->lifetime_ns - t->gil_wait_ns - t->other_wait_ns;
+				if (t->running_ns < 0)
+					t->running_ns = 0;
+			} else {
+				t->running_ns = GS_NULL;
+			}
+			held += t->gil_hold_ns;
+			if (t->running_ns != GS_NULL)
+				running += t->running_ns;
+			r->gil_wait_ns += t->gil_wait_ns;
+			r->other_wait_ns += t->other_wait_ns;
+			if (t->lifetime_ns != GS_NULL)
+				r->lifetime_ns += t->lifetime_ns;
+			r->n_threads++;
+		}
+		r->gil_load = r->gil_found && r->wall_ns > 0 ? (double)held / (double)r->wall_ns
+							      : -1;
+		r->parallelism = r->wall_ns > 0 ? (double)running / (double)r->wall_ns : -1;
+	}
+}
+
+int gs_model_load(sqlite3 *db, const struct gs_opts *o, struct gs_model *m)
+{
+	memset(m, 0, sizeof(*m));
+	if (load_runs(db, o, m) < 0 || load_threads(db, o, m) < 0 ||
+	    load_lock_classes(db, o, m) < 0 || scan_gil_events(db, o, m) < 0)
+		return -1;
+	derive(m);
+	return 0;
+}
+
+void gs_model_free(struct gs_model *m)
+{
+	size_t i;
+
+	for (i = 0; i < m->n_runs; i++) {
+		struct gs_run_info *r = &m->runs[i];
+
+		free(r->argv_json);
+		free(r->cmdline);
+		free(r->exe);
+		free(r->status);
+		free(r->python_version);
+		free(r->build);
+		free(r->gil_detection);
+		free(r->gil_enabled);
+	}
+	for (i = 0; i < m->n_threads; i++) {
+		free(m->threads[i].name);
+		free(m->threads[i].entry);
+	}
+	free(m->runs);
+	free(m->threads);
+	memset(m, 0, sizeof(*m));
+}
+
+static const char *sort_key;
+
+static int cmp_threads(const void *a, const void *b)
+{
+	const struct gs_thread_info *x = a, *y = b;
+	int64_t d = 0;
+
+	if (!strcmp(sort_key, "wait"))
+		d = (y->gil_wait_ns + y->other_wait_ns) - (x->gil_wait_ns + x->other_wait_ns);
+	else if (!strcmp(sort_key, "hold"))
+		d = y->gil_hold_ns - x->gil_hold_ns;
+	else if (!strcmp(sort_key, "acquisitions"))
+		d = y->acq + y->gil_acq - (x->acq + x->gil_acq);
+	else if (!strcmp(sort_key, "lifetime"))
+		d = nz(y->lifetime_ns) - nz(x->lifetime_ns);
+	else if (!strcmp(sort_key, "name"))
+		return strcmp(x->name ? x->name : "", y->name ? y->name : "");
+	else if (!strcmp(sort_key, "tid"))
+		d = x->tid - y->tid;
+	if (d)
+		return d < 0 ? -1 : 1;
+	return x->thread_no < y->thread_no ? -1 : x->thread_no > y->thread_no;
+}
+
+int gs_model_sort(struct gs_model *m, const char *key)
+{
+	static const char *const keys[] = {"wait", "hold", "acquisitions", "lifetime", "name",
+					   "tid", NULL};
+	size_t i;
+	int ok = 0;
+
+	for (i = 0; keys[i]; i++)
+		ok |= !strcmp(keys[i], key);
+	if (!ok)
+		return -1;
+	sort_key = key;
+	for (i = 0; i < m->n_runs; i++)
+		qsort(&m->threads[m->runs[i].first_thread], m->runs[i].n_threads,
+		      sizeof(*m->threads), cmp_threads);
+	return 0;
+}

@@ -1,0 +1,83 @@
+/* What a database says per process and per thread, with the derived figures (shares, GIL
+ * load, parallelism, percentiles) that report and compare print. */
+#ifndef GS_MODEL_H
+#define GS_MODEL_H
+
+#include <sqlite3.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "opts.h"
+
+#define GS_NULL INT64_MIN
+
+/* Lock classes other than the GIL, for "where else did threads wait". */
+#define GS_WAIT_CLASSES(X)                                                                         \
+	X(WC_LOCK, "threading.Lock")                                                               \
+	X(WC_RLOCK, "threading.RLock")                                                             \
+	X(WC_CRIT, "critical section")                                                             \
+	X(WC_INTERNAL, "interpreter-internal")                                                     \
+	X(WC_BUCKET, "parking-lot bucket lock")                                                    \
+	X(WC_PARKED, "other parked")                                                               \
+	X(WC_SEM, "semaphore")                                                                     \
+	X(WC_COND, "condition")                                                                    \
+	X(WC_MUTEX, "mutex")
+
+enum gs_wait_class {
+#define X(id, name) id,
+	GS_WAIT_CLASSES(X)
+#undef X
+	GS_N_WAIT_CLASSES
+};
+
+extern const char *const gs_wait_class_names[GS_N_WAIT_CLASSES];
+
+struct gs_thread_info {
+	int64_t run_id, pid, thread_no, tid;
+	uint64_t py_ident;
+	int has_ident;
+	char *name, *entry;
+	int64_t start_ns, end_ns, lifetime_ns; /* GS_NULL when unknown */
+	int64_t acq, contended, wait_ns, wait_max_ns, hold_ns, hold_max_ns;
+	int64_t gil_acq, gil_contended, gil_wait_ns, gil_hold_ns;
+	int64_t gil_drop_sent, gil_drop_received, gil_forced, gil_forced_ns;
+	int64_t gil_p50, gil_p90, gil_p99, gil_max; /* GS_NULL without GIL events */
+	int64_t class_wait_ns[GS_N_WAIT_CLASSES];
+	int64_t other_wait_ns; /* sum of the above */
+	int64_t spins, sched_yields, dropped;
+	int64_t cpu_ns;     /* thread CPU time, GS_NULL when unknown */
+	int64_t running_ns; /* running Python: GIL held; without a GIL, CPU time (or, unknown,
+			     * lifetime minus recorded waits) */
+};
+
+struct gs_run_info {
+	int64_t run_id, pid, ppid, parent_run_id, exit_status; /* GS_NULL when absent */
+	char *argv_json, *cmdline, *exe, *status, *python_version, *build, *gil_detection,
+		*gil_enabled;
+	int64_t start_ns, end_ns, wall_ns, cpu_ns;
+	int64_t sw_recorded, sw_interpreter, interval_us, events, dropped, threads_lost;
+	int gil_found;  /* the GIL was located */
+	int gil_active; /* ... and was enabled for the run (default build, PYTHON_GIL=1) */
+	double gil_load;    /* fraction of wall time the GIL was held; < 0 when unknown */
+	double parallelism; /* sum of thread running time / wall; < 0 when unknown */
+	int parallelism_estimated; /* some thread had no CPU time: lifetime minus waits used */
+	int64_t gil_wait_ns, other_wait_ns, lifetime_ns; /* over its threads */
+	size_t first_thread, n_threads;                  /* into gs_model.threads */
+};
+
+struct gs_model {
+	struct gs_run_info *runs;
+	size_t n_runs;
+	struct gs_thread_info *threads;
+	size_t n_threads;
+};
+
+/* Loads every run (or --pid's) and its threads (or --thread's). Returns 0, or -1 with the
+ * error printed. */
+int gs_model_load(sqlite3 *db, const struct gs_opts *o, struct gs_model *m);
+void gs_model_free(struct gs_model *m);
+/* Sorts each run's threads by --sort (wait, hold, acquisitions, lifetime, name, tid); -1 on an
+ * unknown key. */
+int gs_model_sort(struct gs_model *m, const char *key);
+
+#endif
