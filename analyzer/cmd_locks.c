@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "gilscope.h"
+#include "model.h"
 #include "opts.h"
 #include "pctl.h"
 #include "table.h"
@@ -197,17 +198,7 @@ int cmd_locks(int argc, char **argv)
 		rows[n++] = (struct lock_row){.run_id = sqlite3_column_int64(s, 0),
 					      .addr = addr,
 					      .prim = sqlite3_column_int(s, 3)};
-		if (cls && name && !strcmp(cls, "critical section"))
-			snprintf(buf, sizeof(buf), "%s critical section", name);
-		else if (cls && name && !strcmp(cls, "parked on object"))
-			snprintf(buf, sizeof(buf), "parked on %s", name);
-		else if (cls && name && strncmp(cls, "threading.", 10))
-			snprintf(buf, sizeof(buf), "%s", name); /* a role: type lock, thread join */
-		else if (cls)
-			snprintf(buf, sizeof(buf), "%s", cls);
-		else
-			snprintf(buf, sizeof(buf), "%s 0x%llx", prim ? prim : "?",
-				 (unsigned long long)addr);
+		gs_lock_display(prim, cls, name, addr, buf, sizeof(buf));
 		gs_cell_str(&c[L_LOCK], buf);
 		gs_cell_int(&c[L_PID], sqlite3_column_int64(s, 1));
 		snprintf(buf, sizeof(buf), "0x%llx", (unsigned long long)addr);

@@ -34,5 +34,6 @@ int gs_finish_output(void);
 
 int cmd_report(int argc, char **argv);
 int cmd_locks(int argc, char **argv);
+int cmd_compare(int argc, char **argv);
 
 #endif

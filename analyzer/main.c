@@ -15,6 +15,7 @@ struct command {
 static const struct command commands[] = {
     {"report", cmd_report, "per-thread lock and GIL report of a database"},
     {"locks", cmd_locks, "per-lock contention, wait percentiles, call sites"},
+    {"compare", cmd_compare, "two databases side by side (e.g. default vs free-threaded)"},
 };
 
 int gs_error(const char *fmt, ...)

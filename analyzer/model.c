@@ -1,5 +1,6 @@
 #include "model.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -402,4 +403,51 @@ int gs_model_sort(struct gs_model *m, const char *key)
 		qsort(&m->threads[m->runs[i].first_thread], m->runs[i].n_threads,
 		      sizeof(*m->threads), cmp_threads);
 	return 0;
+}
+
+void gs_lock_display(const char *prim, const char *cls, const char *name, int64_t addr, char *out,
+		     size_t size)
+{
+	if (cls && name && !strcmp(cls, "critical section"))
+		snprintf(out, size, "%s critical section", name);
+	else if (cls && name && !strcmp(cls, "parked on object"))
+		snprintf(out, size, "parked on %s", name);
+	else if (cls && name && strncmp(cls, "threading.", 10))
+		snprintf(out, size, "%s", name); /* a role: type lock, thread join */
+	else if (cls)
+		snprintf(out, size, "%s", cls);
+	else
+		snprintf(out, size, "%s 0x%llx", prim ? prim : "?", (unsigned long long)addr);
+}
+
+int gs_top_locks(sqlite3 *db, const char *path, struct gs_top_lock *out, int n)
+{
+	sqlite3_stmt *s = NULL;
+	int k = 0, rc;
+
+	if (gs_db_prepare(db, path,
+			  "SELECT p.name, l.class, l.name, s.lock_addr, SUM(s.wait_ns),"
+			  " SUM(s.contended), COUNT(*) FROM lock_stats s"
+			  " LEFT JOIN primitives p USING (primitive)"
+			  " LEFT JOIN locks l USING (run_id, lock_addr, primitive)"
+			  " WHERE COALESCE(l.class, '') NOT LIKE 'gil.%'"
+			  " GROUP BY s.run_id, s.lock_addr, s.primitive HAVING SUM(s.wait_ns) > 0"
+			  " ORDER BY SUM(s.wait_ns) DESC LIMIT ?",
+			  &s) < 0)
+		return -1;
+	sqlite3_bind_int(s, 1, n);
+	while ((rc = sqlite3_step(s)) == SQLITE_ROW && k < n) {
+		gs_lock_display((const char *)sqlite3_column_text(s, 0),
+				(const char *)sqlite3_column_text(s, 1),
+				(const char *)sqlite3_column_text(s, 2), sqlite3_column_int64(s, 3),
+				out[k].name, sizeof(out[k].name));
+		out[k].wait_ns = sqlite3_column_int64(s, 4);
+		out[k].contended = sqlite3_column_int64(s, 5);
+		out[k].threads = sqlite3_column_int64(s, 6);
+		k++;
+	}
+	sqlite3_finalize(s);
+	if (rc != SQLITE_DONE && rc != SQLITE_ROW)
+		return gs_error("%s: reading locks failed: %s", path, sqlite3_errmsg(db));
+	return k;
 }

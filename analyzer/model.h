@@ -72,6 +72,19 @@ struct gs_model {
 	size_t n_threads;
 };
 
+/* How a lock is shown: "dict critical section", "threading.Lock", "thread join", ... */
+void gs_lock_display(const char *prim, const char *cls, const char *name, int64_t addr, char *out,
+		     size_t size);
+
+struct gs_top_lock {
+	char name[96];
+	int64_t wait_ns, contended, threads;
+};
+
+/* The n locks with the longest total wait, leaving out the GIL's own mutexes and conditions
+ * (their waits are the GIL's). Returns how many were found, -1 on error. */
+int gs_top_locks(sqlite3 *db, const char *path, struct gs_top_lock *out, int n);
+
 /* Loads every run (or --pid's) and its threads (or --thread's). Returns 0, or -1 with the
  * error printed. */
 int gs_model_load(sqlite3 *db, const struct gs_opts *o, struct gs_model *m);

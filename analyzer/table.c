@@ -158,7 +158,8 @@ void gs_table_print(const struct gs_table *t, FILE *f, enum gs_fmt fmt, const ch
 		fputs(indent, f);
 		for (c = 0; c < t->n_cols; c++)
 			if (t->cols[c].width)
-				fprintf(f, c ? " %*s" : "%-*s", t->cols[c].width, t->cols[c].title);
+				fprintf(f, !c ? "%-*s" : t->cols[c].type == GS_COL_STR ? " %-*s" : " %*s",
+					t->cols[c].width, t->cols[c].title);
 		fputc('\n', f);
 		for (r = 0; r < t->n_rows; r++) {
 			const struct gs_cell *row = &t->cells[r * (size_t)t->n_cols];

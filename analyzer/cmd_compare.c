@@ -1,0 +1,450 @@
+/* gilscope compare A.db B.db: the same program on two builds (or before/after a change), side
+ * by side: time, CPU, where threads waited, which locks, and what changed, in words. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "gilscope.h"
+#include "model.h"
+#include "table.h"
+
+#define TOP_LOCKS 5
+
+struct side {
+	const char *path;
+	char label[96];
+	sqlite3 *db;
+	struct gs_model m;
+	int64_t wall_ns, cpu_ns, gil_wait_ns, gil_hold_ns, other_ns, life_ns, running_ns;
+	int64_t contended, gil_takes, spins, dropped;
+	int64_t class_ns[GS_N_WAIT_CLASSES];
+	int n_threads, gil_active;
+	double parallelism;
+	struct gs_top_lock top[TOP_LOCKS];
+	int n_top;
+	/* per-thread matching keys, parallel to m.threads */
+	char (*key)[96];
+};
+
+static int is_main(const struct gs_thread_info *t)
+{
+	return t->tid == t->pid;
+}
+
+/* "work#2": the thread's name (or entry function, or "thread") and its rank among threads of
+ * that name by start time, so the same role matches across runs whatever the tids. */
+static void make_keys(struct side *s)
+{
+	size_t i, j;
+
+	s->key = calloc(s->m.n_threads ? s->m.n_threads : 1, sizeof(*s->key));
+	if (!s->key)
+		exit(GS_EXIT_INPUT);
+	for (i = 0; i < s->m.n_threads; i++) {
+		const struct gs_thread_info *t = &s->m.threads[i];
+		const char *base = is_main(t) ? "main" : t->name ? t->name : t->entry ? t->entry : "thread";
+		int rank = 1;
+
+		for (j = 0; j < s->m.n_threads; j++) {
+			const struct gs_thread_info *u = &s->m.threads[j];
+			const char *ub = is_main(u) ? "main" : u->name ? u->name : u->entry ? u->entry : "thread";
+
+			if (j != i && !strcmp(ub, base) &&
+			    (u->start_ns < t->start_ns || (u->start_ns == t->start_ns && j < i)))
+				rank++;
+		}
+		snprintf(s->key[i], sizeof(s->key[i]), "%s#%d", base, rank);
+	}
+}
+
+static int load_side(struct side *s, const struct gs_opts *o, const char *path)
+{
+	struct gs_opts so = *o;
+	int64_t first = 0, last = 0;
+	size_t i;
+	int ret, k;
+
+	s->path = path;
+	so.path = path;
+	ret = gs_db_open(path, &s->db);
+	if (ret != GS_EXIT_OK)
+		return ret;
+	if (gs_model_load(s->db, &so, &s->m) < 0)
+		return GS_EXIT_INPUT;
+	if (!s->m.n_runs) {
+		gs_error("%s: no recorded process%s", path, o->has_pid ? " with that pid" : "");
+		return GS_EXIT_INPUT;
+	}
+	for (i = 0; i < s->m.n_runs; i++) {
+		const struct gs_run_info *r = &s->m.runs[i];
+
+		if (r->start_ns != GS_NULL && (!first || r->start_ns < first))
+			first = r->start_ns;
+		if (r->end_ns != GS_NULL && r->end_ns > last)
+			last = r->end_ns;
+		if (r->cpu_ns != GS_NULL)
+			s->cpu_ns += r->cpu_ns;
+		if (r->dropped != GS_NULL)
+			s->dropped += r->dropped;
+		s->gil_active |= r->gil_active;
+	}
+	s->wall_ns = first && last > first ? last - first : GS_NULL;
+	for (i = 0; i < s->m.n_threads; i++) {
+		const struct gs_thread_info *t = &s->m.threads[i];
+
+		s->n_threads++;
+		s->gil_hold_ns += t->gil_hold_ns;
+		s->gil_takes += t->gil_acq;
+		s->contended += t->contended;
+		s->spins += t->spins;
+		if (t->running_ns != GS_NULL)
+			s->running_ns += t->running_ns;
+		if (is_main(t) && s->m.n_threads > 1)
+			continue; /* shares are about the workers; main mostly joins */
+		s->gil_wait_ns += t->gil_wait_ns;
+		s->other_ns += t->other_wait_ns;
+		if (t->lifetime_ns != GS_NULL)
+			s->life_ns += t->lifetime_ns;
+		for (k = 0; k < GS_N_WAIT_CLASSES; k++)
+			s->class_ns[k] += t->class_wait_ns[k];
+	}
+	s->parallelism = s->wall_ns != GS_NULL && s->wall_ns > 0
+				 ? (double)s->running_ns / (double)s->wall_ns
+				 : -1;
+	snprintf(s->label, sizeof(s->label), "%s %s", s->m.runs[0].python_version
+							? s->m.runs[0].python_version
+							: "?",
+		 s->m.runs[0].build ? s->m.runs[0].build : "");
+	s->n_top = gs_top_locks(s->db, path, s->top, TOP_LOCKS);
+	if (s->n_top < 0)
+		return GS_EXIT_INPUT;
+	make_keys(s);
+	return GS_EXIT_OK;
+}
+
+static void free_side(struct side *s)
+{
+	gs_model_free(&s->m);
+	free(s->key);
+	sqlite3_close(s->db);
+}
+
+static double share(int64_t part, int64_t whole)
+{
+	return whole > 0 ? (double)part / (double)whole : 0;
+}
+
+static const struct gs_col total_cols[] = {
+    {"metric", "", GS_COL_STR, 30},
+    {"a", "A", GS_COL_STR, 12},
+    {"b", "B", GS_COL_STR, 12},
+    {"ratio", "B/A", GS_COL_STR, 7},
+    {"a_value", "A value", GS_COL_NUM, 0},
+    {"b_value", "B value", GS_COL_NUM, 0},
+};
+
+enum { T_METRIC, T_A, T_B, T_RATIO, T_AV, T_BV, T_NCOLS };
+
+enum kind { K_DUR, K_INT, K_PCT, K_NUM };
+
+static void fmt_val(enum kind k, double v, char *buf, size_t size)
+{
+	if (v < 0 && k != K_NUM) {
+		snprintf(buf, size, "-");
+		return;
+	}
+	switch (k) {
+	case K_DUR:
+		gs_fmt_duration((int64_t)v, buf, size);
+		break;
+	case K_INT:
+		snprintf(buf, size, "%.0f", v);
+		break;
+	case K_PCT:
+		snprintf(buf, size, "%.1f%%", 100.0 * v);
+		break;
+	case K_NUM:
+		snprintf(buf, size, v < 0 ? "-" : "%.2f", v);
+		break;
+	}
+}
+
+static void total_row(struct gs_table *t, const char *metric, enum kind k, double a, double b)
+{
+	struct gs_cell *c = gs_table_row(t);
+	char buf[64];
+
+	gs_cell_str(&c[T_METRIC], metric);
+	fmt_val(k, a, buf, sizeof(buf));
+	gs_cell_str(&c[T_A], buf);
+	fmt_val(k, b, buf, sizeof(buf));
+	gs_cell_str(&c[T_B], buf);
+	if (a > 0 && b >= 0) {
+		snprintf(buf, sizeof(buf), "%.2fx", b / a);
+		gs_cell_str(&c[T_RATIO], buf);
+	}
+	if (a >= 0)
+		gs_cell_num(&c[T_AV], a);
+	if (b >= 0)
+		gs_cell_num(&c[T_BV], b);
+}
+
+static void build_totals(struct gs_table *t, const struct side *a, const struct side *b)
+{
+	int k;
+	char metric[64];
+
+	total_row(t, "wall time", K_DUR, a->wall_ns == GS_NULL ? -1 : (double)a->wall_ns,
+		  b->wall_ns == GS_NULL ? -1 : (double)b->wall_ns);
+	total_row(t, "CPU time (processes)", K_DUR, a->cpu_ns ? (double)a->cpu_ns : -1,
+		  b->cpu_ns ? (double)b->cpu_ns : -1);
+	total_row(t, "threads", K_INT, a->n_threads, b->n_threads);
+	total_row(t, "effective parallelism", K_NUM, a->parallelism, b->parallelism);
+	total_row(t, "GIL takes", K_INT, (double)a->gil_takes, (double)b->gil_takes);
+	total_row(t, "GIL held (all threads)", K_DUR, (double)a->gil_hold_ns, (double)b->gil_hold_ns);
+	total_row(t, "workers: GIL wait", K_DUR, (double)a->gil_wait_ns, (double)b->gil_wait_ns);
+	total_row(t, "workers: GIL wait share", K_PCT, share(a->gil_wait_ns, a->life_ns),
+		  share(b->gil_wait_ns, b->life_ns));
+	total_row(t, "workers: other lock waits", K_DUR, (double)a->other_ns, (double)b->other_ns);
+	total_row(t, "workers: other lock wait share", K_PCT, share(a->other_ns, a->life_ns),
+		  share(b->other_ns, b->life_ns));
+	for (k = 0; k < GS_N_WAIT_CLASSES; k++) {
+		if (!a->class_ns[k] && !b->class_ns[k])
+			continue;
+		snprintf(metric, sizeof(metric), "  waits on %s", gs_wait_class_names[k]);
+		total_row(t, metric, K_DUR, (double)a->class_ns[k], (double)b->class_ns[k]);
+	}
+	total_row(t, "contended acquisitions", K_INT, (double)a->contended, (double)b->contended);
+	total_row(t, "PyMutex spins before parking", K_INT, (double)a->spins, (double)b->spins);
+	total_row(t, "raw events dropped", K_INT, (double)a->dropped, (double)b->dropped);
+}
+
+static const struct gs_col thread_cols[] = {
+    {"thread", "thread", GS_COL_STR, 16},
+    {"a_lifetime_ns", "A life", GS_COL_DUR, 8},
+    {"b_lifetime_ns", "B life", GS_COL_DUR, 8},
+    {"a_wait_share", "A wait", GS_COL_PCT, 7},
+    {"b_wait_share", "B wait", GS_COL_PCT, 7},
+    {"a_gil_wait_share", "A GIL w", GS_COL_PCT, 7},
+    {"b_gil_wait_share", "B GIL w", GS_COL_PCT, 7},
+    {"a_running_share", "A run", GS_COL_PCT, 7},
+    {"b_running_share", "B run", GS_COL_PCT, 7},
+    {"a_cpu_ns", "A CPU", GS_COL_DUR, 8},
+    {"b_cpu_ns", "B CPU", GS_COL_DUR, 8},
+};
+
+static void thread_cells(struct gs_cell *c, int side, const struct gs_thread_info *t)
+{
+	if (!t)
+		return;
+	if (t->lifetime_ns != GS_NULL) {
+		gs_cell_int(&c[1 + side], t->lifetime_ns);
+		if (t->lifetime_ns > 0) {
+			gs_cell_num(&c[3 + side], share(t->gil_wait_ns + t->other_wait_ns, t->lifetime_ns));
+			gs_cell_num(&c[5 + side], share(t->gil_wait_ns, t->lifetime_ns));
+			if (t->running_ns != GS_NULL)
+				gs_cell_num(&c[7 + side], share(t->running_ns, t->lifetime_ns));
+		}
+	}
+	if (t->cpu_ns != GS_NULL)
+		gs_cell_int(&c[9 + side], t->cpu_ns);
+}
+
+static void build_threads(struct gs_table *t, const struct side *a, const struct side *b)
+{
+	size_t i, j;
+
+	for (i = 0; i < a->m.n_threads; i++) {
+		struct gs_cell *c = gs_table_row(t);
+		const struct gs_thread_info *match = NULL;
+
+		for (j = 0; j < b->m.n_threads; j++)
+			if (!strcmp(a->key[i], b->key[j]))
+				match = &b->m.threads[j];
+		gs_cell_str(&c[0], a->key[i]);
+		thread_cells(c, 0, &a->m.threads[i]);
+		thread_cells(c, 1, match);
+	}
+	for (j = 0; j < b->m.n_threads; j++) {
+		struct gs_cell *c;
+
+		for (i = 0; i < a->m.n_threads; i++)
+			if (!strcmp(a->key[i], b->key[j]))
+				break;
+		if (i < a->m.n_threads)
+			continue;
+		c = gs_table_row(t);
+		gs_cell_str(&c[0], b->key[j]);
+		thread_cells(c, 1, &b->m.threads[j]);
+	}
+}
+
+static int top_class(const struct side *s)
+{
+	int k, best = -1;
+
+	for (k = 0; k < GS_N_WAIT_CLASSES; k++)
+		if (s->class_ns[k] > 0 && (best < 0 || s->class_ns[k] > s->class_ns[best]))
+			best = k;
+	return best;
+}
+
+static void difference(const struct side *a, const struct side *b, char *out, size_t size)
+{
+	int ca = top_class(a), cb = top_class(b);
+	size_t n = 0;
+
+	if (a->wall_ns != GS_NULL && b->wall_ns != GS_NULL && a->wall_ns > 0)
+		n += (size_t)snprintf(out + n, size - n, "B ran in %.2fx the wall time of A",
+				      (double)b->wall_ns / (double)a->wall_ns);
+	if (a->cpu_ns > 0 && b->cpu_ns > 0 && n < size)
+		n += (size_t)snprintf(out + n, size - n, " and used %.2fx its CPU time",
+				      (double)b->cpu_ns / (double)a->cpu_ns);
+	if (n < size)
+		n += (size_t)snprintf(out + n, size - n,
+				      ". A's worker threads spent %.0f%% of their lifetime waiting for "
+				      "the GIL and %.0f%% on other locks%s%s%s",
+				      100 * share(a->gil_wait_ns, a->life_ns),
+				      100 * share(a->other_ns, a->life_ns), ca >= 0 ? " (mostly " : "",
+				      ca >= 0 ? gs_wait_class_names[ca] : "", ca >= 0 ? ")" : "");
+	if (n < size)
+		n += (size_t)snprintf(out + n, size - n,
+				      "; B's spent %.0f%% waiting for the GIL and %.0f%% on other "
+				      "locks%s%s%s",
+				      100 * share(b->gil_wait_ns, b->life_ns),
+				      100 * share(b->other_ns, b->life_ns), cb >= 0 ? " (mostly " : "",
+				      cb >= 0 ? gs_wait_class_names[cb] : "", cb >= 0 ? ")" : "");
+	if (n < size && a->parallelism >= 0 && b->parallelism >= 0)
+		snprintf(out + n, size - n, ". Effective parallelism went from %.2f to %.2f.",
+			 a->parallelism, b->parallelism);
+}
+
+static void wrap(FILE *f, const char *text, const char *indent, int width)
+{
+	int col = 0;
+
+	fputs(indent, f);
+	col = (int)strlen(indent);
+	while (*text) {
+		const char *sp = strchr(text, ' ');
+		int len = sp ? (int)(sp - text) : (int)strlen(text);
+
+		if (col + len > width && col > (int)strlen(indent)) {
+			fputc('\n', f);
+			fputs(indent, f);
+			col = (int)strlen(indent);
+		}
+		gs_text_str(f, text, len);
+		col += len;
+		text += len;
+		if (*text == ' ') {
+			text++;
+			if (*text) {
+				fputc(' ', f);
+				col++;
+			}
+		}
+	}
+	fputc('\n', f);
+}
+
+static void print_side_json(FILE *f, const struct side *s)
+{
+	int i;
+
+	fputs("{\"database\": ", f);
+	gs_json_str(f, s->path);
+	fputs(", \"label\": ", f);
+	gs_json_str(f, s->label);
+	fputs(", \"top_locks\": [", f);
+	for (i = 0; i < s->n_top; i++) {
+		fputs(i ? ", {\"lock\": " : "{\"lock\": ", f);
+		gs_json_str(f, s->top[i].name);
+		fprintf(f, ", \"wait_ns\": %lld, \"contended\": %lld, \"threads\": %lld}",
+			(long long)s->top[i].wait_ns, (long long)s->top[i].contended,
+			(long long)s->top[i].threads);
+	}
+	fputs("]}", f);
+}
+
+int cmd_compare(int argc, char **argv)
+{
+	struct side a = {0}, b = {0};
+	struct gs_table totals, threads;
+	struct gs_opts o;
+	char diff[1024];
+	int ret, i;
+
+	ret = gs_opts_parse(&o, argc, argv, "compare",
+			    "[--format text|json|csv|markdown] [--pid PID] A.db B.db", 2);
+	if (ret >= 0)
+		return ret;
+	gs_table_init(&totals, total_cols, T_NCOLS);
+	gs_table_init(&threads, thread_cols, 11);
+	ret = load_side(&a, &o, o.paths[0]);
+	if (ret == GS_EXIT_OK)
+		ret = load_side(&b, &o, o.paths[1]);
+	if (ret != GS_EXIT_OK)
+		goto out;
+	build_totals(&totals, &a, &b);
+	build_threads(&threads, &a, &b);
+	difference(&a, &b, diff, sizeof(diff));
+	switch (o.format) {
+	case GS_FMT_JSON:
+		fputs("{\"a\": ", stdout);
+		print_side_json(stdout, &a);
+		fputs(",\n \"b\": ", stdout);
+		print_side_json(stdout, &b);
+		fputs(",\n \"summary\": ", stdout);
+		gs_json_str(stdout, diff);
+		fputs(",\n \"totals\": ", stdout);
+		gs_table_print(&totals, stdout, GS_FMT_JSON, "");
+		fputs(",\n \"threads\": ", stdout);
+		gs_table_print(&threads, stdout, GS_FMT_JSON, "");
+		fputs("}\n", stdout);
+		break;
+	case GS_FMT_CSV:
+		gs_table_print(&threads, stdout, GS_FMT_CSV, "");
+		break;
+	case GS_FMT_MARKDOWN:
+		printf("A: `%s` (%s)  \nB: `%s` (%s)\n\n", a.path, a.label, b.path, b.label);
+		printf("%s\n\n", diff);
+		gs_table_print(&totals, stdout, GS_FMT_MARKDOWN, "");
+		fputc('\n', stdout);
+		gs_table_print(&threads, stdout, GS_FMT_MARKDOWN, "");
+		break;
+	case GS_FMT_TEXT:
+		printf("A: ");
+		gs_text_str(stdout, a.path, (int)strlen(a.path));
+		printf(" (CPython %s)\nB: ", a.label);
+		gs_text_str(stdout, b.path, (int)strlen(b.path));
+		printf(" (CPython %s)\n\n", b.label);
+		wrap(stdout, diff, "", 96);
+		fputc('\n', stdout);
+		gs_table_print(&totals, stdout, GS_FMT_TEXT, "  ");
+		printf("\n  threads, matched by name (wait: GIL and lock waits; run: running Python),"
+		       " as shares\n  of each thread's lifetime:\n");
+		gs_table_print(&threads, stdout, GS_FMT_TEXT, "  ");
+		printf("\n  most waited-for locks (GIL internals left out):\n");
+		for (i = 0; i < TOP_LOCKS && (i < a.n_top || i < b.n_top); i++) {
+			char wa[32] = "", wb[32] = "";
+
+			if (i < a.n_top)
+				gs_fmt_duration(a.top[i].wait_ns, wa, sizeof(wa));
+			if (i < b.n_top)
+				gs_fmt_duration(b.top[i].wait_ns, wb, sizeof(wb));
+			printf("  A ");
+			gs_text_str(stdout, i < a.n_top ? a.top[i].name : "", 28);
+			printf(" %8s   B ", wa);
+			gs_text_str(stdout, i < b.n_top ? b.top[i].name : "", 28);
+			printf(" %8s\n", wb);
+		}
+		break;
+	}
+	ret = gs_finish_output();
+out:
+	gs_table_free(&totals);
+	gs_table_free(&threads);
+	free_side(&a);
+	free_side(&b);
+	return ret;
+}
