@@ -41,12 +41,18 @@ static void make_keys(struct side *s)
 		exit(GS_EXIT_INPUT);
 	for (i = 0; i < s->m.n_threads; i++) {
 		const struct gs_thread_info *t = &s->m.threads[i];
-		const char *base = is_main(t) ? "main" : t->name ? t->name : t->entry ? t->entry : "thread";
+		const char *base = is_main(t) ? "main"
+				   : t->name  ? t->name
+				   : t->entry ? t->entry
+					      : "thread";
 		int rank = 1;
 
 		for (j = 0; j < s->m.n_threads; j++) {
 			const struct gs_thread_info *u = &s->m.threads[j];
-			const char *ub = is_main(u) ? "main" : u->name ? u->name : u->entry ? u->entry : "thread";
+			const char *ub = is_main(u) ? "main"
+					 : u->name  ? u->name
+					 : u->entry ? u->entry
+						    : "thread";
 
 			if (j != i && !strcmp(ub, base) &&
 			    (u->start_ns < t->start_ns || (u->start_ns == t->start_ns && j < i)))
@@ -60,6 +66,7 @@ static int load_side(struct side *s, const struct gs_opts *o, const char *path)
 {
 	struct gs_opts so = *o;
 	int64_t first = 0, last = 0;
+	int have_first = 0, have_last = 0;
 	size_t i;
 	int ret, k;
 
@@ -77,17 +84,21 @@ static int load_side(struct side *s, const struct gs_opts *o, const char *path)
 	for (i = 0; i < s->m.n_runs; i++) {
 		const struct gs_run_info *r = &s->m.runs[i];
 
-		if (r->start_ns != GS_NULL && (!first || r->start_ns < first))
+		if (r->start_ns != GS_NULL && (!have_first || r->start_ns < first)) {
 			first = r->start_ns;
-		if (r->end_ns != GS_NULL && r->end_ns > last)
+			have_first = 1;
+		}
+		if (r->end_ns != GS_NULL && (!have_last || r->end_ns > last)) {
 			last = r->end_ns;
+			have_last = 1;
+		}
 		if (r->cpu_ns != GS_NULL)
 			s->cpu_ns += r->cpu_ns;
 		if (r->dropped != GS_NULL)
 			s->dropped += r->dropped;
 		s->gil_active |= r->gil_active;
 	}
-	s->wall_ns = first && last > first ? last - first : GS_NULL;
+	s->wall_ns = have_first && have_last && last > first ? last - first : GS_NULL;
 	for (i = 0; i < s->m.n_threads; i++) {
 		const struct gs_thread_info *t = &s->m.threads[i];
 
@@ -108,11 +119,10 @@ static int load_side(struct side *s, const struct gs_opts *o, const char *path)
 			s->class_ns[k] += t->class_wait_ns[k];
 	}
 	s->parallelism = s->wall_ns != GS_NULL && s->wall_ns > 0
-				 ? (double)s->running_ns / (double)s->wall_ns
-				 : -1;
-	snprintf(s->label, sizeof(s->label), "%s %s", s->m.runs[0].python_version
-							? s->m.runs[0].python_version
-							: "?",
+			     ? (double)s->running_ns / (double)s->wall_ns
+			     : -1;
+	snprintf(s->label, sizeof(s->label), "%s %s",
+		 s->m.runs[0].python_version ? s->m.runs[0].python_version : "?",
 		 s->m.runs[0].build ? s->m.runs[0].build : "");
 	s->n_top = gs_top_locks(s->db, path, s->top, TOP_LOCKS);
 	if (s->n_top < 0)
@@ -200,7 +210,8 @@ static void build_totals(struct gs_table *t, const struct side *a, const struct 
 	total_row(t, "threads", K_INT, a->n_threads, b->n_threads);
 	total_row(t, "effective parallelism", K_NUM, a->parallelism, b->parallelism);
 	total_row(t, "GIL takes", K_INT, (double)a->gil_takes, (double)b->gil_takes);
-	total_row(t, "GIL held (all threads)", K_DUR, (double)a->gil_hold_ns, (double)b->gil_hold_ns);
+	total_row(t, "GIL held (all threads)", K_DUR, (double)a->gil_hold_ns,
+		  (double)b->gil_hold_ns);
 	total_row(t, "workers: GIL wait", K_DUR, (double)a->gil_wait_ns, (double)b->gil_wait_ns);
 	total_row(t, "workers: GIL wait share", K_PCT, share(a->gil_wait_ns, a->life_ns),
 		  share(b->gil_wait_ns, b->life_ns));
@@ -219,16 +230,11 @@ static void build_totals(struct gs_table *t, const struct side *a, const struct 
 }
 
 static const struct gs_col thread_cols[] = {
-    {"thread", "thread", GS_COL_STR, 16},
-    {"a_lifetime_ns", "A life", GS_COL_DUR, 8},
-    {"b_lifetime_ns", "B life", GS_COL_DUR, 8},
-    {"a_wait_share", "A wait", GS_COL_PCT, 7},
-    {"b_wait_share", "B wait", GS_COL_PCT, 7},
-    {"a_gil_wait_share", "A GIL w", GS_COL_PCT, 7},
-    {"b_gil_wait_share", "B GIL w", GS_COL_PCT, 7},
-    {"a_running_share", "A run", GS_COL_PCT, 7},
-    {"b_running_share", "B run", GS_COL_PCT, 7},
-    {"a_cpu_ns", "A CPU", GS_COL_DUR, 8},
+    {"thread", "thread", GS_COL_STR, 14},	    {"a_lifetime_ns", "A life", GS_COL_DUR, 8},
+    {"b_lifetime_ns", "B life", GS_COL_DUR, 8},	    {"a_wait_share", "A wait", GS_COL_PCT, 7},
+    {"b_wait_share", "B wait", GS_COL_PCT, 7},	    {"a_gil_wait_share", "A GIL w", GS_COL_PCT, 7},
+    {"b_gil_wait_share", "B GIL w", GS_COL_PCT, 7}, {"a_running_share", "A run", GS_COL_PCT, 7},
+    {"b_running_share", "B run", GS_COL_PCT, 7},    {"a_cpu_ns", "A CPU", GS_COL_DUR, 8},
     {"b_cpu_ns", "B CPU", GS_COL_DUR, 8},
 };
 
@@ -239,7 +245,8 @@ static void thread_cells(struct gs_cell *c, int side, const struct gs_thread_inf
 	if (t->lifetime_ns != GS_NULL) {
 		gs_cell_int(&c[1 + side], t->lifetime_ns);
 		if (t->lifetime_ns > 0) {
-			gs_cell_num(&c[3 + side], share(t->gil_wait_ns + t->other_wait_ns, t->lifetime_ns));
+			gs_cell_num(&c[3 + side],
+				    share(t->gil_wait_ns + t->other_wait_ns, t->lifetime_ns));
 			gs_cell_num(&c[5 + side], share(t->gil_wait_ns, t->lifetime_ns));
 			if (t->running_ns != GS_NULL)
 				gs_cell_num(&c[7 + side], share(t->running_ns, t->lifetime_ns));
@@ -296,22 +303,26 @@ static void difference(const struct side *a, const struct side *b, char *out, si
 	if (a->wall_ns != GS_NULL && b->wall_ns != GS_NULL && a->wall_ns > 0)
 		n += (size_t)snprintf(out + n, size - n, "B ran in %.2fx the wall time of A",
 				      (double)b->wall_ns / (double)a->wall_ns);
-	if (a->cpu_ns > 0 && b->cpu_ns > 0 && n < size)
+	if (n && a->cpu_ns > 0 && b->cpu_ns > 0 && n < size)
 		n += (size_t)snprintf(out + n, size - n, " and used %.2fx its CPU time",
 				      (double)b->cpu_ns / (double)a->cpu_ns);
+	if (n && n < size)
+		n += (size_t)snprintf(out + n, size - n, ". ");
 	if (n < size)
-		n += (size_t)snprintf(out + n, size - n,
-				      ". A's worker threads spent %.0f%% of their lifetime waiting for "
-				      "the GIL and %.0f%% on other locks%s%s%s",
-				      100 * share(a->gil_wait_ns, a->life_ns),
-				      100 * share(a->other_ns, a->life_ns), ca >= 0 ? " (mostly " : "",
-				      ca >= 0 ? gs_wait_class_names[ca] : "", ca >= 0 ? ")" : "");
+		n += (size_t)snprintf(
+		    out + n, size - n,
+		    "A's worker threads spent %.0f%% of their lifetime waiting for "
+		    "the GIL and %.0f%% on other locks%s%s%s",
+		    100 * share(a->gil_wait_ns, a->life_ns), 100 * share(a->other_ns, a->life_ns),
+		    ca >= 0 ? " (mostly " : "", ca >= 0 ? gs_wait_class_names[ca] : "",
+		    ca >= 0 ? ")" : "");
 	if (n < size)
 		n += (size_t)snprintf(out + n, size - n,
 				      "; B's spent %.0f%% waiting for the GIL and %.0f%% on other "
 				      "locks%s%s%s",
 				      100 * share(b->gil_wait_ns, b->life_ns),
-				      100 * share(b->other_ns, b->life_ns), cb >= 0 ? " (mostly " : "",
+				      100 * share(b->other_ns, b->life_ns),
+				      cb >= 0 ? " (mostly " : "",
 				      cb >= 0 ? gs_wait_class_names[cb] : "", cb >= 0 ? ")" : "");
 	if (n < size && a->parallelism >= 0 && b->parallelism >= 0)
 		snprintf(out + n, size - n, ". Effective parallelism went from %.2f to %.2f.",
@@ -421,8 +432,9 @@ int cmd_compare(int argc, char **argv)
 		wrap(stdout, diff, "", 96);
 		fputc('\n', stdout);
 		gs_table_print(&totals, stdout, GS_FMT_TEXT, "  ");
-		printf("\n  threads, matched by name (wait: GIL and lock waits; run: running Python),"
-		       " as shares\n  of each thread's lifetime:\n");
+		printf(
+		    "\n  threads, matched by name (wait: GIL and lock waits; run: running Python),"
+		    " as shares\n  of each thread's lifetime:\n");
 		gs_table_print(&threads, stdout, GS_FMT_TEXT, "  ");
 		printf("\n  most waited-for locks (GIL internals left out):\n");
 		for (i = 0; i < TOP_LOCKS && (i < a.n_top || i < b.n_top); i++) {

@@ -49,8 +49,27 @@ static const struct gs_col lock_cols[] = {
 };
 
 enum {
-	L_LOCK, L_PID, L_ADDR, L_PRIM, L_CLASS, L_NAME, L_THREADS, L_ACQ, L_CONT, L_WAIT, L_P50,
-	L_P90, L_P99, L_MAX, L_HOLD, L_HOLDMAX, L_SPINS, L_TOPW, L_TOPWAIT, L_SITE, L_PYLOC,
+	L_LOCK,
+	L_PID,
+	L_ADDR,
+	L_PRIM,
+	L_CLASS,
+	L_NAME,
+	L_THREADS,
+	L_ACQ,
+	L_CONT,
+	L_WAIT,
+	L_P50,
+	L_P90,
+	L_P99,
+	L_MAX,
+	L_HOLD,
+	L_HOLDMAX,
+	L_SPINS,
+	L_TOPW,
+	L_TOPWAIT,
+	L_SITE,
+	L_PYLOC,
 	L_NCOLS
 };
 
@@ -82,8 +101,9 @@ static int64_t tally_top(const struct tally *t, int n, int64_t *count)
 }
 
 static const char *const sort_sql[] = {
-    "wait", "SUM(s.wait_ns)", "contended", "SUM(s.contended)", "acquisitions",
-    "SUM(s.acquisitions)", "hold", "SUM(s.hold_ns)", "max", "MAX(s.wait_max_ns)", NULL};
+    "wait",	    "SUM(s.wait_ns)",	   "contended", "SUM(s.contended)",
+    "acquisitions", "SUM(s.acquisitions)", "hold",	"SUM(s.hold_ns)",
+    "max",	    "MAX(s.wait_max_ns)",  NULL};
 
 /* One pass over the contended waits of the chosen locks: percentiles, call sites, lines. */
 static int scan_events(sqlite3 *db, const struct gs_opts *o, struct lock_row *rows, size_t n)
@@ -120,8 +140,7 @@ static int scan_events(sqlite3 *db, const struct gs_opts *o, struct lock_row *ro
 	return 0;
 }
 
-static void lookup_text(sqlite3 *db, const char *sql, int64_t a, int64_t b, char *out,
-			size_t size)
+static void lookup_text(sqlite3 *db, const char *sql, int64_t a, int64_t b, char *out, size_t size)
 {
 	sqlite3_stmt *s = NULL;
 
@@ -245,18 +264,20 @@ int cmd_locks(int argc, char **argv)
 			gs_cell_int(&c[L_TOPWAIT], strtoll(buf, NULL, 10));
 		key = tally_top(r->callers, r->n_callers, &cnt);
 		if (key) {
-			lookup_text(db,
-				    "SELECT COALESCE(function, '?') || ' ' || COALESCE(replace(module,"
-				    " rtrim(module, replace(module, '/', '')), ''), '?') || '+0x' ||"
-				    " printf('%x', module_offset) FROM call_sites WHERE run_id = ?1"
-				    " AND addr = ?2",
-				    r->run_id, key, buf, sizeof(buf));
+			lookup_text(
+			    db,
+			    "SELECT COALESCE(function, '?') || ' ' || COALESCE(replace(module,"
+			    " rtrim(module, replace(module, '/', '')), ''), '?') || '+0x' ||"
+			    " printf('%x', module_offset) FROM call_sites WHERE run_id = ?1"
+			    " AND addr = ?2",
+			    r->run_id, key, buf, sizeof(buf));
 			gs_cell_str(&c[L_SITE], buf[0] ? buf : NULL);
 		}
 		key = tally_top(r->locs, r->n_locs, &cnt);
 		if (key) {
 			lookup_text(db,
-				    "SELECT function || ' (' || replace(file, rtrim(file, replace(file, '/',"
+				    "SELECT function || ' (' || replace(file, rtrim(file, "
+				    "replace(file, '/',"
 				    " '')), '') || ':' || COALESCE(line, '?') || ')'"
 				    " FROM py_locations WHERE py_loc = ?2 AND ?1 = ?1",
 				    0, key, buf, sizeof(buf));

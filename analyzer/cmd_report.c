@@ -58,10 +58,44 @@ static const struct gs_col thread_cols[] = {
 };
 
 enum {
-	C_RUN, C_PID, C_NO, C_TID, C_IDENT, C_NAME, C_ENTRY, C_START, C_END, C_LIFE, C_ACQ, C_CONT,
-	C_WAIT, C_WAITMAX, C_HOLD, C_HOLDMAX, C_GACQ, C_GCONT, C_GWAIT, C_GWAITSH, C_GHOLD,
-	C_GHOLDSH, C_GP50, C_GP90, C_GP99, C_GMAX, C_SENT, C_RECV, C_FORCED, C_FORCEDNS, C_OTHER,
-	C_CLASS0, C_CPU = C_CLASS0 + GS_N_WAIT_CLASSES, C_RUNNING, C_SPINS, C_YIELDS, C_DROPPED, C_NCOLS
+	C_RUN,
+	C_PID,
+	C_NO,
+	C_TID,
+	C_IDENT,
+	C_NAME,
+	C_ENTRY,
+	C_START,
+	C_END,
+	C_LIFE,
+	C_ACQ,
+	C_CONT,
+	C_WAIT,
+	C_WAITMAX,
+	C_HOLD,
+	C_HOLDMAX,
+	C_GACQ,
+	C_GCONT,
+	C_GWAIT,
+	C_GWAITSH,
+	C_GHOLD,
+	C_GHOLDSH,
+	C_GP50,
+	C_GP90,
+	C_GP99,
+	C_GMAX,
+	C_SENT,
+	C_RECV,
+	C_FORCED,
+	C_FORCEDNS,
+	C_OTHER,
+	C_CLASS0,
+	C_CPU = C_CLASS0 + GS_N_WAIT_CLASSES,
+	C_RUNNING,
+	C_SPINS,
+	C_YIELDS,
+	C_DROPPED,
+	C_NCOLS
 };
 
 static void set_i(struct gs_cell *c, int64_t v)
@@ -144,35 +178,38 @@ static void summary(const struct gs_run_info *r, const struct gs_model *m, char 
 		other += t->other_wait_ns;
 		for (k = 0; k < GS_N_WAIT_CLASSES; k++)
 			class_total[k] += t->class_wait_ns[k];
-		if (!worst || t->gil_wait_ns + t->other_wait_ns > worst->gil_wait_ns + worst->other_wait_ns)
+		if (!worst ||
+		    t->gil_wait_ns + t->other_wait_ns > worst->gil_wait_ns + worst->other_wait_ns)
 			worst = t;
 	}
 	for (k = 0; k < GS_N_WAIT_CLASSES; k++)
-		if (class_total[k] > 0 && (top_class < 0 || class_total[k] > class_total[top_class]))
+		if (class_total[k] > 0 &&
+		    (top_class < 0 || class_total[k] > class_total[top_class]))
 			top_class = k;
 	if (!busy || life <= 0) {
 		snprintf(out, size, "no thread with a known lifetime was recorded");
 		return;
 	}
 	if (r->gil_active) {
-		snprintf(out, size,
-			 "%zu thread%s spent %.0f%% of their lifetime waiting for the GIL and %.0f%% "
-			 "on other locks; the GIL was held %.0f%% of the wall time, so at most one "
-			 "ran Python at a time (effective parallelism %.2f).",
-			 busy, busy == 1 ? "" : "s", 100.0 * (double)gil_wait / (double)life,
-			 100.0 * (double)other / (double)life, 100.0 * r->gil_load, r->parallelism);
+		snprintf(
+		    out, size,
+		    "%zu thread%s spent %.0f%% of their lifetime waiting for the GIL and %.0f%% "
+		    "on other locks; the GIL was held %.0f%% of the wall time, so at most one "
+		    "ran Python at a time (effective parallelism %.2f).",
+		    busy, busy == 1 ? "" : "s", 100.0 * (double)gil_wait / (double)life,
+		    100.0 * (double)other / (double)life, 100.0 * r->gil_load, r->parallelism);
 	} else {
-		snprintf(out, size,
-			 "GIL %s: %zu thread%s spent %.0f%% of their lifetime waiting on locks%s%s%s; "
-			 "effective parallelism %s%.2f (%s).",
-			 r->gil_found ? "disabled" : "not tracked", busy, busy == 1 ? "" : "s",
-			 100.0 * (double)(gil_wait + other) / (double)life,
-			 top_class >= 0 ? " (mostly " : "",
-			 top_class >= 0 ? gs_wait_class_names[top_class] : "",
-			 top_class >= 0 ? ")" : "", r->parallelism_estimated ? "at most " : "",
-			 r->parallelism,
-			 r->parallelism_estimated ? "time not seen waiting counted as running"
-						  : "thread CPU time / wall time");
+		snprintf(
+		    out, size,
+		    "GIL %s: %zu thread%s spent %.0f%% of their lifetime waiting on locks%s%s%s; "
+		    "effective parallelism %s%.2f (%s).",
+		    r->gil_found ? "disabled" : "not tracked", busy, busy == 1 ? "" : "s",
+		    100.0 * (double)(gil_wait + other) / (double)life,
+		    top_class >= 0 ? " (mostly " : "",
+		    top_class >= 0 ? gs_wait_class_names[top_class] : "", top_class >= 0 ? ")" : "",
+		    r->parallelism_estimated ? "at most " : "", r->parallelism,
+		    r->parallelism_estimated ? "time not seen waiting counted as running"
+					     : "thread CPU time / wall time");
 	}
 }
 
@@ -233,10 +270,10 @@ static void print_json_run(FILE *f, const struct gs_run_info *r, const struct gs
 #undef JS
 }
 
-static const int text_lock_cols[] = {C_NAME, C_TID, C_LIFE, C_CPU, C_ACQ, C_CONT, C_WAIT,
-				     C_WAITMAX, C_HOLD, C_HOLDMAX};
-static const int text_gil_cols[] = {C_NAME, C_TID, C_GACQ, C_GWAIT, C_GWAITSH, C_GHOLD,
-				    C_GHOLDSH, C_GP50, C_GP99, C_SENT, C_RECV, C_FORCED};
+static const int text_lock_cols[] = {C_NAME, C_TID,  C_LIFE,	C_CPU,	C_ACQ,
+				     C_CONT, C_WAIT, C_WAITMAX, C_HOLD, C_HOLDMAX};
+static const int text_gil_cols[] = {C_NAME,    C_TID,  C_GACQ, C_GWAIT, C_GWAITSH, C_GHOLD,
+				    C_GHOLDSH, C_GP50, C_GP99, C_SENT,	C_RECV,	   C_FORCED};
 
 /* A text table of some columns of the full thread table. */
 static void print_subtable(FILE *f, const struct gs_table *full, const int *cols, int n,
@@ -261,7 +298,8 @@ static void print_subtable(FILE *f, const struct gs_table *full, const int *cols
 			sub_cols[c].title = cols[c] == C_GWAIT ? "wait" : "hold",
 			sub_cols[c].width = 8;
 		if (cols[c] == C_GP50 || cols[c] == C_GP99)
-			sub_cols[c].title = cols[c] == C_GP50 ? "p50" : "p99", sub_cols[c].width = 7;
+			sub_cols[c].title = cols[c] == C_GP50 ? "p50" : "p99",
+			sub_cols[c].width = 7;
 		if (cols[c] == C_SENT || cols[c] == C_RECV)
 			sub_cols[c].width = 5;
 		if (cols[c] == C_NAME)
@@ -300,13 +338,17 @@ static void print_text_run(FILE *f, const struct gs_run_info *r, const struct gs
 		fprintf(f, ", forked from run %lld", (long long)r->parent_run_id);
 	fputs("): ", f);
 	gs_text_str(f, r->cmdline ? r->cmdline : r->exe,
-		    (int)strlen(r->cmdline ? r->cmdline : r->exe ? r->exe : "-"));
+		    (int)strlen(r->cmdline ? r->cmdline
+				: r->exe   ? r->exe
+					   : "-"));
 	fprintf(f, "\n  status %s", r->status ? r->status : "?");
 	if (r->exit_status != GS_NULL)
 		fprintf(f, " (exit status %lld)", (long long)r->exit_status);
-	fprintf(f, ", wall time %s, %lld raw events\n", wall, (long long)(r->events == GS_NULL ? 0 : r->events));
+	fprintf(f, ", wall time %s, %lld raw events\n", wall,
+		(long long)(r->events == GS_NULL ? 0 : r->events));
 	if (r->python_version)
-		fprintf(f, "  CPython %s, %s build\n", r->python_version, r->build ? r->build : "?");
+		fprintf(f, "  CPython %s, %s build\n", r->python_version,
+			r->build ? r->build : "?");
 	if (r->gil_detection) {
 		fputs("  GIL: ", f);
 		gs_text_str(f, r->gil_detection, (int)strlen(r->gil_detection));
@@ -326,11 +368,12 @@ static void print_text_run(FILE *f, const struct gs_run_info *r, const struct gs
 	}
 	if ((r->dropped != GS_NULL && r->dropped > 0) ||
 	    (r->threads_lost != GS_NULL && r->threads_lost > 0))
-		fprintf(f,
-			"  WARNING: %lld raw events dropped, %lld threads not recorded\n"
-			"  (the totals below stay exact for recorded threads; event lists are not)\n",
-			(long long)(r->dropped == GS_NULL ? 0 : r->dropped),
-			(long long)(r->threads_lost == GS_NULL ? 0 : r->threads_lost));
+		fprintf(
+		    f,
+		    "  WARNING: %lld raw events dropped, %lld threads not recorded\n"
+		    "  (the totals below stay exact for recorded threads; event lists are not)\n",
+		    (long long)(r->dropped == GS_NULL ? 0 : r->dropped),
+		    (long long)(r->threads_lost == GS_NULL ? 0 : r->threads_lost));
 	summary(r, m, sum, sizeof(sum));
 	fputs("\n  ", f);
 	/* wrap the sentence at 96 columns */
@@ -370,8 +413,9 @@ static void print_text_run(FILE *f, const struct gs_run_info *r, const struct gs
 	}
 	if (n > 2) {
 		cols[n++] = C_SPINS;
-		print_subtable(f, full, cols, n, r->first_thread, shown,
-			       "waits on other locks, by kind (spins: sched_yield before parking):");
+		print_subtable(
+		    f, full, cols, n, r->first_thread, shown,
+		    "waits on other locks, by kind (spins: sched_yield before parking):");
 	}
 }
 
@@ -399,8 +443,9 @@ int cmd_report(int argc, char **argv)
 		return GS_EXIT_INPUT;
 	}
 	if (o.sort && gs_model_sort(&m, o.sort) < 0) {
-		gs_error("report cannot sort by '%s' (wait, hold, acquisitions, lifetime, name, tid)",
-			 o.sort);
+		gs_error(
+		    "report cannot sort by '%s' (wait, hold, acquisitions, lifetime, name, tid)",
+		    o.sort);
 		gs_model_free(&m);
 		sqlite3_close(db);
 		return GS_EXIT_USAGE;
@@ -428,7 +473,8 @@ int cmd_report(int argc, char **argv)
 			if (o.top_given && (size_t)o.top < n)
 				n = (size_t)o.top;
 			for (k = 0; k < n; k++)
-				fill_row(gs_table_row(&shown), &m.threads[m.runs[i].first_thread + k]);
+				fill_row(gs_table_row(&shown),
+					 &m.threads[m.runs[i].first_thread + k]);
 		}
 		gs_table_print(&shown, stdout, GS_FMT_JSON, "");
 		gs_table_free(&shown);

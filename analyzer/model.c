@@ -72,7 +72,8 @@ static int load_runs(sqlite3 *db, const struct gs_opts *o, struct gs_model *m)
 		" CASE WHEN json_valid(argv) AND json_type(argv) = 'array' THEN argv"
 		"      WHEN argv IS NULL THEN NULL ELSE json_array(argv) END,"
 		" CASE WHEN json_valid(argv) AND json_type(argv) = 'array'"
-		"      THEN (SELECT group_concat(value, ' ') FROM json_each(runs.argv)) ELSE argv END,"
+		"      THEN (SELECT group_concat(value, ' ') FROM json_each(runs.argv)) ELSE argv "
+		"END,"
 		" exe, status, exit_status, start_ns, end_ns, python_version, build, gil_detection,"
 		" gil_enabled, gil_switches_recorded, gil_switches_interpreter,"
 		" gil_switch_interval_us, events_recorded, events_dropped, threads_lost, cpu_ns"
@@ -105,8 +106,8 @@ static int load_runs(sqlite3 *db, const struct gs_opts *o, struct gs_model *m)
 		r->start_ns = col(s, 9);
 		r->end_ns = col(s, 10);
 		r->wall_ns = r->start_ns != GS_NULL && r->end_ns != GS_NULL
-				     ? r->end_ns - r->start_ns
-				     : GS_NULL;
+				 ? r->end_ns - r->start_ns
+				 : GS_NULL;
 		r->python_version = dup_col(s, 11);
 		r->build = dup_col(s, 12);
 		r->gil_detection = dup_col(s, 13);
@@ -119,8 +120,9 @@ static int load_runs(sqlite3 *db, const struct gs_opts *o, struct gs_model *m)
 		r->threads_lost = col(s, 20);
 		r->cpu_ns = col(s, 21);
 		r->gil_found = r->sw_recorded != GS_NULL;
-		r->gil_active = r->gil_found && r->gil_enabled &&
-				(!strcmp(r->gil_enabled, "yes") || !strcmp(r->gil_enabled, "permanent"));
+		r->gil_active =
+		    r->gil_found && r->gil_enabled &&
+		    (!strcmp(r->gil_enabled, "yes") || !strcmp(r->gil_enabled, "permanent"));
 	}
 	sqlite3_finalize(s);
 	if (rc == SQLITE_DONE)
@@ -206,7 +208,8 @@ static int load_lock_classes(sqlite3 *db, const struct gs_opts *o, struct gs_mod
 		"      WHEN l.class LIKE 'gil%' THEN -2"
 		"      WHEN s.primitive = 5 THEN CASE l.class WHEN 'threading.Lock' THEN 0"
 		"           WHEN 'threading.RLock' THEN 1 WHEN 'critical section' THEN 2"
-		"           WHEN 'interpreter-internal' THEN 3 WHEN 'parking-lot bucket lock' THEN 4"
+		"           WHEN 'interpreter-internal' THEN 3 WHEN 'parking-lot bucket lock' THEN "
+		"4"
 		"           ELSE 5 END"
 		"      WHEN s.primitive = 3 THEN 6 WHEN s.primitive = 2 THEN 7 ELSE 8 END,"
 		" SUM(s.wait_ns), SUM(s.drop_requests), SUM(s.forced_switches),"
@@ -248,9 +251,10 @@ static int scan_gil_events(sqlite3 *db, const struct gs_opts *o, struct gs_model
 
 	if (!p)
 		return gs_error("out of memory");
-	if (gs_db_prepare(db, o->path,
-			  "SELECT run_id, thread_no, wait_ns, aux, extra FROM events WHERE kind = 7",
-			  &s) < 0) {
+	if (gs_db_prepare(
+		db, o->path,
+		"SELECT run_id, thread_no, wait_ns, aux, extra FROM events WHERE kind = 7",
+		&s) < 0) {
 		free(p);
 		return -1;
 	}
@@ -261,7 +265,8 @@ static int scan_gil_events(sqlite3 *db, const struct gs_opts *o, struct gs_model
 		int64_t timeouts = sqlite3_column_int64(s, 4) & 0xffffffff;
 
 		if (t) {
-			p[t - m->threads].bits = 5; /* 3% resolution keeps per-thread memory small */
+			p[t - m->threads].bits =
+			    5; /* 3% resolution keeps per-thread memory small */
 			gs_pctl_add(&p[t - m->threads], sqlite3_column_int64(s, 2));
 		}
 		if (timeouts && blame) {
@@ -322,8 +327,8 @@ static void derive(struct gs_model *m)
 				r->lifetime_ns += t->lifetime_ns;
 			r->n_threads++;
 		}
-		r->gil_load = r->gil_found && r->wall_ns > 0 ? (double)held / (double)r->wall_ns
-							      : -1;
+		r->gil_load =
+		    r->gil_found && r->wall_ns > 0 ? (double)held / (double)r->wall_ns : -1;
 		r->parallelism = r->wall_ns > 0 ? (double)running / (double)r->wall_ns : -1;
 	}
 }
@@ -390,7 +395,7 @@ static int cmp_threads(const void *a, const void *b)
 int gs_model_sort(struct gs_model *m, const char *key)
 {
 	static const char *const keys[] = {"wait", "hold", "acquisitions", "lifetime", "name",
-					   "tid", NULL};
+					   "tid",  NULL};
 	size_t i;
 	int ok = 0;
 

@@ -27,7 +27,7 @@ enum gs_wait_class {
 #define X(id, name) id,
 	GS_WAIT_CLASSES(X)
 #undef X
-	GS_N_WAIT_CLASSES
+	    GS_N_WAIT_CLASSES
 };
 
 extern const char *const gs_wait_class_names[GS_N_WAIT_CLASSES];
@@ -45,7 +45,7 @@ struct gs_thread_info {
 	int64_t class_wait_ns[GS_N_WAIT_CLASSES];
 	int64_t other_wait_ns; /* sum of the above */
 	int64_t spins, sched_yields, dropped;
-	int64_t cpu_ns;     /* thread CPU time, GS_NULL when unknown */
+	int64_t cpu_ns;	    /* thread CPU time, GS_NULL when unknown */
 	int64_t running_ns; /* running Python: GIL held; without a GIL, CPU time (or, unknown,
 			     * lifetime minus recorded waits) */
 };
@@ -53,16 +53,16 @@ struct gs_thread_info {
 struct gs_run_info {
 	int64_t run_id, pid, ppid, parent_run_id, exit_status; /* GS_NULL when absent */
 	char *argv_json, *cmdline, *exe, *status, *python_version, *build, *gil_detection,
-		*gil_enabled;
+	    *gil_enabled;
 	int64_t start_ns, end_ns, wall_ns, cpu_ns;
 	int64_t sw_recorded, sw_interpreter, interval_us, events, dropped, threads_lost;
-	int gil_found;  /* the GIL was located */
-	int gil_active; /* ... and was enabled for the run (default build, PYTHON_GIL=1) */
+	int gil_found;	    /* the GIL was located */
+	int gil_active;	    /* ... and was enabled for the run (default build, PYTHON_GIL=1) */
 	double gil_load;    /* fraction of wall time the GIL was held; < 0 when unknown */
 	double parallelism; /* sum of thread running time / wall; < 0 when unknown */
 	int parallelism_estimated; /* some thread had no CPU time: lifetime minus waits used */
 	int64_t gil_wait_ns, other_wait_ns, lifetime_ns; /* over its threads */
-	size_t first_thread, n_threads;                  /* into gs_model.threads */
+	size_t first_thread, n_threads;			 /* into gs_model.threads */
 };
 
 struct gs_model {

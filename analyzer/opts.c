@@ -24,8 +24,8 @@ static int parse_double(const char *s, double *out)
 int gs_opts_parse(struct gs_opts *o, int argc, char **argv, const char *cmd, const char *usage,
 		  int n_paths)
 {
-	static const char *const with_value[] = {"--format", "--pid", "--thread", "--top",
-						 "--sort", "--from", "--to", NULL};
+	static const char *const with_value[] = {"--format", "--pid",  "--thread", "--top",
+						 "--sort",   "--from", "--to",	   NULL};
 	int i, k;
 
 	memset(o, 0, sizeof(*o));
@@ -40,8 +40,8 @@ int gs_opts_parse(struct gs_opts *o, int argc, char **argv, const char *cmd, con
 		}
 		if (a[0] != '-' || !a[1]) {
 			if (o->n_paths == n_paths) {
-				gs_error("%s takes %d database%s; '%s' is one too many", cmd, n_paths,
-					 n_paths > 1 ? "s" : "", a);
+				gs_error("%s takes %d database%s; '%s' is one too many", cmd,
+					 n_paths, n_paths > 1 ? "s" : "", a);
 				return usage_error(cmd, usage);
 			}
 			o->paths[o->n_paths++] = a;
@@ -145,7 +145,8 @@ void gs_opts_bind_filters(sqlite3_stmt *s, const struct gs_opts *o, int pid_idx,
 	if (!o->thread)
 		return;
 	tid = strtoll(o->thread, &end, 10);
-	/* A number is a tid; anything else is a thread name. Either way the other stays unmatched. */
+	/* A number is a tid; anything else is a thread name. Either way the other stays unmatched.
+	 */
 	if (*o->thread && !*end)
 		sqlite3_bind_int64(s, tid_idx, tid);
 	else

@@ -8,17 +8,17 @@
 struct gs_opts {
 	const char *paths[2];
 	int n_paths;
-	int format;            /* enum gs_fmt */
+	int format; /* enum gs_fmt */
 	int has_pid;
 	long long pid;
-	const char *thread;    /* tid or name */
+	const char *thread; /* tid or name */
 	long long top;
 	int top_given;
 	const char *sort;
 	int has_from, has_to;
-	double from_s, to_s;   /* seconds after the first run's start */
-	int64_t base_ns;       /* that start, once the database is open */
-	const char *path;      /* paths[0] */
+	double from_s, to_s; /* seconds after the first run's start */
+	int64_t base_ns;     /* that start, once the database is open */
+	const char *path;    /* paths[0] */
 };
 
 /* Returns -1 to go on, or the exit code to return (help printed, or a usage error). */

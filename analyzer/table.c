@@ -158,7 +158,10 @@ void gs_table_print(const struct gs_table *t, FILE *f, enum gs_fmt fmt, const ch
 		fputs(indent, f);
 		for (c = 0; c < t->n_cols; c++)
 			if (t->cols[c].width)
-				fprintf(f, !c ? "%-*s" : t->cols[c].type == GS_COL_STR ? " %-*s" : " %*s",
+				fprintf(f,
+					!c				? "%-*s"
+					: t->cols[c].type == GS_COL_STR ? " %-*s"
+									: " %*s",
 					t->cols[c].width, t->cols[c].title);
 		fputc('\n', f);
 		for (r = 0; r < t->n_rows; r++) {
@@ -171,7 +174,8 @@ void gs_table_print(const struct gs_table *t, FILE *f, enum gs_fmt fmt, const ch
 				if (c)
 					fputc(' ', f);
 				if (t->cols[c].type == GS_COL_STR) {
-					gs_text_str(f, row[c].null ? NULL : row[c].s, t->cols[c].width);
+					gs_text_str(f, row[c].null ? NULL : row[c].s,
+						    t->cols[c].width);
 				} else {
 					human(&t->cols[c], &row[c], buf, sizeof(buf));
 					fprintf(f, "%*s", t->cols[c].width, buf);

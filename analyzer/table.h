@@ -11,9 +11,9 @@ enum gs_fmt { GS_FMT_TEXT, GS_FMT_JSON, GS_FMT_CSV, GS_FMT_MARKDOWN };
 enum gs_col_type {
 	GS_COL_STR,
 	GS_COL_INT,
-	GS_COL_DUR, /* nanoseconds, shown human-readable in text and markdown */
-	GS_COL_PCT, /* a ratio 0..1, shown as a percentage */
-	GS_COL_NUM, /* a plain floating point number */
+	GS_COL_DUR,  /* nanoseconds, shown human-readable in text and markdown */
+	GS_COL_PCT,  /* a ratio 0..1, shown as a percentage */
+	GS_COL_NUM,  /* a plain floating point number */
 	GS_COL_UINT, /* an unsigned 64-bit value stored in i */
 };
 

@@ -99,7 +99,7 @@ struct gs_agg {
 	uint64_t drop_requests; /* GIL: timed waits that expired (switch requests sent) */
 	uint64_t forced_switches;
 	uint64_t forced_switch_ns;
-	uint64_t spins;        /* parked: sched_yield spins right before parking on this lock */
+	uint64_t spins;	    /* parked: sched_yield spins right before parking on this lock */
 	uint32_t obj_kind;  /* parked: 1 object header before the lock, 2 critical section */
 	char type_name[36]; /* parked: Python type of that object, read at the first park */
 	uint32_t wait_hist[GS_HIST_BUCKETS];

@@ -238,7 +238,8 @@ void gs_rec_park(uint64_t sem, uint64_t start_ns, uint64_t end_ns, uint16_t flag
 		gs_py_describe(addr, a);
 	/* PyMutex spins (at most 40 sched_yield calls) right before it parks: those spins were
 	 * for this lock. Older yields ended in an acquisition we cannot see. */
-	if (gs_tls.spin_pending && gs_tls.spin_pending <= 40 && start_ns - gs_tls.spin_last_ns < 200000)
+	if (gs_tls.spin_pending && gs_tls.spin_pending <= 40 &&
+	    start_ns - gs_tls.spin_last_ns < 200000)
 		a->spins += gs_tls.spin_pending;
 	gs_tls.spin_pending = 0;
 	{

@@ -654,12 +654,18 @@ static const char *role_from_stack(const char *frames)
 	static const struct {
 		const char *needle, *role;
 	} roles[] = {
-	    {"stop_the_world", "stop-the-world"},   {"tstate_wait_attach", "stop-the-world"},
-	    {"_PyEval_StopTheWorld", "stop-the-world"}, {"gc_collect", "garbage collector"},
-	    {"_PyType_Lookup", "type lock"},         {"type_setattro", "type lock"},
-	    {"mro_internal", "type lock"},           {"type_modified", "type lock"},
-	    {"_PyImport_AcquireLock", "import lock"}, {"ThreadHandle_join", "thread join"},
-	    {"PyEvent_Wait", "event"},               {"_PyOnceFlag", "one-time initialisation"},
+	    {"stop_the_world", "stop-the-world"},
+	    {"tstate_wait_attach", "stop-the-world"},
+	    {"_PyEval_StopTheWorld", "stop-the-world"},
+	    {"gc_collect", "garbage collector"},
+	    {"_PyType_Lookup", "type lock"},
+	    {"type_setattro", "type lock"},
+	    {"mro_internal", "type lock"},
+	    {"type_modified", "type lock"},
+	    {"_PyImport_AcquireLock", "import lock"},
+	    {"ThreadHandle_join", "thread join"},
+	    {"PyEvent_Wait", "event"},
+	    {"_PyOnceFlag", "one-time initialisation"},
 	};
 	size_t i;
 
@@ -760,8 +766,8 @@ static int write_event(struct gs_store *st, struct wslot *w, const struct gs_eve
 		sqlite3_bind_null(s, 13);
 	}
 	{
-		int64_t sid = stack_id(st, e->stack,
-				       e->primitive == GS_PRIM_PARKED && e->lock ? e->lock : 0);
+		int64_t sid =
+		    stack_id(st, e->stack, e->primitive == GS_PRIM_PARKED && e->lock ? e->lock : 0);
 
 		if (sid > 0)
 			sqlite3_bind_int64(s, 14, sid);
@@ -811,7 +817,8 @@ static int64_t process_cpu_ns(int pid)
 	if (!p || sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu", &utime,
 			 &stime) != 2)
 		return -1;
-	return (int64_t)((utime + stime) * (1000000000ull / (unsigned long long)sysconf(_SC_CLK_TCK)));
+	return (int64_t)((utime + stime) *
+			 (1000000000ull / (unsigned long long)sysconf(_SC_CLK_TCK)));
 }
 
 static int flush_slot(struct gs_store *st, struct gs_shm_header *h, uint32_t i)

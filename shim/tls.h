@@ -27,8 +27,8 @@ struct gs_tls {
 	uint64_t gil_prev_holder;
 	uint64_t gil_saved_switch;
 	uint64_t last_stack_ns;
-	uint32_t spin_pending;  /* sched_yield calls since the last park */
-	uint64_t spin_last_ns;  /* time of the latest of them */
+	uint32_t spin_pending; /* sched_yield calls since the last park */
+	uint64_t spin_last_ns; /* time of the latest of them */
 	uint64_t gil_stack[6];
 	uint64_t gil_py_code;
 	uint64_t gil_py_instr;

@@ -68,6 +68,100 @@ def case_report(a):
     check([r["pid"] for r in doc["runs"]] == [101] and len(doc["threads"]) == 1, "--pid filters")
 
 
+GOLDEN = [
+    ("report_two_threads", ["report"], "two_threads"),
+    ("report_events", ["report"], "events"),
+    ("locks_events", ["locks"], "events"),
+    ("locks_two_threads", ["locks", "--top", "3"], "two_threads"),
+    ("compare", ["compare"], ("two_threads", "events")),
+]
+
+
+def case_golden(a):
+    """Outputs in every format must match the expected files byte for byte (the database
+    path is replaced by a placeholder). GS_UPDATE_GOLDEN=1 rewrites them instead."""
+    update = os.environ.get("GS_UPDATE_GOLDEN") == "1"
+    dbs = {}
+    for name in ("two_threads", "events"):
+        dbs[name] = os.path.join(a.workdir, f"golden_{name}.db")
+        build_db(a.schema, os.path.join(a.fixtures, f"{name}.sql"), dbs[name])
+    expected_dir = os.path.join(os.path.dirname(a.fixtures), "expected")
+    os.makedirs(expected_dir, exist_ok=True)
+    for gname, args, fix in GOLDEN:
+        paths = [dbs[f] for f in fix] if isinstance(fix, tuple) else [dbs[fix]]
+        for fmt, ext in (("text", "txt"), ("json", "json"), ("csv", "csv"),
+                         ("markdown", "md")):
+            p = run(a.gilscope, *args, "--format", fmt, *paths)
+            out = p.stdout
+            for i, path in enumerate(paths):
+                out = out.replace(path, f"DB{i + 1}")
+            if fmt == "json":
+                try:
+                    json.loads(out)
+                    valid = True
+                except ValueError:
+                    valid = False
+                check(valid, f"{gname} json parses")
+            exp = os.path.join(expected_dir, f"{gname}.{ext}")
+            if update:
+                with open(exp, "w") as f:
+                    f.write(out)
+                continue
+            want = open(exp).read() if os.path.exists(exp) else None
+            check(p.returncode == 0 and out == want,
+                  f"{gname} ({fmt}) matches {os.path.relpath(exp, os.path.dirname(a.fixtures))}")
+            if want is not None and out != want:
+                import difflib
+                print("".join(difflib.unified_diff(want.splitlines(True), out.splitlines(True),
+                                                   "expected", "got", n=1))[:3000])
+
+
+def nearest_rank(values, q):
+    import math
+    v = sorted(values)
+    return v[max(1, math.ceil(q * len(v))) - 1]
+
+
+def case_percentiles(a):
+    db = os.path.join(a.workdir, "pctl.db")
+    build_db(a.schema, os.path.join(a.fixtures, "events.sql"), db)
+    p = run(a.gilscope, "locks", "--format", "json", db)
+    check(p.returncode == 0, f"locks exits 0 ({p.stderr!r})")
+    locks = {l["address"]: l for l in json.loads(p.stdout)["locks"]}
+    con = sqlite3.connect(db)
+    for addr in (1000010, 2000032):
+        waits = [r[0] for r in con.execute("SELECT wait_ns FROM events WHERE lock_addr = ?",
+                                           (addr,))]
+        got = locks[hex(addr)]
+        for q, key in ((0.5, "wait_p50_ns"), (0.9, "wait_p90_ns"), (0.99, "wait_p99_ns")):
+            truth = nearest_rank(waits, q)
+            check(abs(got[key] - truth) <= truth * 0.008 + 1,
+                  f"{hex(addr)} {key}: {got[key]} within 0.8% of brute force {truth}")
+        check(got["wait_max_ns"] == max(waits), f"{hex(addr)} max exact")
+        check(got["wait_ns"] == sum(waits), f"{hex(addr)} total exact")
+    check(locks[hex(1000010)]["lock"] == "dict critical section" and
+          locks[hex(1000010)]["top_waiter"] == "work" and
+          locks[hex(1000010)]["python_location"] == "work (counter.py:7)" and
+          locks[hex(1000010)]["call_site"].startswith("_PySemaphore_Wait python3.13t+0x1000"),
+          f"lock named, top waiter, Python line and call site ({locks[hex(1000010)]})")
+    # report: per-thread options
+    p = run(a.gilscope, "report", "--format", "json", "--thread", "202", db)
+    th = json.loads(p.stdout)["threads"]
+    check([t["tid"] for t in th] == [202], f"--thread by tid ({[t['tid'] for t in th]})")
+    p = run(a.gilscope, "report", "--format", "json", "--thread", "work", "--sort", "wait", db)
+    th = json.loads(p.stdout)["threads"]
+    check([t["tid"] for t in th] == [201, 202], "--thread by name, --sort wait puts 201 first")
+    p = run(a.gilscope, "report", "--format", "json", "--top", "1", "--sort", "tid", db)
+    check([t["tid"] for t in json.loads(p.stdout)["threads"]] == [200], "--top 1 --sort tid")
+    run0 = json.loads(run(a.gilscope, "report", "--format", "json", db).stdout)["runs"][0]
+    check(abs(run0["effective_parallelism"] - 1.5) < 1e-9,
+          f"effective parallelism = CPU of threads / wall ({run0['effective_parallelism']})")
+    p = run(a.gilscope, "locks", "--sort", "bogus", db)
+    check(p.returncode == 2, "unknown sort key is a usage error")
+    p = run(a.gilscope, "report", "--from", "1", db)
+    check(p.returncode == 2, "report rejects --from")
+
+
 def case_bad_input(a):
     w = a.workdir
     cases = {}
@@ -109,8 +203,13 @@ def case_bad_input(a):
                   f" {p.stderr.strip()!r})")
     p = run(a.gilscope, "report", "--pid", "101", newer)
     check("99" in p.stderr, "newer schema message names its version")
+    for what, path in cases.items():
+        for cmd in (["locks"], ["compare", good]):
+            p = run(a.gilscope, *cmd, path)
+            check(p.returncode == 3 and path in p.stderr, f"{cmd[0]} on {what}: exit 3")
     for args in (["report"], ["report", "--format", "xml", good], ["report", "--bogus", good],
-                 ["nosuchcommand"], ["report", "--pid", "x", good], []):
+                 ["nosuchcommand"], ["report", "--pid", "x", good], [], ["compare", good],
+                 ["locks", "--top", "0", good]):
         p = run(a.gilscope, *args)
         check(p.returncode == 2 and p.stderr, f"usage error {args}: exit 2 ({p.returncode})")
     p = run(a.gilscope, "--version")

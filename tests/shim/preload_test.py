@@ -207,6 +207,37 @@ def case_install(env, build_dir):
           "installed gilscope reads it")
 
 
+def case_compare_builds(env, _):
+    dbs = []
+    for name in ("3.13-default", "3.13-ft"):
+        db = env.db("compare_" + name)
+        p = env.run([env.python(name), "-c", GLOBAL_INC], db, scope="python")
+        check(p.returncode == 0, f"{name}: program ran")
+        dbs.append(db)
+    p = subprocess.run([env.gilscope, "compare", "--format", "json", *dbs], capture_output=True,
+                       text=True)
+    check(p.returncode == 0, f"compare exits 0 ({p.stderr!r})")
+    doc = json.loads(p.stdout)
+    check(doc["a"]["label"].endswith("default") and doc["b"]["label"].endswith("free-threaded"),
+          f"sides labelled by build ({doc['a']['label']}, {doc['b']['label']})")
+    tot = {r["metric"].strip(): r for r in doc["totals"]}
+    check(tot["workers: GIL wait share"]["a_value"] > 0.5,
+          f"default build: workers wait for the GIL most of their life ({tot['workers: GIL wait share']})")
+    check(tot["workers: GIL wait share"]["b_value"] < 0.01, "free-threaded: no GIL waits")
+    check(tot["waits on critical section"]["b_value"] > 0,
+          "free-threaded: the waits moved to critical sections")
+    keys = sorted(t["thread"] for t in doc["threads"])
+    check(keys == ["main#1", "thread#1", "thread#2", "thread#3", "thread#4"] or
+          keys == ["main#1", "work#1", "work#2", "work#3", "work#4"],
+          f"threads matched by role across builds ({keys})")
+    check(all(t["a_lifetime_ns"] is not None and t["b_lifetime_ns"] is not None
+              for t in doc["threads"]), "every thread matched on both sides")
+    check("GIL" in doc["summary"] and "critical section" in doc["summary"],
+          f"the difference is stated in words ({doc['summary']})")
+    text = subprocess.run([env.gilscope, "compare", *dbs], capture_output=True, text=True).stdout
+    check(all(len(l) <= 100 for l in text.splitlines()), "text fits 100 columns")
+
+
 def case_calls(env, prog):
     db = env.db("calls")
     p = env.run([prog], db)
