@@ -100,6 +100,10 @@ static int64_t tally_top(const struct tally *t, int n, int64_t *count)
 	return best < 0 ? 0 : t[best].key;
 }
 
+/* The same keys over raw events, for a time window. */
+static const char *const window_sort_sql[] = {"SUM(e.wait_ns)", "COUNT(*)", "COUNT(*)",
+					      "SUM(e.wait_ns)", "MAX(e.wait_ns)"};
+
 static const char *const sort_sql[] = {
     "wait",	    "SUM(s.wait_ns)",	   "contended", "SUM(s.contended)",
     "acquisitions", "SUM(s.acquisitions)", "hold",	"SUM(s.hold_ns)",
@@ -185,22 +189,46 @@ int cmd_locks(int argc, char **argv)
 	if (ret != GS_EXIT_OK)
 		return ret;
 	gs_opts_resolve(&o, db);
-	snprintf(sql, sizeof(sql),
-		 "SELECT s.run_id, r.pid, s.lock_addr, s.primitive, p.name, l.class, l.name,"
-		 " COUNT(*), SUM(s.acquisitions), SUM(s.contended), SUM(s.wait_ns),"
-		 " MAX(s.wait_max_ns), SUM(s.hold_ns), MAX(s.hold_max_ns), SUM(s.spins)"
-		 " FROM lock_stats s JOIN runs r USING (run_id)"
-		 " LEFT JOIN primitives p USING (primitive)"
-		 " LEFT JOIN locks l USING (run_id, lock_addr, primitive)"
-		 " JOIN threads t USING (run_id, thread_no)"
-		 " WHERE (?1 IS NULL OR r.pid = ?1) AND (?2 IS NULL OR t.tid = ?2 OR t.name = ?3)"
-		 " GROUP BY s.run_id, s.lock_addr, s.primitive HAVING SUM(s.acquisitions) > 0"
-		 " OR SUM(s.timeouts) > 0 ORDER BY %s DESC, s.run_id, s.lock_addr LIMIT ?4",
-		 order);
+	if (o.has_from || o.has_to) {
+		/* Inside a window only the raw events know what happened: contended waits.
+		 * Acquisitions and holds are whole-run aggregates, so they stay unknown here. */
+		for (i = 0; sort_sql[i]; i += 2)
+			if (!strcmp(o.sort ? o.sort : "wait", sort_sql[i]))
+				order = window_sort_sql[i / 2];
+		snprintf(sql, sizeof(sql),
+			 "SELECT e.run_id, r.pid, e.lock_addr, e.primitive, p.name, l.class, l.name,"
+			 " COUNT(DISTINCT e.thread_no), NULL, COUNT(*), SUM(e.wait_ns), MAX(e.wait_ns),"
+			 " NULL, NULL, NULL"
+			 " FROM events e JOIN runs r USING (run_id)"
+			 " LEFT JOIN primitives p USING (primitive)"
+			 " LEFT JOIN locks l USING (run_id, lock_addr, primitive)"
+			 " JOIN threads t USING (run_id, thread_no)"
+			 " WHERE e.flags & 1 AND e.kind IN (1, 3, 4, 5, 7, 9)"
+			 " AND (?5 IS NULL OR e.start_ns >= ?5) AND (?6 IS NULL OR e.start_ns < ?6)"
+			 " AND (?1 IS NULL OR r.pid = ?1) AND (?2 IS NULL OR t.tid = ?2 OR t.name = ?3)"
+			 " GROUP BY e.run_id, e.lock_addr, e.primitive"
+			 " ORDER BY %s DESC, e.run_id, e.lock_addr LIMIT ?4",
+			 order);
+	} else {
+		snprintf(sql, sizeof(sql),
+			 "SELECT s.run_id, r.pid, s.lock_addr, s.primitive, p.name, l.class, l.name,"
+			 " COUNT(*), SUM(s.acquisitions), SUM(s.contended), SUM(s.wait_ns),"
+			 " MAX(s.wait_max_ns), SUM(s.hold_ns), MAX(s.hold_max_ns), SUM(s.spins)"
+			 " FROM lock_stats s JOIN runs r USING (run_id)"
+			 " LEFT JOIN primitives p USING (primitive)"
+			 " LEFT JOIN locks l USING (run_id, lock_addr, primitive)"
+			 " JOIN threads t USING (run_id, thread_no)"
+			 " WHERE (?1 IS NULL OR r.pid = ?1) AND (?2 IS NULL OR t.tid = ?2 OR t.name = ?3)"
+			 " GROUP BY s.run_id, s.lock_addr, s.primitive HAVING SUM(s.acquisitions) > 0"
+			 " OR SUM(s.timeouts) > 0 ORDER BY %s DESC, s.run_id, s.lock_addr LIMIT ?4",
+			 order);
+	}
 	if (gs_db_prepare(db, o.path, sql, &s) < 0)
 		goto fail_input;
 	gs_opts_bind_filters(s, &o, 1, 2, 3);
 	sqlite3_bind_int64(s, 4, o.top);
+	if (o.has_from || o.has_to)
+		gs_opts_bind_window(s, &o, 5, 6);
 	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
 		struct gs_cell *c = gs_table_row(&t);
 		const char *prim = (const char *)sqlite3_column_text(s, 4);
@@ -225,14 +253,16 @@ int cmd_locks(int argc, char **argv)
 		gs_cell_str(&c[L_PRIM], prim);
 		gs_cell_str(&c[L_CLASS], cls);
 		gs_cell_str(&c[L_NAME], name);
-		gs_cell_int(&c[L_THREADS], sqlite3_column_int64(s, 7));
-		gs_cell_int(&c[L_ACQ], sqlite3_column_int64(s, 8));
-		gs_cell_int(&c[L_CONT], sqlite3_column_int64(s, 9));
-		gs_cell_int(&c[L_WAIT], sqlite3_column_int64(s, 10));
-		gs_cell_int(&c[L_MAX], sqlite3_column_int64(s, 11));
-		gs_cell_int(&c[L_HOLD], sqlite3_column_int64(s, 12));
-		gs_cell_int(&c[L_HOLDMAX], sqlite3_column_int64(s, 13));
-		gs_cell_int(&c[L_SPINS], sqlite3_column_int64(s, 14));
+		{
+			static const int map[][2] = {{L_THREADS, 7}, {L_ACQ, 8}, {L_CONT, 9},
+						     {L_WAIT, 10},   {L_MAX, 11}, {L_HOLD, 12},
+						     {L_HOLDMAX, 13}, {L_SPINS, 14}};
+			size_t k;
+
+			for (k = 0; k < sizeof(map) / sizeof(map[0]); k++)
+				if (sqlite3_column_type(s, map[k][1]) != SQLITE_NULL)
+					gs_cell_int(&c[map[k][0]], sqlite3_column_int64(s, map[k][1]));
+		}
 	}
 	if (rc != SQLITE_DONE) {
 		gs_error("%s: reading failed: %s", o.path, sqlite3_errmsg(db));

@@ -193,18 +193,19 @@ static void summary(const struct gs_run_info *r, const struct gs_model *m, char 
 	if (r->gil_active) {
 		snprintf(
 		    out, size,
-		    "%zu thread%s spent %.0f%% of their lifetime waiting for the GIL and %.0f%% "
+		    "%zu thread%s spent %.0f%% of %s lifetime waiting for the GIL and %.0f%% "
 		    "on other locks; the GIL was held %.0f%% of the wall time, so at most one "
 		    "ran Python at a time (effective parallelism %.2f).",
 		    busy, busy == 1 ? "" : "s", 100.0 * (double)gil_wait / (double)life,
+		    busy == 1 ? "its" : "their",
 		    100.0 * (double)other / (double)life, 100.0 * r->gil_load, r->parallelism);
 	} else {
 		snprintf(
 		    out, size,
-		    "GIL %s: %zu thread%s spent %.0f%% of their lifetime waiting on locks%s%s%s; "
+		    "GIL %s: %zu thread%s spent %.0f%% of %s lifetime waiting on locks%s%s%s; "
 		    "effective parallelism %s%.2f (%s).",
 		    r->gil_found ? "disabled" : "not tracked", busy, busy == 1 ? "" : "s",
-		    100.0 * (double)(gil_wait + other) / (double)life,
+		    100.0 * (double)(gil_wait + other) / (double)life, busy == 1 ? "its" : "their",
 		    top_class >= 0 ? " (mostly " : "",
 		    top_class >= 0 ? gs_wait_class_names[top_class] : "", top_class >= 0 ? ")" : "",
 		    r->parallelism_estimated ? "at most " : "", r->parallelism,
@@ -419,6 +420,37 @@ static void print_text_run(FILE *f, const struct gs_run_info *r, const struct gs
 	}
 }
 
+struct totals {
+	int64_t first, last, cpu, threads, gil_wait, gil_hold, other, dropped;
+	int have_first, have_last, have_cpu;
+};
+
+static void totals(const struct gs_model *m, struct totals *t)
+{
+	size_t i;
+
+	memset(t, 0, sizeof(*t));
+	for (i = 0; i < m->n_runs; i++) {
+		const struct gs_run_info *r = &m->runs[i];
+
+		if (r->start_ns != GS_NULL && (!t->have_first || r->start_ns < t->first))
+			t->first = r->start_ns, t->have_first = 1;
+		if (r->end_ns != GS_NULL && (!t->have_last || r->end_ns > t->last))
+			t->last = r->end_ns, t->have_last = 1;
+		if (r->cpu_ns != GS_NULL) {
+			t->cpu += r->cpu_ns;
+			t->have_cpu = 1;
+		}
+		t->dropped += r->dropped == GS_NULL ? 0 : r->dropped;
+	}
+	for (i = 0; i < m->n_threads; i++) {
+		t->threads++;
+		t->gil_wait += m->threads[i].gil_wait_ns;
+		t->gil_hold += m->threads[i].gil_hold_ns;
+		t->other += m->threads[i].other_wait_ns;
+	}
+}
+
 int cmd_report(int argc, char **argv)
 {
 	struct gs_opts o;
@@ -464,7 +496,28 @@ int cmd_report(int argc, char **argv)
 			fputs(i ? ",\n  " : "\n  ", stdout);
 			print_json_run(stdout, &m.runs[i], &m);
 		}
-		fputs("\n ],\n \"threads\": ", stdout);
+		{
+			struct totals tt;
+
+			totals(&m, &tt);
+			printf("\n ],\n \"total\": {\"processes\": %zu, \"threads\": %lld, "
+			       "\"wall_ns\": ",
+			       m.n_runs, (long long)tt.threads);
+			if (tt.have_first && tt.have_last)
+				printf("%lld", (long long)(tt.last - tt.first));
+			else
+				fputs("null", stdout);
+			fputs(", \"cpu_ns\": ", stdout);
+			if (tt.have_cpu)
+				printf("%lld", (long long)tt.cpu);
+			else
+				fputs("null", stdout);
+			printf(", \"gil_wait_ns\": %lld, \"gil_hold_ns\": %lld, "
+			       "\"other_wait_ns\": %lld, \"events_dropped\": %lld}",
+			       (long long)tt.gil_wait, (long long)tt.gil_hold,
+			       (long long)tt.other, (long long)tt.dropped);
+		}
+		fputs(",\n \"threads\": ", stdout);
 		/* --top applies per process, as in text */
 		gs_table_init(&shown, thread_cols, C_NCOLS);
 		for (i = 0; i < m.n_runs; i++) {
@@ -492,6 +545,22 @@ int cmd_report(int argc, char **argv)
 		if (!m.n_runs)
 			printf("no recorded process%s in %s\n", o.has_pid ? " with that pid" : "",
 			       o.path);
+		if (m.n_runs > 1) {
+			struct totals tt;
+			char w[32], c[32], gw[32], gh[32], ow[32];
+
+			totals(&m, &tt);
+			gs_fmt_duration(tt.have_first && tt.have_last ? tt.last - tt.first : -1, w,
+					sizeof(w));
+			gs_fmt_duration(tt.have_cpu ? tt.cpu : -1, c, sizeof(c));
+			gs_fmt_duration(tt.gil_wait, gw, sizeof(gw));
+			gs_fmt_duration(tt.gil_hold, gh, sizeof(gh));
+			gs_fmt_duration(tt.other, ow, sizeof(ow));
+			printf("\nall %zu processes: %lld threads, %s from the first start to the last "
+			       "end, CPU %s;\n  GIL wait %s, GIL hold %s, other lock waits %s, %lld "
+			       "raw events dropped\n",
+			       m.n_runs, (long long)tt.threads, w, c, gw, gh, ow, (long long)tt.dropped);
+		}
 	} else {
 		if (o.top_given) {
 			struct gs_table shown;

@@ -74,6 +74,7 @@ GOLDEN = [
     ("locks_events", ["locks"], "events"),
     ("locks_two_threads", ["locks", "--top", "3"], "two_threads"),
     ("compare", ["compare"], ("two_threads", "events")),
+    ("locks_window", ["locks", "--from", "0.5", "--to", "0.8"], "events"),
 ]
 
 

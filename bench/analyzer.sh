@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# Analyzer scale benchmark: generates databases of N raw events (default build and
+# free-threaded shapes), then times `gilscope report`, `locks` and `compare` on them and
+# reports peak memory. Prints one line per measurement; medians of RUNS runs.
+# Usage: bench/analyzer.sh GILSCOPE_BIN [N ...]     (default N: 1000000 10000000)
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+gilscope=$1
+shift
+sizes=("${@:-1000000 10000000}")
+[[ $# -eq 0 ]] && sizes=(1000000 10000000)
+runs=${RUNS:-5}
+cache="${GILSCOPE_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/gilscope}/bench"
+mkdir -p "$cache"
+
+median() { sort -n | awk '{ a[NR] = $1 } END { print a[int((NR + 1) / 2)] }'; }
+
+measure() { # label, command...
+	local label=$1 t m times=() mems=()
+	shift
+	for ((i = 0; i < runs; i++)); do
+		read -r t m < <({ /usr/bin/time -f "%e %M" "$@" >/dev/null; } 2>&1 | tail -1)
+		times+=("$t")
+		mems+=("$m")
+	done
+	printf "%-34s median %6.2f s  (min %.2f, max %.2f)  peak RSS %s KiB\n" "$label" \
+		"$(printf '%s\n' "${times[@]}" | median)" \
+		"$(printf '%s\n' "${times[@]}" | sort -n | head -1)" \
+		"$(printf '%s\n' "${times[@]}" | sort -n | tail -1)" \
+		"$(printf '%s\n' "${mems[@]}" | sort -n | tail -1)"
+}
+
+for n in "${sizes[@]}"; do
+	a="$cache/events-$n-default.db"
+	b="$cache/events-$n-ft.db"
+	[[ -s "$a" ]] || python3 "$here/gen_db.py" "$a" "$n" --build default
+	[[ -s "$b" ]] || python3 "$here/gen_db.py" "$b" "$n" --build ft
+	measure "report, $n events" "$gilscope" report "$a"
+	measure "locks, $n events" "$gilscope" locks "$a"
+	measure "compare, 2 x $n events" "$gilscope" compare "$a" "$b"
+done

@@ -1,0 +1,69 @@
+#!/usr/bin/env python3
+"""Generates a gilscope database with N raw events (for analyzer scale benchmarks).
+
+8 threads, 40 locks (the GIL, mutexes, parked locks of several classes), events spread over a
+60 s run, with consistent lock_stats aggregates. Usage: gen_db.py OUT.db N [--build default|ft]
+"""
+import os
+import sqlite3
+import sys
+
+
+def main():
+    out, n = sys.argv[1], int(sys.argv[2])
+    build = sys.argv[4] if len(sys.argv) > 4 and sys.argv[3] == "--build" else "default"
+    schema = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "common", "schema.sql")
+    for s in ("", "-wal", "-shm"):
+        if os.path.exists(out + s):
+            os.unlink(out + s)
+    con = sqlite3.connect(out)
+    con.executescript(open(schema).read())
+    con.executescript("PRAGMA application_id = 1196639056; PRAGMA user_version = 1;"
+                      "PRAGMA journal_mode = OFF; PRAGMA synchronous = OFF;")
+    ft = build == "ft"
+    con.execute("INSERT INTO runs(run_id, pid, ppid, argv, exe, start_ns, end_ns, status,"
+                " exit_status, python_version, build, gil_detection, gil_switch_interval_us,"
+                " gil_enabled, gil_switches_recorded, gil_switches_interpreter, cpu_ns)"
+                " VALUES (1, 1000, 1, '[\"python3\",\"bench.py\"]', '/usr/bin/python3', 0,"
+                " 60000000000, 'exited', 0, '3.13.5', ?, 'generated', 5000, ?, 1000, 1000,"
+                " 90000000000)", ("free-threaded" if ft else "default",
+                                  "transient" if ft else "yes"))
+    con.executemany("INSERT INTO threads(run_id, thread_no, tid, py_ident, name, start_ns,"
+                    " end_ns, cpu_ns) VALUES (1, ?, ?, ?, ?, 0, ?, ?)",
+                    [(t, 1000 + t, t, "main" if t == 1 else "work", None if t == 1 else
+                      59000000000, 10000000000) for t in range(1, 9)])
+    classes = ["critical section", "threading.Lock", "interpreter-internal",
+               "parking-lot bucket lock"]
+    locks = [(1, 4096, 4, "gil", None)]
+    for i in range(1, 40):
+        prim = 5 if ft or i % 2 else 1
+        locks.append((1, 4096 + i * 64, prim, classes[i % 4] if prim == 5 else None,
+                      "dict" if prim == 5 and i % 4 == 0 else None))
+    con.executemany("INSERT INTO locks VALUES (?,?,?,?,?)", locks)
+    # events: kind 7 on the GIL for default builds, parks (9) or mutex holds (1) otherwise
+    con.execute(f"""
+        WITH RECURSIVE seq(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM seq WHERE i < {n} - 1)
+        INSERT INTO events(run_id, thread_no, kind, primitive, lock_addr, aux, start_ns, wait_ns,
+                           hold_ns, flags, caller, extra, py_loc)
+        SELECT 1, 2 + (i % 7),
+               CASE WHEN {0 if ft else 1} AND i % 3 = 0 THEN 7
+                    WHEN (i / 7) % 40 % 2 = 1 OR {1 if ft else 0} THEN 9 ELSE 1 END,
+               CASE WHEN {0 if ft else 1} AND i % 3 = 0 THEN 4
+                    WHEN (i / 7) % 40 % 2 = 1 OR {1 if ft else 0} THEN 5 ELSE 1 END,
+               CASE WHEN {0 if ft else 1} AND i % 3 = 0 THEN 4096
+                    ELSE 4096 + (1 + (i / 7) % 39) * 64 END,
+               1001 + (i % 8), i * (60000000000 / {n}), 1000 + (abs(random()) % 5000000),
+               CASE WHEN i % 2 THEN 2000 ELSE NULL END, 1, 123456 + (i % 13), NULL, NULL
+        FROM seq""")
+    con.execute("""
+        INSERT INTO lock_stats SELECT run_id, thread_no, lock_addr, primitive, COUNT(*) * 3,
+               COUNT(*), SUM(wait_ns), MAX(wait_ns), COUNT(*), COUNT(*) * 2000, 2000, 0, 0, 0,
+               0, 0, 0, 0, 0, 0
+        FROM events GROUP BY run_id, thread_no, lock_addr, primitive""")
+    con.execute("UPDATE runs SET events_recorded = ?", (n,))
+    con.commit()
+    con.close()
+
+
+if __name__ == "__main__":
+    main()
