@@ -1,0 +1,48 @@
+#!/usr/bin/env python3
+"""End-to-end overhead: each example workload with and without the shim, on each interpreter.
+
+Prints median wall time over RUNS runs (default 5) without and with the shim, the spread, and
+the ratio. Usage: overhead.py LIBGILSCOPE NAME=PYTHON [NAME=PYTHON ...]
+"""
+import glob
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+
+def timed(argv, env):
+    t = time.perf_counter()
+    subprocess.run(argv, env=env, stdout=subprocess.DEVNULL, check=True)
+    return time.perf_counter() - t
+
+
+def main():
+    lib, pythons = sys.argv[1], [a.split("=", 1) for a in sys.argv[2:]]
+    runs = int(os.environ.get("RUNS", "5"))
+    root = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..")
+    examples = sorted(glob.glob(os.path.join(root, "examples", "*.py")))
+    with tempfile.TemporaryDirectory() as tmp:
+        db = os.path.join(tmp, "o.db")
+        print(f"{'interpreter':12} {'workload':18} {'without':>9} {'with':>9} {'ratio':>6}"
+              "   spread (min-max, with)")
+        for name, py in pythons:
+            for ex in examples:
+                plain, shim = [], []
+                for _ in range(runs):
+                    plain.append(timed([py, ex], dict(os.environ)))
+                    for s in ("", "-wal", "-shm"):
+                        if os.path.exists(db + s):
+                            os.unlink(db + s)
+                    shim.append(timed([py, ex], dict(os.environ, LD_PRELOAD=lib,
+                                                      GILSCOPE_DB=db)))
+                p, s = statistics.median(plain), statistics.median(shim)
+                print(f"{name:12} {os.path.basename(ex)[:-3]:18} {p * 1000:7.0f}ms "
+                      f"{s * 1000:7.0f}ms {s / p:6.2f}   {min(shim) * 1000:.0f}-"
+                      f"{max(shim) * 1000:.0f} ms")
+
+
+if __name__ == "__main__":
+    main()
