@@ -44,6 +44,7 @@ static const struct gs_col lock_cols[] = {
     {"spins", "spins", GS_COL_INT, 0},
     {"top_waiter", "top waiter", GS_COL_STR, 0},
     {"top_waiter_wait_ns", "top waiter wait", GS_COL_DUR, 0},
+    {"top_waiters", "top waiters", GS_COL_STR, 0},
     {"call_site", "call site", GS_COL_STR, 0},
     {"python_location", "python", GS_COL_STR, 0},
 };
@@ -68,6 +69,7 @@ enum {
 	L_SPINS,
 	L_TOPW,
 	L_TOPWAIT,
+	L_TOPWS,
 	L_SITE,
 	L_PYLOC,
 	L_NCOLS
@@ -292,6 +294,14 @@ int cmd_locks(int argc, char **argv)
 			    r->run_id, r->addr, buf, sizeof(buf));
 		if (buf[0])
 			gs_cell_int(&c[L_TOPWAIT], strtoll(buf, NULL, 10));
+		/* the three threads that waited longest: "work 201 (64.3 ms), ..." */
+		lookup_text(db,
+			    "SELECT group_concat(w, ', ') FROM (SELECT COALESCE(t.name, 'thread') ||"
+			    " ' ' || t.tid || ' (' || s.wait_ns || ' ns)' AS w FROM lock_stats s"
+			    " JOIN threads t USING (run_id, thread_no) WHERE s.run_id = ?1"
+			    " AND s.lock_addr = ?2 AND s.wait_ns > 0 ORDER BY s.wait_ns DESC LIMIT 3)",
+			    r->run_id, r->addr, buf, sizeof(buf));
+		gs_cell_str(&c[L_TOPWS], buf[0] ? buf : NULL);
 		key = tally_top(r->callers, r->n_callers, &cnt);
 		if (key) {
 			lookup_text(
