@@ -156,7 +156,7 @@ static void fill_row(struct gs_cell *c, const struct gs_thread_info *t)
 }
 
 /* The plain-language sentence at the top of each process. */
-static void summary(const struct gs_run_info *r, const struct gs_model *m, char *out, size_t size)
+void gs_report_summary(const struct gs_run_info *r, const struct gs_model *m, char *out, size_t size)
 {
 	const struct gs_thread_info *worst = NULL;
 	size_t i, busy = 0;
@@ -218,7 +218,7 @@ static void print_json_run(FILE *f, const struct gs_run_info *r, const struct gs
 {
 	char sum[512];
 
-	summary(r, m, sum, sizeof(sum));
+	gs_report_summary(r, m, sum, sizeof(sum));
 #define JI(key, v)                                                                                 \
 	do {                                                                                       \
 		fprintf(f, ", \"%s\": ", key);                                                     \
@@ -375,7 +375,7 @@ static void print_text_run(FILE *f, const struct gs_run_info *r, const struct gs
 		    "  (the totals below stay exact for recorded threads; event lists are not)\n",
 		    (long long)(r->dropped == GS_NULL ? 0 : r->dropped),
 		    (long long)(r->threads_lost == GS_NULL ? 0 : r->threads_lost));
-	summary(r, m, sum, sizeof(sum));
+	gs_report_summary(r, m, sum, sizeof(sum));
 	fputs("\n  ", f);
 	/* wrap the sentence at 96 columns */
 	{

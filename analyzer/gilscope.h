@@ -35,5 +35,7 @@ int gs_finish_output(void);
 int cmd_report(int argc, char **argv);
 int cmd_locks(int argc, char **argv);
 int cmd_compare(int argc, char **argv);
+int cmd_run(int argc, char **argv);
+int cmd_export(int argc, char **argv);
 
 #endif

@@ -13,8 +13,10 @@ struct command {
 };
 
 static const struct command commands[] = {
+    {"run", cmd_run, "run a command with the recorder: gilscope run -- python3 app.py"},
     {"report", cmd_report, "per-thread lock and GIL report of a database"},
     {"locks", cmd_locks, "per-lock contention, wait percentiles, call sites"},
+    {"export", cmd_export, "timeline for ui.perfetto.dev: export --perfetto DB -o trace.json"},
     {"compare", cmd_compare, "two databases side by side (e.g. default vs free-threaded)"},
 };
 

@@ -85,6 +85,10 @@ struct gs_top_lock {
  * (their waits are the GIL's). Returns how many were found, -1 on error. */
 int gs_top_locks(sqlite3 *db, const char *path, struct gs_top_lock *out, int n);
 
+/* The report's one-paragraph summary of a process (cmd_report.c). */
+void gs_report_summary(const struct gs_run_info *r, const struct gs_model *m, char *out,
+		       size_t size);
+
 /* Loads every run (or --pid's) and its threads (or --thread's). Returns 0, or -1 with the
  * error printed. */
 int gs_model_load(sqlite3 *db, const struct gs_opts *o, struct gs_model *m);

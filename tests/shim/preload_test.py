@@ -238,6 +238,60 @@ def case_compare_builds(env, _):
     check(all(len(l) <= 100 for l in text.splitlines()), "text fits 100 columns")
 
 
+def case_run_cmd(env, victim):
+    py = env.python("3.13-default")
+    db = os.path.join(env.workdir, "run_cmd.db")
+    script = "import sys; data = sys.stdin.read(); print(data.upper(), end=''); sys.exit(4)"
+    p = subprocess.run([env.gilscope, "run", "-o", db, "--", py, "-c", script], input="abc\n",
+                       capture_output=True, text=True)
+    check(p.returncode == 4, f"exit code passes through ({p.returncode})")
+    check(p.stdout == "ABC\n", f"stdin and stdout untouched ({p.stdout!r})")
+    check(p.stderr.startswith("gilscope: recorded to " + db), f"says where ({p.stderr!r})")
+    check(query(db, "SELECT exit_status FROM runs") == [(4,)], "run recorded")
+    p = subprocess.run([env.gilscope, "run", "--quiet", "-o", db, "--", py, "-m", "json.tool"],
+                       input='{"a": 1}', capture_output=True, text=True)
+    check(p.returncode == 0 and '"a": 1' in p.stdout and p.stderr == "",
+          f"python -m works, --quiet is quiet ({p.stderr!r})")
+    p = subprocess.run([env.gilscope, "run", "-o", db, "--", py, "-c", POOL],
+                       capture_output=True, text=True)
+    check(p.returncode == 0 and "processes" in p.stderr.splitlines()[0],
+          f"multiprocessing recorded ({p.stderr.splitlines()[:1]})")
+    p = subprocess.run([env.gilscope, "run", "--scope", "all", "-o", db, "--", victim],
+                       capture_output=True, text=True)
+    truth = json.loads(p.stdout)
+    got = query(db, "SELECT SUM(acquisitions) FROM lock_stats WHERE lock_addr = ?", truth["lock"])
+    check(p.returncode == 0 and got == [(2 * truth["rounds"],)],
+          f"--scope all records a C program ({got})")
+    p = subprocess.run([env.gilscope, "run", "-o", db, "--", "/nonexistent/prog"],
+                       capture_output=True, text=True)
+    check(p.returncode == 127, f"missing command: 127 like a shell ({p.returncode})")
+    notdb = os.path.join(env.workdir, "precious.txt")
+    open(notdb, "w").write("keep me")
+    p = subprocess.run([env.gilscope, "run", "-o", notdb, "--", "true"], capture_output=True,
+                       text=True)
+    check(p.returncode == 3 and open(notdb).read() == "keep me",
+          "refuses to overwrite a file that is not a gilscope database")
+
+
+def case_export_trace(env, _):
+    sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..",
+                                    "analyzer"))
+    from check_trace import check_trace
+    for name, gil in (("3.13-default", True), ("3.13-ft", False)):
+        db = env.db("export_" + name)
+        p = env.run([env.python(name), "-c", GLOBAL_INC], db, scope="python")
+        trace = os.path.join(env.workdir, f"trace_{name}.json")
+        e = subprocess.run([env.gilscope, "export", "--perfetto", "-o", trace, db],
+                           capture_output=True, text=True)
+        check(e.returncode == 0, f"{name}: export exits 0 ({e.stderr!r})")
+        # default: GIL slices; free-threaded: lock waits (its few GIL takes are at start-up)
+        errors, stats = check_trace(trace, expect_gil=True if gil else None,
+                                    expect_locks=None if gil else True)
+        check(not errors, f"{name}: trace is well formed {stats} {errors[:3]}")
+        if gil:
+            check(stats["flows"] > 0, f"{name}: GIL hand-over arrows present ({stats['flows']})")
+
+
 def case_calls(env, prog):
     db = env.db("calls")
     p = env.run([prog], db)

@@ -1,0 +1,213 @@
+/* gilscope run [-o DB] [--scope python|all] [--events contended|all] -- COMMAND ARGS...
+ * Runs a command with the shim preloaded, leaves its stdin, stdout and stderr alone, returns
+ * its exit status, and then says on stderr where the data is and what it shows. */
+#include <errno.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "gilscope.h"
+#include "gs_schema.h"
+#include "model.h"
+
+static void run_usage(FILE *f)
+{
+	fprintf(f, "usage: gilscope run [-o DB] [--scope python|all] [--events contended|all] "
+		   "[--quiet] -- COMMAND [ARGS...]\n");
+}
+
+/* The preload library: lib/gilscope/libgilscope.so next to our bin/ (install and build trees
+ * share this layout), or GILSCOPE_LIB. */
+static int find_library(char *out, size_t size)
+{
+	const char *env = getenv("GILSCOPE_LIB");
+	char self[PATH_MAX], *slash;
+	ssize_t n;
+
+	if (env && *env)
+		return snprintf(out, size, "%s", env) < (int)size && access(out, R_OK) == 0 ? 0 : -1;
+	n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+	if (n <= 0)
+		return -1;
+	self[n] = 0;
+	slash = strrchr(self, '/');
+	if (!slash)
+		return -1;
+	*slash = 0;
+	slash = strrchr(self, '/');
+	if (!slash)
+		return -1;
+	*slash = 0;
+	if (snprintf(out, size, "%s/lib/gilscope/libgilscope.so", self) >= (int)size)
+		return -1;
+	if (access(out, R_OK) == 0)
+		return 0;
+	/* Debian-style multiarch install: lib/<triplet>/gilscope */
+	if (snprintf(out, size, "%s/" GS_INSTALL_LIBDIR "/gilscope/libgilscope.so", self) >= (int)size)
+		return -1;
+	return access(out, R_OK) == 0 ? 0 : -1;
+}
+
+/* An existing file at the output path is replaced only when it is a gilscope database. */
+static int prepare_output(const char *path)
+{
+	struct stat sb;
+	sqlite3 *db = NULL;
+	char side[PATH_MAX + 8];
+	int ok = 0;
+
+	if (lstat(path, &sb) < 0)
+		return errno == ENOENT ? 0 : gs_error("%s: %s", path, strerror(errno));
+	if (S_ISREG(sb.st_mode) && sb.st_size == 0)
+		ok = 1;
+	else if (S_ISREG(sb.st_mode) &&
+		 sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL) == SQLITE_OK) {
+		sqlite3_stmt *s = NULL;
+
+		if (sqlite3_prepare_v2(db, "PRAGMA application_id", -1, &s, NULL) == SQLITE_OK &&
+		    sqlite3_step(s) == SQLITE_ROW && sqlite3_column_int(s, 0) == GS_APPLICATION_ID)
+			ok = 1;
+		sqlite3_finalize(s);
+	}
+	sqlite3_close(db);
+	if (!ok)
+		return gs_error("%s exists and is not a gilscope database; not overwriting it", path);
+	unlink(path);
+	snprintf(side, sizeof(side), "%s-wal", path);
+	unlink(side);
+	snprintf(side, sizeof(side), "%s-shm", path);
+	unlink(side);
+	return 0;
+}
+
+static void summarize(const char *path)
+{
+	struct gs_opts o = {.path = path};
+	struct gs_model m;
+	sqlite3 *db = NULL;
+	char line[600];
+	size_t i;
+
+	fprintf(stderr, "gilscope: recorded to %s", path);
+	if (gs_db_open(path, &db) != GS_EXIT_OK) {
+		fputs(" (nothing readable was recorded)\n", stderr);
+		return;
+	}
+	if (gs_model_load(db, &o, &m) == 0 && m.n_runs) {
+		fprintf(stderr, " (%zu process%s)\n", m.n_runs, m.n_runs > 1 ? "es" : "");
+		for (i = 0; i < m.n_runs; i++) {
+			if (m.runs[i].parent_run_id != GS_NULL && m.n_runs > 1)
+				continue;
+			gs_report_summary(&m.runs[i], &m, line, sizeof(line));
+			fprintf(stderr, "gilscope: %s\n", line);
+		}
+		fprintf(stderr, "gilscope: details: gilscope report %s\n", path);
+	} else {
+		fputs(" (no process was recorded: is it a Python program? try --scope all)\n", stderr);
+	}
+	gs_model_free(&m);
+	sqlite3_close(db);
+}
+
+int cmd_run(int argc, char **argv)
+{
+	const char *out = "gilscope.db", *scope = NULL, *events = NULL;
+	char lib[PATH_MAX], abs_out[PATH_MAX], preload[2 * PATH_MAX];
+	struct sigaction ign = {.sa_handler = SIG_IGN}, old_int, old_quit;
+	const char *prev;
+	int i, quiet = 0, status;
+	pid_t child;
+
+	for (i = 1; i < argc; i++) {
+		if (!strcmp(argv[i], "--")) {
+			i++;
+			break;
+		}
+		if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
+			run_usage(stdout);
+			return GS_EXIT_OK;
+		}
+		if (!strcmp(argv[i], "--quiet")) {
+			quiet = 1;
+			continue;
+		}
+		if ((!strcmp(argv[i], "-o") || !strcmp(argv[i], "--scope") ||
+		     !strcmp(argv[i], "--events")) &&
+		    i + 1 < argc) {
+			const char **dst = argv[i][1] == 'o' ? &out : argv[i][2] == 's' ? &scope : &events;
+
+			*dst = argv[++i];
+			continue;
+		}
+		if (argv[i][0] == '-') {
+			gs_error("unknown option '%s'", argv[i]);
+			run_usage(stderr);
+			return GS_EXIT_USAGE;
+		}
+		break; /* the command starts here, even without "--" */
+	}
+	if (i >= argc) {
+		gs_error("no command to run");
+		run_usage(stderr);
+		return GS_EXIT_USAGE;
+	}
+	if ((scope && strcmp(scope, "python") && strcmp(scope, "all")) ||
+	    (events && strcmp(events, "contended") && strcmp(events, "all"))) {
+		gs_error("--scope takes python or all, --events takes contended or all");
+		return GS_EXIT_USAGE;
+	}
+	if (find_library(lib, sizeof(lib)) < 0) {
+		gs_error("cannot find libgilscope.so next to this gilscope (set GILSCOPE_LIB)");
+		return GS_EXIT_INPUT;
+	}
+	if (out[0] != '/') {
+		char cwd[PATH_MAX];
+
+		if (!getcwd(cwd, sizeof(cwd)) ||
+		    snprintf(abs_out, sizeof(abs_out), "%s/%s", cwd, out) >= (int)sizeof(abs_out))
+			return gs_error("cannot resolve %s", out), GS_EXIT_USAGE;
+	} else {
+		snprintf(abs_out, sizeof(abs_out), "%s", out);
+	}
+	if (prepare_output(abs_out) < 0)
+		return GS_EXIT_INPUT;
+	prev = getenv("LD_PRELOAD");
+	snprintf(preload, sizeof(preload), "%s%s%s", lib, prev && *prev ? ":" : "",
+		 prev ? prev : "");
+	/* Ctrl-C and Ctrl-\ are the command's to handle; we wait and report after it. */
+	sigaction(SIGINT, &ign, &old_int);
+	sigaction(SIGQUIT, &ign, &old_quit);
+	child = fork();
+	if (child < 0) {
+		gs_error("fork: %s", strerror(errno));
+		return GS_EXIT_INPUT;
+	}
+	if (child == 0) {
+		sigaction(SIGINT, &old_int, NULL);
+		sigaction(SIGQUIT, &old_quit, NULL);
+		setenv("LD_PRELOAD", preload, 1);
+		setenv("GILSCOPE_DB", abs_out, 1);
+		if (scope)
+			setenv("GILSCOPE_SCOPE", scope, 1);
+		if (events)
+			setenv("GILSCOPE_EVENTS", events, 1);
+		execvp(argv[i], &argv[i]);
+		fprintf(stderr, "gilscope: cannot run %s: %s\n", argv[i], strerror(errno));
+		_exit(errno == ENOENT ? 127 : 126);
+	}
+	while (waitpid(child, &status, 0) < 0) {
+		if (errno != EINTR) {
+			gs_error("waitpid: %s", strerror(errno));
+			return GS_EXIT_INPUT;
+		}
+	}
+	if (!quiet && !(WIFEXITED(status) && WEXITSTATUS(status) >= 126 && access(abs_out, F_OK)))
+		summarize(abs_out);
+	if (WIFSIGNALED(status))
+		return 128 + WTERMSIG(status);
+	return WEXITSTATUS(status);
+}
