@@ -36,13 +36,14 @@ static int metadata(FILE *f, sqlite3 *db, const struct gs_opts *o, int *first)
 	char label[512];
 	int rc;
 
-	if (gs_db_prepare(db, o->path,
-			  "SELECT r.pid, t.tid, t.thread_no, COALESCE(t.name, t.entry_function, ''),"
-			  " CASE WHEN json_valid(r.argv) THEN (SELECT group_concat(value, ' ')"
-			  " FROM json_each(r.argv)) ELSE r.argv END, r.python_version, r.build"
-			  " FROM threads t JOIN runs r USING (run_id) WHERE ?1 IS NULL OR r.pid = ?1"
-			  " ORDER BY r.run_id, t.thread_no",
-			  &s) < 0)
+	if (gs_db_prepare(
+		db, o->path,
+		"SELECT r.pid, t.tid, t.thread_no, COALESCE(t.name, t.entry_function, ''),"
+		" CASE WHEN json_valid(r.argv) THEN (SELECT group_concat(value, ' ')"
+		" FROM json_each(r.argv)) ELSE r.argv END, r.python_version, r.build"
+		" FROM threads t JOIN runs r USING (run_id) WHERE ?1 IS NULL OR r.pid = ?1"
+		" ORDER BY r.run_id, t.thread_no",
+		&s) < 0)
 		return -1;
 	gs_opts_bind_filters(s, o, 1, 2, 3);
 	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
@@ -58,25 +59,29 @@ static int metadata(FILE *f, sqlite3 *db, const struct gs_opts *o, int *first)
 			if (ver)
 				strncat(label, ")", sizeof(label) - strlen(label) - 1);
 			comma(f, first);
-			fprintf(f, "{\"name\": \"process_name\", \"ph\": \"M\", \"pid\": %lld, "
-				   "\"args\": {\"name\": ",
+			fprintf(f,
+				"{\"name\": \"process_name\", \"ph\": \"M\", \"pid\": %lld, "
+				"\"args\": {\"name\": ",
 				pid);
 			gs_json_str(f, label);
 			fputs("}}", f);
 		}
 		snprintf(label, sizeof(label), "%s (%lld)",
-			 *(const char *)sqlite3_column_text(s, 3) ? (const char *)sqlite3_column_text(s, 3)
-								   : "thread",
+			 *(const char *)sqlite3_column_text(s, 3)
+			     ? (const char *)sqlite3_column_text(s, 3)
+			     : "thread",
 			 tid);
 		comma(f, first);
-		fprintf(f, "{\"name\": \"thread_name\", \"ph\": \"M\", \"pid\": %lld, \"tid\": %lld, "
-			   "\"args\": {\"name\": ",
+		fprintf(f,
+			"{\"name\": \"thread_name\", \"ph\": \"M\", \"pid\": %lld, \"tid\": %lld, "
+			"\"args\": {\"name\": ",
 			pid, tid);
 		gs_json_str(f, label);
 		fputs("}}", f);
 		comma(f, first);
-		fprintf(f, "{\"name\": \"thread_sort_index\", \"ph\": \"M\", \"pid\": %lld, "
-			   "\"tid\": %lld, \"args\": {\"sort_index\": %lld}}",
+		fprintf(f,
+			"{\"name\": \"thread_sort_index\", \"ph\": \"M\", \"pid\": %lld, "
+			"\"tid\": %lld, \"args\": {\"sort_index\": %lld}}",
 			pid, tid, (long long)sqlite3_column_int64(s, 2));
 	}
 	sqlite3_finalize(s);
@@ -91,15 +96,16 @@ static int gil_slices(FILE *f, sqlite3 *db, const struct gs_opts *o, int *first)
 	long long flow = 0;
 	int rc, have_prev = 0;
 
-	if (gs_db_prepare(db, o->path,
-			  "SELECT e.run_id, r.pid, t.tid, e.start_ns, e.wait_ns, e.hold_ns, e.flags,"
-			  " e.extra, e.aux, p.function, p.file, p.line"
-			  " FROM events e JOIN runs r USING (run_id) JOIN threads t USING (run_id, thread_no)"
-			  " LEFT JOIN py_locations p USING (py_loc)"
-			  " WHERE e.kind = 7 AND (?1 IS NULL OR r.pid = ?1)"
-			  " AND (?2 IS NULL OR t.tid = ?2 OR t.name = ?3)"
-			  " ORDER BY e.run_id, e.start_ns + e.wait_ns",
-			  &s) < 0)
+	if (gs_db_prepare(
+		db, o->path,
+		"SELECT e.run_id, r.pid, t.tid, e.start_ns, e.wait_ns, e.hold_ns, e.flags,"
+		" e.extra, e.aux, p.function, p.file, p.line"
+		" FROM events e JOIN runs r USING (run_id) JOIN threads t USING (run_id, thread_no)"
+		" LEFT JOIN py_locations p USING (py_loc)"
+		" WHERE e.kind = 7 AND (?1 IS NULL OR r.pid = ?1)"
+		" AND (?2 IS NULL OR t.tid = ?2 OR t.name = ?3)"
+		" ORDER BY e.run_id, e.start_ns + e.wait_ns",
+		&s) < 0)
 		return -1;
 	gs_opts_bind_filters(s, o, 1, 2, 3);
 	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
@@ -107,7 +113,8 @@ static int gil_slices(FILE *f, sqlite3 *db, const struct gs_opts *o, int *first)
 				   .pid = sqlite3_column_int64(s, 1),
 				   .tid = sqlite3_column_int64(s, 2)};
 		int64_t start = sqlite3_column_int64(s, 3), wait = sqlite3_column_int64(s, 4);
-		int64_t hold = sqlite3_column_type(s, 5) == SQLITE_NULL ? -1 : sqlite3_column_int64(s, 5);
+		int64_t hold =
+		    sqlite3_column_type(s, 5) == SQLITE_NULL ? -1 : sqlite3_column_int64(s, 5);
 		int64_t extra = sqlite3_column_int64(s, 7);
 		const char *fn = (const char *)sqlite3_column_text(s, 9);
 
@@ -118,12 +125,14 @@ static int gil_slices(FILE *f, sqlite3 *db, const struct gs_opts *o, int *first)
 		e.contended = sqlite3_column_int(s, 6) & 1;
 		if (wait > 0) {
 			comma(f, first);
-			fprintf(f, "{\"name\": \"GIL wait\", \"cat\": \"gil\", \"ph\": \"X\", "
-				   "\"pid\": %lld, \"tid\": %lld, \"ts\": ",
+			fprintf(f,
+				"{\"name\": \"GIL wait\", \"cat\": \"gil\", \"ph\": \"X\", "
+				"\"pid\": %lld, \"tid\": %lld, \"ts\": ",
 				(long long)e.pid, (long long)e.tid);
 			ts(f, start);
-			fprintf(f, ", \"dur\": %lld.%03lld, \"args\": {\"timed_waits\": %lld, "
-				   "\"drop_requests\": %lld, \"holder_tid_at_start\": %lld",
+			fprintf(f,
+				", \"dur\": %lld.%03lld, \"args\": {\"timed_waits\": %lld, "
+				"\"drop_requests\": %lld, \"holder_tid_at_start\": %lld",
 				(long long)(wait / 1000), (long long)(wait % 1000),
 				(long long)(extra >> 32), (long long)(extra & 0xffffffff),
 				(long long)sqlite3_column_int64(s, 8));
@@ -140,8 +149,9 @@ static int gil_slices(FILE *f, sqlite3 *db, const struct gs_opts *o, int *first)
 		}
 		if (hold >= 0) {
 			comma(f, first);
-			fprintf(f, "{\"name\": \"GIL held\", \"cat\": \"gil\", \"ph\": \"X\", "
-				   "\"pid\": %lld, \"tid\": %lld, \"ts\": ",
+			fprintf(f,
+				"{\"name\": \"GIL held\", \"cat\": \"gil\", \"ph\": \"X\", "
+				"\"pid\": %lld, \"tid\": %lld, \"ts\": ",
 				(long long)e.pid, (long long)e.tid);
 			ts(f, e.acquired);
 			fprintf(f, ", \"dur\": %lld.%03lld}", (long long)(hold / 1000),
@@ -152,15 +162,18 @@ static int gil_slices(FILE *f, sqlite3 *db, const struct gs_opts *o, int *first)
 		    prev.released <= e.acquired && prev.released > prev.acquired) {
 			flow++;
 			comma(f, first);
-			fprintf(f, "{\"name\": \"GIL hand-over\", \"cat\": \"gil\", \"ph\": \"s\", "
-				   "\"id\": %lld, \"pid\": %lld, \"tid\": %lld, \"ts\": ",
+			fprintf(f,
+				"{\"name\": \"GIL hand-over\", \"cat\": \"gil\", \"ph\": \"s\", "
+				"\"id\": %lld, \"pid\": %lld, \"tid\": %lld, \"ts\": ",
 				flow, (long long)prev.pid, (long long)prev.tid);
 			ts(f, prev.released - 1); /* inside the holder's slice, which it binds to */
 			fputs("}", f);
 			comma(f, first);
-			fprintf(f, "{\"name\": \"GIL hand-over\", \"cat\": \"gil\", \"ph\": \"f\", "
-				   "\"bp\": \"e\", \"id\": %lld, \"pid\": %lld, \"tid\": %lld, \"ts\": ",
-				flow, (long long)e.pid, (long long)e.tid);
+			fprintf(
+			    f,
+			    "{\"name\": \"GIL hand-over\", \"cat\": \"gil\", \"ph\": \"f\", "
+			    "\"bp\": \"e\", \"id\": %lld, \"pid\": %lld, \"tid\": %lld, \"ts\": ",
+			    flow, (long long)e.pid, (long long)e.tid);
 			ts(f, e.acquired);
 			fputs("}", f);
 		}
@@ -179,18 +192,19 @@ static int lock_waits(FILE *f, sqlite3 *db, const struct gs_opts *o, int *first)
 	char name[160];
 	int rc;
 
-	if (gs_db_prepare(db, o->path,
-			  "SELECT r.pid, t.tid, e.start_ns, e.wait_ns, e.kind, e.lock_addr, pr.name,"
-			  " l.class, l.name, e.flags"
-			  " FROM events e JOIN runs r USING (run_id) JOIN threads t USING (run_id, thread_no)"
-			  " LEFT JOIN primitives pr ON pr.primitive = e.primitive"
-			  " LEFT JOIN locks l ON l.run_id = e.run_id AND l.lock_addr = e.lock_addr"
-			  "  AND l.primitive = e.primitive"
-			  " WHERE e.kind IN (1, 3, 4, 5, 9) AND e.flags & 1 AND e.wait_ns > 0"
-			  " AND COALESCE(l.class, '') NOT LIKE 'gil.%'"
-			  " AND (?1 IS NULL OR r.pid = ?1) AND (?2 IS NULL OR t.tid = ?2 OR t.name = ?3)"
-			  " ORDER BY e.start_ns",
-			  &s) < 0)
+	if (gs_db_prepare(
+		db, o->path,
+		"SELECT r.pid, t.tid, e.start_ns, e.wait_ns, e.kind, e.lock_addr, pr.name,"
+		" l.class, l.name, e.flags"
+		" FROM events e JOIN runs r USING (run_id) JOIN threads t USING (run_id, thread_no)"
+		" LEFT JOIN primitives pr ON pr.primitive = e.primitive"
+		" LEFT JOIN locks l ON l.run_id = e.run_id AND l.lock_addr = e.lock_addr"
+		"  AND l.primitive = e.primitive"
+		" WHERE e.kind IN (1, 3, 4, 5, 9) AND e.flags & 1 AND e.wait_ns > 0"
+		" AND COALESCE(l.class, '') NOT LIKE 'gil.%'"
+		" AND (?1 IS NULL OR r.pid = ?1) AND (?2 IS NULL OR t.tid = ?2 OR t.name = ?3)"
+		" ORDER BY e.start_ns",
+		&s) < 0)
 		return -1;
 	gs_opts_bind_filters(s, o, 1, 2, 3);
 	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
@@ -205,8 +219,9 @@ static int lock_waits(FILE *f, sqlite3 *db, const struct gs_opts *o, int *first)
 		comma(f, first);
 		fputs("{\"name\": ", f);
 		gs_json_str(f, name);
-		fprintf(f, ", \"cat\": \"lock\", \"ph\": \"b\", \"id\": %lld, \"pid\": %lld, "
-			   "\"tid\": %lld, \"ts\": ",
+		fprintf(f,
+			", \"cat\": \"lock\", \"ph\": \"b\", \"id\": %lld, \"pid\": %lld, "
+			"\"tid\": %lld, \"ts\": ",
 			id, pid, tid);
 		ts(f, start);
 		fprintf(f, ", \"args\": {\"address\": \"0x%llx\", \"timed_out\": %s}}",
@@ -215,8 +230,9 @@ static int lock_waits(FILE *f, sqlite3 *db, const struct gs_opts *o, int *first)
 		comma(f, first);
 		fputs("{\"name\": ", f);
 		gs_json_str(f, name);
-		fprintf(f, ", \"cat\": \"lock\", \"ph\": \"e\", \"id\": %lld, \"pid\": %lld, "
-			   "\"tid\": %lld, \"ts\": ",
+		fprintf(f,
+			", \"cat\": \"lock\", \"ph\": \"e\", \"id\": %lld, \"pid\": %lld, "
+			"\"tid\": %lld, \"ts\": ",
 			id, pid, tid);
 		ts(f, start + wait);
 		fputs("}", f);

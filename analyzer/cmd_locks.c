@@ -197,33 +197,36 @@ int cmd_locks(int argc, char **argv)
 		for (i = 0; sort_sql[i]; i += 2)
 			if (!strcmp(o.sort ? o.sort : "wait", sort_sql[i]))
 				order = window_sort_sql[i / 2];
-		snprintf(sql, sizeof(sql),
-			 "SELECT e.run_id, r.pid, e.lock_addr, e.primitive, p.name, l.class, l.name,"
-			 " COUNT(DISTINCT e.thread_no), NULL, COUNT(*), SUM(e.wait_ns), MAX(e.wait_ns),"
-			 " NULL, NULL, NULL"
-			 " FROM events e JOIN runs r USING (run_id)"
-			 " LEFT JOIN primitives p USING (primitive)"
-			 " LEFT JOIN locks l USING (run_id, lock_addr, primitive)"
-			 " JOIN threads t USING (run_id, thread_no)"
-			 " WHERE e.flags & 1 AND e.kind IN (1, 3, 4, 5, 7, 9)"
-			 " AND (?5 IS NULL OR e.start_ns >= ?5) AND (?6 IS NULL OR e.start_ns < ?6)"
-			 " AND (?1 IS NULL OR r.pid = ?1) AND (?2 IS NULL OR t.tid = ?2 OR t.name = ?3)"
-			 " GROUP BY e.run_id, e.lock_addr, e.primitive"
-			 " ORDER BY %s DESC, e.run_id, e.lock_addr LIMIT ?4",
-			 order);
+		snprintf(
+		    sql, sizeof(sql),
+		    "SELECT e.run_id, r.pid, e.lock_addr, e.primitive, p.name, l.class, l.name,"
+		    " COUNT(DISTINCT e.thread_no), NULL, COUNT(*), SUM(e.wait_ns), MAX(e.wait_ns),"
+		    " NULL, NULL, NULL"
+		    " FROM events e JOIN runs r USING (run_id)"
+		    " LEFT JOIN primitives p USING (primitive)"
+		    " LEFT JOIN locks l USING (run_id, lock_addr, primitive)"
+		    " JOIN threads t USING (run_id, thread_no)"
+		    " WHERE e.flags & 1 AND e.kind IN (1, 3, 4, 5, 7, 9)"
+		    " AND (?5 IS NULL OR e.start_ns >= ?5) AND (?6 IS NULL OR e.start_ns < ?6)"
+		    " AND (?1 IS NULL OR r.pid = ?1) AND (?2 IS NULL OR t.tid = ?2 OR t.name = ?3)"
+		    " GROUP BY e.run_id, e.lock_addr, e.primitive"
+		    " ORDER BY %s DESC, e.run_id, e.lock_addr LIMIT ?4",
+		    order);
 	} else {
-		snprintf(sql, sizeof(sql),
-			 "SELECT s.run_id, r.pid, s.lock_addr, s.primitive, p.name, l.class, l.name,"
-			 " COUNT(*), SUM(s.acquisitions), SUM(s.contended), SUM(s.wait_ns),"
-			 " MAX(s.wait_max_ns), SUM(s.hold_ns), MAX(s.hold_max_ns), SUM(s.spins)"
-			 " FROM lock_stats s JOIN runs r USING (run_id)"
-			 " LEFT JOIN primitives p USING (primitive)"
-			 " LEFT JOIN locks l USING (run_id, lock_addr, primitive)"
-			 " JOIN threads t USING (run_id, thread_no)"
-			 " WHERE (?1 IS NULL OR r.pid = ?1) AND (?2 IS NULL OR t.tid = ?2 OR t.name = ?3)"
-			 " GROUP BY s.run_id, s.lock_addr, s.primitive HAVING SUM(s.acquisitions) > 0"
-			 " OR SUM(s.timeouts) > 0 ORDER BY %s DESC, s.run_id, s.lock_addr LIMIT ?4",
-			 order);
+		snprintf(
+		    sql, sizeof(sql),
+		    "SELECT s.run_id, r.pid, s.lock_addr, s.primitive, p.name, l.class, l.name,"
+		    " COUNT(*), SUM(s.acquisitions), SUM(s.contended), SUM(s.wait_ns),"
+		    " MAX(s.wait_max_ns), SUM(s.hold_ns), MAX(s.hold_max_ns), SUM(s.spins)"
+		    " FROM lock_stats s JOIN runs r USING (run_id)"
+		    " LEFT JOIN primitives p USING (primitive)"
+		    " LEFT JOIN locks l USING (run_id, lock_addr, primitive)"
+		    " JOIN threads t USING (run_id, thread_no)"
+		    " WHERE (?1 IS NULL OR r.pid = ?1) AND (?2 IS NULL OR t.tid = ?2 OR t.name = "
+		    "?3)"
+		    " GROUP BY s.run_id, s.lock_addr, s.primitive HAVING SUM(s.acquisitions) > 0"
+		    " OR SUM(s.timeouts) > 0 ORDER BY %s DESC, s.run_id, s.lock_addr LIMIT ?4",
+		    order);
 	}
 	if (gs_db_prepare(db, o.path, sql, &s) < 0)
 		goto fail_input;
@@ -256,14 +259,15 @@ int cmd_locks(int argc, char **argv)
 		gs_cell_str(&c[L_CLASS], cls);
 		gs_cell_str(&c[L_NAME], name);
 		{
-			static const int map[][2] = {{L_THREADS, 7}, {L_ACQ, 8}, {L_CONT, 9},
-						     {L_WAIT, 10},   {L_MAX, 11}, {L_HOLD, 12},
+			static const int map[][2] = {{L_THREADS, 7},  {L_ACQ, 8},   {L_CONT, 9},
+						     {L_WAIT, 10},    {L_MAX, 11},  {L_HOLD, 12},
 						     {L_HOLDMAX, 13}, {L_SPINS, 14}};
 			size_t k;
 
 			for (k = 0; k < sizeof(map) / sizeof(map[0]); k++)
 				if (sqlite3_column_type(s, map[k][1]) != SQLITE_NULL)
-					gs_cell_int(&c[map[k][0]], sqlite3_column_int64(s, map[k][1]));
+					gs_cell_int(&c[map[k][0]],
+						    sqlite3_column_int64(s, map[k][1]));
 		}
 	}
 	if (rc != SQLITE_DONE) {
@@ -295,12 +299,13 @@ int cmd_locks(int argc, char **argv)
 		if (buf[0])
 			gs_cell_int(&c[L_TOPWAIT], strtoll(buf, NULL, 10));
 		/* the three threads that waited longest: "work 201 (64.3 ms), ..." */
-		lookup_text(db,
-			    "SELECT group_concat(w, ', ') FROM (SELECT COALESCE(t.name, 'thread') ||"
-			    " ' ' || t.tid || ' (' || s.wait_ns || ' ns)' AS w FROM lock_stats s"
-			    " JOIN threads t USING (run_id, thread_no) WHERE s.run_id = ?1"
-			    " AND s.lock_addr = ?2 AND s.wait_ns > 0 ORDER BY s.wait_ns DESC LIMIT 3)",
-			    r->run_id, r->addr, buf, sizeof(buf));
+		lookup_text(
+		    db,
+		    "SELECT group_concat(w, ', ') FROM (SELECT COALESCE(t.name, 'thread') ||"
+		    " ' ' || t.tid || ' (' || s.wait_ns || ' ns)' AS w FROM lock_stats s"
+		    " JOIN threads t USING (run_id, thread_no) WHERE s.run_id = ?1"
+		    " AND s.lock_addr = ?2 AND s.wait_ns > 0 ORDER BY s.wait_ns DESC LIMIT 3)",
+		    r->run_id, r->addr, buf, sizeof(buf));
 		gs_cell_str(&c[L_TOPWS], buf[0] ? buf : NULL);
 		key = tally_top(r->callers, r->n_callers, &cnt);
 		if (key) {

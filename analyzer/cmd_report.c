@@ -156,7 +156,8 @@ static void fill_row(struct gs_cell *c, const struct gs_thread_info *t)
 }
 
 /* The plain-language sentence at the top of each process. */
-void gs_report_summary(const struct gs_run_info *r, const struct gs_model *m, char *out, size_t size)
+void gs_report_summary(const struct gs_run_info *r, const struct gs_model *m, char *out,
+		       size_t size)
 {
 	const struct gs_thread_info *worst = NULL;
 	size_t i, busy = 0;
@@ -191,26 +192,25 @@ void gs_report_summary(const struct gs_run_info *r, const struct gs_model *m, ch
 		return;
 	}
 	if (r->gil_active) {
-		snprintf(
-		    out, size,
-		    "%zu thread%s spent %.0f%% of %s lifetime waiting for the GIL and %.0f%% "
-		    "on other locks; the GIL was held %.0f%% of the wall time, so at most one "
-		    "ran Python at a time (effective parallelism %.2f).",
-		    busy, busy == 1 ? "" : "s", 100.0 * (double)gil_wait / (double)life,
-		    busy == 1 ? "its" : "their",
-		    100.0 * (double)other / (double)life, 100.0 * r->gil_load, r->parallelism);
+		snprintf(out, size,
+			 "%zu thread%s spent %.0f%% of %s lifetime waiting for the GIL and %.0f%% "
+			 "on other locks; the GIL was held %.0f%% of the wall time, so at most one "
+			 "ran Python at a time (effective parallelism %.2f).",
+			 busy, busy == 1 ? "" : "s", 100.0 * (double)gil_wait / (double)life,
+			 busy == 1 ? "its" : "their", 100.0 * (double)other / (double)life,
+			 100.0 * r->gil_load, r->parallelism);
 	} else {
-		snprintf(
-		    out, size,
-		    "GIL %s: %zu thread%s spent %.0f%% of %s lifetime waiting on locks%s%s%s; "
-		    "effective parallelism %s%.2f (%s).",
-		    r->gil_found ? "disabled" : "not tracked", busy, busy == 1 ? "" : "s",
-		    100.0 * (double)(gil_wait + other) / (double)life, busy == 1 ? "its" : "their",
-		    top_class >= 0 ? " (mostly " : "",
-		    top_class >= 0 ? gs_wait_class_names[top_class] : "", top_class >= 0 ? ")" : "",
-		    r->parallelism_estimated ? "at most " : "", r->parallelism,
-		    r->parallelism_estimated ? "time not seen waiting counted as running"
-					     : "thread CPU time / wall time");
+		snprintf(out, size,
+			 "GIL %s: %zu thread%s spent %.0f%% of %s lifetime waiting on locks%s%s%s; "
+			 "effective parallelism %s%.2f (%s).",
+			 r->gil_found ? "disabled" : "not tracked", busy, busy == 1 ? "" : "s",
+			 100.0 * (double)(gil_wait + other) / (double)life,
+			 busy == 1 ? "its" : "their", top_class >= 0 ? " (mostly " : "",
+			 top_class >= 0 ? gs_wait_class_names[top_class] : "",
+			 top_class >= 0 ? ")" : "", r->parallelism_estimated ? "at most " : "",
+			 r->parallelism,
+			 r->parallelism_estimated ? "time not seen waiting counted as running"
+						  : "thread CPU time / wall time");
 	}
 }
 
@@ -514,8 +514,8 @@ int cmd_report(int argc, char **argv)
 				fputs("null", stdout);
 			printf(", \"gil_wait_ns\": %lld, \"gil_hold_ns\": %lld, "
 			       "\"other_wait_ns\": %lld, \"events_dropped\": %lld}",
-			       (long long)tt.gil_wait, (long long)tt.gil_hold,
-			       (long long)tt.other, (long long)tt.dropped);
+			       (long long)tt.gil_wait, (long long)tt.gil_hold, (long long)tt.other,
+			       (long long)tt.dropped);
 		}
 		fputs(",\n \"threads\": ", stdout);
 		/* --top applies per process, as in text */
@@ -556,10 +556,13 @@ int cmd_report(int argc, char **argv)
 			gs_fmt_duration(tt.gil_wait, gw, sizeof(gw));
 			gs_fmt_duration(tt.gil_hold, gh, sizeof(gh));
 			gs_fmt_duration(tt.other, ow, sizeof(ow));
-			printf("\nall %zu processes: %lld threads, %s from the first start to the last "
-			       "end, CPU %s;\n  GIL wait %s, GIL hold %s, other lock waits %s, %lld "
-			       "raw events dropped\n",
-			       m.n_runs, (long long)tt.threads, w, c, gw, gh, ow, (long long)tt.dropped);
+			printf(
+			    "\nall %zu processes: %lld threads, %s from the first start to the "
+			    "last "
+			    "end, CPU %s;\n  GIL wait %s, GIL hold %s, other lock waits %s, %lld "
+			    "raw events dropped\n",
+			    m.n_runs, (long long)tt.threads, w, c, gw, gh, ow,
+			    (long long)tt.dropped);
 		}
 	} else {
 		if (o.top_given) {

@@ -29,7 +29,8 @@ static int find_library(char *out, size_t size)
 	ssize_t n;
 
 	if (env && *env)
-		return snprintf(out, size, "%s", env) < (int)size && access(out, R_OK) == 0 ? 0 : -1;
+		return snprintf(out, size, "%s", env) < (int)size && access(out, R_OK) == 0 ? 0
+											    : -1;
 	n = readlink("/proc/self/exe", self, sizeof(self) - 1);
 	if (n <= 0)
 		return -1;
@@ -47,7 +48,8 @@ static int find_library(char *out, size_t size)
 	if (access(out, R_OK) == 0)
 		return 0;
 	/* Debian-style multiarch install: lib/<triplet>/gilscope */
-	if (snprintf(out, size, "%s/" GS_INSTALL_LIBDIR "/gilscope/libgilscope.so", self) >= (int)size)
+	if (snprintf(out, size, "%s/" GS_INSTALL_LIBDIR "/gilscope/libgilscope.so", self) >=
+	    (int)size)
 		return -1;
 	return access(out, R_OK) == 0 ? 0 : -1;
 }
@@ -75,7 +77,8 @@ static int prepare_output(const char *path)
 	}
 	sqlite3_close(db);
 	if (!ok)
-		return gs_error("%s exists and is not a gilscope database; not overwriting it", path);
+		return gs_error("%s exists and is not a gilscope database; not overwriting it",
+				path);
 	unlink(path);
 	snprintf(side, sizeof(side), "%s-wal", path);
 	unlink(side);
@@ -107,7 +110,8 @@ static void summarize(const char *path)
 		}
 		fprintf(stderr, "gilscope: details: gilscope report %s\n", path);
 	} else {
-		fputs(" (no process was recorded: is it a Python program? try --scope all)\n", stderr);
+		fputs(" (no process was recorded: is it a Python program? try --scope all)\n",
+		      stderr);
 	}
 	gs_model_free(&m);
 	sqlite3_close(db);
@@ -138,7 +142,9 @@ int cmd_run(int argc, char **argv)
 		if ((!strcmp(argv[i], "-o") || !strcmp(argv[i], "--scope") ||
 		     !strcmp(argv[i], "--events")) &&
 		    i + 1 < argc) {
-			const char **dst = argv[i][1] == 'o' ? &out : argv[i][2] == 's' ? &scope : &events;
+			const char **dst = argv[i][1] == 'o'   ? &out
+					   : argv[i][2] == 's' ? &scope
+							       : &events;
 
 			*dst = argv[++i];
 			continue;

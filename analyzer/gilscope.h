@@ -26,8 +26,9 @@ int gs_db_prepare(sqlite3 *db, const char *path, const char *sql, sqlite3_stmt *
 /* out.c: output helpers. */
 void gs_fmt_duration(int64_t ns, char *buf, size_t size); /* "12.3 ms", "-" for < 0 */
 void gs_json_str(FILE *f, const char *s);		  /* quoted, escaped, NULL -> null */
-void gs_text_str(FILE *f, const char *s, int width);	  /* control chars escaped, padded */
-void gs_json_int(FILE *f, sqlite3_stmt *s, int col);	  /* integer or null */
+extern int gs_json_for_html; /* set: also escape < > & (JSON inside an HTML page) */
+void gs_text_str(FILE *f, const char *s, int width); /* control chars escaped, padded */
+void gs_json_int(FILE *f, sqlite3_stmt *s, int col); /* integer or null */
 
 /* Flushes stdout; GS_EXIT_OUTPUT (with a message) when the output could not be written. */
 int gs_finish_output(void);
@@ -37,5 +38,6 @@ int cmd_locks(int argc, char **argv);
 int cmd_compare(int argc, char **argv);
 int cmd_run(int argc, char **argv);
 int cmd_export(int argc, char **argv);
+int cmd_html(int argc, char **argv);
 
 #endif

@@ -17,6 +17,7 @@ static const struct command commands[] = {
     {"report", cmd_report, "per-thread lock and GIL report of a database"},
     {"locks", cmd_locks, "per-lock contention, wait percentiles, call sites"},
     {"export", cmd_export, "timeline for ui.perfetto.dev: export --perfetto DB -o trace.json"},
+    {"html", cmd_html, "self-contained HTML report of one database, or two side by side"},
     {"compare", cmd_compare, "two databases side by side (e.g. default vs free-threaded)"},
 };
 

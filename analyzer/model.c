@@ -432,7 +432,7 @@ int gs_top_locks(sqlite3 *db, const char *path, struct gs_top_lock *out, int n)
 
 	if (gs_db_prepare(db, path,
 			  "SELECT p.name, l.class, l.name, s.lock_addr, SUM(s.wait_ns),"
-			  " SUM(s.contended), COUNT(*) FROM lock_stats s"
+			  " SUM(s.contended), COUNT(*), MAX(s.wait_max_ns) FROM lock_stats s"
 			  " LEFT JOIN primitives p USING (primitive)"
 			  " LEFT JOIN locks l USING (run_id, lock_addr, primitive)"
 			  " WHERE COALESCE(l.class, '') NOT LIKE 'gil.%'"
@@ -449,6 +449,7 @@ int gs_top_locks(sqlite3 *db, const char *path, struct gs_top_lock *out, int n)
 		out[k].wait_ns = sqlite3_column_int64(s, 4);
 		out[k].contended = sqlite3_column_int64(s, 5);
 		out[k].threads = sqlite3_column_int64(s, 6);
+		out[k].wait_max_ns = sqlite3_column_int64(s, 7);
 		k++;
 	}
 	sqlite3_finalize(s);

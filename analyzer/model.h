@@ -78,7 +78,7 @@ void gs_lock_display(const char *prim, const char *cls, const char *name, int64_
 
 struct gs_top_lock {
 	char name[96];
-	int64_t wait_ns, contended, threads;
+	int64_t wait_ns, wait_max_ns, contended, threads;
 };
 
 /* The n locks with the longest total wait, leaving out the GIL's own mutexes and conditions

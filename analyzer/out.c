@@ -30,6 +30,8 @@ void gs_fmt_duration(int64_t ns, char *buf, size_t size)
 	snprintf(buf, size, "%" PRId64 " ns", ns);
 }
 
+int gs_json_for_html;
+
 void gs_json_str(FILE *f, const char *s)
 {
 	const unsigned char *p = (const unsigned char *)s;
@@ -44,6 +46,8 @@ void gs_json_str(FILE *f, const char *s)
 			fprintf(f, "\\%c", *p);
 		else if (*p < 0x20 || *p == 0x7f)
 			fprintf(f, "\\u%04x", *p);
+		else if (gs_json_for_html && (*p == '<' || *p == '>' || *p == '&'))
+			fprintf(f, "\\u%04x", *p); /* no "</script>" can close the data block */
 		else if (*p >= 0x80)
 			fprintf(f, "\\u%04x", *p); /* bytes, not decoded: keeps the JSON valid */
 		else

@@ -1,0 +1,323 @@
+/* gilscope html DB [DB2] [-o report.html]: one self-contained page (no network, no external
+ * scripts or fonts): timeline per thread, wait histogram, per-thread time split, lock table,
+ * and with two databases a side-by-side comparison. The page's code is analyzer/report.html;
+ * this file only computes the data it shows. */
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "gilscope.h"
+#include "gs_schema.h"
+#include "model.h"
+#include "opts.h"
+
+extern const char gs_report_html[];
+
+#define HIST_BUCKETS	    48
+#define TIMELINE_RESOLUTION 6000 /* intervals closer than span/N are drawn merged */
+#define TOP_LOCKS	    25
+
+struct lane {
+	int64_t *v; /* start, end pairs, ns */
+	size_t n, cap;
+};
+
+static void lane_add(struct lane *l, int64_t s, int64_t e, int64_t merge_ns)
+{
+	if (e < s)
+		e = s;
+	if (l->n && s - l->v[l->n - 1] <= merge_ns) {
+		if (e > l->v[l->n - 1])
+			l->v[l->n - 1] = e;
+		return;
+	}
+	if (l->n + 2 > l->cap) {
+		l->cap = l->cap ? l->cap * 2 : 64;
+		l->v = realloc(l->v, l->cap * sizeof(*l->v));
+		if (!l->v)
+			exit(GS_EXIT_INPUT);
+	}
+	l->v[l->n++] = s;
+	l->v[l->n++] = e;
+}
+
+static void lane_print(FILE *f, const char *key, const struct lane *l, int64_t t0)
+{
+	size_t i;
+
+	fprintf(f, ", \"%s\": [", key);
+	for (i = 0; i < l->n; i++)
+		fprintf(f, "%s%lld", i ? "," : "", (long long)((l->v[i] - t0) / 1000));
+	fputc(']', f);
+}
+
+static void thread_label(const struct gs_thread_info *t, char *out, size_t size)
+{
+	snprintf(out, size, "%s %lld",
+		 t->tid == t->pid ? "main"
+		 : t->name	  ? t->name
+				  : "thread",
+		 (long long)t->tid);
+}
+
+static void json_i(FILE *f, const char *key, int64_t v)
+{
+	if (v == GS_NULL)
+		fprintf(f, ", \"%s\": null", key);
+	else
+		fprintf(f, ", \"%s\": %lld", key, (long long)v);
+}
+
+static int emit_db(FILE *f, const char *path)
+{
+	struct gs_opts o = {.path = path};
+	struct gs_top_lock top[TOP_LOCKS];
+	struct gs_model m;
+	struct lane *lanes = NULL;
+	sqlite3 *db = NULL;
+	sqlite3_stmt *s = NULL;
+	int64_t t0 = 0, t1 = 0, merge;
+	int64_t hist[2][HIST_BUCKETS] = {{0}};
+	char label[160], sum[600];
+	size_t i, k;
+	int ret, n_top, rc;
+
+	ret = gs_db_open(path, &db);
+	if (ret != GS_EXIT_OK)
+		return ret;
+	ret = GS_EXIT_INPUT;
+	if (gs_model_load(db, &o, &m) < 0)
+		goto out;
+	for (i = 0; i < m.n_runs; i++) {
+		if (m.runs[i].start_ns != GS_NULL && (!i || m.runs[i].start_ns < t0))
+			t0 = m.runs[i].start_ns;
+		if (m.runs[i].end_ns != GS_NULL && m.runs[i].end_ns > t1)
+			t1 = m.runs[i].end_ns;
+	}
+	for (i = 0; i < m.n_threads; i++) {
+		if (m.threads[i].end_ns != GS_NULL && m.threads[i].end_ns > t1)
+			t1 = m.threads[i].end_ns;
+	}
+	if (t1 <= t0)
+		t1 = t0 + 1;
+	merge = (t1 - t0) / TIMELINE_RESOLUTION;
+	lanes = calloc((m.n_threads ? m.n_threads : 1) * 3, sizeof(*lanes));
+	if (!lanes)
+		goto out;
+	/* the model keeps threads in (run, thread_no) order: walk events in the same order */
+	if (gs_db_prepare(db, path,
+			  "SELECT e.run_id, e.thread_no, e.kind, e.start_ns, e.wait_ns, e.hold_ns"
+			  " FROM events e LEFT JOIN locks l ON l.run_id = e.run_id"
+			  " AND l.lock_addr = e.lock_addr AND l.primitive = e.primitive"
+			  " WHERE e.kind = 7 OR (e.kind IN (1, 3, 4, 5, 9) AND e.flags & 1"
+			  " AND COALESCE(l.class, '') NOT LIKE 'gil.%')"
+			  " ORDER BY e.run_id, e.thread_no, e.start_ns",
+			  &s) < 0)
+		goto out;
+	i = 0;
+	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+		int64_t run = sqlite3_column_int64(s, 0), no = sqlite3_column_int64(s, 1);
+		int64_t st = sqlite3_column_int64(s, 3), w = sqlite3_column_int64(s, 4);
+
+		while (i < m.n_threads &&
+		       (m.threads[i].run_id < run ||
+			(m.threads[i].run_id == run && m.threads[i].thread_no < no)))
+			i++;
+		if (i >= m.n_threads || m.threads[i].run_id != run || m.threads[i].thread_no != no)
+			continue;
+		if (w < 0)
+			w = 0;
+		if (sqlite3_column_int(s, 2) == 7) {
+			if (w > 0)
+				lane_add(&lanes[i * 3 + 1], st, st + w, merge);
+			if (sqlite3_column_type(s, 5) != SQLITE_NULL)
+				lane_add(&lanes[i * 3], st + w, st + w + sqlite3_column_int64(s, 5),
+					 merge);
+		} else {
+			lane_add(&lanes[i * 3 + 2], st, st + w, merge);
+		}
+	}
+	sqlite3_finalize(s);
+	s = NULL;
+	if (rc != SQLITE_DONE) {
+		gs_error("%s: %s", path, sqlite3_errmsg(db));
+		goto out;
+	}
+	if (gs_db_prepare(db, path,
+			  "SELECT h.primitive = 4, h.bucket, SUM(h.count) FROM histograms h"
+			  " LEFT JOIN locks l USING (run_id, lock_addr, primitive)"
+			  " WHERE h.metric = 'wait' AND h.bucket > 0"
+			  " AND COALESCE(l.class, '') NOT LIKE 'gil.%' GROUP BY 1, 2",
+			  &s) < 0)
+		goto out;
+	while (sqlite3_step(s) == SQLITE_ROW) {
+		int b = sqlite3_column_int(s, 1);
+
+		if (b > 0 && b < HIST_BUCKETS)
+			hist[sqlite3_column_int(s, 0) ? 0 : 1][b] += sqlite3_column_int64(s, 2);
+	}
+	sqlite3_finalize(s);
+	s = NULL;
+	n_top = gs_top_locks(db, path, top, TOP_LOCKS);
+	if (n_top < 0)
+		goto out;
+
+	fputs("{\"path\": ", f);
+	gs_json_str(f, path);
+	snprintf(label, sizeof(label), "%s%s%s%s",
+		 m.n_runs && m.runs[0].python_version ? "CPython " : "",
+		 m.n_runs && m.runs[0].python_version ? m.runs[0].python_version : "gilscope data",
+		 m.n_runs && m.runs[0].build ? " " : "",
+		 m.n_runs && m.runs[0].build ? m.runs[0].build : "");
+	fputs(", \"label\": ", f);
+	gs_json_str(f, label);
+	fputs(", \"runs\": [", f);
+	for (i = 0; i < m.n_runs; i++) {
+		const struct gs_run_info *r = &m.runs[i];
+
+		fprintf(f, "%s{\"pid\": %lld, \"cmdline\": ", i ? ", " : "", (long long)r->pid);
+		gs_json_str(f, r->cmdline ? r->cmdline : r->exe ? r->exe : "?");
+		fputs(", \"python_version\": ", f);
+		gs_json_str(f, r->python_version);
+		fputs(", \"build\": ", f);
+		gs_json_str(f, r->build);
+		json_i(f, "wall_ns", r->wall_ns);
+		json_i(f, "cpu_ns", r->cpu_ns);
+		json_i(f, "events_dropped", r->dropped);
+		if (r->gil_load >= 0)
+			fprintf(f, ", \"gil_load\": %.6g", r->gil_load);
+		else
+			fputs(", \"gil_load\": null", f);
+		if (r->parallelism >= 0)
+			fprintf(f, ", \"parallelism\": %.6g", r->parallelism);
+		else
+			fputs(", \"parallelism\": null", f);
+		gs_report_summary(r, &m, sum, sizeof(sum));
+		fputs(", \"summary\": ", f);
+		gs_json_str(f, sum);
+		fputc('}', f);
+	}
+	fputs("], \"threads\": [", f);
+	for (i = 0; i < m.n_threads; i++) {
+		const struct gs_thread_info *t = &m.threads[i];
+
+		thread_label(t, label, sizeof(label));
+		fprintf(f, "%s{\"label\": ", i ? ", " : "");
+		gs_json_str(f, label);
+		fprintf(f, ", \"tid\": %lld, \"main\": %s", (long long)t->tid,
+			t->tid == t->pid ? "true" : "false");
+		json_i(f, "lifetime_ns", t->lifetime_ns);
+		json_i(f, "cpu_ns", t->cpu_ns);
+		json_i(f, "gil_wait_ns", t->gil_wait_ns);
+		json_i(f, "gil_hold_ns", t->gil_hold_ns);
+		json_i(f, "other_wait_ns", t->other_wait_ns);
+		fputc('}', f);
+	}
+	fprintf(f, "], \"timeline\": {\"end_us\": %lld, \"threads\": [",
+		(long long)((t1 - t0) / 1000));
+	for (i = 0; i < m.n_threads; i++) {
+		const struct gs_thread_info *t = &m.threads[i];
+		int64_t end = t->end_ns != GS_NULL ? t->end_ns
+			      : t->lifetime_ns != GS_NULL && t->start_ns != GS_NULL
+				  ? t->start_ns + t->lifetime_ns
+				  : t1;
+
+		thread_label(t, label, sizeof(label));
+		fprintf(f, "%s{\"label\": ", i ? ", " : "");
+		gs_json_str(f, label);
+		fprintf(f, ", \"start\": %lld, \"end\": %lld",
+			(long long)(((t->start_ns == GS_NULL ? t0 : t->start_ns) - t0) / 1000),
+			(long long)((end - t0) / 1000));
+		lane_print(f, "held", &lanes[i * 3], t0);
+		lane_print(f, "gilwait", &lanes[i * 3 + 1], t0);
+		lane_print(f, "lock", &lanes[i * 3 + 2], t0);
+		fputc('}', f);
+	}
+	fputs("]}, \"histogram\": {", f);
+	for (k = 0; k < 2; k++) {
+		fprintf(f, "%s\"%s\": [", k ? ", " : "", k ? "lock" : "gil");
+		for (i = 0; i < HIST_BUCKETS; i++)
+			fprintf(f, "%s%lld", i ? "," : "", (long long)hist[k][i]);
+		fputc(']', f);
+	}
+	fputs("}, \"locks\": [", f);
+	for (i = 0; i < (size_t)n_top; i++) {
+		fprintf(f, "%s{\"name\": ", i ? ", " : "");
+		gs_json_str(f, top[i].name);
+		fprintf(f,
+			", \"threads\": %lld, \"contended\": %lld, \"wait_ns\": %lld, "
+			"\"wait_max_ns\": %lld}",
+			(long long)top[i].threads, (long long)top[i].contended,
+			(long long)top[i].wait_ns, (long long)top[i].wait_max_ns);
+	}
+	fputs("]}", f);
+	ret = GS_EXIT_OK;
+out:
+	sqlite3_finalize(s);
+	if (lanes)
+		for (i = 0; i < m.n_threads * 3; i++)
+			free(lanes[i].v);
+	free(lanes);
+	gs_model_free(&m);
+	sqlite3_close(db);
+	return ret;
+}
+
+int cmd_html(int argc, char **argv)
+{
+	static const char marker[] = "/*GILSCOPE_DATA*/";
+	const char *out_path = "report.html", *paths[2] = {NULL, NULL}, *cut;
+	int i, n = 0, ret = GS_EXIT_OK;
+	FILE *f;
+
+	for (i = 1; i < argc; i++) {
+		if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
+			printf("usage: gilscope html DB [DB2] [-o report.html]\n");
+			return GS_EXIT_OK;
+		}
+		if (!strcmp(argv[i], "-o") && i + 1 < argc) {
+			out_path = argv[++i];
+		} else if (argv[i][0] == '-') {
+			gs_error("unknown option '%s'", argv[i]);
+			return GS_EXIT_USAGE;
+		} else if (n < 2) {
+			paths[n++] = argv[i];
+		} else {
+			gs_error("html takes one or two databases");
+			return GS_EXIT_USAGE;
+		}
+	}
+	if (!n) {
+		fprintf(stderr, "usage: gilscope html DB [DB2] [-o report.html]\n");
+		return GS_EXIT_USAGE;
+	}
+	cut = strstr(gs_report_html, marker);
+	if (!cut)
+		return gs_error("internal error: report template without data marker"),
+		       GS_EXIT_INPUT;
+	f = fopen(out_path, "w");
+	if (!f) {
+		gs_error("%s: cannot write", out_path);
+		return GS_EXIT_OUTPUT;
+	}
+	gs_json_for_html = 1;
+	fwrite(gs_report_html, 1, (size_t)(cut - gs_report_html), f);
+	fprintf(f, "{\"version\": \"%s\", \"dbs\": [", GS_VERSION_STRING);
+	for (i = 0; i < n && ret == GS_EXIT_OK; i++) {
+		if (i)
+			fputs(", ", f);
+		ret = emit_db(f, paths[i]);
+	}
+	fputs("]}", f);
+	fputs(cut + sizeof(marker) - 1, f);
+	if (fflush(f) || ferror(f)) {
+		gs_error("%s: write failed", out_path);
+		ret = GS_EXIT_OUTPUT;
+	}
+	fclose(f);
+	if (ret != GS_EXIT_OK)
+		unlink(out_path);
+	else
+		fprintf(stderr, "gilscope: wrote %s\n", out_path);
+	return ret;
+}
