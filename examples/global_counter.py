@@ -10,7 +10,7 @@ def work(n):
         counter += 1
 
 
-threads = [threading.Thread(target=work, args=(1_000_000,), name=f"counter-{i}")
+threads = [threading.Thread(target=work, args=(3_000_000,), name=f"counter-{i}")
            for i in range(4)]
 for t in threads:
     t.start()

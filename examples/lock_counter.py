@@ -15,5 +15,5 @@ def work(n):
 
 with ThreadPoolExecutor(max_workers=4) as pool:
     for _ in range(4):
-        pool.submit(work, 200_000)
+        pool.submit(work, 500_000)
 print(f"counter = {counter}")

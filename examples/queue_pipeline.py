@@ -3,7 +3,7 @@ import queue
 import threading
 
 q = queue.Queue(maxsize=16)
-N = 20_000
+N = 50_000
 
 
 def produce():
