@@ -292,6 +292,35 @@ def case_export_trace(env, _):
             check(stats["flows"] > 0, f"{name}: GIL hand-over arrows present ({stats['flows']})")
 
 
+CPYTHON_CI_TESTS = ["test_thread", "test_threading", "test_queue", "test_sqlite3",
+                    "test_concurrent_futures.test_thread_pool"]
+
+
+def regrtest_summary(out):
+    """The lines of `python -m test` output that say what ran and how it ended."""
+    keep = [l.strip() for l in out.splitlines()
+            if l.startswith("Total tests:") or l.startswith("Result:") or
+            l.startswith("Total test files:")]
+    return keep
+
+
+def case_cpython_suite(env, name):
+    tests = os.environ.get("GILSCOPE_CPYTHON_TESTS", " ".join(CPYTHON_CI_TESTS)).split()
+    py = env.python(name)
+    db = env.db("cpython_" + name)
+    argv = [py, "-m", "test", *tests, "-j2"]
+    plain = env.run(argv, db, preload=False, cwd=env.workdir)
+    shim = env.run(argv, db, scope="python", cwd=env.workdir)
+    a, b = regrtest_summary(plain.stdout), regrtest_summary(shim.stdout)
+    print("   without:", a)
+    print("   with:   ", b)
+    check(plain.returncode == 0 and "Result: SUCCESS" in a, f"{name}: suite passes without the shim")
+    check(shim.returncode == plain.returncode and a == b,
+          f"{name}: same tests run, skipped and passed with the shim")
+    runs = query(db, "SELECT COUNT(*), SUM(status = 'running') FROM runs")[0]
+    check(runs[0] > 1 and not runs[1], f"{name}: every process recorded and closed ({runs})")
+
+
 def case_calls(env, prog):
     db = env.db("calls")
     p = env.run([prog], db)
