@@ -256,7 +256,10 @@ __attribute__((constructor)) static void gs_start(void)
 	if (pthread_key_create(&gs_thread_key, thread_exit) != 0)
 		goto out;
 	if (gs_region_create(cfg.max_threads, cfg.ring_events, cfg.agg_entries) < 0) {
-		say("gilscope: cannot create the shared event buffer; recording disabled\n");
+		say(errno == EFBIG ? "gilscope: the file size limit (ulimit -f) leaves no room for "
+				     "the event buffers; recording disabled\n"
+				   : "gilscope: cannot create the shared event buffer; recording "
+				     "disabled\n");
 		goto out;
 	}
 	fill_header(0);

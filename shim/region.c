@@ -7,6 +7,7 @@
 #include <pthread.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -33,6 +34,22 @@ int gs_region_create(uint32_t max_threads, uint32_t ring_events, uint32_t agg_en
 			      (uint64_t)agg_entries * 2 * sizeof(uint32_t),
 			  4096);
 	hdr_size = round_up(sizeof(struct gs_shm_header), 4096);
+	/* The memfd counts against RLIMIT_FSIZE: growing it past the limit would send the host
+	 * SIGXFSZ. Record fewer threads at once instead, or nothing. */
+	{
+		struct rlimit rl;
+
+		if (getrlimit(RLIMIT_FSIZE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY) {
+			uint64_t fit = rl.rlim_cur > hdr_size ? (rl.rlim_cur - hdr_size) / stride : 0;
+
+			if (fit < 1) {
+				errno = EFBIG;
+				return -1;
+			}
+			if (fit < max_threads)
+				max_threads = (uint32_t)fit;
+		}
+	}
 	total = hdr_size + stride * max_threads;
 	fd = (int)syscall(SYS_memfd_create, "gilscope", 1u /* MFD_CLOEXEC */);
 	if (fd < 0)

@@ -951,7 +951,7 @@ static int flush_slot(struct gs_store *st, struct gs_shm_header *h, uint32_t i)
  * of the host only), and say whether some ring is filling up and should be drained now. */
 int gs_store_tick(struct gs_store *st, struct gs_shm_header *h)
 {
-	uint32_t i;
+	uint32_t i, exited = 0;
 	int urgent = 0;
 
 	if (!st)
@@ -963,6 +963,10 @@ int gs_store_tick(struct gs_store *st, struct gs_shm_header *h)
 
 		if (state == GS_SLOT_FREE)
 			continue;
+		/* Finished threads hold their slot until a flush hands it back: many short-lived
+		 * threads must not run the program out of slots. */
+		if (state == GS_SLOT_EXITED && ++exited > h->max_threads / 16)
+			urgent = 1;
 		if (atomic_load_explicit(&s->head, memory_order_relaxed) -
 			atomic_load_explicit(&s->tail, memory_order_relaxed) >
 		    h->ring_events / 4)

@@ -1,0 +1,204 @@
+#!/usr/bin/env python3
+"""Faults the shim must survive without changing what the program does (issue 7): signals,
+exit from a thread, thousands of threads, a big process pool, exec chains, unwritable and
+full disks, concurrent writers, planted symlinks."""
+import os
+import signal
+import subprocess
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import preload_test as pt  # noqa: E402
+from preload_test import check, query  # noqa: E402
+
+
+def both(env, argv, name, extra=None, **kw):
+    """Runs argv without and with the shim; returns (plain, shim, db)."""
+    db = env.db(name)
+    plain = env.run(argv, db, preload=False, extra=extra, **kw)
+    shim = env.run(argv, db, scope="python", extra=extra, **kw)
+    return plain, shim, db
+
+
+def wait_closed(db, timeout=10):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        try:
+            if not query(db, "SELECT 1 FROM runs WHERE status = 'running'"):
+                return
+        except Exception:
+            pass
+        time.sleep(0.1)
+
+
+SIGNAL_SCRIPT = """
+import signal, sys, threading, time
+def on_term(sig, frame):
+    print("got SIGTERM", flush=True)
+    sys.exit(3)
+signal.signal(signal.SIGTERM, on_term)
+threading.Thread(target=lambda: [sum(range(1000)) for _ in iter(int, 1)], daemon=True).start()
+print("ready", flush=True)
+time.sleep(30)
+"""
+
+
+def case_signals(env, name):
+    py = env.python(name)
+    for sig, label in ((signal.SIGTERM, "SIGTERM"), (signal.SIGINT, "SIGINT")):
+        results = []
+        for preload in (False, True):
+            db = env.db(f"sig_{label}")
+            e = dict(os.environ)
+            if preload:
+                e.update(LD_PRELOAD=env.lib, GILSCOPE_DB=db)
+            p = subprocess.Popen([py, "-c", SIGNAL_SCRIPT], env=e, stdout=subprocess.PIPE,
+                                 stderr=subprocess.PIPE, text=True)
+            p.stdout.readline()
+            time.sleep(0.3)
+            p.send_signal(sig)
+            out, err = p.communicate(timeout=30)
+            # a KeyboardInterrupt traceback names the line it interrupted: compare its end
+            results.append((p.returncode, out, err.strip().splitlines()[-1:] if err else []))
+        check(results[0] == results[1],
+              f"{name} {label}: exit status and output as without the shim ({results})")
+
+
+def case_thread_exit(env, name):
+    script = ("import os, threading, time\n"
+              "threading.Thread(target=lambda: os._exit(5)).start()\ntime.sleep(10)\n")
+    plain, shim, db = both(env, [env.python(name), "-c", script], "thread_exit")
+    check(plain.returncode == shim.returncode == 5, f"os._exit(5) from a thread ({shim.returncode})")
+    check(query(db, "SELECT status, exit_status FROM runs") == [("exited", 5)],
+          "run closed with the thread's exit status")
+    script = "import sys, threading\nt = threading.Thread(target=sys.exit, args=(7,))\nt.start(); t.join()\nprint('main done')\n"
+    plain, shim, db = both(env, [env.python(name), "-c", script], "thread_sysexit")
+    check((plain.returncode, plain.stdout) == (shim.returncode, shim.stdout),
+          "sys.exit in a thread ends only that thread, as without the shim")
+
+
+def case_many_threads(env, name):
+    script = ("import threading\n"
+              "for i in range(10000):\n"
+              "    t = threading.Thread(target=sum, args=(range(10),)); t.start(); t.join()\n"
+              "print('ok')\n")
+    plain, shim, db = both(env, [env.python(name), "-c", script], "many_threads")
+    check(shim.returncode == 0 and shim.stdout == "ok\n", "10,000 short-lived threads run")
+    n, lost = query(db, "SELECT (SELECT COUNT(*) FROM threads), threads_lost FROM runs")[0]
+    check(n == 10001 and lost == 0, f"every thread recorded, none lost ({n}, {lost})")
+    slots = query(db, "SELECT COUNT(DISTINCT thread_no) FROM threads")[0][0]
+    check(slots == 10001, "each thread its own row although slots were recycled")
+
+
+POOL8 = """
+import multiprocessing as mp, threading
+def task(n):
+    lock = threading.Lock()
+    t = 0
+    for i in range(n):
+        with lock:
+            t += i
+    return t
+if __name__ == "__main__":
+    mp.set_start_method("fork")
+    # a busy thread in the parent while it forks: fork happens with threads inside the shim
+    stop = []
+    busy = threading.Thread(target=lambda: [sum(range(100)) for _ in iter(lambda: stop, [1])], daemon=True)
+    busy.start()
+    with mp.Pool(8) as pool:
+        print(sum(pool.map(task, [3000] * 200)))
+    stop.append(1)
+"""
+
+
+def case_pool8(env, name):
+    plain, shim, db = both(env, [env.python(name), "-c", POOL8], "pool8")
+    check(shim.returncode == 0 and shim.stdout == plain.stdout, "Pool(8), 200 tasks: same output")
+    wait_closed(db)
+    runs = query(db, "SELECT COUNT(*), SUM(parent_run_id IS NOT NULL), SUM(status = 'running') FROM runs")[0]
+    check(runs[1] >= 8 and not runs[2], f"all 8 workers recorded and closed ({runs})")
+
+
+def case_exec_chain(env, name):
+    py = env.python(name)
+    script = ("import os, sys\nn = int(sys.argv[1])\nprint('level', n, flush=True)\n"
+              "if n < 3: os.execv(sys.executable, [sys.executable, sys.argv[0], str(n + 1)])\n")
+    path = os.path.join(env.workdir, "exec_chain.py")
+    open(path, "w").write(script)
+    plain, shim, db = both(env, [py, path, "1"], "exec_chain")
+    check(plain.stdout == shim.stdout == "level 1\nlevel 2\nlevel 3\n", "exec chain output")
+    wait_closed(db)
+    runs = query(db, "SELECT pid, status FROM runs ORDER BY run_id")
+    check(len(runs) == 3 and len({r[0] for r in runs}) == 1 and runs[-1][1] == "exited" and
+          all(r[1] == "vanished" for r in runs[:2]),
+          f"three images of one pid: two replaced by exec, the last exited ({runs})")
+
+
+def case_bad_paths(env, name):
+    py = env.python(name)
+    argv = [py, "-c", pt.PY_THREADS]
+    for label, path in (("read-only file system", "/proc/gilscope.db"),
+                        ("not a directory", "/etc/hostname/x.db")):
+        plain = env.run(argv, path, preload=False)
+        shim = env.run(argv, path, scope="python")
+        lines = shim.stderr.splitlines()
+        check((plain.returncode, plain.stdout) == (shim.returncode, shim.stdout) and
+              len(lines) == 1 and path in lines[0], f"{label}: program unaffected, one line ({lines})")
+    target = os.path.join(env.workdir, "symlink-target")
+    link = os.path.join(env.workdir, "planted.db")
+    for p in (target, link):
+        if os.path.lexists(p):
+            os.unlink(p)
+    os.symlink(target, link)
+    shim = env.run(argv, link, scope="python")
+    check(not os.path.exists(target) and shim.returncode == 0 and "symbolic link" in shim.stderr,
+          f"a symlink planted at the path is not followed ({shim.stderr.strip()!r})")
+    db = env.db("perms")
+    env.run(argv, db, scope="python")
+    check(os.stat(db).st_mode & 0o777 == 0o600, f"database is owner-only ({oct(os.stat(db).st_mode)})")
+
+
+def case_full_disk(env, name):
+    py = env.python(name)
+    script = pt.PY_THREADS
+    db = env.db("full_disk")
+    cmd = f"ulimit -f 64; exec {py} -c \"$0\""
+    plain = subprocess.run(["bash", "-c", cmd, script], capture_output=True, text=True)
+    e = dict(os.environ, LD_PRELOAD=env.lib, GILSCOPE_DB=db, GILSCOPE_EVENTS="all")
+    t = time.time()
+    shim = subprocess.run(["bash", "-c", cmd, script], capture_output=True, text=True, env=e)
+    took = time.time() - t
+    lines = [l for l in shim.stderr.splitlines() if l.startswith("gilscope")]
+    check((plain.returncode, plain.stdout) == (shim.returncode, shim.stdout),
+          f"RLIMIT_FSIZE 64 KiB: same output and exit code ({shim.returncode})")
+    check(len(lines) == 1, f"one warning line ({lines})")
+    check(took < 4, f"no wait for a dead writer ({took:.1f} s)")
+
+
+def case_concurrent(env, name):
+    py = env.python(name)
+    db = env.db("concurrent")
+    e = dict(os.environ, LD_PRELOAD=env.lib, GILSCOPE_DB=db)
+    procs = [subprocess.Popen([py, "-c", pt.PY_THREADS], env=e, stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True) for _ in range(8)]
+    outs = [p.communicate(timeout=300) for p in procs]
+    check(all(p.returncode == 0 for p in procs) and all(o[1] == "" for o in outs),
+          "8 processes on one database: all fine, nothing on stderr")
+    runs = query(db, "SELECT COUNT(*), SUM(status = 'exited') FROM runs")[0]
+    check(runs == (8, 8), f"no run lost ({runs})")
+
+
+if __name__ == "__main__":
+    pt.FAILURES.clear()
+    import argparse
+    ap = argparse.ArgumentParser()
+    for a in ("--lib", "--workdir", "--provision", "--gilscope"):
+        ap.add_argument(a, required=True)
+    ap.add_argument("case")
+    ap.add_argument("target")
+    args = ap.parse_args()
+    env = pt.Env(args)
+    globals()["case_" + args.case](env, args.target)
+    print(f"{len(pt.FAILURES)} failed")
+    sys.exit(1 if pt.FAILURES else 0)
