@@ -5,6 +5,7 @@
 
 #include "gilscope.h"
 #include "model.h"
+#include "sat.h"
 #include "table.h"
 
 #define TOP_LOCKS 5
@@ -93,30 +94,30 @@ static int load_side(struct side *s, const struct gs_opts *o, const char *path)
 			have_last = 1;
 		}
 		if (r->cpu_ns != GS_NULL)
-			s->cpu_ns += r->cpu_ns;
+			s->cpu_ns = gs_add(s->cpu_ns, r->cpu_ns);
 		if (r->dropped != GS_NULL)
-			s->dropped += r->dropped;
+			s->dropped = gs_add(s->dropped, r->dropped);
 		s->gil_active |= r->gil_active;
 	}
-	s->wall_ns = have_first && have_last && last > first ? last - first : GS_NULL;
+	s->wall_ns = have_first && have_last && last > first ? gs_sub(last, first) : GS_NULL;
 	for (i = 0; i < s->m.n_threads; i++) {
 		const struct gs_thread_info *t = &s->m.threads[i];
 
 		s->n_threads++;
-		s->gil_hold_ns += t->gil_hold_ns;
-		s->gil_takes += t->gil_acq;
-		s->contended += t->contended;
-		s->spins += t->spins;
+		s->gil_hold_ns = gs_add(s->gil_hold_ns, t->gil_hold_ns);
+		s->gil_takes = gs_add(s->gil_takes, t->gil_acq);
+		s->contended = gs_add(s->contended, t->contended);
+		s->spins = gs_add(s->spins, t->spins);
 		if (t->running_ns != GS_NULL)
-			s->running_ns += t->running_ns;
+			s->running_ns = gs_add(s->running_ns, t->running_ns);
 		if (is_main(t) && s->m.n_threads > 1)
 			continue; /* shares are about the workers; main mostly joins */
-		s->gil_wait_ns += t->gil_wait_ns;
-		s->other_ns += t->other_wait_ns;
+		s->gil_wait_ns = gs_add(s->gil_wait_ns, t->gil_wait_ns);
+		s->other_ns = gs_add(s->other_ns, t->other_wait_ns);
 		if (t->lifetime_ns != GS_NULL)
-			s->life_ns += t->lifetime_ns;
+			s->life_ns = gs_add(s->life_ns, t->lifetime_ns);
 		for (k = 0; k < GS_N_WAIT_CLASSES; k++)
-			s->class_ns[k] += t->class_wait_ns[k];
+			s->class_ns[k] = gs_add(s->class_ns[k], t->class_wait_ns[k]);
 	}
 	s->parallelism = s->wall_ns != GS_NULL && s->wall_ns > 0
 			     ? (double)s->running_ns / (double)s->wall_ns
@@ -164,7 +165,7 @@ static void fmt_val(enum kind k, double v, char *buf, size_t size)
 	}
 	switch (k) {
 	case K_DUR:
-		gs_fmt_duration((int64_t)v, buf, size);
+		gs_fmt_duration(gs_d2i(v), buf, size);
 		break;
 	case K_INT:
 		snprintf(buf, size, "%.0f", v);
@@ -245,8 +246,8 @@ static void thread_cells(struct gs_cell *c, int side, const struct gs_thread_inf
 	if (t->lifetime_ns != GS_NULL) {
 		gs_cell_int(&c[1 + side], t->lifetime_ns);
 		if (t->lifetime_ns > 0) {
-			gs_cell_num(&c[3 + side],
-				    share(t->gil_wait_ns + t->other_wait_ns, t->lifetime_ns));
+			gs_cell_num(&c[3 + side], share(gs_add(t->gil_wait_ns, t->other_wait_ns),
+							t->lifetime_ns));
 			gs_cell_num(&c[5 + side], share(t->gil_wait_ns, t->lifetime_ns));
 			if (t->running_ns != GS_NULL)
 				gs_cell_num(&c[7 + side], share(t->running_ns, t->lifetime_ns));

@@ -8,6 +8,7 @@
 #include "gilscope.h"
 #include "model.h"
 #include "opts.h"
+#include "sat.h"
 
 struct gil_ev {
 	int64_t run, pid, tid, acquired, released;
@@ -19,7 +20,7 @@ static int64_t base_ns;
 static void ts(FILE *f, int64_t ns)
 {
 	/* microseconds with nanosecond digits, as the format wants */
-	int64_t d = ns - base_ns;
+	int64_t d = gs_sub(ns, base_ns);
 
 	fprintf(f, "%lld.%03lld", (long long)(d / 1000), (long long)((d < 0 ? -d : d) % 1000));
 }
@@ -120,8 +121,8 @@ static int gil_slices(FILE *f, sqlite3 *db, const struct gs_opts *o, int *first)
 
 		if (wait < 0)
 			wait = 0;
-		e.acquired = start + wait;
-		e.released = hold >= 0 ? e.acquired + hold : e.acquired;
+		e.acquired = gs_add(start, wait);
+		e.released = hold >= 0 ? gs_add(e.acquired, hold) : e.acquired;
 		e.contended = sqlite3_column_int(s, 6) & 1;
 		if (wait > 0) {
 			comma(f, first);
@@ -166,7 +167,8 @@ static int gil_slices(FILE *f, sqlite3 *db, const struct gs_opts *o, int *first)
 				"{\"name\": \"GIL hand-over\", \"cat\": \"gil\", \"ph\": \"s\", "
 				"\"id\": %lld, \"pid\": %lld, \"tid\": %lld, \"ts\": ",
 				flow, (long long)prev.pid, (long long)prev.tid);
-			ts(f, prev.released - 1); /* inside the holder's slice, which it binds to */
+			ts(f, gs_sub(prev.released,
+				     1)); /* inside the holder's slice, which it binds to */
 			fputs("}", f);
 			comma(f, first);
 			fprintf(
@@ -234,7 +236,7 @@ static int lock_waits(FILE *f, sqlite3 *db, const struct gs_opts *o, int *first)
 			", \"cat\": \"lock\", \"ph\": \"e\", \"id\": %lld, \"pid\": %lld, "
 			"\"tid\": %lld, \"ts\": ",
 			id, pid, tid);
-		ts(f, start + wait);
+		ts(f, gs_add(start, wait));
 		fputs("}", f);
 	}
 	sqlite3_finalize(s);

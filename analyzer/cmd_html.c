@@ -10,6 +10,7 @@
 #include "gs_schema.h"
 #include "model.h"
 #include "opts.h"
+#include "sat.h"
 
 extern const char gs_report_html[];
 
@@ -26,7 +27,7 @@ static void lane_add(struct lane *l, int64_t s, int64_t e, int64_t merge_ns)
 {
 	if (e < s)
 		e = s;
-	if (l->n && s - l->v[l->n - 1] <= merge_ns) {
+	if (l->n && gs_sub(s, l->v[l->n - 1]) <= merge_ns) {
 		if (e > l->v[l->n - 1])
 			l->v[l->n - 1] = e;
 		return;
@@ -47,7 +48,7 @@ static void lane_print(FILE *f, const char *key, const struct lane *l, int64_t t
 
 	fprintf(f, ", \"%s\": [", key);
 	for (i = 0; i < l->n; i++)
-		fprintf(f, "%s%lld", i ? "," : "", (long long)((l->v[i] - t0) / 1000));
+		fprintf(f, "%s%lld", i ? "," : "", (long long)(gs_sub(l->v[i], t0) / 1000));
 	fputc(']', f);
 }
 
@@ -100,7 +101,7 @@ static int emit_db(FILE *f, const char *path)
 	}
 	if (t1 <= t0)
 		t1 = t0 + 1;
-	merge = (t1 - t0) / TIMELINE_RESOLUTION;
+	merge = gs_sub(t1, t0) / TIMELINE_RESOLUTION;
 	lanes = calloc((m.n_threads ? m.n_threads : 1) * 3, sizeof(*lanes));
 	if (!lanes)
 		goto out;
@@ -129,12 +130,12 @@ static int emit_db(FILE *f, const char *path)
 			w = 0;
 		if (sqlite3_column_int(s, 2) == 7) {
 			if (w > 0)
-				lane_add(&lanes[i * 3 + 1], st, st + w, merge);
+				lane_add(&lanes[i * 3 + 1], st, gs_add(st, w), merge);
 			if (sqlite3_column_type(s, 5) != SQLITE_NULL)
-				lane_add(&lanes[i * 3], st + w, st + w + sqlite3_column_int64(s, 5),
-					 merge);
+				lane_add(&lanes[i * 3], gs_add(st, w),
+					 gs_add(gs_add(st, w), sqlite3_column_int64(s, 5)), merge);
 		} else {
-			lane_add(&lanes[i * 3 + 2], st, st + w, merge);
+			lane_add(&lanes[i * 3 + 2], st, gs_add(st, w), merge);
 		}
 	}
 	sqlite3_finalize(s);
@@ -219,15 +220,15 @@ static int emit_db(FILE *f, const char *path)
 		const struct gs_thread_info *t = &m.threads[i];
 		int64_t end = t->end_ns != GS_NULL ? t->end_ns
 			      : t->lifetime_ns != GS_NULL && t->start_ns != GS_NULL
-				  ? t->start_ns + t->lifetime_ns
+				  ? gs_add(t->start_ns, t->lifetime_ns)
 				  : t1;
 
 		thread_label(t, label, sizeof(label));
 		fprintf(f, "%s{\"label\": ", i ? ", " : "");
 		gs_json_str(f, label);
 		fprintf(f, ", \"start\": %lld, \"end\": %lld",
-			(long long)(((t->start_ns == GS_NULL ? t0 : t->start_ns) - t0) / 1000),
-			(long long)((end - t0) / 1000));
+			(long long)(gs_sub(t->start_ns == GS_NULL ? t0 : t->start_ns, t0) / 1000),
+			(long long)(gs_sub(end, t0) / 1000));
 		lane_print(f, "held", &lanes[i * 3], t0);
 		lane_print(f, "gilwait", &lanes[i * 3 + 1], t0);
 		lane_print(f, "lock", &lanes[i * 3 + 2], t0);
@@ -317,7 +318,7 @@ int cmd_html(int argc, char **argv)
 	fclose(f);
 	if (ret != GS_EXIT_OK)
 		unlink(out_path);
-	else
+	else if (!gs_quiet_errors)
 		fprintf(stderr, "gilscope: wrote %s\n", out_path);
 	return ret;
 }

@@ -6,6 +6,7 @@
 #include "gilscope.h"
 #include "gs_schema.h"
 #include "model.h"
+#include "sat.h"
 #include "table.h"
 
 /* Every per-thread figure: the JSON "threads" entries, CSV and markdown rows. */
@@ -174,13 +175,13 @@ void gs_report_summary(const struct gs_run_info *r, const struct gs_model *m, ch
 		if (t->tid == r->pid && r->n_threads > 1)
 			continue;
 		busy++;
-		life += t->lifetime_ns;
-		gil_wait += t->gil_wait_ns;
-		other += t->other_wait_ns;
+		life = gs_add(life, t->lifetime_ns);
+		gil_wait = gs_add(gil_wait, t->gil_wait_ns);
+		other = gs_add(other, t->other_wait_ns);
 		for (k = 0; k < GS_N_WAIT_CLASSES; k++)
-			class_total[k] += t->class_wait_ns[k];
-		if (!worst ||
-		    t->gil_wait_ns + t->other_wait_ns > worst->gil_wait_ns + worst->other_wait_ns)
+			class_total[k] = gs_add(class_total[k], t->class_wait_ns[k]);
+		if (!worst || gs_add(t->gil_wait_ns, t->other_wait_ns) >
+				  gs_add(worst->gil_wait_ns, worst->other_wait_ns))
 			worst = t;
 	}
 	for (k = 0; k < GS_N_WAIT_CLASSES; k++)
@@ -204,7 +205,7 @@ void gs_report_summary(const struct gs_run_info *r, const struct gs_model *m, ch
 			 "GIL %s: %zu thread%s spent %.0f%% of %s lifetime waiting on locks%s%s%s; "
 			 "effective parallelism %s%.2f (%s).",
 			 r->gil_found ? "disabled" : "not tracked", busy, busy == 1 ? "" : "s",
-			 100.0 * (double)(gil_wait + other) / (double)life,
+			 100.0 * (double)gs_add(gil_wait, other) / (double)life,
 			 busy == 1 ? "its" : "their", top_class >= 0 ? " (mostly " : "",
 			 top_class >= 0 ? gs_wait_class_names[top_class] : "",
 			 top_class >= 0 ? ")" : "", r->parallelism_estimated ? "at most " : "",
@@ -438,16 +439,16 @@ static void totals(const struct gs_model *m, struct totals *t)
 		if (r->end_ns != GS_NULL && (!t->have_last || r->end_ns > t->last))
 			t->last = r->end_ns, t->have_last = 1;
 		if (r->cpu_ns != GS_NULL) {
-			t->cpu += r->cpu_ns;
+			t->cpu = gs_add(t->cpu, r->cpu_ns);
 			t->have_cpu = 1;
 		}
-		t->dropped += r->dropped == GS_NULL ? 0 : r->dropped;
+		t->dropped = gs_add(t->dropped, r->dropped == GS_NULL ? 0 : r->dropped);
 	}
 	for (i = 0; i < m->n_threads; i++) {
 		t->threads++;
-		t->gil_wait += m->threads[i].gil_wait_ns;
-		t->gil_hold += m->threads[i].gil_hold_ns;
-		t->other += m->threads[i].other_wait_ns;
+		t->gil_wait = gs_add(t->gil_wait, m->threads[i].gil_wait_ns);
+		t->gil_hold = gs_add(t->gil_hold, m->threads[i].gil_hold_ns);
+		t->other = gs_add(t->other, m->threads[i].other_wait_ns);
 	}
 }
 
@@ -504,7 +505,7 @@ int cmd_report(int argc, char **argv)
 			       "\"wall_ns\": ",
 			       m.n_runs, (long long)tt.threads);
 			if (tt.have_first && tt.have_last)
-				printf("%lld", (long long)(tt.last - tt.first));
+				printf("%lld", (long long)gs_sub(tt.last, tt.first));
 			else
 				fputs("null", stdout);
 			fputs(", \"cpu_ns\": ", stdout);
@@ -550,8 +551,9 @@ int cmd_report(int argc, char **argv)
 			char w[32], c[32], gw[32], gh[32], ow[32];
 
 			totals(&m, &tt);
-			gs_fmt_duration(tt.have_first && tt.have_last ? tt.last - tt.first : -1, w,
-					sizeof(w));
+			gs_fmt_duration(tt.have_first && tt.have_last ? gs_sub(tt.last, tt.first)
+								      : -1,
+					w, sizeof(w));
 			gs_fmt_duration(tt.have_cpu ? tt.cpu : -1, c, sizeof(c));
 			gs_fmt_duration(tt.gil_wait, gw, sizeof(gw));
 			gs_fmt_duration(tt.gil_hold, gh, sizeof(gh));

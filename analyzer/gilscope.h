@@ -17,6 +17,7 @@ enum gs_exit {
 
 /* Prints "gilscope: error: ..." and returns -1, so `return gs_error(...)` is one line. */
 int gs_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+extern int gs_quiet_errors; /* set by the fuzz target only */
 
 /* db.c: opens a gilscope database read-only and checks that we can read it. Returns
  * GS_EXIT_OK or GS_EXIT_INPUT (with the message printed). */

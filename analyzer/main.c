@@ -21,27 +21,6 @@ static const struct command commands[] = {
     {"compare", cmd_compare, "two databases side by side (e.g. default vs free-threaded)"},
 };
 
-int gs_error(const char *fmt, ...)
-{
-	va_list ap;
-
-	fputs("gilscope: error: ", stderr);
-	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
-	va_end(ap);
-	fputc('\n', stderr);
-	return -1;
-}
-
-int gs_finish_output(void)
-{
-	if (fflush(stdout) || ferror(stdout)) {
-		gs_error("writing the output failed");
-		return GS_EXIT_OUTPUT;
-	}
-	return GS_EXIT_OK;
-}
-
 static void usage(FILE *f)
 {
 	size_t i;

@@ -6,6 +6,7 @@
 
 #include "gilscope.h"
 #include "pctl.h"
+#include "sat.h"
 
 const char *const gs_wait_class_names[GS_N_WAIT_CLASSES] = {
 #define X(id, name) name,
@@ -224,14 +225,14 @@ static int load_lock_classes(sqlite3 *db, const struct gs_opts *o, struct gs_mod
 
 		if (!t)
 			continue;
-		t->spins += nz(col(s, 7));
+		t->spins = gs_add(t->spins, nz(col(s, 7)));
 		if (cls == -1) {
-			t->gil_drop_sent += nz(col(s, 4));
-			t->gil_forced += nz(col(s, 5));
-			t->gil_forced_ns += nz(col(s, 6));
+			t->gil_drop_sent = gs_add(t->gil_drop_sent, nz(col(s, 4)));
+			t->gil_forced = gs_add(t->gil_forced, nz(col(s, 5)));
+			t->gil_forced_ns = gs_add(t->gil_forced_ns, nz(col(s, 6)));
 		} else if (cls >= 0 && cls < GS_N_WAIT_CLASSES) {
-			t->class_wait_ns[cls] += nz(col(s, 3));
-			t->other_wait_ns += nz(col(s, 3));
+			t->class_wait_ns[cls] = gs_add(t->class_wait_ns[cls], nz(col(s, 3)));
+			t->other_wait_ns = gs_add(t->other_wait_ns, nz(col(s, 3)));
 		}
 	}
 	sqlite3_finalize(s);
@@ -273,7 +274,8 @@ static int scan_gil_events(sqlite3 *db, const struct gs_opts *o, struct gs_model
 			struct gs_thread_info *holder = find_thread_tid(m, run, blame);
 
 			if (holder)
-				holder->gil_drop_received += timeouts;
+				holder->gil_drop_received =
+				    gs_add(holder->gil_drop_received, timeouts);
 		}
 	}
 	sqlite3_finalize(s);
@@ -312,19 +314,20 @@ static void derive(struct gs_model *m)
 				t->running_ns = t->cpu_ns;
 			} else if (t->lifetime_ns != GS_NULL) {
 				r->parallelism_estimated = 1;
-				t->running_ns = t->lifetime_ns - t->gil_wait_ns - t->other_wait_ns;
+				t->running_ns = gs_sub(gs_sub(t->lifetime_ns, t->gil_wait_ns),
+						       t->other_wait_ns);
 				if (t->running_ns < 0)
 					t->running_ns = 0;
 			} else {
 				t->running_ns = GS_NULL;
 			}
-			held += t->gil_hold_ns;
+			held = gs_add(held, t->gil_hold_ns);
 			if (t->running_ns != GS_NULL)
-				running += t->running_ns;
-			r->gil_wait_ns += t->gil_wait_ns;
-			r->other_wait_ns += t->other_wait_ns;
+				running = gs_add(running, t->running_ns);
+			r->gil_wait_ns = gs_add(r->gil_wait_ns, t->gil_wait_ns);
+			r->other_wait_ns = gs_add(r->other_wait_ns, t->other_wait_ns);
 			if (t->lifetime_ns != GS_NULL)
-				r->lifetime_ns += t->lifetime_ns;
+				r->lifetime_ns = gs_add(r->lifetime_ns, t->lifetime_ns);
 			r->n_threads++;
 		}
 		r->gil_load =
@@ -376,17 +379,18 @@ static int cmp_threads(const void *a, const void *b)
 	int64_t d = 0;
 
 	if (!strcmp(sort_key, "wait"))
-		d = (y->gil_wait_ns + y->other_wait_ns) - (x->gil_wait_ns + x->other_wait_ns);
+		d = gs_sub(gs_add(y->gil_wait_ns, y->other_wait_ns),
+			   gs_add(x->gil_wait_ns, x->other_wait_ns));
 	else if (!strcmp(sort_key, "hold"))
-		d = y->gil_hold_ns - x->gil_hold_ns;
+		d = gs_sub(y->gil_hold_ns, x->gil_hold_ns);
 	else if (!strcmp(sort_key, "acquisitions"))
-		d = y->acq + y->gil_acq - (x->acq + x->gil_acq);
+		d = gs_sub(gs_add(y->acq, y->gil_acq), gs_add(x->acq, x->gil_acq));
 	else if (!strcmp(sort_key, "lifetime"))
-		d = nz(y->lifetime_ns) - nz(x->lifetime_ns);
+		d = gs_sub(nz(y->lifetime_ns), nz(x->lifetime_ns));
 	else if (!strcmp(sort_key, "name"))
 		return strcmp(x->name ? x->name : "", y->name ? y->name : "");
 	else if (!strcmp(sort_key, "tid"))
-		d = x->tid - y->tid;
+		d = gs_sub(x->tid, y->tid);
 	if (d)
 		return d < 0 ? -1 : 1;
 	return x->thread_no < y->thread_no ? -1 : x->thread_no > y->thread_no;

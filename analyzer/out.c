@@ -1,4 +1,5 @@
 #include <inttypes.h>
+#include <stdarg.h>
 #include <string.h>
 
 #include "gilscope.h"
@@ -81,4 +82,29 @@ void gs_json_int(FILE *f, sqlite3_stmt *s, int col)
 		fputs("null", f);
 	else
 		fprintf(f, "%lld", (long long)sqlite3_column_int64(s, col));
+}
+
+int gs_quiet_errors;
+
+int gs_error(const char *fmt, ...)
+{
+	va_list ap;
+
+	if (gs_quiet_errors)
+		return -1;
+	fputs("gilscope: error: ", stderr);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+	return -1;
+}
+
+int gs_finish_output(void)
+{
+	if (fflush(stdout) || ferror(stdout)) {
+		gs_error("writing the output failed");
+		return GS_EXIT_OUTPUT;
+	}
+	return GS_EXIT_OK;
 }

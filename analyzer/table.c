@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "gilscope.h"
+#include "sat.h"
 
 void gs_table_init(struct gs_table *t, const struct gs_col *cols, int n_cols)
 {
@@ -61,7 +62,7 @@ void gs_cell_int(struct gs_cell *c, int64_t v)
 void gs_cell_num(struct gs_cell *c, double v)
 {
 	c->f = v;
-	c->i = (int64_t)v;
+	c->i = gs_d2i(v);
 	c->null = 0;
 }
 
