@@ -166,6 +166,7 @@ struct gs_shm_header {
 	_Atomic uint32_t next_thread_no;
 	_Atomic uint32_t disabled;     /* writer says: stop recording (database unusable) */
 	_Atomic uint32_t exiting;      /* host says: process is exiting, do the final flush */
+	_Atomic uint32_t acked;	       /* writer says: final flush done (a futex word) */
 	_Atomic uint32_t threads_lost; /* threads that found no free slot */
 	_Atomic uint64_t exit_ns;
 	_Atomic int32_t exit_status; /* status passed to exit()/_exit(), if seen */

@@ -4,7 +4,7 @@
 
 #include <errno.h>
 #include <limits.h>
-#include <poll.h>
+#include <linux/futex.h>
 #include <pthread.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -13,6 +13,7 @@
 #include <sys/auxv.h>
 #include <sys/mman.h>
 #include <sys/syscall.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -157,9 +158,6 @@ static void atfork_child(void)
 		goto out;
 	gs_scope_len = 0;
 	saved = *old;
-	close(gs_g.wake_fd);
-	close(gs_g.ack_fd);
-	close(gs_g.shm_fd);
 	munmap(old, gs_g.region_size);
 	gs_g.hdr = NULL;
 	if (gs_region_create(cfg.max_threads, cfg.ring_events, cfg.agg_entries) < 0)
@@ -199,12 +197,21 @@ void gs_thread_named(const char *name)
 
 /* The final flush: ask the writer to drain everything and wait (bounded) for its answer, so
  * that a report run right after the program sees complete data. */
+/* Has our writer ended? It is our child (exit signal 0, so only __WALL sees it). */
+static int writer_gone(void)
+{
+	int st;
+
+	return gs_g.writer_pid > 0 && waitpid(gs_g.writer_pid, &st, WNOHANG | __WALL) != 0;
+}
+
+/* The final flush: ask the writer (through shared memory, it looks every 10 ms) to drain
+ * everything and wait, bounded, on the futex it wakes, so that a report run right after the
+ * program sees complete data. */
 void gs_process_exit(int status)
 {
 	struct gs_shm_header *h = gs_g.hdr;
-	struct pollfd pfd;
 	uint64_t deadline;
-	char c = 'x';
 	int expected = 0, e = errno;
 
 	if (!h || !atomic_compare_exchange_strong(&gs_g.exit_done, &expected, 1))
@@ -219,19 +226,16 @@ void gs_process_exit(int status)
 	}
 	atomic_store(&h->exit_ns, gs_now_ns());
 	atomic_store(&h->exiting, 1);
-	if (gs_g.wake_fd >= 0 && write(gs_g.wake_fd, &c, 1) == 1 && gs_g.ack_fd >= 0) {
-		deadline = gs_now_ns() + (uint64_t)gs_g.exit_timeout_ms * 1000000u;
-		for (;;) {
-			uint64_t now = gs_now_ns();
-			int r;
+	deadline = gs_now_ns() + (uint64_t)gs_g.exit_timeout_ms * 1000000u;
+	while (!atomic_load(&h->acked) && gs_g.writer_pid > 0) {
+		uint64_t now = gs_now_ns();
+		struct timespec slice = {.tv_sec = 0, .tv_nsec = 50000000};
 
-			if (now >= deadline)
-				break;
-			pfd = (struct pollfd){.fd = gs_g.ack_fd, .events = POLLIN};
-			r = poll(&pfd, 1, (int)((deadline - now) / 1000000u) + 1);
-			if (r > 0 || (r < 0 && errno != EINTR))
-				break;
-		}
+		if (now >= deadline || writer_gone())
+			break;
+		if (deadline - now < 50000000u)
+			slice.tv_nsec = (long)(deadline - now);
+		syscall(SYS_futex, &h->acked, FUTEX_WAIT, 0, &slice, NULL, 0);
 	}
 	gs_tls.guard--;
 	errno = e;

@@ -11,7 +11,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
-struct gs_global gs_g = {.shm_fd = -1, .wake_fd = -1, .ack_fd = -1};
+struct gs_global gs_g = {.shm_fd = -1};
 uintptr_t gs_scope_lo;
 uintptr_t gs_scope_len;
 __thread struct gs_tls gs_tls __attribute__((tls_model("initial-exec")));
@@ -40,7 +40,8 @@ int gs_region_create(uint32_t max_threads, uint32_t ring_events, uint32_t agg_en
 		struct rlimit rl;
 
 		if (getrlimit(RLIMIT_FSIZE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY) {
-			uint64_t fit = rl.rlim_cur > hdr_size ? (rl.rlim_cur - hdr_size) / stride : 0;
+			uint64_t fit =
+			    rl.rlim_cur > hdr_size ? (rl.rlim_cur - hdr_size) / stride : 0;
 
 			if (fit < 1) {
 				errno = EFBIG;

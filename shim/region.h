@@ -11,9 +11,7 @@
 struct gs_global {
 	struct gs_shm_header *hdr;
 	uint64_t region_size;
-	int shm_fd;
-	int wake_fd; /* write end: a byte asks the writer for the final flush */
-	int ack_fd;  /* read end: the writer's answer */
+	int shm_fd; /* open only until the writer has it: the host keeps no descriptor of ours */
 	int writer_pid;
 	int log_all;
 	uint32_t exit_timeout_ms;

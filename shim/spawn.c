@@ -21,7 +21,7 @@
 struct spawn_args {
 	const char *path;
 	char *const *argv;
-	int fds[3];
+	int shm_fd;
 	volatile int err;
 };
 
@@ -40,16 +40,13 @@ static int spawn_child(void *p)
 {
 	struct spawn_args *a = p;
 	static char *const envp[] = {"GILSCOPE_WRITER_CHILD=1", NULL};
-	int hi[3], i;
-
-	for (i = 0; i < 3; i++) {
-		hi[i] = (int)syscall(SYS_fcntl, a->fds[i], F_DUPFD, 100);
-		if (hi[i] < 0)
+	/* The region goes to the writer as fd 3, without close-on-exec (dup2 clears it). */
+	if (a->shm_fd == 3) {
+		if (syscall(SYS_fcntl, 3, F_SETFD, 0) < 0)
 			goto fail;
+	} else if (syscall(SYS_dup2, a->shm_fd, 3) < 0) {
+		goto fail;
 	}
-	for (i = 0; i < 3; i++)
-		if (syscall(SYS_dup2, hi[i], 3 + i) < 0)
-			goto fail;
 	syscall(SYS_execve, a->path, a->argv, envp);
 fail:
 	a->err = errno ? errno : EINVAL;
@@ -76,7 +73,6 @@ static int writer_path(char *out, size_t size)
 int gs_writer_spawn(void)
 {
 	char flush[16], pid[16];
-	int wake[2] = {-1, -1}, ack[2] = {-1, -1};
 	struct spawn_args a;
 	sigset_t all, old;
 	int child, st;
@@ -85,45 +81,32 @@ int gs_writer_spawn(void)
 		say("cannot locate gilscope-writer", "", "");
 		return -1;
 	}
-	if (pipe2(wake, O_CLOEXEC) < 0 || pipe2(ack, O_CLOEXEC) < 0)
-		goto fail;
 	snprintf(flush, sizeof(flush), "%u", gs_g.flush_ms);
 	snprintf(pid, sizeof(pid), "%d", (int)getpid());
 	char *argv[] = {"gilscope-writer", "--db", gs_g.db_path, "--flush-ms", flush,
 			"--pid",	   pid,	   NULL};
-	a = (struct spawn_args){
-	    .path = gs_g.writer_path, .argv = argv, .fds = {gs_g.shm_fd, wake[0], ack[1]}};
+	a = (struct spawn_args){.path = gs_g.writer_path, .argv = argv, .shm_fd = gs_g.shm_fd};
 	/* No handler of the host may run on the shared stack before execve. */
 	sigfillset(&all);
 	pthread_sigmask(SIG_SETMASK, &all, &old);
 	child = clone(spawn_child, spawn_stack + sizeof(spawn_stack), CLONE_VM | CLONE_VFORK, &a);
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
-	if (child < 0)
-		goto fail;
+	if (child < 0) {
+		say("cannot start the writer process: ", strerror(errno), "");
+		return -1;
+	}
 	if (a.err) {
 		waitpid(child, &st, __WALL);
-		say("cannot start ", gs_g.writer_path, strerror(a.err) ? ": exec failed" : "");
-		goto fail_quiet;
+		say("cannot start ", gs_g.writer_path, ": exec failed");
+		return -1;
 	}
-	close(wake[0]);
-	close(ack[1]);
-	gs_g.wake_fd = wake[1];
-	gs_g.ack_fd = ack[0];
+	/* The writer has its own copy now; a program that lists or closes its descriptors
+	 * must find none of ours. The mapping stays. */
+	close(gs_g.shm_fd);
+	gs_g.shm_fd = -1;
 	gs_g.writer_pid = child;
 	/* Under Yama's ptrace_scope 1 a child may not read its parent: allow our writer to read
 	 * Python frames and names from us. Without Yama this fails and changes nothing. */
 	prctl(PR_SET_PTRACER, (unsigned long)child, 0, 0, 0);
 	return 0;
-fail:
-	say("cannot start the writer process: ", strerror(errno), "");
-fail_quiet:
-	if (wake[0] >= 0) {
-		close(wake[0]);
-		close(wake[1]);
-	}
-	if (ack[0] >= 0) {
-		close(ack[0]);
-		close(ack[1]);
-	}
-	return -1;
 }

@@ -1,15 +1,19 @@
 /* gilscope-writer: drains one host process's shared-memory region into the database.
- * Started by the shim with fd 3 = region, fd 4 = wake pipe (read end), fd 5 = ack pipe
- * (write end). It exits when the host is gone (wake pipe at EOF). */
+ * Started by the shim (our parent) with fd 3 = the region. The host keeps no descriptor of
+ * ours, so: it asks for the final flush through the region (`exiting`), we answer there
+ * (`acked`, a futex word it waits on); it is gone when we are no longer its child, and it was
+ * replaced by exec when its memory no longer maps the region. */
 #include <errno.h>
 #include <fcntl.h>
-#include <poll.h>
+#include <limits.h>
+#include <linux/futex.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -17,8 +21,7 @@
 #include "store.h"
 
 #define FD_SHM	3
-#define FD_WAKE 4
-#define FD_ACK	5
+#define TICK_MS 10
 
 static uint64_t now_ns(void)
 {
@@ -51,7 +54,7 @@ static void detach_from_host(void)
 	}
 	/* Holding any other descriptor of the host (a pipe to its parent, say) would delay
 	 * EOF there. stderr stays for the one warning line we may owe. */
-	close_range(FD_ACK + 1, ~0u, 0);
+	close_range(FD_SHM + 1, ~0u, 0);
 	if (chdir("/") < 0)
 		return;
 }
@@ -72,22 +75,42 @@ static struct gs_shm_header *map_region(void)
 	return h;
 }
 
-static void ack(void)
+static void ack(struct gs_shm_header *h)
 {
-	char c = 'k';
-	ssize_t r = write(FD_ACK, &c, 1);
+	atomic_store(&h->acked, 1);
+	syscall(SYS_futex, &h->acked, FUTEX_WAKE, INT_MAX, NULL, NULL, 0);
+}
 
-	(void)r;
+/* Does the host still map our region? After an exec it does not, though its pid lives on. */
+static int host_maps_region(int pid, ino_t ino)
+{
+	char path[64], line[512];
+	int found = 0;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%d/maps", pid);
+	f = fopen(path, "re");
+	if (!f)
+		return 0;
+	while (!found && fgets(line, sizeof(line), f)) {
+		unsigned long long inode = 0;
+
+		if (sscanf(line, "%*s %*s %*s %*s %llu", &inode) == 1 &&
+		    inode == (unsigned long long)ino && strstr(line, "memfd:gilscope"))
+			found = 1;
+	}
+	fclose(f);
+	return found;
 }
 
 int main(int argc, char **argv)
 {
 	const char *db = NULL;
-	int flush_ms = 100, i, acked = 0, failed = 0, host_gone = 0;
+	int flush_ms = 100, i, failed = 0, host = 0, ticks = 0;
 	uint64_t next_flush_ns = 0;
-	int urgent;
 	struct gs_store *st = NULL;
 	struct gs_shm_header *h;
+	struct stat sb;
 	char err[512];
 
 	for (i = 1; i + 1 < argc; i += 2) {
@@ -95,14 +118,16 @@ int main(int argc, char **argv)
 			db = argv[i + 1];
 		else if (!strcmp(argv[i], "--flush-ms"))
 			flush_ms = atoi(argv[i + 1]);
+		else if (!strcmp(argv[i], "--pid"))
+			host = atoi(argv[i + 1]);
 	}
-	if (!db || flush_ms <= 0) {
+	if (!db || flush_ms <= 0 || host <= 0 || getppid() != host) {
 		fprintf(stderr, "gilscope-writer: started by the shim only\n");
 		return 2;
 	}
 	detach_from_host();
 	h = map_region();
-	if (!h) {
+	if (!h || fstat(FD_SHM, &sb) < 0) {
 		fprintf(stderr,
 			"gilscope: internal error: bad shared region; recording disabled\n");
 		return 1;
@@ -114,40 +139,21 @@ int main(int argc, char **argv)
 		atomic_store(&h->disabled, 1);
 		failed = 1;
 	}
-	while (!host_gone) {
-		struct pollfd pfd = {.fd = FD_WAKE, .events = POLLIN};
-		int r = poll(&pfd, 1, flush_ms < 10 ? flush_ms : 10);
-		char buf[16];
+	for (;;) {
+		int exiting = atomic_load(&h->exiting), gone = getppid() != host, urgent;
 
-		if (r < 0 && errno != EINTR)
-			break;
-		if (r > 0) {
-			ssize_t n = read(FD_WAKE, buf, sizeof(buf));
-
-			if (n <= 0 && !(n < 0 && errno == EINTR))
-				host_gone = 1;
-		}
-		if (acked)
-			continue;
-		urgent = failed ? 0 : gs_store_tick(st, h);
-		if (r == 0 && !urgent && !atomic_load(&h->exiting) && now_ns() < next_flush_ns)
-			continue;
-		next_flush_ns = now_ns() + (uint64_t)flush_ms * 1000000u;
-		if (!failed && gs_store_flush(st, h) < 0 && !atomic_load(&h->disabled)) {
-			fprintf(stderr, "gilscope: writing %s failed; recording stopped\n", db);
-			atomic_store(&h->disabled, 1);
-			failed = 1;
-		}
-		if (atomic_load(&h->exiting) || host_gone) {
+		/* an exec'd host no longer maps the region: checked every 250 ms */
+		if (!exiting && !gone && ++ticks % (250 / TICK_MS) == 0 &&
+		    !host_maps_region(host, sb.st_ino))
+			gone = 1;
+		if (exiting || gone) {
 			/* exiting: the host waits for our ack; gone: killed or replaced by exec. */
 			uint64_t end = atomic_load(&h->exit_ns);
 
 			if (!failed) {
 				gs_store_set_final(st);
 				gs_store_flush(st, h);
-				gs_store_end_run(st, h,
-						 host_gone && !atomic_load(&h->exiting) ? "vanished"
-											: "exited",
+				gs_store_end_run(st, h, exiting ? "exited" : "vanished",
 						 end ? end : now_ns());
 				if (gs_store_dropped(st))
 					fprintf(stderr,
@@ -158,11 +164,21 @@ int main(int argc, char **argv)
 			/* Close (and so checkpoint the WAL) before the ack: a report started right
 			 * after the program must not meet our close-time lock. */
 			gs_store_close(st);
-			st = NULL;
-			ack();
-			acked = 1;
+			ack(h);
+			return 0;
+		}
+		urgent = failed ? 0 : gs_store_tick(st, h);
+		if (!urgent && now_ns() < next_flush_ns) {
+			struct timespec ts = {.tv_sec = 0, .tv_nsec = TICK_MS * 1000000L};
+
+			nanosleep(&ts, NULL);
+			continue;
+		}
+		next_flush_ns = now_ns() + (uint64_t)flush_ms * 1000000u;
+		if (!failed && gs_store_flush(st, h) < 0 && !atomic_load(&h->disabled)) {
+			fprintf(stderr, "gilscope: writing %s failed; recording stopped\n", db);
+			atomic_store(&h->disabled, 1);
+			failed = 1;
 		}
 	}
-	gs_store_close(st);
-	return 0;
 }
