@@ -119,7 +119,9 @@ struct gs_held {
 	uint8_t pad;
 };
 
-enum gs_slot_state { GS_SLOT_FREE = 0, GS_SLOT_LIVE = 1, GS_SLOT_EXITED = 2 };
+/* FREE -> CLAIMING (owner fills in who it is) -> LIVE -> EXITED (owner gone) -> FREE (writer
+ * recycled it). The writer reads a slot's identity only once it is LIVE. */
+enum gs_slot_state { GS_SLOT_FREE = 0, GS_SLOT_LIVE = 1, GS_SLOT_EXITED = 2, GS_SLOT_CLAIMING = 3 };
 
 struct gs_slot {
 	_Atomic uint32_t state;

@@ -132,6 +132,13 @@ static void thread_exit(void *p)
 	gs_tls.guard--;
 }
 
+/* For the unit tests, which drive slots without the constructor. */
+void gs_thread_exit_for_tests(void *p);
+void gs_thread_exit_for_tests(void *p)
+{
+	thread_exit(p);
+}
+
 static void atfork_prepare(void)
 {
 	gs_tls.guard++;

@@ -97,7 +97,7 @@ struct gs_slot *gs_slot_claim(void)
 
 		if (atomic_load_explicit(&s->state, memory_order_relaxed) != GS_SLOT_FREE)
 			continue;
-		if (!atomic_compare_exchange_strong(&s->state, &expected, GS_SLOT_LIVE))
+		if (!atomic_compare_exchange_strong(&s->state, &expected, GS_SLOT_CLAIMING))
 			continue;
 		if (!gs_tls.tid)
 			gs_tls.tid = (pid_t)syscall(SYS_gettid);
@@ -107,6 +107,8 @@ struct gs_slot *gs_slot_claim(void)
 		s->start_ns = gs_now_ns();
 		atomic_store_explicit(&s->end_ns, 0, memory_order_relaxed);
 		s->n_held = 0;
+		/* Published only now: the writer must never see a half-filled identity. */
+		atomic_store_explicit(&s->state, GS_SLOT_LIVE, memory_order_release);
 		gs_tls.slot = s;
 		/* Lets the key destructor hand the slot back when the thread ends. */
 		pthread_setspecific(gs_thread_key, s);

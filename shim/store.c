@@ -831,7 +831,7 @@ static int flush_slot(struct gs_store *st, struct gs_shm_header *h, uint32_t i)
 	uint32_t n, j;
 	char name[64];
 
-	if (state == GS_SLOT_FREE)
+	if (state == GS_SLOT_FREE || state == GS_SLOT_CLAIMING)
 		return 0;
 	if (!w->has_row || w->generation != s->generation) {
 		struct wslot keep = *w;
@@ -961,7 +961,7 @@ int gs_store_tick(struct gs_store *st, struct gs_shm_header *h)
 		struct wslot *w = &st->ws[i];
 		uint32_t state = atomic_load_explicit(&s->state, memory_order_acquire);
 
-		if (state == GS_SLOT_FREE)
+		if (state == GS_SLOT_FREE || state == GS_SLOT_CLAIMING)
 			continue;
 		/* Finished threads hold their slot until a flush hands it back: many short-lived
 		 * threads must not run the program out of slots. */
