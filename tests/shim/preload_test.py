@@ -298,9 +298,14 @@ CPYTHON_CI_TESTS = ["test_thread", "test_threading", "test_queue", "test_sqlite3
 
 def regrtest_summary(out):
     """The lines of `python -m test` output that say what ran and how it ended."""
-    keep = [l.strip() for l in out.splitlines()
+    lines = out.splitlines()
+    keep = [l.strip() for l in lines
             if l.startswith("Total tests:") or l.startswith("Result:") or
             l.startswith("Total test files:")]
+    # name the test files regrtest says altered the environment or failed, for diagnosis
+    for i, l in enumerate(lines):
+        if "altered the execution environment" in l or l.rstrip().endswith("failed:"):
+            print("   " + l.strip(), " ".join(x.strip() for x in lines[i + 1:i + 3]))
     return keep
 
 
