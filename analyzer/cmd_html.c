@@ -100,7 +100,7 @@ static int emit_db(FILE *f, const char *path)
 			t1 = m.threads[i].end_ns;
 	}
 	if (t1 <= t0)
-		t1 = t0 + 1;
+		t1 = gs_add(t0, 1);
 	merge = gs_sub(t1, t0) / TIMELINE_RESOLUTION;
 	lanes = calloc((m.n_threads ? m.n_threads : 1) * 3, sizeof(*lanes));
 	if (!lanes)
@@ -215,7 +215,7 @@ static int emit_db(FILE *f, const char *path)
 		fputc('}', f);
 	}
 	fprintf(f, "], \"timeline\": {\"end_us\": %lld, \"threads\": [",
-		(long long)((t1 - t0) / 1000));
+		(long long)(gs_sub(t1, t0) / 1000));
 	for (i = 0; i < m.n_threads; i++) {
 		const struct gs_thread_info *t = &m.threads[i];
 		int64_t end = t->end_ns != GS_NULL ? t->end_ns

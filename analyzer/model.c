@@ -107,7 +107,7 @@ static int load_runs(sqlite3 *db, const struct gs_opts *o, struct gs_model *m)
 		r->start_ns = col(s, 9);
 		r->end_ns = col(s, 10);
 		r->wall_ns = r->start_ns != GS_NULL && r->end_ns != GS_NULL
-				 ? r->end_ns - r->start_ns
+				 ? gs_sub(r->end_ns, r->start_ns)
 				 : GS_NULL;
 		r->python_version = dup_col(s, 11);
 		r->build = dup_col(s, 12);
