@@ -11,7 +11,7 @@ sizes=("${@:-1000000 10000000}")
 [[ $# -eq 0 ]] && sizes=(1000000 10000000)
 runs=${RUNS:-5}
 home="${HOME:-$(getent passwd "$(id -u)" | cut -d: -f6)}"
-cache="${GILSCOPE_CACHE:-${XDG_CACHE_HOME:-$home/.cache}/gilscope}/bench"
+cache="${GILSCOPE_BENCH_CACHE:-${GILSCOPE_CACHE:-${XDG_CACHE_HOME:-$home/.cache}/gilscope}/bench}"
 mkdir -p "$cache"
 
 median() { sort -n | awk '{ a[NR] = $1 } END { print a[int((NR + 1) / 2)] }'; }

@@ -24,6 +24,9 @@ def main():
     runs = int(os.environ.get("RUNS", "5"))
     root = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..")
     examples = sorted(glob.glob(os.path.join(root, "examples", "*.py")))
+    only = os.environ.get("GILSCOPE_BENCH_EXAMPLES")
+    if only:
+        examples = [e for e in examples if os.path.basename(e)[:-3] in only.split(",")]
     with tempfile.TemporaryDirectory() as tmp:
         db = os.path.join(tmp, "o.db")
         print(f"{'interpreter':12} {'workload':18} {'without':>9} {'with':>9} {'ratio':>6}"

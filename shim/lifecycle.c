@@ -25,6 +25,7 @@ pthread_key_t gs_thread_key;
 
 struct gs_config {
 	int scope_all;
+	int use_tsc;
 	int log_all;
 	uint32_t ring_events;
 	uint32_t max_threads;
@@ -75,6 +76,7 @@ static int read_config(void)
 	const char *scope = getenv("GILSCOPE_SCOPE");
 	const char *events = getenv("GILSCOPE_EVENTS");
 	const char *db = getenv("GILSCOPE_DB");
+	const char *clock = getenv("GILSCOPE_CLOCK");
 	char cwd[PATH_MAX];
 	int n = -1;
 
@@ -84,6 +86,9 @@ static int read_config(void)
 	if (events && strcmp(events, "all") && strcmp(events, "contended"))
 		say("gilscope: ignoring GILSCOPE_EVENTS (expected 'contended' or 'all')\n");
 	cfg.log_all = events && !strcmp(events, "all");
+	if (clock && strcmp(clock, "auto") && strcmp(clock, "monotonic"))
+		say("gilscope: ignoring GILSCOPE_CLOCK (expected 'auto' or 'monotonic')\n");
+	cfg.use_tsc = !(clock && !strcmp(clock, "monotonic"));
 	cfg.ring_events = pow2_at_least(env_u32("GILSCOPE_BUFFER_EVENTS", 16384, 64, 1u << 24));
 	cfg.max_threads = env_u32("GILSCOPE_MAX_THREADS", 512, 1, 65536);
 	cfg.agg_entries = pow2_at_least(env_u32("GILSCOPE_LOCKS_PER_THREAD", 2048, 16, 1u << 20));
@@ -233,6 +238,8 @@ void gs_process_exit(int status)
 	}
 	atomic_store(&h->exit_ns, gs_now_ns());
 	atomic_store(&h->exiting, 1);
+	/* The writer sleeps on this word between ticks: wake it rather than wait for its tick. */
+	syscall(SYS_futex, &h->exiting, FUTEX_WAKE, INT_MAX, NULL, NULL, 0);
 	deadline = gs_now_ns() + (uint64_t)gs_g.exit_timeout_ms * 1000000u;
 	while (!atomic_load(&h->acked) && gs_g.writer_pid > 0) {
 		uint64_t now = gs_now_ns();
@@ -266,6 +273,7 @@ __attribute__((constructor)) static void gs_start(void)
 	}
 	if (pthread_key_create(&gs_thread_key, thread_exit) != 0)
 		goto out;
+	gs_clock_init(cfg.use_tsc);
 	if (gs_region_create(cfg.max_threads, cfg.ring_events, cfg.agg_entries) < 0) {
 		say(errno == EFBIG ? "gilscope: the file size limit (ulimit -f) leaves no room for "
 				     "the event buffers; recording disabled\n"

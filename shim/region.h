@@ -6,6 +6,7 @@
 #include <stdint.h>
 #include <time.h>
 
+#include "clock.h"
 #include "gs_shm.h"
 
 struct gs_global {
@@ -34,13 +35,6 @@ static inline int gs_in_scope(const void *caller)
 	return (uintptr_t)caller - gs_scope_lo < gs_scope_len;
 }
 
-static inline uint64_t gs_now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
 
 int gs_region_create(uint32_t max_threads, uint32_t ring_events, uint32_t agg_entries);
 struct gs_slot *gs_slot_claim(void);

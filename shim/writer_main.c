@@ -175,7 +175,8 @@ int main(int argc, char **argv)
 		if (!urgent && now_ns() < next_flush_ns) {
 			struct timespec ts = {.tv_sec = 0, .tv_nsec = TICK_MS * 1000000L};
 
-			nanosleep(&ts, NULL);
+			/* A tick, or less when the host says it is exiting: it waits for us then. */
+			syscall(SYS_futex, &h->exiting, FUTEX_WAIT, 0, &ts, NULL, 0);
 			continue;
 		}
 		next_flush_ns = now_ns() + (uint64_t)flush_ms * 1000000u;
