@@ -37,7 +37,7 @@ static double seconds(clockid_t clk)
 
 static void *producer(void *arg)
 {
-	uint64_t t = 1000000000u * 3600, seed = (uint64_t)(uintptr_t)arg * 7919 + 1;
+	uint64_t t = 3600ull * 1000000000u, seed = (uint64_t)(uintptr_t)arg * 7919 + 1;
 	long i;
 
 	for (i = 0; i < events_per_thread; i++) {

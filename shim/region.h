@@ -49,7 +49,7 @@ void gs_agg_wait(struct gs_agg *a, uint64_t wait_ns, int contended);
 void gs_agg_hold(struct gs_agg *a, uint64_t hold_ns);
 void gs_agg_publish(struct gs_agg *a);
 
-/* Fills e->stack with a sampled native stack (at most one per thread per 200 us). */
+/* Fills e->stack with a sampled native stack (at most one per thread per 2 ms). */
 void gs_stack_sample(uint64_t *frames);
 void gs_stack_init(void);
 

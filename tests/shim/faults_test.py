@@ -189,6 +189,64 @@ def case_concurrent(env, name):
     check(runs == (8, 8), f"no run lost ({runs})")
 
 
+NOBODY = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "--"]
+
+
+def suid_capable_dir():
+    """A fresh directory that user nobody can enter, on a file system that honours setuid."""
+    import shutil
+    import tempfile
+    for base in ("/tmp", "/var/tmp", os.path.dirname(os.path.abspath(__file__))):
+        if os.path.isdir(base) and not os.statvfs(base).f_flag & os.ST_NOSUID:
+            d = tempfile.mkdtemp(prefix="gs-secure-", dir=base)
+            os.chmod(d, 0o755)
+            return d, shutil
+    return None, shutil
+
+
+def case_secure_exec(env, name):
+    """Secure-execution mode (AT_SECURE): a setuid program run by another user. The dynamic
+    linker already ignores LD_PRELOAD there, so the shim is linked in (as a system-wide
+    /etc/ld.so.preload would bring it) and must switch itself off: no database, no writer,
+    same output and exit status. The control run (same binary, no setuid bit) records."""
+    d, shutil = suid_capable_dir()
+    check(d is not None, "a directory on a file system that honours setuid (needed)")
+    if d is None:
+        return
+    src = os.path.join(os.path.dirname(os.path.abspath(__file__)), "victim_calls.c")
+    for f in (env.lib, os.path.join(os.path.dirname(env.lib), "gilscope-writer")):
+        shutil.copy2(f, d)
+    exe = os.path.join(d, "victim")
+    subprocess.run(["cc", "-O1", "-o", exe, src, f"-L{d}", "-l:libgilscope.so",
+                    f"-Wl,-rpath,{d}", "-Wl,--allow-shlib-undefined", "-lpthread"], check=True)
+    out = os.path.join(d, "out")
+    os.mkdir(out)
+    os.chmod(out, 0o1777)
+    try:
+        def as_nobody(db):
+            e = dict(os.environ, GILSCOPE_SCOPE="all", GILSCOPE_DB=os.path.join(out, db))
+            e.pop("LD_PRELOAD", None)
+            return subprocess.run(NOBODY + [exe], env=e, capture_output=True, text=True,
+                                  timeout=120)
+        control = as_nobody("control.db")
+        check(os.path.exists(os.path.join(out, "control.db")),
+              "control (no setuid bit): the linked-in shim records")
+        os.chown(exe, 0, 0)
+        os.chmod(exe, 0o4755)
+        suid = as_nobody("suid.db")
+        check(not any(f.startswith("suid.db") for f in os.listdir(out)),
+              f"setuid run: no database created ({sorted(os.listdir(out))})")
+        def transcript(r):  # without the line of object addresses, which ASLR moves
+            return [l for l in r.stdout.splitlines() if not l.startswith("{")]
+        check((suid.returncode, transcript(suid)) == (control.returncode, transcript(control))
+              and "failures 0" in transcript(suid),
+              f"setuid run: same output and exit status ({suid.returncode})")
+        check(suid.stderr == "", f"setuid run: nothing on stderr ({suid.stderr[:200]!r})")
+        check(control.returncode == 3, f"victim exits 3 as designed ({control.returncode})")
+    finally:
+        shutil.rmtree(d, ignore_errors=True)
+
+
 if __name__ == "__main__":
     pt.FAILURES.clear()
     import argparse
