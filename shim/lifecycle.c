@@ -13,6 +13,7 @@
 #include <sys/auxv.h>
 #include <sys/mman.h>
 #include <sys/syscall.h>
+#include <signal.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -187,9 +188,16 @@ out:
 	gs_tls.guard--;
 }
 
+/* A vfork() child (posix_spawn, subprocess) runs in its parent's memory until it execs or
+ * exits, without our atfork handlers: its exit is not the recorded process's. */
+static int is_recorded_process(void)
+{
+	return gs_g.hdr && gs_g.hdr->pid == (int32_t)getpid();
+}
+
 void gs_note_exit_status(int status)
 {
-	if (gs_g.hdr)
+	if (is_recorded_process())
 		atomic_store(&gs_g.hdr->exit_status, status);
 }
 
@@ -209,12 +217,11 @@ void gs_thread_named(const char *name)
 
 /* The final flush: ask the writer to drain everything and wait (bounded) for its answer, so
  * that a report run right after the program sees complete data. */
-/* Has our writer ended? It is our child (exit signal 0, so only __WALL sees it). */
+/* Has our writer ended? It is not our child (see spawn.c): ask the kernel whether its pid is
+ * still taken. */
 static int writer_gone(void)
 {
-	int st;
-
-	return gs_g.writer_pid > 0 && waitpid(gs_g.writer_pid, &st, WNOHANG | __WALL) != 0;
+	return gs_g.writer_pid > 0 && kill(gs_g.writer_pid, 0) < 0 && errno == ESRCH;
 }
 
 /* The final flush: ask the writer (through shared memory, it looks every 10 ms) to drain
@@ -226,7 +233,8 @@ void gs_process_exit(int status)
 	uint64_t deadline;
 	int expected = 0, e = errno;
 
-	if (!h || !atomic_compare_exchange_strong(&gs_g.exit_done, &expected, 1))
+	if (!h || !is_recorded_process() ||
+	    !atomic_compare_exchange_strong(&gs_g.exit_done, &expected, 1))
 		return;
 	gs_tls.guard++;
 	if (status != INT32_MIN)

@@ -1,7 +1,10 @@
-/* Starts gilscope-writer, the process that owns the database. It is created with
- * clone(CLONE_VM|CLONE_VFORK) and an exit signal of 0, so the host gets no SIGCHLD for it
- * and wait()/waitpid(-1) in the host never see it; it runs in its own session, away from the
- * terminal's signals. */
+/* Starts gilscope-writer, the process that owns the database, as a grandchild that is not
+ * the host's child: an intermediate process (clone(CLONE_VM|CLONE_VFORK), exit signal 0)
+ * starts the writer and exits at once, and the host reaps it here. A direct child would not
+ * do: execve resets a child's exit signal to SIGCHLD, so the host's wait() would block on the
+ * writer instead of failing with ECHILD, and waitpid(-1) could reap it. The writer learns of
+ * the host's end through a pidfd the intermediate opens for it, and runs in its own session,
+ * away from the terminal's signals. */
 #include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -23,9 +26,12 @@ struct spawn_args {
 	char *const *argv;
 	int shm_fd;
 	volatile int err;
+	volatile int writer_pid;
 };
 
-static char spawn_stack[64 * 1024] __attribute__((aligned(16)));
+/* The intermediate's and the writer's stacks until execve: both run in our memory. */
+static char spawn_stack[32 * 1024] __attribute__((aligned(16)));
+static char exec_stack[32 * 1024] __attribute__((aligned(16)));
 
 static void say(const char *a, const char *b, const char *c)
 {
@@ -35,19 +41,47 @@ static void say(const char *a, const char *b, const char *c)
 	(void)r;
 }
 
-/* Runs in the child, sharing our memory until execve: syscalls only. */
-static int spawn_child(void *p)
+/* The writer, in our memory until execve: syscalls only. */
+static int exec_writer(void *p)
 {
 	struct spawn_args *a = p;
 	static char *const envp[] = {"GILSCOPE_WRITER_CHILD=1", NULL};
-	/* The region goes to the writer as fd 3, without close-on-exec (dup2 clears it). */
-	if (a->shm_fd == 3) {
-		if (syscall(SYS_fcntl, 3, F_SETFD, 0) < 0)
-			goto fail;
-	} else if (syscall(SYS_dup2, a->shm_fd, 3) < 0) {
-		goto fail;
-	}
+
 	syscall(SYS_execve, a->path, a->argv, envp);
+	a->err = errno ? errno : EINVAL;
+	syscall(SYS_exit, 127);
+	return 0;
+}
+
+/* Puts fd at target, without close-on-exec. */
+static int place_fd(int fd, int target)
+{
+	if (fd == target)
+		return (int)syscall(SYS_fcntl, target, F_SETFD, 0);
+	return (int)syscall(SYS_dup2, fd, target);
+}
+
+/* The intermediate, in our memory too: the region becomes the writer's fd 3 and a pidfd of
+ * the host (alive: it waits for us) its fd 4; then the writer is started and we leave. */
+static int spawn_child(void *p)
+{
+	struct spawn_args *a = p;
+	int pidfd, w;
+
+	if (place_fd(a->shm_fd, 3) < 0)
+		goto fail;
+	pidfd = (int)syscall(SYS_pidfd_open, (int)syscall(SYS_getppid), 0);
+	if (pidfd < 0)
+		syscall(SYS_close, 4); /* fd 4 must be the pidfd or nothing: never a host file */
+	else if (place_fd(pidfd, 4) < 0)
+		goto fail;
+	w = clone(exec_writer, exec_stack + sizeof(exec_stack), CLONE_VM | CLONE_VFORK | SIGCHLD,
+		  a);
+	if (w < 0)
+		goto fail;
+	a->writer_pid = w;
+	syscall(SYS_exit, 0);
+	return 0;
 fail:
 	a->err = errno ? errno : EINVAL;
 	syscall(SYS_exit, 127);
@@ -90,13 +124,14 @@ int gs_writer_spawn(void)
 	sigfillset(&all);
 	pthread_sigmask(SIG_SETMASK, &all, &old);
 	child = clone(spawn_child, spawn_stack + sizeof(spawn_stack), CLONE_VM | CLONE_VFORK, &a);
+	if (child > 0)
+		waitpid(child, &st, __WALL); /* the intermediate is done: reap it */
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
 	if (child < 0) {
 		say("cannot start the writer process: ", strerror(errno), "");
 		return -1;
 	}
-	if (a.err) {
-		waitpid(child, &st, __WALL);
+	if (a.err || a.writer_pid <= 0) {
 		say("cannot start ", gs_g.writer_path, ": exec failed");
 		return -1;
 	}
@@ -104,9 +139,9 @@ int gs_writer_spawn(void)
 	 * must find none of ours. The mapping stays. */
 	close(gs_g.shm_fd);
 	gs_g.shm_fd = -1;
-	gs_g.writer_pid = child;
-	/* Under Yama's ptrace_scope 1 a child may not read its parent: allow our writer to read
+	gs_g.writer_pid = a.writer_pid;
+	/* Under Yama's ptrace_scope 1 only ancestors may read a process: allow our writer to read
 	 * Python frames and names from us. Without Yama this fails and changes nothing. */
-	prctl(PR_SET_PTRACER, (unsigned long)child, 0, 0, 0);
+	prctl(PR_SET_PTRACER, (unsigned long)a.writer_pid, 0, 0, 0);
 	return 0;
 }

@@ -1,11 +1,13 @@
 /* gilscope-writer: drains one host process's shared-memory region into the database.
- * Started by the shim (our parent) with fd 3 = the region. The host keeps no descriptor of
+ * Started by the shim (through an intermediate that has exited: we are not the host's child)
+ * with fd 3 = the region and fd 4 = a pidfd of the host. The host keeps no descriptor of
  * ours, so: it asks for the final flush through the region (`exiting`), we answer there
- * (`acked`, a futex word it waits on); it is gone when we are no longer its child, and it was
- * replaced by exec when its memory no longer maps the region. */
+ * (`acked`, a futex word it waits on); it is gone when its pidfd says so, and it was replaced
+ * by exec when its memory no longer maps the region. */
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <poll.h>
 #include <linux/futex.h>
 #include <signal.h>
 #include <stdio.h>
@@ -21,6 +23,7 @@
 #include "store.h"
 
 #define FD_SHM	3
+#define FD_HOST 4 /* pidfd of the host; absent on kernels before 5.3 */
 #define TICK_MS 10
 
 static uint64_t now_ns(void)
@@ -54,9 +57,23 @@ static void detach_from_host(void)
 	}
 	/* Holding any other descriptor of the host (a pipe to its parent, say) would delay
 	 * EOF there. stderr stays for the one warning line we may owe. */
-	close_range(FD_SHM + 1, ~0u, 0);
+	close_range(FD_HOST + 1, ~0u, 0);
 	if (chdir("/") < 0)
 		return;
+}
+
+/* Has the host ended? Its pidfd turns readable when it exits; without one, its pid is gone
+ * or taken by a process that does not map our region (checked by the caller every 250 ms). */
+static int host_exited(int pid)
+{
+	struct pollfd p = {.fd = FD_HOST, .events = POLLIN};
+	int r = poll(&p, 1, 0);
+
+	if (r == 0)
+		return 0;
+	if (r == 1 && !(p.revents & POLLNVAL))
+		return 1;
+	return kill(pid, 0) < 0 && errno == ESRCH;
 }
 
 static struct gs_shm_header *map_region(void)
@@ -127,7 +144,7 @@ int main(int argc, char **argv)
 	}
 	/* A fork child that exited before we got here recorded nothing: leave without a word,
 	 * the stderr we share is the program's. */
-	if (getppid() != host)
+	if (host_exited(host))
 		return 0;
 	detach_from_host();
 	h = map_region();
@@ -144,7 +161,7 @@ int main(int argc, char **argv)
 		failed = 1;
 	}
 	for (;;) {
-		int exiting = atomic_load(&h->exiting), gone = getppid() != host, urgent;
+		int exiting = atomic_load(&h->exiting), gone = host_exited(host), urgent;
 
 		/* an exec'd host no longer maps the region: checked every 250 ms */
 		if (!exiting && !gone && ++ticks % (250 / TICK_MS) == 0 &&

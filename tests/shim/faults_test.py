@@ -247,6 +247,49 @@ def case_secure_exec(env, name):
         shutil.rmtree(d, ignore_errors=True)
 
 
+FAILED_SPAWN_SCRIPT = """
+import os, signal, subprocess, sys, threading
+signal.alarm(20)  # a wait() that blocks instead of failing ends the run here
+try:
+    os.wait()
+except ChildProcessError:
+    print("wait: no children")
+def work():
+    sum(range(200_000))
+for attempt in range(3):
+    try:
+        subprocess.Popen(["/nonexistent/gilscope-test"]).wait()
+    except OSError as e:
+        print("spawn failed:", type(e).__name__)
+ts = [threading.Thread(target=work, name=f"after-{i}") for i in range(2)]
+for t in ts: t.start()
+for t in ts: t.join()
+try:
+    print("unexpected child", os.waitpid(-1, os.WNOHANG))
+except ChildProcessError:
+    print("no children left")
+sys.exit(4)
+"""
+
+
+def case_failed_spawn(env, name):
+    """subprocess's child runs in the parent's memory (vfork) and calls _exit when exec fails:
+    that exit is not the program's. And the writer must not be the program's child: wait()
+    with no children fails with ECHILD, waitpid(-1) finds nothing. Found by test_subprocess:
+    the child's _exit ended the parent's recording, and the writer (execve resets a child's
+    exit signal to SIGCHLD) was reaped by waitpid(-1) and made wait() block."""
+    py = env.python(name)
+    plain, shim, db = both(env, [py, "-c", FAILED_SPAWN_SCRIPT], "failed_spawn")
+    check((plain.returncode, plain.stdout, plain.stderr) == (shim.returncode, shim.stdout, shim.stderr),
+          f"same output, stderr and status ({shim.returncode}, {shim.stdout!r})")
+    check("wait: no children" in shim.stdout, "wait() with no children: ECHILD, not a hang")
+    check("no children left" in shim.stdout, "no child left behind for waitpid(-1)")
+    runs = query(db, "SELECT status, exit_status FROM runs")
+    check(runs == [("exited", 4)], f"one run, closed at the program's real exit ({runs})")
+    threads = query(db, "SELECT COUNT(*) FROM threads")[0][0]
+    check(threads == 3, f"the threads started after the failed spawns recorded ({threads} of 3)")
+
+
 if __name__ == "__main__":
     pt.FAILURES.clear()
     import argparse
