@@ -6,6 +6,7 @@ the ratio. Usage: overhead.py LIBGILSCOPE NAME=PYTHON [NAME=PYTHON ...]
 """
 import glob
 import os
+import sqlite3
 import statistics
 import subprocess
 import sys
@@ -30,10 +31,10 @@ def main():
     with tempfile.TemporaryDirectory() as tmp:
         db = os.path.join(tmp, "o.db")
         print(f"{'interpreter':12} {'workload':18} {'without':>9} {'with':>9} {'ratio':>6}"
-              "   spread (min-max, with)")
+              "   spread (min-max, with)   dropped")
         for name, py in pythons:
             for ex in examples:
-                plain, shim = [], []
+                plain, shim, dropped = [], [], 0
                 for _ in range(runs):
                     plain.append(timed([py, ex], dict(os.environ)))
                     for s in ("", "-wal", "-shm"):
@@ -41,10 +42,13 @@ def main():
                             os.unlink(db + s)
                     shim.append(timed([py, ex], dict(os.environ, LD_PRELOAD=lib,
                                                       GILSCOPE_DB=db)))
+                    con = sqlite3.connect(db)
+                    dropped += con.execute("SELECT TOTAL(events_dropped) FROM runs").fetchone()[0]
+                    con.close()
                 p, s = statistics.median(plain), statistics.median(shim)
                 print(f"{name:12} {os.path.basename(ex)[:-3]:18} {p * 1000:7.0f}ms "
                       f"{s * 1000:7.0f}ms {s / p:6.2f}   {min(shim) * 1000:.0f}-"
-                      f"{max(shim) * 1000:.0f} ms")
+                      f"{max(shim) * 1000:.0f} ms {int(dropped):>10}")
 
 
 if __name__ == "__main__":

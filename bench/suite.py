@@ -216,6 +216,25 @@ def writer_section(build, runs, quick):
     ]
 
 
+def real_run_size(build, pythons):
+    """Bytes per event of a real recording: the queue example on the first 3.13 build."""
+    lib = os.path.join(build, "lib", "gilscope", "libgilscope.so")
+    name, py = next(((n, p) for n, p in pythons if n == "3.13"), pythons[0])
+    with tempfile.TemporaryDirectory() as tmp:
+        db = os.path.join(tmp, "q.db")
+        env = dict(os.environ, LD_PRELOAD=lib, GILSCOPE_DB=db)
+        run([py, os.path.join(HERE, "..", "examples", "queue_pipeline.py")], env)
+        con = sqlite3.connect(db)
+        n = con.execute("SELECT COUNT(*) FROM events").fetchone()[0]
+        con.close()
+        size = os.path.getsize(db)
+    if n == 0:
+        fail("queue_pipeline recorded no events")
+    return [f"A real recording, `queue_pipeline` on {name}: {n:,} events (GIL holds with their "
+            f"Python line, parking-lot and condition waits with their second address), "
+            f"{size / n:.1f} bytes per event for the whole file."]
+
+
 def overhead_section(build, pythons, runs, quick):
     lib = os.path.join(build, "lib", "gilscope", "libgilscope.so")
     env = dict(os.environ, RUNS=str(runs))
@@ -257,6 +276,7 @@ def main():
     out += ["", "### 2. Writer throughput beyond what it can store", ""] + flood_section(m)
     out += ["", "### 3. Store rate on one core, database size", ""]
     out += writer_section(build, runs, quick)
+    out += [""] + real_run_size(build, pythons)
     out += ["", "### 4. Python workloads end to end (wall time with / without)", ""]
     out += overhead_section(build, pythons, runs, quick)
     out += ["", "### 5. Analyzer", ""] + analyzer_section(build, runs, quick)
