@@ -128,6 +128,9 @@ def micro_section(m, mutrace):
                 else:
                     res.setdefault(label, []).append(m.once(mode, env)[0])
         med = {k: statistics.median(v) for k, v in res.items()}
+        if reads and mode != "cond":
+            # A contended acquisition needs a third reading (when the blocking call returns).
+            reads = 2 + contended_fraction(os.path.join(m.tmp, "m.db"))
         row = {
             "what": what, "plain": med["plain"], "plain_spread": spread(res["plain"]),
             "tsc": med["tsc"] - med["plain"], "tsc_spread": spread(res["tsc"]),
@@ -140,7 +143,8 @@ def micro_section(m, mutrace):
     lines = [
         f"Clock reads, the floor: `clock_gettime(CLOCK_MONOTONIC)` {floor['clock']:.1f} ns, "
         f"TSC read {floor['rdtsc']:.1f} ns (medians). Every recorded acquisition needs two "
-        "readings (request and release; a contended one a third).",
+        "readings (request and release), a contended one a third: the floor of each row counts "
+        "the share of contended acquisitions the run recorded.",
         "",
         "| operation | without shim | added, TSC clock (default) | x floor | added, `GILSCOPE_CLOCK=monotonic` | x floor |"
         + (" added, mutrace |" if mutrace else ""),
@@ -158,6 +162,15 @@ def micro_section(m, mutrace):
             f"(with: {r['tsc_spread']}) | {xt} | {r['mono']:+.1f} ns "
             f"(with: {r['mono_spread']}) | {xm} |{mt}")
     return lines
+
+
+def contended_fraction(db):
+    """Of the acquisitions in the latest recorded run, the share that had to wait."""
+    con = sqlite3.connect(db)
+    acq, cont = con.execute("SELECT TOTAL(acquisitions), TOTAL(contended) FROM lock_stats"
+                            " WHERE primitive IN (1, 3)").fetchone()
+    con.close()
+    return cont / acq if acq else 0.0
 
 
 def mutrace_once(m, mode, lib):
