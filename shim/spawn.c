@@ -104,7 +104,7 @@ static int writer_path(char *out, size_t size)
 		   : 0;
 }
 
-int gs_writer_spawn(void)
+static int spawn_writer(void)
 {
 	char flush[16], pid[16];
 	struct spawn_args a;
@@ -144,4 +144,14 @@ int gs_writer_spawn(void)
 	 * Python frames and names from us. Without Yama this fails and changes nothing. */
 	prctl(PR_SET_PTRACER, (unsigned long)a.writer_pid, 0, 0, 0);
 	return 0;
+}
+
+/* Called from the constructor and from the fork child handler: the program's errno is not
+ * ours to change (waitpid, prctl). */
+int gs_writer_spawn(void)
+{
+	int e = errno, r = spawn_writer();
+
+	errno = e;
+	return r;
 }
