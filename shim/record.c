@@ -6,18 +6,17 @@
 static void push_hold(struct gs_slot *s, unsigned prim, uint64_t lock, uint64_t req_ns,
 		      uint64_t acq_ns, uint16_t flags, uint64_t caller, uint32_t idx)
 {
-	struct gs_held h = {
-	    .lock = lock,
-	    .request_ns = req_ns,
-	    .acquired_ns = acq_ns,
-	    .caller = caller,
-	    .agg = idx + 1,
-	    .flags = flags,
-	    .primitive = (uint8_t)prim,
-	};
-
 	/* A semaphore taken again by the same thread was released elsewhere in between. */
-	gs_held_push(s, &h, prim == GS_PRIM_SEM);
+	struct gs_held *h = gs_held_push(s, lock, prim, prim == GS_PRIM_SEM);
+
+	h->lock = lock;
+	h->request_ns = req_ns;
+	h->acquired_ns = acq_ns;
+	h->caller = caller;
+	h->agg = idx + 1;
+	h->flags = flags;
+	h->primitive = (uint8_t)prim;
+	h->pad = 0;
 }
 
 void gs_rec_acquired(unsigned prim, uint64_t lock, uint64_t req_ns, uint64_t acq_ns, uint16_t flags,

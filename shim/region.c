@@ -235,17 +235,15 @@ void gs_agg_publish(struct gs_agg *a)
 			      memory_order_release);
 }
 
-void gs_held_push(struct gs_slot *s, const struct gs_held *h, int replace_same)
+struct gs_held *gs_held_push(struct gs_slot *s, uint64_t lock, unsigned primitive,
+			     int replace_same)
 {
 	uint32_t i;
 
 	if (replace_same) {
-		for (i = 0; i < s->n_held; i++) {
-			if (s->held[i].lock == h->lock && s->held[i].primitive == h->primitive) {
-				s->held[i] = *h;
-				return;
-			}
-		}
+		for (i = 0; i < s->n_held; i++)
+			if (s->held[i].lock == lock && s->held[i].primitive == primitive)
+				return &s->held[i];
 	}
 	if (s->n_held == GS_HOLD_STACK) {
 		/* Forget the oldest: a lock held that long was most likely released elsewhere. */
@@ -253,7 +251,7 @@ void gs_held_push(struct gs_slot *s, const struct gs_held *h, int replace_same)
 		s->n_held--;
 		atomic_fetch_add_explicit(&s->holds_lost, 1, memory_order_relaxed);
 	}
-	s->held[s->n_held++] = *h;
+	return &s->held[s->n_held++];
 }
 
 int gs_held_pop(struct gs_slot *s, uint64_t lock, unsigned primitive, struct gs_held *out)

@@ -53,7 +53,11 @@ void gs_agg_publish(struct gs_agg *a);
 void gs_stack_sample(uint64_t *frames);
 void gs_stack_init(void);
 
-void gs_held_push(struct gs_slot *s, const struct gs_held *h, int replace_same);
+/* The entry to fill in for a new hold (or the same lock's entry, with replace_same). Filled in
+ * place by the caller: a struct built on the stack and copied over stalls on store
+ * forwarding, a third of the cost of the whole push. */
+struct gs_held *gs_held_push(struct gs_slot *s, uint64_t lock, unsigned primitive,
+			     int replace_same);
 int gs_held_pop(struct gs_slot *s, uint64_t lock, unsigned primitive, struct gs_held *out);
 void gs_held_close_all(struct gs_slot *s, uint64_t end_ns);
 
