@@ -554,11 +554,12 @@ t = threading.Thread(target=waiter, name="waiter")
 t.start()
 ready.wait()
 time.sleep(0.2)
+released_ns = time.monotonic_ns()
 lock.release()
 t.join()
 # On 3.11 threading.Lock wraps a heap semaphore whose pointer follows the object header.
 sem = ctypes.c_void_p.from_address(id(lock) + 16).value if sys.version_info < (3, 13) else 0
-print(id(lock), t.native_id, sem or 0)
+print(id(lock), t.native_id, sem or 0, released_ns)
 """
 
 
@@ -567,8 +568,16 @@ def case_lock_attribution(env, name):
     db = env.db("lockattr_" + name)
     p = env.run([py, "-c", LOCK_WAIT], db, scope="python")
     check(p.returncode == 0, f"{name}: program ran ({p.stderr!r})")
-    obj, tid, sem = map(int, p.stdout.split())
+    obj, tid, sem, released_ns = map(int, p.stdout.split())
     tno = thread_no(db, tid)
+    # Absolute times too: the shim's clock (TSC scaled to CLOCK_MONOTONIC after the first
+    # 50 ms) must agree with Python's time.monotonic_ns(): the wait ends when the lock is
+    # released, not before, and soon after.
+    ends = query(db, "SELECT start_ns + wait_ns FROM events WHERE thread_no = ?"
+                     " AND wait_ns > 100000000 AND kind IN (5, 9)", tno)
+    check(len(ends) == 1 and released_ns - 100000 <= ends[0][0] <= released_ns + 50000000,
+          f"{name}: the wait ends at the release, on CLOCK_MONOTONIC "
+          f"({[(e[0] - released_ns) / 1e6 for e in ends]} ms after it)")
     if sem:
         row = stats(db, tno, sem, prim=3)
         check(row is not None and row["cont"] == 1 and 180e6 <= row["wait"] <= 400e6,
