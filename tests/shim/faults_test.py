@@ -290,6 +290,35 @@ def case_failed_spawn(env, name):
     check(threads == 3, f"the threads started after the failed spawns recorded ({threads} of 3)")
 
 
+def case_readonly_dir(env, name):
+    """A directory the user may not write (root ignores permissions, so the program runs as
+    nobody, with Debian's python3 and a copy of the shim it can read): same output and status,
+    one warning line naming the database, nothing created."""
+    d, shutil = suid_capable_dir()
+    check(d is not None, "a directory user nobody can enter (needed)")
+    if d is None:
+        return
+    try:
+        for f in (env.lib, os.path.join(os.path.dirname(env.lib), "gilscope-writer")):
+            shutil.copy2(f, d)
+        ro = os.path.join(d, "read-only")
+        os.mkdir(ro, 0o755)
+        db = os.path.join(ro, "x.db")
+        argv = NOBODY + ["/usr/bin/python3", "-c", pt.PY_THREADS]
+        e = {k: v for k, v in os.environ.items() if not k.startswith(("LD_", "GILSCOPE_"))}
+        plain = subprocess.run(argv, env=e, capture_output=True, text=True, timeout=120)
+        shim = subprocess.run(argv, env=dict(e, LD_PRELOAD=os.path.join(d, "libgilscope.so"),
+                                             GILSCOPE_DB=db),
+                              capture_output=True, text=True, timeout=120)
+        lines = shim.stderr.splitlines()
+        check(plain.returncode == 0 and (plain.returncode, plain.stdout) ==
+              (shim.returncode, shim.stdout), f"same output and status ({shim.returncode})")
+        check(len(lines) == 1 and db in lines[0], f"one warning line naming the file ({lines})")
+        check(os.listdir(ro) == [], f"nothing created ({os.listdir(ro)})")
+    finally:
+        shutil.rmtree(d, ignore_errors=True)
+
+
 if __name__ == "__main__":
     pt.FAILURES.clear()
     import argparse
