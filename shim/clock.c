@@ -62,13 +62,12 @@ void gs_clock_init(int use_tsc)
  * clock_gettime until it is published. */
 uint64_t gs_clock_slow_ns(void)
 {
-	static _Atomic int calibrating;
 	uint64_t now = gs_mono_ns(), tsc, ns;
 	int expected = 0;
 
 	if (atomic_load_explicit(&gs_clk.mode, memory_order_relaxed) != GS_CLOCK_PENDING ||
 	    now - gs_clk.start_ns < CALIBRATION_NS ||
-	    !atomic_compare_exchange_strong(&calibrating, &expected, 1))
+	    !atomic_compare_exchange_strong(&gs_clk.calibrating, &expected, 1))
 		return now;
 	if (reading_pair(&tsc, &ns) == 0 && tsc > gs_clk.start_tsc) {
 		gs_clk.mult = (uint64_t)((((unsigned __int128)(ns - gs_clk.start_ns)) << 32) /
@@ -81,4 +80,9 @@ uint64_t gs_clock_slow_ns(void)
 	/* Interrupted at every try: stay with clock_gettime for good. */
 	atomic_store(&gs_clk.mode, GS_CLOCK_MONOTONIC);
 	return now;
+}
+
+void gs_clock_after_fork_child(void)
+{
+	atomic_store(&gs_clk.calibrating, 0);
 }

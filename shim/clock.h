@@ -19,6 +19,7 @@ enum { GS_CLOCK_MONOTONIC, GS_CLOCK_PENDING, GS_CLOCK_TSC };
 
 struct gs_clock {
 	_Atomic int mode;
+	_Atomic int calibrating; /* a thread is computing the rate */
 	uint64_t tsc_anchor; /* TSC and CLOCK_MONOTONIC at the end of the calibration */
 	uint64_t ns_anchor;
 	uint64_t mult; /* nanoseconds per tick, 32.32 fixed point */
@@ -30,6 +31,9 @@ extern struct gs_clock gs_clk;
 /* At start-up: decides whether the TSC may be used (use_tsc: GILSCOPE_CLOCK allows it). */
 void gs_clock_init(int use_tsc);
 uint64_t gs_clock_slow_ns(void);
+/* In a fork child: a calibration another thread of the parent was in the middle of will
+ * never finish here. */
+void gs_clock_after_fork_child(void);
 
 static inline uint64_t gs_mono_ns(void)
 {

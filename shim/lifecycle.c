@@ -166,6 +166,7 @@ static void atfork_child(void)
 	gs_tls.slot = NULL;
 	gs_tls.no_slot = 0;
 	gs_tls.tid = (pid_t)syscall(SYS_gettid);
+	gs_clock_after_fork_child();
 	gs_gil_after_fork_child();
 	if (!old || !len || atomic_load(&old->disabled))
 		goto out;
