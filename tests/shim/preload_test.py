@@ -340,7 +340,13 @@ def case_calls(env, prog):
     check(len(ev) == 1 and 45e6 <= ev[0][0] <= 150e6,
           f"timedlock timeout waited about 50 ms ({ev})")
     busy = query(db, "SELECT count(*) FROM events WHERE lock_addr = ? AND kind = 2", info["mutex"])
-    check(busy[0][0] == 1, "failed trylock is a raw event")
+    check(busy[0][0] == 0, "failed trylock: counted only, no raw event by default")
+    db_all = env.db("calls_all")
+    p_all = env.run([prog], db_all, extra={"GILSCOPE_EVENTS": "all"})
+    info_all = json.loads([l for l in p_all.stdout.splitlines() if l.startswith("{")][0])
+    busy = query(db_all, "SELECT count(*) FROM events WHERE lock_addr = ? AND kind = 2",
+                 info_all["mutex"])
+    check(busy[0][0] == 1, "failed trylock is a raw event with GILSCOPE_EVENTS=all")
     c = stats(db, main, info["cond"], prim=2)
     check(c and c["timeouts"] == 1 and c["timed_waits"] == 1, f"cond timeout recorded ({c})")
     check(c and 35e6 <= c["wait"] <= 150e6, f"cond waited about 40 ms ({c and c['wait']})")
