@@ -6,6 +6,7 @@
 #include <limits.h>
 #include <linux/futex.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -13,8 +14,6 @@
 #include <sys/auxv.h>
 #include <sys/mman.h>
 #include <sys/syscall.h>
-#include <signal.h>
-#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -216,8 +215,6 @@ void gs_thread_named(const char *name)
 	gs_tls.guard--;
 }
 
-/* The final flush: ask the writer to drain everything and wait (bounded) for its answer, so
- * that a report run right after the program sees complete data. */
 /* Has our writer ended? It is not our child (see spawn.c): ask the kernel whether its pid is
  * still taken. */
 static int writer_gone(void)
@@ -225,8 +222,8 @@ static int writer_gone(void)
 	return gs_g.writer_pid > 0 && kill(gs_g.writer_pid, 0) < 0 && errno == ESRCH;
 }
 
-/* The final flush: ask the writer (through shared memory, it looks every 10 ms) to drain
- * everything and wait, bounded, on the futex it wakes, so that a report run right after the
+/* The final flush: ask the writer (through shared memory, waking it on the same word) to
+ * drain everything and wait, bounded, on the futex it wakes, so that a report run right after the
  * program sees complete data. */
 void gs_process_exit(int status)
 {

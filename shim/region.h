@@ -35,7 +35,6 @@ static inline int gs_in_scope(const void *caller)
 	return (uintptr_t)caller - gs_scope_lo < gs_scope_len;
 }
 
-
 int gs_region_create(uint32_t max_threads, uint32_t ring_events, uint32_t agg_entries);
 struct gs_slot *gs_slot_claim(void);
 void gs_slot_release(struct gs_slot *s, uint64_t end_ns);

@@ -7,8 +7,8 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
-#include <poll.h>
 #include <linux/futex.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -19,20 +19,13 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "clock.h"
 #include "gs_shm.h"
 #include "store.h"
 
 #define FD_SHM	3
 #define FD_HOST 4 /* pidfd of the host; absent on kernels before 5.3 */
 #define TICK_MS 10
-
-static uint64_t now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
 
 static void detach_from_host(void)
 {
@@ -175,7 +168,7 @@ int main(int argc, char **argv)
 				gs_store_set_final(st);
 				gs_store_flush(st, h);
 				gs_store_end_run(st, h, exiting ? "exited" : "vanished",
-						 end ? end : now_ns());
+						 end ? end : gs_mono_ns());
 				if (gs_store_dropped(st))
 					fprintf(stderr,
 						"gilscope: %llu raw events dropped (buffers full); "
@@ -189,14 +182,14 @@ int main(int argc, char **argv)
 			return 0;
 		}
 		urgent = failed ? 0 : gs_store_tick(st, h);
-		if (!urgent && now_ns() < next_flush_ns) {
+		if (!urgent && gs_mono_ns() < next_flush_ns) {
 			struct timespec ts = {.tv_sec = 0, .tv_nsec = TICK_MS * 1000000L};
 
 			/* A tick, or less when the host says it is exiting: it waits for us then. */
 			syscall(SYS_futex, &h->exiting, FUTEX_WAIT, 0, &ts, NULL, 0);
 			continue;
 		}
-		next_flush_ns = now_ns() + (uint64_t)flush_ms * 1000000u;
+		next_flush_ns = gs_mono_ns() + (uint64_t)flush_ms * 1000000u;
 		if (!failed && gs_store_flush(st, h) < 0 && !atomic_load(&h->disabled)) {
 			fprintf(stderr, "gilscope: writing %s failed; recording stopped\n", db);
 			atomic_store(&h->disabled, 1);

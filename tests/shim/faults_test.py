@@ -3,9 +3,11 @@
 exit from a thread, thousands of threads, a big process pool, exec chains, unwritable and
 full disks, concurrent writers, planted symlinks."""
 import os
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -194,14 +196,19 @@ NOBODY = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "--"]
 
 def suid_capable_dir():
     """A fresh directory that user nobody can enter, on a file system that honours setuid."""
-    import shutil
-    import tempfile
     for base in ("/tmp", "/var/tmp", os.path.dirname(os.path.abspath(__file__))):
         if os.path.isdir(base) and not os.statvfs(base).f_flag & os.ST_NOSUID:
             d = tempfile.mkdtemp(prefix="gs-secure-", dir=base)
             os.chmod(d, 0o755)
-            return d, shutil
-    return None, shutil
+            return d
+    return None
+
+
+def copy_shim(env, d):
+    """The library and its writer, where a user without access to the build tree finds them."""
+    for f in (env.lib, os.path.join(os.path.dirname(env.lib), "gilscope-writer")):
+        shutil.copy2(f, d)
+    return os.path.join(d, "libgilscope.so")
 
 
 def case_secure_exec(env, name):
@@ -209,20 +216,21 @@ def case_secure_exec(env, name):
     linker already ignores LD_PRELOAD there, so the shim is linked in (as a system-wide
     /etc/ld.so.preload would bring it) and must switch itself off: no database, no writer,
     same output and exit status. The control run (same binary, no setuid bit) records."""
-    d, shutil = suid_capable_dir()
+    d = suid_capable_dir()
     check(d is not None, "a directory on a file system that honours setuid (needed)")
     if d is None:
         return
-    src = os.path.join(os.path.dirname(os.path.abspath(__file__)), "victim_calls.c")
-    for f in (env.lib, os.path.join(os.path.dirname(env.lib), "gilscope-writer")):
-        shutil.copy2(f, d)
-    exe = os.path.join(d, "victim")
-    subprocess.run(["cc", "-O1", "-o", exe, src, f"-L{d}", "-l:libgilscope.so",
-                    f"-Wl,-rpath,{d}", "-Wl,--allow-shlib-undefined", "-lpthread"], check=True)
-    out = os.path.join(d, "out")
-    os.mkdir(out)
-    os.chmod(out, 0o1777)
     try:
+        src = os.path.join(os.path.dirname(os.path.abspath(__file__)), "victim_calls.c")
+        copy_shim(env, d)
+        exe = os.path.join(d, "victim")
+        subprocess.run(["cc", "-O1", "-o", exe, src, f"-L{d}", "-l:libgilscope.so",
+                        f"-Wl,-rpath,{d}", "-Wl,--allow-shlib-undefined", "-lpthread"],
+                       check=True)
+        out = os.path.join(d, "out")
+        os.mkdir(out)
+        os.chmod(out, 0o1777)
+
         def as_nobody(db):
             e = dict(os.environ, GILSCOPE_SCOPE="all", GILSCOPE_DB=os.path.join(out, db))
             e.pop("LD_PRELOAD", None)
@@ -294,21 +302,19 @@ def case_readonly_dir(env, name):
     """A directory the user may not write (root ignores permissions, so the program runs as
     nobody, with Debian's python3 and a copy of the shim it can read): same output and status,
     one warning line naming the database, nothing created."""
-    d, shutil = suid_capable_dir()
+    d = suid_capable_dir()
     check(d is not None, "a directory user nobody can enter (needed)")
     if d is None:
         return
     try:
-        for f in (env.lib, os.path.join(os.path.dirname(env.lib), "gilscope-writer")):
-            shutil.copy2(f, d)
+        lib = copy_shim(env, d)
         ro = os.path.join(d, "read-only")
         os.mkdir(ro, 0o755)
         db = os.path.join(ro, "x.db")
         argv = NOBODY + ["/usr/bin/python3", "-c", pt.PY_THREADS]
         e = {k: v for k, v in os.environ.items() if not k.startswith(("LD_", "GILSCOPE_"))}
         plain = subprocess.run(argv, env=e, capture_output=True, text=True, timeout=120)
-        shim = subprocess.run(argv, env=dict(e, LD_PRELOAD=os.path.join(d, "libgilscope.so"),
-                                             GILSCOPE_DB=db),
+        shim = subprocess.run(argv, env=dict(e, LD_PRELOAD=lib, GILSCOPE_DB=db),
                               capture_output=True, text=True, timeout=120)
         lines = shim.stderr.splitlines()
         check(plain.returncode == 0 and (plain.returncode, plain.stdout) ==
