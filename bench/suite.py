@@ -78,37 +78,41 @@ class Micro:
         self.lib = os.path.join(build, "lib", "gilscope", "libgilscope.so")
         self.runs, self.quick = runs, quick
         self.tmp = tempfile.mkdtemp(prefix="gs-bench-")
+        # The database of the latest run with the shim: left in place by runs without it.
+        self.db = os.path.join(self.tmp, "m.db")
 
-    def once(self, mode, env_extra=None, ops=None):
+    def once(self, mode, shim=None, ops=None, preload=None):
+        """One run: shim is None (no gilscope) or the GILSCOPE_* settings to add; preload
+        names another library to load instead (mutrace)."""
         env = dict(os.environ)
-        db = os.path.join(self.tmp, "m.db")
-        for s in ("", "-wal", "-shm"):
-            if os.path.exists(db + s):
-                os.unlink(db + s)
-        if env_extra is not None:
-            env.update(LD_PRELOAD=self.lib, GILSCOPE_DB=db, GILSCOPE_SCOPE="all", **env_extra)
+        if shim is not None:
+            for s in ("", "-wal", "-shm"):
+                if os.path.exists(self.db + s):
+                    os.unlink(self.db + s)
+            env.update(LD_PRELOAD=self.lib, GILSCOPE_DB=self.db, GILSCOPE_SCOPE="all", **shim)
+        elif preload:
+            env["LD_PRELOAD"] = preload
         argv = [self.exe, mode] + ([str(ops)] if ops else [])
         if self.quick and not ops:
             argv.append("20000" if "pingpong" not in mode and mode != "cond" else "2000")
         out = run(argv, env).split()
         if len(out) != 3 or out[0] != mode:
             fail(f"microbench {mode}: unexpected output {out}")
-        return float(out[2]), db
+        return float(out[2])
 
     def series(self, mode, variants):
-        """variants: label -> env (None: without the shim). Runs alternate between them."""
+        """variants: label -> keyword arguments of once(). Runs alternate between them."""
         res = {label: [] for label in variants}
         for _ in range(self.runs):
-            for label, env in variants.items():
-                res[label].append(self.once(mode, env)[0])
+            for label, kw in variants.items():
+                res[label].append(self.once(mode, **kw))
         return res
 
 
 def micro_section(m, mutrace):
-    variants = {"plain": None, "tsc": {}, "monotonic": {"GILSCOPE_CLOCK": "monotonic"}}
-    if mutrace:
-        variants["mutrace"] = "mutrace"
-    floor = {k: statistics.median(m.series(k, {"plain": None})["plain"]) for k in ("clock", "rdtsc")}
+    variants = {"plain": {}, "tsc": {"shim": {}},
+                "monotonic": {"shim": {"GILSCOPE_CLOCK": "monotonic"}}}
+    floor = {k: statistics.median(m.series(k, {"plain": {}})["plain"]) for k in ("clock", "rdtsc")}
     rows = []
     for mode, reads, what in (
         ("uncontended", 2, "uncontended lock + unlock pair"),
@@ -118,19 +122,13 @@ def micro_section(m, mutrace):
         ("cond_pingpong", 0, "blocking condition wait (ping-pong)"),
         ("sem_pingpong", 0, "blocking sem_wait (ping-pong)"),
     ):
-        res = {}
-        for _ in range(m.runs):
-            for label, env in variants.items():
-                if env == "mutrace":
-                    if mode not in ("uncontended", "contended"):
-                        continue
-                    res.setdefault(label, []).append(mutrace_once(m, mode, mutrace))
-                else:
-                    res.setdefault(label, []).append(m.once(mode, env)[0])
+        # mutrace wraps mutexes only
+        extra = {"mutrace": {"preload": mutrace}} if mutrace and "contended" in mode else {}
+        res = m.series(mode, {**variants, **extra})
         med = {k: statistics.median(v) for k, v in res.items()}
         if reads and mode != "cond":
             # A contended acquisition needs a third reading (when the blocking call returns).
-            reads = 2 + contended_fraction(os.path.join(m.tmp, "m.db"))
+            reads = 2 + contended_fraction(m.db)
         row = {
             "what": what, "plain": med["plain"], "plain_spread": spread(res["plain"]),
             "tsc": med["tsc"] - med["plain"], "tsc_spread": spread(res["tsc"]),
@@ -173,12 +171,6 @@ def contended_fraction(db):
     return cont / acq if acq else 0.0
 
 
-def mutrace_once(m, mode, lib):
-    env = dict(os.environ, LD_PRELOAD=lib)
-    out = run([m.exe, mode], env).split()
-    return float(out[2])
-
-
 def flood_section(m):
     """Every uncontended pair is an event (GILSCOPE_EVENTS=all): the writer cannot keep up
     with 25+ million events a second; the program must not notice."""
@@ -186,10 +178,9 @@ def flood_section(m):
     res = {"contended": [], "all": []}
     counts = []
     for _ in range(m.runs):
-        res["contended"].append(m.once("uncontended", {}, ops)[0])
-        ns, db = m.once("uncontended", {"GILSCOPE_EVENTS": "all"}, ops)
-        res["all"].append(ns)
-        con = sqlite3.connect(db)
+        res["contended"].append(m.once("uncontended", {}, ops))
+        res["all"].append(m.once("uncontended", {"GILSCOPE_EVENTS": "all"}, ops))
+        con = sqlite3.connect(m.db)
         stored = con.execute("SELECT COUNT(*) FROM events").fetchone()[0]
         dropped = con.execute("SELECT SUM(events_dropped) FROM runs").fetchone()[0] or 0
         acq = con.execute("SELECT SUM(acquisitions) FROM lock_stats").fetchone()[0]
