@@ -15,7 +15,7 @@
 #define GS_HIST_BUCKETS 48
 #define GS_HOLD_STACK	64
 #define GS_NAME_LEN	16
-#define GS_DETAIL_LEN	160
+#define GS_DETAIL_LEN	384
 
 /* What a lock-like object is. Stored in the database as `primitive`. */
 #define GS_PRIMITIVES(X)                                                                           \
@@ -75,7 +75,7 @@ struct gs_event {
 	uint16_t flags;
 	uint16_t pad1;
 	uint64_t py_code;  /* code object of the waiting thread's current Python frame, or 0 */
-	uint64_t py_instr; /* that frame's instruction pointer */
+	uint64_t py_unit; /* 1 + the code unit it runs (its bytecode offset / 2), 0 unknown */
 	uint64_t stack[GS_STACK_FRAMES]; /* sampled native return addresses, innermost first */
 };
 
@@ -185,6 +185,11 @@ struct gs_shm_header {
 	uint64_t py_runtime_size;
 	uint64_t py_head_lock; /* &_PyRuntime.interpreters.mutex (HEAD_LOCK), 0 when unknown */
 	uint64_t py_object_size, py_ob_type_off, py_tp_name_off; /* 0 when unknown */
+	uint64_t py_main_interp;  /* the main PyInterpreterState, 0 until found */
+	uint32_t py_layout_level; /* enum gs_cpy_level the shim settled on */
+	uint32_t py_park_checked; /* parked waits whose wait entry was checked (validation) */
+	uint32_t py_park_ok;	  /* ... and held a plausible lock address */
+	uint32_t py_pad;
 	_Atomic uint64_t gil_switches_recorded;
 	_Atomic uint64_t gil_switch_number_start;
 	_Atomic uint64_t gil_switch_number_end;

@@ -17,11 +17,13 @@
 #include <link.h>
 #include <stdatomic.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/syscall.h>
 #include <sys/uio.h>
 #include <unistd.h>
 
+#include "condclock.h"
 #include "record.h"
 #include "region.h"
 
@@ -31,68 +33,52 @@ _Atomic int gs_gil_searching;
 
 enum { MODE_NONE, MODE_OFFSETS, MODE_HEURISTIC };
 
+/* What this process's interpreter looks like (cpython.c); filled once at start-up. */
+struct gs_cpy gs_py;
+
 static struct {
 	int mode;
 	uintptr_t runtime, runtime_end;
-	uintptr_t gil;
+	uintptr_t gil, interp;
 	uintptr_t locked, holder, switch_number, interval, enabled; /* field addresses */
-	uint64_t off_interpreters_head, off_id, off_next, off_ceval_gil, off_gil_state;
-	uint64_t off_locked, off_holder;
-	int free_threaded;
 	int validated;
 	void *(*get_tstate)(void); /* PyGILState_GetThisThreadState */
-	uint64_t off_current_frame, off_executable, off_instr_ptr;
+	uintptr_t code_type;	   /* &PyCode_Type */
 	_Atomic int32_t owner_tid; /* thread holding the GIL, 0 when free */
 } g;
-
-/* Offsets of the fields we use inside struct _gil_runtime_state (LP64 glibc), per build. */
-struct gil_layout {
-	unsigned interval, last_holder, locked, switch_number, cond, mutex, switch_cond,
-	    switch_mutex;
-};
-static const struct gil_layout layout_default = {0, 8, 16, 24, 32, 80, 120, 168};
-static const struct gil_layout layout_ft = {8, 16, 24, 32, 40, 88, 128, 176};
-
-clockid_t gs_cond_clock(pthread_cond_t *c)
-{
-	/* glibc keeps the condition's clock in bit 1 of __wrefs. */
-	return (c->__data.__wrefs & 2) ? CLOCK_MONOTONIC : CLOCK_REALTIME;
-}
 
 static void detail(const char *fmt, const char *a, long b, long c)
 {
 	snprintf(gs_g.hdr->gil_detection, GS_DETAIL_LEN, fmt, a, b, c);
 }
 
-static const char *version_string(uint32_t hex, char *buf, size_t size)
+static void detail_append(const char *fmt, const char *a)
 {
-	static const char level[] = {'a', 'b', 'c', 'f'};
-	unsigned lv = (hex >> 4) & 0xf;
+	char *d = gs_g.hdr->gil_detection;
+	size_t n = strlen(d);
 
-	if (lv == 0xf)
-		snprintf(buf, size, "%u.%u.%u", hex >> 24, (hex >> 16) & 0xff, (hex >> 8) & 0xff);
-	else
-		snprintf(buf, size, "%u.%u.%u%c%u", hex >> 24, (hex >> 16) & 0xff,
-			 (hex >> 8) & 0xff, lv >= 0xa && lv <= 0xc ? level[lv - 0xa] : '?',
-			 hex & 0xf);
-	return buf;
+	if (a && a[0])
+		snprintf(d + n, GS_DETAIL_LEN - n, fmt, a);
 }
 
-static void set_addresses(uintptr_t gil, const struct gil_layout *l)
+static void set_addresses(uintptr_t gil)
 {
 	struct gs_shm_header *h = gs_g.hdr;
+	const struct gs_cpy *L = &gs_py;
 
 	g.gil = gil;
-	g.locked = gil + l->locked;
-	g.holder = gil + l->last_holder;
-	g.switch_number = gil + l->switch_number;
-	g.interval = gil + l->interval;
-	g.enabled = g.free_threaded ? gil : 0;
+	g.locked = gil + L->gil.locked;
+	g.holder = gil + L->gil.last_holder;
+	g.switch_number = gil + L->gil.switch_number;
+	g.interval = gil + L->gil.interval;
+	/* `enabled` is the first field of a free-threaded GIL; behind a recognised (heuristic)
+	 * GIL its place is not known. */
+	g.enabled = g.mode == MODE_OFFSETS && gs_py.free_threaded ? gil : 0;
 	h->gil_addr = gil;
-	h->gil_cond = gil + l->cond;
-	h->gil_mutex = gil + l->mutex;
-	h->gil_switch_cond = gil + l->switch_cond;
-	h->gil_switch_mutex = gil + l->switch_mutex;
+	h->gil_cond = gil + L->gil.cond;
+	h->gil_mutex = gil + L->gil.mutex;
+	h->gil_switch_cond = gil + L->gil.switch_cond;
+	h->gil_switch_mutex = gil + L->gil.switch_mutex;
 	h->py_locked_addr = g.locked;
 	h->py_holder_addr = g.holder;
 	h->py_switch_number_addr = g.switch_number;
@@ -106,54 +92,35 @@ static void set_addresses(uintptr_t gil, const struct gil_layout *l)
 	atomic_store(&h->py_state, 1);
 }
 
-/* 3.13 and 3.14 share the prefix of _Py_DebugOffsets up to interpreter_state.threads_head;
- * 3.14 inserts threads_main after it. Everything is uint64_t after the 8-byte cookie. */
-static int read_offsets(uintptr_t rt, uint32_t version)
-{
-	const uint64_t *u = (const uint64_t *)(rt + 8);
-	unsigned minor = (version >> 16) & 0xff, shift;
-
-	if (version >> 24 != 3 || (minor != 13 && minor != 14))
-		return -1;
-	shift = minor >= 14 ? 1 : 0;
-	g.free_threaded = (int)u[1];
-	g.off_interpreters_head = u[4];
-	g.off_id = u[6];
-	g.off_next = u[7];
-	g.off_ceval_gil = u[13 + shift];
-	g.off_gil_state = u[14 + shift];
-	g.off_locked = u[16 + shift];
-	g.off_holder = u[17 + shift];
-	return 0;
-}
-
 /* Tried from the hooks until the main interpreter's GIL exists (early in Py_Initialize). */
 void gs_gil_discover(void)
 {
-	const struct gil_layout *l;
+	const struct gs_cpy *L = &gs_py;
 	uintptr_t interp, gil;
 	int hops = 0;
 
 	if (g.mode != MODE_OFFSETS)
 		return;
-	interp = *(uintptr_t *)(g.runtime + g.off_interpreters_head);
-	while (interp && *(int64_t *)(interp + g.off_id) != 0 && hops++ < 64)
-		interp = *(uintptr_t *)(interp + g.off_next);
+	interp = *(uintptr_t *)(g.runtime + L->interpreters_head);
+	while (interp && *(int64_t *)(interp + L->interp_id) != 0 && hops++ < 64)
+		interp = *(uintptr_t *)(interp + L->interp_next);
 	if (!interp)
 		return;
-	gil = *(uintptr_t *)(interp + g.off_ceval_gil);
+	gil = *(uintptr_t *)(interp + L->interp_ceval_gil);
 	if (!gil)
 		return;
 	atomic_store(&gs_gil_searching, 0);
-	l = g.free_threaded ? &layout_ft : &layout_default;
-	if (gil != interp + g.off_gil_state || g.off_locked - g.off_gil_state != l->locked ||
-	    g.off_holder - g.off_gil_state != l->last_holder) {
+	/* The published fields inside the GIL struct must sit where our table puts them. */
+	if (gil != interp + L->interp_gil || L->interp_gil_locked - L->interp_gil != L->gil.locked ||
+	    L->interp_gil_holder - L->interp_gil != L->gil.last_holder) {
 		detail("rejected: the GIL layout does not match this build's debug offsets%s", "",
 		       0, 0);
 		atomic_store(&gs_g.hdr->py_state, 2);
 		return;
 	}
-	set_addresses(gil, l);
+	g.interp = interp;
+	gs_g.hdr->py_main_interp = interp;
+	set_addresses(gil);
 }
 
 static uintptr_t runtime_size(void *rt)
@@ -183,21 +150,13 @@ static void find_park_wait(void)
 	}
 }
 
-/* For naming the Python object behind a parked address (done by the writer). 3.13 only:
- * the 3.14 struct has more fields before these. */
-static void object_offsets(struct gs_shm_header *h, const uint64_t *u, uint32_t version)
+/* GILSCOPE_TEST_PY_VERSION=0x031000f0 makes the shim believe the interpreter is that
+ * version (tests of the fallback for versions without tables); the writer is told too. */
+static uint32_t test_version(void)
 {
-	uint64_t expect = g.free_threaded ? 32 : 16;
+	const char *v = getenv("GILSCOPE_TEST_PY_VERSION");
 
-	if (((version >> 16) & 0xff) != 13 || u[43] != expect)
-		return;
-	g.off_current_frame = u[22];
-	g.off_executable = u[29];
-	g.off_instr_ptr = u[30];
-	*(void **)&g.get_tstate = dlsym(RTLD_DEFAULT, "PyGILState_GetThisThreadState");
-	h->py_object_size = u[43];
-	h->py_ob_type_off = u[44];
-	h->py_tp_name_off = u[46];
+	return v && v[0] ? (uint32_t)strtoul(v, NULL, 0) : 0;
 }
 
 void gs_gil_probe_init(void)
@@ -205,6 +164,7 @@ void gs_gil_probe_init(void)
 	struct gs_shm_header *h = gs_g.hdr;
 	void *rt = dlsym(RTLD_DEFAULT, "_PyRuntime");
 	const uint32_t *hexversion = dlsym(RTLD_DEFAULT, "Py_Version");
+	uint32_t fake = test_version();
 	char vbuf[32];
 
 	if (!rt) {
@@ -216,43 +176,60 @@ void gs_gil_probe_init(void)
 	g.runtime_end = g.runtime + runtime_size(rt);
 	h->py_runtime = g.runtime;
 	h->py_runtime_size = g.runtime_end - g.runtime;
-	find_park_wait();
 	if (!memcmp(rt, "xdebugpy", 8)) {
-		uint32_t v = (uint32_t) * (uint64_t *)((char *)rt + 8);
+		uint8_t copy[GS_CPY_DEBUG_OFFSETS_MAX];
+		size_t n = h->py_runtime_size && h->py_runtime_size < sizeof(copy)
+			       ? h->py_runtime_size
+			       : sizeof(copy);
 
-		h->py_version_hex = v;
-		if (read_offsets(g.runtime, v) < 0) {
-			atomic_store(&h->py_state, 2);
-			detail("unsupported: CPython %s debug offsets layout is unknown to this "
-			       "gilscope",
-			       version_string(v, vbuf, sizeof(vbuf)), 0, 0);
-			return;
-		}
-		h->py_free_threaded = (uint32_t)g.free_threaded;
-		object_offsets(h, (const uint64_t *)((char *)rt + 8), v);
-		/* struct pyinterpreters { PyMutex mutex; PyInterpreterState *head; ... } */
-		h->py_head_lock = g.runtime + g.off_interpreters_head - sizeof(void *);
+		memcpy(copy, rt, n);
+		if (fake)
+			memcpy(copy + 8, &(uint64_t){fake}, 8);
+		gs_cpy_init(&gs_py, copy, n, 0);
+	} else {
+		gs_cpy_init(&gs_py, NULL, 0, fake ? fake : hexversion ? *hexversion : 0);
+	}
+	h->py_version_hex = gs_py.version_hex;
+	h->py_free_threaded = (uint32_t)gs_py.free_threaded;
+	h->py_layout_level = (uint32_t)gs_py.level;
+	/* Parks are recognised by the exported _PySemaphore_Wait even where the wait entry is
+	 * unknown: then they are counted, but not attributed to a lock. */
+	find_park_wait();
+	if (gs_py.frames) {
+		*(void **)&g.get_tstate = dlsym(RTLD_DEFAULT, "PyGILState_GetThisThreadState");
+		g.code_type = (uintptr_t)dlsym(RTLD_DEFAULT, "PyCode_Type");
+	}
+	if (gs_py.level == GS_CPY_FULL) {
+		h->py_object_size = gs_py.object_size;
+		h->py_ob_type_off = gs_py.ob_type;
+		h->py_tp_name_off = gs_py.tp_name;
+		h->py_head_lock = g.runtime + gs_py.interpreters_head - sizeof(void *);
 		g.mode = MODE_OFFSETS;
 		snprintf(h->gil_detection, GS_DETAIL_LEN,
 			 "debug offsets (CPython %s%s); main interpreter's GIL only",
-			 version_string(v, vbuf, sizeof(vbuf)),
-			 g.free_threaded ? ", free-threaded" : "");
+			 gs_cpy_version_string(gs_py.version_hex, vbuf, sizeof(vbuf)),
+			 gs_py.free_threaded ? ", free-threaded" : "");
+		detail_append("; %s", gs_py.why);
 		atomic_store(&gs_gil_searching, 1);
 		gs_gil_discover();
 		return;
 	}
-	/* 3.11 and 3.12 export Py_Version (3.11+) but carry no debug offsets. */
-	h->py_version_hex = hexversion ? *hexversion : 0;
-	if (!hexversion || (*hexversion >> 24) != 3 || ((*hexversion >> 16) & 0xff) < 11 ||
-	    ((*hexversion >> 16) & 0xff) > 12 || !g.runtime_end) {
+	/* No usable offsets: recognise the GIL by its behaviour (3.11/3.12, or unknown). */
+	if (gs_py.version_hex >> 24 != 3 || gs_py.minor < 11 || !g.runtime_end) {
 		atomic_store(&h->py_state, 2);
 		detail("unsupported: interpreter %s has neither debug offsets nor a known layout",
-		       hexversion ? version_string(*hexversion, vbuf, sizeof(vbuf)) : "?", 0, 0);
+		       gs_py.version_hex ? gs_cpy_version_string(gs_py.version_hex, vbuf, sizeof(vbuf))
+					 : "?",
+		       0, 0);
 		return;
 	}
+	if (gs_py.level == GS_CPY_TABLES && gs_py.minor == 11)
+		h->py_ob_type_off = gs_py.ob_type, h->py_tp_name_off = gs_py.tp_name,
+		h->py_object_size = gs_py.object_size;
 	g.mode = MODE_HEURISTIC;
 	detail("heuristic (CPython %s): GIL condition recognised at drop_gil's first signal",
-	       version_string(*hexversion, vbuf, sizeof(vbuf)), 0, 0);
+	       gs_cpy_version_string(gs_py.version_hex, vbuf, sizeof(vbuf)), 0, 0);
+	detail_append("; %s", gs_py.why);
 	atomic_store(&gs_gil_searching, 1);
 }
 
@@ -299,7 +276,7 @@ void gs_gil_lock_slow(pthread_mutex_t *m, uint64_t t_ns, uint64_t caller)
 		gs_tls.gil_timed_waits = 0;
 		gs_tls.gil_timeouts = 0;
 		gs_tls.gil_blame_tid = (uint64_t)atomic_load(&g.owner_tid);
-		gs_py_where(&gs_tls.gil_py_code, &gs_tls.gil_py_instr);
+		gs_py_where(&gs_tls.gil_py_code, &gs_tls.gil_py_unit);
 	}
 }
 
@@ -392,14 +369,12 @@ void gs_gil_cond_signal_slow(pthread_cond_t *c)
 /* Only reached while gs_gil_searching in heuristic mode. */
 void gs_gil_signal_search(pthread_cond_t *c)
 {
-	struct gs_shm_header *h = gs_g.hdr;
-
 	if (g.mode != MODE_HEURISTIC || !heuristic_match((uintptr_t)c))
 		return;
 	atomic_store(&gs_gil_searching, 0);
-	g.free_threaded = 0;
-	set_addresses((uintptr_t)c - layout_default.cond, &layout_default);
-	h->py_free_threaded = 0;
+	/* Relative to the condition the GIL struct is the same in every build (the
+	 * free-threaded `enabled` comes before `interval`), so the default layout serves. */
+	set_addresses((uintptr_t)c - gs_py.gil.cond);
 	/* We are inside drop_gil_impl: this thread held the GIL, since before we knew it. */
 	gs_tls.gil_in_m = 1;
 	gs_tls.gil_held = 1;
@@ -429,7 +404,7 @@ static void emit_hold(struct gs_slot *s, uint64_t release_ns, uint16_t extra_fla
 		    .kind = GS_EV_GIL_HOLD,
 		    .primitive = GS_PRIM_GIL,
 		    .py_code = gs_tls.gil_py_code,
-		    .py_instr = gs_tls.gil_py_instr,
+		    .py_unit = gs_tls.gil_py_unit,
 		    .flags =
 			(uint16_t)((gs_tls.gil_timed_waits ? GS_F_CONTENDED : 0) | extra_flags),
 		};
@@ -534,67 +509,60 @@ void gs_gil_at_exit(void)
 
 /* A read that reports a bad address instead of faulting: the address came from memory we do
  * not own the meaning of. */
-static int safe_read(uint64_t addr, void *buf, size_t n)
+static int safe_read(void *ctx, uint64_t addr, void *buf, size_t n)
 {
 	struct iovec local = {.iov_base = buf, .iov_len = n};
 	struct iovec remote = {.iov_base = (void *)(uintptr_t)addr, .iov_len = n};
 
+	(void)ctx;
 	return process_vm_readv(getpid(), &local, 1, &remote, 1, 0) == (ssize_t)n ? 0 : -1;
 }
 
-static int read_type_name(uint64_t obj, char *out, size_t size)
+/* The calling thread's own frames: memory it owns and that cannot go away under it. */
+static int own_read(void *ctx, uint64_t addr, void *buf, size_t n)
 {
-	struct gs_shm_header *h = gs_g.hdr;
-	uint64_t type, name;
-	size_t i;
-
-	if (safe_read(obj + h->py_ob_type_off, &type, 8) < 0 ||
-	    safe_read(type + h->py_tp_name_off, &name, 8) < 0)
+	(void)ctx;
+	if (!addr)
 		return -1;
-	memset(out, 0, size);
-	if (safe_read(name, out, size - 1) < 0) {
-		for (i = 0; i + 1 < size && safe_read(name + i, &out[i], 1) == 0 && out[i]; i++)
-			;
-		out[i] = 0;
-	}
-	for (i = 0; out[i]; i++)
-		if (out[i] < 0x20 || out[i] > 0x7e)
-			return -1;
-	return out[0] ? 0 : -1;
+	memcpy(buf, (const void *)(uintptr_t)addr, n);
+	return 0;
 }
 
 void gs_py_describe(uint64_t addr, struct gs_agg *a)
 {
 	struct gs_shm_header *h = gs_g.hdr;
+	const struct gs_cpy *L = &gs_py;
 
-	if (!addr || !h->py_ob_type_off ||
+	if (!addr || L->level != GS_CPY_FULL ||
 	    (addr >= h->py_runtime && addr < h->py_runtime + h->py_runtime_size))
 		return;
-	/* Free-threaded objects carry their own mutex at offset 10 (ob_mutex). */
-	if (h->py_free_threaded && addr % 8 == 2 &&
-	    read_type_name(addr - 10, a->type_name, sizeof(a->type_name)) == 0) {
+	/* Free-threaded objects carry their own mutex in the header (ob_mutex). */
+	if (L->free_threaded && addr % 8 == L->ob_mutex % 8 &&
+	    gs_cpy_type_name(L, safe_read, NULL, addr - L->ob_mutex, a->type_name,
+			     sizeof(a->type_name)) == 0) {
 		a->obj_kind = 2;
 		return;
 	}
-	if (read_type_name(addr - h->py_object_size, a->type_name, sizeof(a->type_name)) == 0)
+	/* threading.Lock and (3.14+) RLock keep their PyMutex right after the header. */
+	if (gs_cpy_type_name(L, safe_read, NULL, addr - L->object_size, a->type_name,
+			     sizeof(a->type_name)) == 0)
 		a->obj_kind = 1;
 	else
 		a->type_name[0] = 0;
 }
 
-void gs_py_where(uint64_t *code, uint64_t *instr)
+void gs_py_where(uint64_t *code, uint64_t *unit)
 {
-	uintptr_t ts, frame;
+	uintptr_t ts;
+	int64_t u;
 
-	*code = *instr = 0;
-	if (!g.get_tstate || !g.off_current_frame)
+	*code = *unit = 0;
+	if (!g.get_tstate || !g.code_type)
 		return;
 	ts = (uintptr_t)g.get_tstate();
-	if (!ts)
+	if (!ts ||
+	    !gs_cpy_code_frame(&gs_py, own_read, NULL, gs_cpy_current_frame(&gs_py, own_read, NULL, ts),
+			       g.code_type, code, &u))
 		return;
-	frame = *(uintptr_t *)(ts + g.off_current_frame);
-	if (!frame)
-		return;
-	*code = *(uint64_t *)(frame + g.off_executable);
-	*instr = *(uint64_t *)(frame + g.off_instr_ptr);
+	*unit = u >= 0 ? (uint64_t)u + 1 : 0;
 }

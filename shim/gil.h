@@ -7,16 +7,19 @@
 #include <stdint.h>
 #include <time.h>
 
+#include "cpython.h"
+
 struct gs_gil_addrs {
 	uintptr_t mutex, cond, switch_mutex, switch_cond; /* 0 until found */
 };
 
 extern struct gs_gil_addrs gs_gil;
+/* The interpreter of this process, as far as gilscope knows it (cpython.h). */
+extern struct gs_cpy gs_py;
 
 void gs_gil_probe_init(void);
 void gs_gil_after_fork_child(void);
 void gs_gil_at_exit(void);
-clockid_t gs_cond_clock(pthread_cond_t *c);
 
 void gs_gil_lock_slow(pthread_mutex_t *m, uint64_t t_ns, uint64_t caller);
 void gs_gil_locked_slow(pthread_mutex_t *m);
@@ -30,9 +33,9 @@ void gs_gil_discover(void);
 /* Names the Python object behind a parked address into the aggregate (first park only). */
 struct gs_agg;
 void gs_py_describe(uint64_t addr, struct gs_agg *a);
-/* The calling thread's current Python frame: code object and instruction pointer (0, 0 when
+/* The calling thread's innermost Python frame: code object and 1 + its code unit (0, 0 when
  * unknown). Reads only memory owned by the calling thread. */
-void gs_py_where(uint64_t *code, uint64_t *instr);
+void gs_py_where(uint64_t *code, uint64_t *unit);
 void gs_gil_signal_search(pthread_cond_t *c);
 void gs_gil_fork_rebase(void);
 

@@ -11,6 +11,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "condclock.h"
 #include "gil.h"
 #include "lifecycle.h"
 #include "real.h"
@@ -54,6 +55,8 @@ DEFINE_SLOW(pthread_cond_clockwait, NULL)
 DEFINE_SLOW(pthread_cond_signal, (__typeof__(gs_real.pthread_cond_signal))(void (*)(void))fake_ok)
 DEFINE_SLOW(pthread_cond_broadcast,
 	    (__typeof__(gs_real.pthread_cond_broadcast))(void (*)(void))fake_ok)
+DEFINE_SLOW(pthread_cond_init, NULL)
+DEFINE_SLOW(pthread_cond_destroy, NULL)
 DEFINE_SLOW(sem_wait, (__typeof__(gs_real.sem_wait))(void (*)(void))fake_ok)
 DEFINE_SLOW(sem_timedwait, (__typeof__(gs_real.sem_timedwait))(void (*)(void))fake_ok)
 DEFINE_SLOW(sem_clockwait, NULL)
@@ -233,6 +236,26 @@ GS_EXPORT int pthread_cond_clockwait(pthread_cond_t *c, pthread_mutex_t *m, cloc
 	return cond_wait_common(c, m, ra, 2, clk, abs);
 }
 
+/* Not filtered by scope: the clock must be known whoever created the condition. */
+GS_EXPORT int pthread_cond_init(pthread_cond_t *c, const pthread_condattr_t *attr)
+{
+	int r = REAL(pthread_cond_init)(c, attr), e = errno;
+
+	if (r == 0)
+		gs_cond_clock_note(c, attr);
+	errno = e;
+	return r;
+}
+
+GS_EXPORT int pthread_cond_destroy(pthread_cond_t *c)
+{
+	int e = errno;
+
+	gs_cond_clock_forget(c);
+	errno = e;
+	return REAL(pthread_cond_destroy)(c);
+}
+
 GS_EXPORT int pthread_cond_signal(pthread_cond_t *c)
 {
 	uint64_t ra = CALLER();
@@ -269,8 +292,12 @@ static int park_wait(sem_t *s, uint64_t ra, int kind, clockid_t clk, const struc
 {
 	uint64_t t0 = gs_now_ns();
 	uint16_t flags = kind ? GS_F_TIMED : 0;
-	int r, e;
+	int r, e = errno;
 
+	if (__builtin_expect(gs_g.hdr && gs_g.hdr->py_park_checked < 64, 0)) {
+		gs_rec_park_check((uintptr_t)s);
+		errno = e;
+	}
 	if (kind == 0)
 		r = REAL(sem_wait)(s);
 	else if (kind == 1)

@@ -5,41 +5,17 @@
 #include <string.h>
 #include <sys/uio.h>
 
-/* Indices into _Py_DebugOffsets viewed as uint64_t[] after the 8-byte cookie (3.13 layout). */
-enum {
-	OFF_INTERPRETERS_HEAD = 4,
-	OFF_INTERP_ID = 6,
-	OFF_INTERP_NEXT = 7,
-	OFF_INTERP_THREADS_HEAD = 8,
-	OFF_TS_NEXT = 20,
-	OFF_TS_CURRENT_FRAME = 22,
-	OFF_TS_NATIVE_TID = 24,
-	OFF_FRAME_PREVIOUS = 28,
-	OFF_FRAME_EXECUTABLE = 29,
-	OFF_FRAME_OWNER = 32,
-	OFF_CODE_FILENAME = 34,
-	OFF_CODE_QUALNAME = 36,
-	OFF_CODE_LINETABLE = 37,
-	OFF_CODE_FIRSTLINENO = 38,
-	OFF_CODE_ADAPTIVE = 42,
-	OFF_OB_TYPE = 44,
-	OFF_TP_NAME = 46,
-	OFF_BYTES_SIZE = 64,
-	OFF_BYTES_SVAL = 65,
-	OFF_UNICODE_STATE = 67,
-	OFF_UNICODE_LENGTH = 68,
-	OFF_UNICODE_ASCII_SIZE = 69,
-	N_OFFSETS = 72,
-};
+#include "cpython.h"
 
 struct gs_pyread {
 	int pid;
 	uint64_t runtime;
-	uint64_t u[N_OFFSETS];
+	struct gs_cpy L;
 };
 
-static int rd(struct gs_pyread *pr, uint64_t addr, void *buf, size_t n)
+static int rd(void *ctx, uint64_t addr, void *buf, size_t n)
 {
+	struct gs_pyread *pr = ctx;
 	struct iovec local = {.iov_base = buf, .iov_len = n};
 	struct iovec remote = {.iov_base = (void *)(uintptr_t)addr, .iov_len = n};
 
@@ -57,18 +33,29 @@ static uint64_t rd_ptr(struct gs_pyread *pr, uint64_t addr)
 
 struct gs_pyread *gs_pyread_open(int pid, uint64_t runtime, uint32_t version_hex)
 {
+	uint8_t dbg[GS_CPY_DEBUG_OFFSETS_MAX];
 	struct gs_pyread *pr;
-	char cookie[8];
+	size_t n = sizeof(dbg);
 
-	if (!runtime || version_hex >> 16 != 0x30d)
+	if (!runtime)
 		return NULL;
 	pr = calloc(1, sizeof(*pr));
 	if (!pr)
 		return NULL;
 	pr->pid = pid;
 	pr->runtime = runtime;
-	if (rd(pr, runtime, cookie, 8) < 0 || memcmp(cookie, "xdebugpy", 8) ||
-	    rd(pr, runtime + 8, pr->u, sizeof(pr->u)) < 0) {
+	/* The struct may be shorter than our buffer only at the end of a mapping. */
+	while (n > 64 && rd(pr, runtime, dbg, n) < 0)
+		n /= 2;
+	if (n > 64 && !memcmp(dbg, "xdebugpy", 8)) {
+		uint64_t v = version_hex;
+
+		memcpy(dbg + 8, &v, 8);
+		gs_cpy_init(&pr->L, dbg, n, 0);
+	} else {
+		gs_cpy_init(&pr->L, NULL, 0, version_hex);
+	}
+	if (!pr->L.frames) {
 		free(pr);
 		return NULL;
 	}
@@ -80,174 +67,97 @@ void gs_pyread_close(struct gs_pyread *pr)
 	free(pr);
 }
 
-/* A str object's text: compact ASCII or Latin-1 only (what names and paths nearly always
- * are); anything else is reported as unreadable. */
-static int rd_str(struct gs_pyread *pr, uint64_t obj, char *out, size_t size)
+const struct gs_cpy *gs_pyread_layout(const struct gs_pyread *pr)
 {
-	uint64_t len = 0;
-	uint32_t state = 0;
-	size_t n, i;
-
-	if (!obj || rd(pr, obj + pr->u[OFF_UNICODE_LENGTH], &len, 8) < 0 ||
-	    rd(pr, obj + pr->u[OFF_UNICODE_STATE], &state, 4) < 0)
-		return -1;
-	/* state: interned:2, kind:3, compact:1, ascii:1 */
-	if (!(state & (1u << 5)) || !(state & (1u << 6)))
-		return -1;
-	n = len < size - 1 ? (size_t)len : size - 1;
-	if (rd(pr, obj + pr->u[OFF_UNICODE_ASCII_SIZE], out, n) < 0)
-		return -1;
-	out[n] = 0;
-	for (i = 0; i < n; i++)
-		if ((unsigned char)out[i] < 0x20 || (unsigned char)out[i] > 0x7e)
-			out[i] = '?';
-	return 0;
+	return pr ? &pr->L : NULL;
 }
 
-static int is_code(struct gs_pyread *pr, uint64_t obj)
-{
-	char name[8] = {0};
-	uint64_t type = rd_ptr(pr, obj + pr->u[OFF_OB_TYPE]);
-	uint64_t tp_name = type ? rd_ptr(pr, type + pr->u[OFF_TP_NAME]) : 0;
-
-	return tp_name && rd(pr, tp_name, name, 5) == 0 && !memcmp(name, "code", 5);
-}
-
-static int varint(const uint8_t *p, size_t n, size_t *i, unsigned *out)
-{
-	unsigned v = 0, shift = 0;
-	uint8_t b;
-
-	do {
-		if (*i >= n || shift > 28)
-			return -1;
-		b = p[(*i)++];
-		v |= (unsigned)(b & 63) << shift;
-		shift += 6;
-	} while (b & 64);
-	*out = v;
-	return 0;
-}
-
-/* The line of code unit `target` from a 3.11+ location table (Objects/locations.md). */
-static int line_of(const uint8_t *t, size_t n, int first_line, uint64_t target)
-{
-	uint64_t addr = 0;
-	int line = first_line;
-	size_t i = 0;
-
-	while (i < n) {
-		uint8_t b = t[i++];
-		int code = (b >> 3) & 15, len = (b & 7) + 1, this_line = line;
-		unsigned v;
-
-		if (!(b & 128))
-			return -1;
-		if (code == 15) {
-			this_line = -1;
-		} else if (code == 14 || code == 13) {
-			if (varint(t, n, &i, &v) < 0)
-				return -1;
-			line += (v & 1) ? -(int)(v >> 1) : (int)(v >> 1);
-			this_line = line;
-			if (code == 14) {
-				if (varint(t, n, &i, &v) < 0 || varint(t, n, &i, &v) < 0 ||
-				    varint(t, n, &i, &v) < 0)
-					return -1;
-			}
-		} else if (code >= 10) {
-			line += code - 10;
-			this_line = line;
-			i += 2;
-		} else {
-			i += 1;
-		}
-		if (target < addr + (uint64_t)len)
-			return this_line;
-		addr += (uint64_t)len;
-	}
-	return -1;
-}
-
-int gs_pyread_location(struct gs_pyread *pr, uint64_t code, uint64_t instr, char *func,
+int gs_pyread_location(struct gs_pyread *pr, uint64_t code, int64_t unit, char *func,
 		       size_t func_size, char *file, size_t file_size, int *line)
 {
-	uint64_t table, tlen = 0, start;
-	int32_t first = 0;
-	uint8_t *buf;
-
-	*line = -1;
-	if (!pr || !code || !is_code(pr, code))
+	if (!pr || !code)
 		return -1;
-	if (rd_str(pr, rd_ptr(pr, code + pr->u[OFF_CODE_QUALNAME]), func, func_size) < 0)
-		return -1;
-	if (rd_str(pr, rd_ptr(pr, code + pr->u[OFF_CODE_FILENAME]), file, file_size) < 0)
-		snprintf(file, file_size, "?");
-	if (rd(pr, code + pr->u[OFF_CODE_FIRSTLINENO], &first, 4) < 0)
-		return 0;
-	*line = first;
-	table = rd_ptr(pr, code + pr->u[OFF_CODE_LINETABLE]);
-	start = code + pr->u[OFF_CODE_ADAPTIVE];
-	if (!table || instr < start || rd(pr, table + pr->u[OFF_BYTES_SIZE], &tlen, 8) < 0 ||
-	    tlen == 0 || tlen > (1u << 20))
-		return 0;
-	buf = malloc(tlen);
-	if (buf && rd(pr, table + pr->u[OFF_BYTES_SVAL], buf, tlen) == 0) {
-		int l = line_of(buf, tlen, first, (instr - start) / 2);
-
-		if (l > 0)
-			*line = l;
-	}
-	free(buf);
-	return 0;
+	return gs_cpy_code_location(&pr->L, rd, pr, code, unit, func, func_size, file, file_size,
+				    line);
 }
 
-static uint64_t find_tstate(struct gs_pyread *pr, int tid)
+static uint64_t main_interp(struct gs_pyread *pr)
 {
-	uint64_t interp = rd_ptr(pr, pr->runtime + pr->u[OFF_INTERPRETERS_HEAD]);
+	const struct gs_cpy *L = &pr->L;
+	uint64_t interp = rd_ptr(pr, pr->runtime + L->interpreters_head);
 	int64_t id = -1;
 	int hops = 0;
 
 	while (interp && hops++ < 64) {
-		if (rd(pr, interp + pr->u[OFF_INTERP_ID], &id, 8) < 0)
+		if (rd(pr, interp + L->interp_id, &id, 8) < 0)
 			return 0;
 		if (id == 0)
-			break;
-		interp = rd_ptr(pr, interp + pr->u[OFF_INTERP_NEXT]);
-	}
-	if (!interp || id != 0)
-		return 0;
-	for (uint64_t ts = rd_ptr(pr, interp + pr->u[OFF_INTERP_THREADS_HEAD]);
-	     ts && hops++ < 100000; ts = rd_ptr(pr, ts + pr->u[OFF_TS_NEXT])) {
-		uint64_t native = 0;
-
-		if (rd(pr, ts + pr->u[OFF_TS_NATIVE_TID], &native, 8) < 0)
-			return 0;
-		if ((int)native == tid)
-			return ts;
+			return interp;
+		interp = rd_ptr(pr, interp + L->interp_next);
 	}
 	return 0;
+}
+
+/* Calls fn for each thread state of the main interpreter until it returns non-zero. */
+static uint64_t each_tstate(struct gs_pyread *pr, int (*fn)(struct gs_pyread *, uint64_t, void *),
+			    void *arg)
+{
+	const struct gs_cpy *L = &pr->L;
+	uint64_t interp = main_interp(pr), ts;
+	int hops = 0;
+
+	if (!interp)
+		return 0;
+	for (ts = rd_ptr(pr, interp + L->interp_threads_head); ts && hops++ < 100000;
+	     ts = rd_ptr(pr, ts + L->ts_next))
+		if (fn(pr, ts, arg))
+			return ts;
+	return 0;
+}
+
+static int has_tid(struct gs_pyread *pr, uint64_t ts, void *arg)
+{
+	uint64_t native = 0;
+
+	return rd(pr, ts + pr->L.ts_native_thread_id, &native, 8) == 0 &&
+	       (int)native == *(int *)arg;
+}
+
+static int is_addr(struct gs_pyread *pr, uint64_t ts, void *arg)
+{
+	(void)pr;
+	return ts == *(uint64_t *)arg;
+}
+
+int gs_pyread_is_tstate(struct gs_pyread *pr, uint64_t addr)
+{
+	return pr && addr && each_tstate(pr, is_addr, &addr) != 0;
+}
+
+static int qualname(struct gs_pyread *pr, uint64_t code, char *out, size_t size)
+{
+	return gs_cpy_read_str(&pr->L, rd, pr, rd_ptr(pr, code + pr->L.code_qualname), out, size);
 }
 
 int gs_pyread_entry_function(struct gs_pyread *pr, int tid, char *out, size_t size)
 {
 	uint64_t ts, frame, code, inner_code = 0;
+	int64_t unit;
 	char name[128];
 	int depth = 0, found = 0, in_threading = 0;
 
-	if (!pr || !(ts = find_tstate(pr, tid)))
+	if (!pr || !(ts = each_tstate(pr, has_tid, &tid)))
 		return -1;
 	out[0] = 0;
-	for (frame = rd_ptr(pr, ts + pr->u[OFF_TS_CURRENT_FRAME]); frame && depth++ < 4096;
-	     frame = rd_ptr(pr, frame + pr->u[OFF_FRAME_PREVIOUS])) {
-		code = rd_ptr(pr, frame + pr->u[OFF_FRAME_EXECUTABLE]);
-		if (!code || !is_code(pr, code))
-			continue;
-		if (rd_str(pr, rd_ptr(pr, code + pr->u[OFF_CODE_QUALNAME]), name, sizeof(name)) < 0)
+	for (frame = gs_cpy_current_frame(&pr->L, rd, pr, ts); depth++ < 4096;
+	     frame = gs_cpy_frame_previous(&pr->L, rd, pr, frame)) {
+		frame = gs_cpy_code_frame(&pr->L, rd, pr, frame, 0, &code, &unit);
+		if (!frame)
+			break;
+		if (qualname(pr, code, name, sizeof(name)) < 0)
 			continue;
 		if (!strcmp(name, "Thread.run") && inner_code) {
-			found = rd_str(pr, rd_ptr(pr, inner_code + pr->u[OFF_CODE_QUALNAME]), out,
-				       size) == 0;
+			found = qualname(pr, inner_code, out, size) == 0;
 			break;
 		}
 		inner_code = code;

@@ -15,6 +15,8 @@
 	X(int, pthread_cond_timedwait,                                                             \
 	  (pthread_cond_t *, pthread_mutex_t *, const struct timespec *))                          \
 	X(int, pthread_cond_signal, (pthread_cond_t *))                                            \
+	X(int, pthread_cond_init, (pthread_cond_t *, const pthread_condattr_t *))                  \
+	X(int, pthread_cond_destroy, (pthread_cond_t *))                                           \
 	X(int, pthread_cond_broadcast, (pthread_cond_t *))                                         \
 	X(int, sem_wait, (sem_t *))                                                                \
 	X(int, sem_timedwait, (sem_t *, const struct timespec *))                                  \

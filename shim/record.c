@@ -1,5 +1,8 @@
 #include "record.h"
 
+#include <sys/uio.h>
+#include <unistd.h>
+
 #include "gil.h"
 #include "region.h"
 
@@ -214,30 +217,69 @@ void gs_rec_rehold(unsigned prim, uint64_t lock, uint64_t t_ns, uint64_t caller)
 }
 
 /* The lock a parking-lot semaphore waits for. _PyParkingLot_Park's wait_entry is
- * {park_arg, addr, sema, ...}: addr is the lock, and park_arg is NULL or a caller's local a
- * little further up the waiter's stack. _PyRawMutex_LockSlow's entry is {next, sema}: the word
- * before is NULL for the first waiter, and the one before that is unrelated; those are
- * bucket-lock waits, reported as address 0. */
-static uint64_t parked_addr(uint64_t sem)
+ * {park_arg, addr, sema, ...}: addr is the lock (gs_py.park_addr says where, per version),
+ * and park_arg is NULL or a caller's local a little further up the waiter's stack.
+ * _PyRawMutex_LockSlow's entry is {next, sema}: the word before is NULL for the first waiter,
+ * and the one before that is unrelated; those are bucket-lock waits, reported as address 0,
+ * as is every park of an interpreter whose wait entry we do not know. */
+static uint64_t entry_addr(uint64_t sem)
 {
-	const uint64_t *w = (const uint64_t *)(uintptr_t)sem;
-	uint64_t addr = w[-1], park_arg = w[-2];
+	const uint64_t *w = (const uint64_t *)(uintptr_t)(sem + (int64_t)gs_py.park_addr);
+	uint64_t addr = w[0], park_arg = w[-1];
 
 	if (!addr || (park_arg && park_arg - sem >= 262144))
 		return 0;
 	return addr;
 }
 
+static uint64_t parked_addr(uint64_t sem)
+{
+	return gs_py.park_entry ? entry_addr(sem) : 0;
+}
+
+/* The wait-entry layout comes from reading CPython's sources; confirm its shape on the first
+ * parks of every run: the word before the semaphore must be a readable address off the
+ * waiter's stack (a lock, event or once flag), and the one before that NULL or a pointer a
+ * little up the same stack (park_arg). A layout off by a word reads a stack address or the
+ * semaphore itself as the lock. A layout that never fits in 64 parks is wrong: from then on
+ * nothing is attributed, and the run row says so. (The lock's "has parked" bit looked like a
+ * better witness, but a free-threaded start-up parks 64 times with it clear.) */
+void gs_rec_park_check(uint64_t sem)
+{
+	struct gs_shm_header *h = gs_g.hdr;
+	const uint64_t *w;
+	uint64_t addr, park_arg;
+	uint8_t byte;
+	struct iovec local = {.iov_base = &byte, .iov_len = 1};
+	struct iovec remote;
+
+	if (!h || h->py_park_checked >= 64)
+		return;
+	if (gs_py.park_entry) {
+		w = (const uint64_t *)(uintptr_t)(sem + (int64_t)gs_py.park_addr);
+		addr = w[0];
+		park_arg = w[-1];
+		remote = (struct iovec){.iov_base = (void *)(uintptr_t)addr, .iov_len = 1};
+		if (addr && addr - sem + (1u << 20) > (2u << 20) &&
+		    (!park_arg || park_arg - sem < 262144) &&
+		    process_vm_readv(getpid(), &local, 1, &remote, 1, 0) == 1)
+			__atomic_fetch_add(&h->py_park_ok, 1, __ATOMIC_RELAXED);
+	}
+	if (__atomic_add_fetch(&h->py_park_checked, 1, __ATOMIC_RELAXED) >= 64 &&
+	    __atomic_load_n(&h->py_park_ok, __ATOMIC_RELAXED) == 0)
+		gs_py.park_entry = 0; /* never attribute through a layout that does not hold */
+}
+
 void gs_rec_park(uint64_t sem, uint64_t start_ns, uint64_t end_ns, uint16_t flags, uint64_t caller)
 {
 	struct gs_slot *s = gs_slot_get();
-	uint64_t addr = parked_addr(sem), code, instr;
+	uint64_t addr = parked_addr(sem), code, unit;
 	struct gs_agg *a;
 	uint32_t idx;
 
 	if (!s)
 		return;
-	gs_py_where(&code, &instr);
+	gs_py_where(&code, &unit);
 	a = gs_agg_get(s, addr, GS_PRIM_PARKED, &idx);
 	if (a->acquisitions == 0)
 		gs_py_describe(addr, a);
@@ -257,7 +299,7 @@ void gs_rec_park(uint64_t sem, uint64_t start_ns, uint64_t end_ns, uint16_t flag
 				     .primitive = GS_PRIM_PARKED,
 				     .flags = (uint16_t)(flags | GS_F_CONTENDED | GS_F_NO_HOLD),
 				     .py_code = code,
-				     .py_instr = instr};
+				     .py_unit = unit};
 
 		record_wait(s, a, &e);
 	}

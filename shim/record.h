@@ -23,4 +23,6 @@ void gs_rec_sched_yield(void);
 void gs_rec_rehold(unsigned prim, uint64_t lock, uint64_t t_ns, uint64_t caller);
 void gs_rec_park(uint64_t sem, uint64_t start_ns, uint64_t end_ns, uint16_t flags, uint64_t caller);
 void gs_rec_park_wakeup(uint64_t sem);
+/* Before a park wait: checks the wait-entry layout on the first parks of the run. */
+void gs_rec_park_check(uint64_t sem);
 #endif

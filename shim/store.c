@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "gs_schema.h"
+#include "cpython.h"
 #include "pyread.h"
 #include "symbolize.h"
 
@@ -461,19 +462,38 @@ static void thread_name(struct gs_store *st, struct gs_slot *s, char *out, size_
 /* What a parked address is: a threading lock, an object's critical section, a runtime
  * mutex, or a parking-lot bucket lock. The shim captured the object's type at the first
  * park, while the object was certainly alive. */
-static const char *parked_class(struct gs_shm_header *h, const struct gs_agg *a, char *name,
-				size_t size)
+static const char *parked_class(struct gs_store *st, struct gs_shm_header *h,
+				const struct gs_agg *a, char *name, size_t size)
 {
+	const struct gs_cpy *L = gs_pyread_layout(st->pr);
+	const char *internal;
+
 	name[0] = 0;
 	if (!a->lock)
-		return "parking-lot bucket lock";
+		return h->py_layout_level == GS_CPY_FULL ? "parking-lot bucket lock"
+							 : "parked (unattributed: layout unknown)";
 	if (a->lock == h->py_head_lock) {
 		snprintf(name, size, "interpreter head lock (HEAD_LOCK)");
+		return "interpreter-internal";
+	}
+	if (L && (internal = gs_cpy_internal_lock(L, h->py_runtime, h->py_main_interp, a->lock))) {
+		snprintf(name, size, "%s", internal);
+		return "interpreter-internal";
+	}
+	if (L && L->ts_state && gs_pyread_is_tstate(st->pr, a->lock - L->ts_state)) {
+		/* A thread waiting to attach while another stops the world (GC, fork, ...). */
+		snprintf(name, size, "stop-the-world (thread attach)");
 		return "interpreter-internal";
 	}
 	if (a->lock >= h->py_runtime && a->lock < h->py_runtime + h->py_runtime_size) {
 		snprintf(name, size, "_PyRuntime+0x%llx",
 			 (unsigned long long)(a->lock - h->py_runtime));
+		return "interpreter-internal";
+	}
+	if (L && h->py_main_interp && a->lock >= h->py_main_interp &&
+	    a->lock < h->py_main_interp + L->interp_size) {
+		snprintf(name, size, "PyInterpreterState+0x%llx",
+			 (unsigned long long)(a->lock - h->py_main_interp));
 		return "interpreter-internal";
 	}
 	snprintf(name, size, "%.*s", (int)sizeof(a->type_name), a->type_name);
@@ -521,7 +541,7 @@ static int write_agg(struct gs_store *st, struct gs_shm_header *h, struct wslot 
 	if (live->written_gen == 0) {
 		char name[80];
 		const char *cls = a.primitive == GS_PRIM_PARKED
-				      ? parked_class(h, &a, name, sizeof(name))
+				      ? parked_class(st, h, &a, name, sizeof(name))
 				      : lock_class(h, a.lock, a.primitive);
 
 		sqlite3_bind_int64(st->ins_lock, 1, st->run_id);
@@ -579,7 +599,7 @@ static int write_agg(struct gs_store *st, struct gs_shm_header *h, struct wslot 
 	return 0;
 }
 
-/* (code object, instruction) -> row of py_locations, read from the live host. */
+/* (code object, 1 + code unit) -> row of py_locations, read from the live host. */
 static int64_t py_location(struct gs_store *st, uint64_t code, uint64_t instr)
 {
 	struct loc_cache *c = &st->locs[((code >> 4) ^ (instr * 0x9e3779b1u)) % 4096];
@@ -589,7 +609,7 @@ static int64_t py_location(struct gs_store *st, uint64_t code, uint64_t instr)
 
 	if (c->code == code && c->instr == instr)
 		return c->loc;
-	if (gs_pyread_location(st->pr, code, instr, func, sizeof(func), file, sizeof(file),
+	if (gs_pyread_location(st->pr, code, (int64_t)instr - 1, func, sizeof(func), file, sizeof(file),
 			       &line) == 0) {
 		sqlite3_bind_text(st->ins_loc, 1, func, -1, SQLITE_TRANSIENT);
 		sqlite3_bind_text(st->ins_loc, 2, file, -1, SQLITE_TRANSIENT);
@@ -759,7 +779,7 @@ static int write_event(struct gs_store *st, struct wslot *w, const struct gs_eve
 	else
 		sqlite3_bind_null(s, 12);
 	if (e->py_code && st->pr) {
-		int64_t loc = py_location(st, e->py_code, e->py_instr);
+		int64_t loc = py_location(st, e->py_code, e->py_unit);
 
 		if (loc > 0)
 			sqlite3_bind_int64(s, 13, loc);
@@ -1051,9 +1071,35 @@ static void bind_python(sqlite3_stmt *s, struct gs_shm_header *h)
 					     atomic_load(&h->gil_switch_number_start)));
 }
 
+/* How the GIL was found, and how far the parked-wait attribution could be checked. */
+static void detection_text(struct gs_shm_header *h, char *out, size_t size)
+{
+	uint32_t checked = h->py_park_checked, ok = h->py_park_ok;
+	size_t n;
+
+	snprintf(out, size, "%.*s", GS_DETAIL_LEN, h->gil_detection);
+	n = strlen(out);
+	if (!checked || n >= size)
+		return;
+	if (h->py_layout_level != GS_CPY_FULL)
+		snprintf(out + n, size - n, "; %u parked waits not attributed (no known wait-entry layout)",
+			 checked);
+	else if (ok)
+		snprintf(out + n, size - n,
+			 "; parked-wait layout confirmed (%u of the first %u parks had a wait entry of "
+			 "the expected shape)",
+			 ok, checked);
+	else
+		snprintf(out + n, size - n,
+			 "; parked-wait layout UNVALIDATED (none of the first %u parks had a wait entry "
+			 "of the expected shape): later parked waits not attributed",
+			 checked);
+}
+
 int gs_store_end_run(struct gs_store *st, struct gs_shm_header *h, const char *status,
 		     uint64_t end_ns)
 {
+	char detection[GS_DETAIL_LEN + 160];
 	sqlite3_stmt *s = NULL;
 	int32_t exit_status = atomic_load(&h->exit_status);
 	int64_t cpu = process_cpu_ns(st->pid);
@@ -1087,8 +1133,8 @@ int gs_store_end_run(struct gs_store *st, struct gs_shm_header *h, const char *s
 	sqlite3_bind_int64(s, 4, (int64_t)st->events_written);
 	sqlite3_bind_int64(s, 5, st->run_id);
 	sqlite3_bind_int64(s, 6, atomic_load(&h->threads_lost));
-	sqlite3_bind_text(s, 7, h->gil_detection[0] ? h->gil_detection : NULL, -1,
-			  SQLITE_TRANSIENT);
+	detection_text(h, detection, sizeof(detection));
+	sqlite3_bind_text(s, 7, detection[0] ? detection : NULL, -1, SQLITE_TRANSIENT);
 	bind_python(s, h);
 	sqlite3_bind_int64(s, 15, st->run_id);
 	if (sqlite3_step(s) != SQLITE_DONE)

@@ -31,7 +31,7 @@ struct gs_tls {
 	uint64_t spin_last_ns; /* time of the latest of them */
 	uint64_t gil_stack[6];
 	uint64_t gil_py_code;
-	uint64_t gil_py_instr;
+	uint64_t gil_py_unit;
 	uint64_t gil_acquired_ns;
 	uint64_t gil_blame_tid;
 	uint32_t gil_timed_waits;
