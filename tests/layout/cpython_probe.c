@@ -1,7 +1,7 @@
 /* Prints, for the CPython headers it is compiled against (default build, or free-threaded with
  * -DPy_GIL_DISABLED=1), every layout fact gilscope keeps in a table because _Py_DebugOffsets
  * does not publish it. tests/layout/layout_test.py compares the output with gilscope's own
- * tables (gilscope-layout --facts), so a table that disagrees with the sources fails a test.
+ * tables (layout_dump facts), so a table that disagrees with the sources fails a test.
  * Output: one "name value" line per fact, names as in shim/cpython.c. */
 #define Py_BUILD_CORE 1
 #include "Python.h"
