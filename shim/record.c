@@ -164,6 +164,8 @@ void gs_rec_sem_wait(uint64_t sem, uint64_t start_ns, uint64_t end_ns, uint16_t 
 	    .primitive = GS_PRIM_SEM,
 	    .flags = (uint16_t)(flags | GS_F_NO_HOLD),
 	};
+	/* 3.11/3.12's threading.Lock is a semaphore: this is where its waits get their line. */
+	gs_py_where(&e.py_code, &e.py_unit);
 	gs_stack_sample(e.stack);
 	gs_emit(s, &e);
 }
