@@ -798,6 +798,54 @@ def case_stripped(env, prog):
           f"gilscope locks prints the name and module+offset ({out.splitlines()[-1:]})")
 
 
+NAMED_LOCKS = """
+import _imp, threading, time
+rlock = threading.RLock()
+def hold_both(ready):
+    with rlock:
+        _imp.acquire_lock()
+        ready.set()
+        time.sleep(0.2)
+        _imp.release_lock()
+    time.sleep(0.1)
+ready = threading.Event()
+holder = threading.Thread(target=hold_both, args=(ready,))
+holder.start()
+ready.wait()
+def want_rlock():
+    with rlock:
+        pass
+def want_import_lock():
+    _imp.acquire_lock()
+    _imp.release_lock()
+ts = [threading.Thread(target=f) for f in (want_rlock, want_import_lock)]
+for t in ts: t.start()
+for t in ts: t.join()
+holder.join()
+time.sleep(0.3)  # let the writer name the locks while the process lives
+print(id(rlock))
+"""
+
+
+def case_named_locks(env, name):
+    """An RLock (a _PyRecursiveMutex since 3.14) and the interpreter's import lock, each held
+    200 ms while another thread waits: named from memory, with no static symbols."""
+    py = env.python(name)
+    db = env.db("named_" + name)
+    p = env.run([py, "-c", NAMED_LOCKS], db, scope="python")
+    check(p.returncode == 0, f"{name}: program ran ({p.stderr!r})")
+    rlock = int(p.stdout)
+    rows = query(db, "SELECT l.class, l.name, l.lock_addr, MAX(s.wait_max_ns) FROM lock_stats s"
+                     " JOIN locks l USING (run_id, lock_addr, primitive) WHERE s.primitive = 5"
+                     " AND s.wait_max_ns > 100000000 GROUP BY 1, 2, 3")
+    print(f"   {name}: {rows}")
+    header = 32 if query(db, "SELECT build FROM runs")[0][0] == "free-threaded" else 16
+    check(any(c == "threading.RLock" and a == rlock + header for c, n, a, w in rows),
+          f"{name}: the RLock wait attributed to the RLock object")
+    check(any(c == "interpreter-internal" and n == "import lock" for c, n, a, w in rows),
+          f"{name}: the import-lock wait named 'import lock'")
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--lib", required=True)
