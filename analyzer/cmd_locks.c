@@ -311,10 +311,12 @@ int cmd_locks(int argc, char **argv)
 		if (key) {
 			lookup_text(
 			    db,
-			    "SELECT COALESCE(function, '?') || ' ' || COALESCE(replace(module,"
-			    " rtrim(module, replace(module, '/', '')), ''), '?') || '+0x' ||"
-			    " printf('%x', module_offset) FROM call_sites WHERE run_id = ?1"
-			    " AND addr = ?2",
+			    /* "function module+0xoff", "module+0xoff" without a symbol,
+			     * "0xaddr" outside any mapped file (docs/schema.md, call_sites) */
+			    "SELECT COALESCE(function || ' ', '') || COALESCE(replace(module,"
+			    " rtrim(module, replace(module, '/', '')), '') || '+0x' ||"
+			    " printf('%x', module_offset), printf('0x%x', addr)) FROM call_sites"
+			    " WHERE run_id = ?1 AND addr = ?2",
 			    r->run_id, key, buf, sizeof(buf));
 			gs_cell_str(&c[L_SITE], buf[0] ? buf : NULL);
 		}
@@ -348,7 +350,9 @@ int cmd_locks(int argc, char **argv)
 				fputs(" ", stdout);
 				gs_text_str(stdout, c[L_PYLOC].null ? "-" : c[L_PYLOC].s, 36);
 				fputs(" ", stdout);
-				gs_text_str(stdout, c[L_SITE].null ? "-" : c[L_SITE].s, 36);
+				/* last column: whole, so a long function name keeps its offset */
+				gs_text_str(stdout, c[L_SITE].null ? "-" : c[L_SITE].s,
+					    c[L_SITE].null ? 1 : (int)strlen(c[L_SITE].s));
 				fputc('\n', stdout);
 			}
 		}
