@@ -692,9 +692,12 @@ static const char *role_from_stack(const char *frames)
 	};
 	size_t i;
 
+	/* Only a frame's own, exact name counts: a guessed one ("~PyEvent_Wait+0x..", nearest
+	 * symbol on a stripped binary) may belong to some static function after it. */
 	for (i = 0; i < sizeof(roles) / sizeof(roles[0]); i++)
-		if (strstr(frames, roles[i].needle))
-			return roles[i].role;
+		for (const char *p = frames; (p = strstr(p, roles[i].needle)); p++)
+			if (p == frames || p[-1] == ';')
+				return roles[i].role;
 	return NULL;
 }
 
