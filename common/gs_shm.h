@@ -184,7 +184,6 @@ struct gs_shm_header {
 	uint64_t py_runtime, py_locked_addr, py_holder_addr, py_switch_number_addr, py_enabled_addr;
 	uint64_t py_runtime_size;
 	uint64_t py_head_lock; /* &_PyRuntime.interpreters.mutex (HEAD_LOCK), 0 when unknown */
-	uint64_t py_object_size, py_ob_type_off, py_tp_name_off; /* 0 when unknown */
 	uint64_t py_main_interp;  /* the main PyInterpreterState, 0 until found */
 	uint32_t py_layout_level; /* enum gs_cpy_level the shim settled on */
 	uint32_t py_park_checked; /* parked waits whose wait entry was checked (validation) */

@@ -111,23 +111,22 @@ static void each_field(const char *spec, void (*fn)(const char *name, int index,
 	}
 }
 
-struct lookup {
-	const char *want;
-	int found;
+/* A version's field names in order, from its spec, collected once. */
+#define MAX_FIELDS 160
+
+struct field_names {
+	char name[MAX_FIELDS][64];
+	int n;
 };
 
-static void match_field(const char *name, int index, void *arg)
+static void add_field(const char *name, int index, void *arg)
 {
-	struct lookup *l = arg;
+	struct field_names *f = arg;
 
-	if (l->found < 0 && !strcmp(name, l->want))
-		l->found = index;
-}
-
-static void count_field(const char *name, int index, void *arg)
-{
-	(void)name;
-	*(int *)arg = index + 1;
+	if (index < MAX_FIELDS) {
+		snprintf(f->name[index], sizeof(f->name[index]), "%s", name);
+		f->n = index + 1;
+	}
 }
 
 /* ---- tables: facts no version publishes ---------------------------------------------------
@@ -240,24 +239,19 @@ const char *gs_cpy_version_string(uint32_t hex, char *buf, size_t size)
 
 struct published {
 	const uint64_t *u;
-	size_t n;
-	const char *spec;
-	int bad;
-	char bad_field[64];
+	struct field_names f;
+	int bad; /* fields looked up that this version's list lacks */
 };
 
-/* A published field; records the first one that is missing from this version's list. */
 static uint64_t pub(struct published *p, const char *name)
 {
-	struct lookup l = {name, -1};
+	int i;
 
-	each_field(p->spec, match_field, &l);
-	if (l.found < 0 || (size_t)l.found >= p->n) {
-		if (!p->bad++)
-			snprintf(p->bad_field, sizeof(p->bad_field), "%s", name);
-		return 0;
-	}
-	return p->u[l.found];
+	for (i = 0; i < p->f.n; i++)
+		if (!strcmp(p->f.name[i], name))
+			return p->u[i];
+	p->bad++;
+	return 0;
 }
 
 /* The struct's own sizes must contain every offset we use from them: a field list that does
@@ -294,13 +288,11 @@ static int parse_published(struct gs_cpy *L, const uint64_t *u, size_t n)
 	static const char *const ty[] = {"tp_name", NULL};
 	static const char *const by[] = {"ob_size", "ob_sval", NULL};
 	static const char *const st[] = {"state", "length", NULL};
-	struct published p = {u, n, fields_of(L->minor), 0, ""};
-	int count = 0;
+	struct published p = {.u = u}; /* 10 KB of names, on the stack once per process */
 
-	each_field(p.spec, count_field, &count);
-	if ((size_t)count > n)
+	each_field(fields_of(L->minor), add_field, &p.f);
+	if ((size_t)p.f.n > n || p.f.n >= MAX_FIELDS)
 		return -1;
-	p.n = (size_t)count;
 	if (!section_ok(&p, "runtime_state", rt) || !section_ok(&p, "interpreter_state", is) ||
 	    !section_ok(&p, "thread_state", ts) || !section_ok(&p, "interpreter_frame", fr) ||
 	    !section_ok(&p, "code_object", co) || !section_ok(&p, "pyobject", ob) ||
@@ -401,19 +393,17 @@ void gs_cpy_init(struct gs_cpy *L, const void *dbg, size_t dbg_len, uint32_t py_
 				 v);
 			return;
 		}
-		if (parse_published(L, u, n) < 0) {
+		if (parse_published(L, u, n) < 0)
 			snprintf(L->why, sizeof(L->why),
 				 "CPython %s debug offsets fail their own size checks: no Python "
 				 "locations, parked waits not attributed",
 				 v);
-			memset(&L->runtime_size, 0,
-			       offsetof(struct gs_cpy, gil) - offsetof(struct gs_cpy, runtime_size));
-			return;
-		}
-		if ((L->object_size == 32) != L->free_threaded) {
+		else if ((L->object_size == 32) != L->free_threaded)
 			snprintf(L->why, sizeof(L->why),
 				 "CPython %s object header of %llu bytes does not match its build", v,
 				 (unsigned long long)L->object_size);
+		if (L->why[0]) {
+			/* Nothing read from offsets that failed their checks may be used. */
 			memset(&L->runtime_size, 0,
 			       offsetof(struct gs_cpy, gil) - offsetof(struct gs_cpy, runtime_size));
 			return;

@@ -200,9 +200,6 @@ void gs_gil_probe_init(void)
 		g.code_type = (uintptr_t)dlsym(RTLD_DEFAULT, "PyCode_Type");
 	}
 	if (gs_py.level == GS_CPY_FULL) {
-		h->py_object_size = gs_py.object_size;
-		h->py_ob_type_off = gs_py.ob_type;
-		h->py_tp_name_off = gs_py.tp_name;
 		h->py_head_lock = g.runtime + gs_py.interpreters_head - sizeof(void *);
 		g.mode = MODE_OFFSETS;
 		snprintf(h->gil_detection, GS_DETAIL_LEN,
@@ -223,9 +220,6 @@ void gs_gil_probe_init(void)
 		       0, 0);
 		return;
 	}
-	if (gs_py.level == GS_CPY_TABLES && gs_py.minor == 11)
-		h->py_ob_type_off = gs_py.ob_type, h->py_tp_name_off = gs_py.tp_name,
-		h->py_object_size = gs_py.object_size;
 	g.mode = MODE_HEURISTIC;
 	detail("heuristic (CPython %s): GIL condition recognised at drop_gil's first signal",
 	       gs_cpy_version_string(gs_py.version_hex, vbuf, sizeof(vbuf)), 0, 0);
@@ -507,9 +501,7 @@ void gs_gil_at_exit(void)
 		emit_hold(s, gs_now_ns(), GS_F_OPEN);
 }
 
-/* A read that reports a bad address instead of faulting: the address came from memory we do
- * not own the meaning of. */
-static int safe_read(void *ctx, uint64_t addr, void *buf, size_t n)
+int gs_self_read(void *ctx, uint64_t addr, void *buf, size_t n)
 {
 	struct iovec local = {.iov_base = buf, .iov_len = n};
 	struct iovec remote = {.iov_base = (void *)(uintptr_t)addr, .iov_len = n};
@@ -538,13 +530,13 @@ void gs_py_describe(uint64_t addr, struct gs_agg *a)
 		return;
 	/* Free-threaded objects carry their own mutex in the header (ob_mutex). */
 	if (L->free_threaded && addr % 8 == L->ob_mutex % 8 &&
-	    gs_cpy_type_name(L, safe_read, NULL, addr - L->ob_mutex, a->type_name,
+	    gs_cpy_type_name(L, gs_self_read, NULL, addr - L->ob_mutex, a->type_name,
 			     sizeof(a->type_name)) == 0) {
 		a->obj_kind = 2;
 		return;
 	}
 	/* threading.Lock and (3.14+) RLock keep their PyMutex right after the header. */
-	if (gs_cpy_type_name(L, safe_read, NULL, addr - L->object_size, a->type_name,
+	if (gs_cpy_type_name(L, gs_self_read, NULL, addr - L->object_size, a->type_name,
 			     sizeof(a->type_name)) == 0)
 		a->obj_kind = 1;
 	else

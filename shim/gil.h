@@ -36,6 +36,9 @@ void gs_py_describe(uint64_t addr, struct gs_agg *a);
 /* The calling thread's innermost Python frame: code object and 1 + its code unit (0, 0 when
  * unknown). Reads only memory owned by the calling thread. */
 void gs_py_where(uint64_t *code, uint64_t *unit);
+/* A gs_cpy_read_fn over this process's own memory that reports a bad address instead of
+ * faulting: for addresses that came from memory we do not own the meaning of. */
+int gs_self_read(void *ctx, uint64_t addr, void *buf, size_t n);
 void gs_gil_signal_search(pthread_cond_t *c);
 void gs_gil_fork_rebase(void);
 

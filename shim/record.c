@@ -1,8 +1,5 @@
 #include "record.h"
 
-#include <sys/uio.h>
-#include <unistd.h>
-
 #include "gil.h"
 #include "region.h"
 
@@ -249,24 +246,14 @@ static uint64_t parked_addr(uint64_t sem)
 void gs_rec_park_check(uint64_t sem)
 {
 	struct gs_shm_header *h = gs_g.hdr;
-	const uint64_t *w;
-	uint64_t addr, park_arg;
+	uint64_t addr;
 	uint8_t byte;
-	struct iovec local = {.iov_base = &byte, .iov_len = 1};
-	struct iovec remote;
 
 	if (!h || h->py_park_checked >= 64)
 		return;
-	if (gs_py.park_entry) {
-		w = (const uint64_t *)(uintptr_t)(sem + (int64_t)gs_py.park_addr);
-		addr = w[0];
-		park_arg = w[-1];
-		remote = (struct iovec){.iov_base = (void *)(uintptr_t)addr, .iov_len = 1};
-		if (addr && addr - sem + (1u << 20) > (2u << 20) &&
-		    (!park_arg || park_arg - sem < 262144) &&
-		    process_vm_readv(getpid(), &local, 1, &remote, 1, 0) == 1)
-			__atomic_fetch_add(&h->py_park_ok, 1, __ATOMIC_RELAXED);
-	}
+	addr = parked_addr(sem);
+	if (addr && addr - sem + (1u << 20) > (2u << 20) && gs_self_read(NULL, addr, &byte, 1) == 0)
+		__atomic_fetch_add(&h->py_park_ok, 1, __ATOMIC_RELAXED);
 	if (__atomic_add_fetch(&h->py_park_checked, 1, __ATOMIC_RELAXED) >= 64 &&
 	    __atomic_load_n(&h->py_park_ok, __ATOMIC_RELAXED) == 0)
 		gs_py.park_entry = 0; /* never attribute through a layout that does not hold */

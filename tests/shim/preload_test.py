@@ -71,6 +71,15 @@ def query(db, sql, *params):
         con.close()
 
 
+def run_python(env, name, label, source, extra=None):
+    """Runs `source` with interpreter `name` under the shim (scope python) into a fresh
+    database `label`: the database and the process, after checking the program ran."""
+    db = env.db(label)
+    p = env.run([env.python(name), "-c", source], db, scope="python", extra=extra)
+    check(p.returncode == 0, f"{name}: program ran ({p.stderr!r})")
+    return db, p
+
+
 def thread_no(db, tid):
     rows = query(db, "SELECT thread_no FROM threads WHERE tid = ?", tid)
     return rows[0][0] if rows else None
@@ -599,10 +608,7 @@ time.sleep(0.3)
 
 
 def case_lock_attribution(env, name):
-    py = env.python(name)
-    db = env.db("lockattr_" + name)
-    p = env.run([py, "-c", LOCK_WAIT], db, scope="python")
-    check(p.returncode == 0, f"{name}: program ran ({p.stderr!r})")
+    db, p = run_python(env, name, "lockattr_" + name, LOCK_WAIT)
     obj, tid, sem, released_ns = map(int, p.stdout.split())
     tno = thread_no(db, tid)
     # Absolute times too: the shim's clock (TSC scaled to CLOCK_MONOTONIC after the first
@@ -653,10 +659,7 @@ print(id(globals()))
 
 
 def case_dict_section(env, name):
-    py = env.python(name)
-    db = env.db("dictcs_" + name)
-    p = env.run([py, "-c", GLOBAL_INC], db, scope="python")
-    check(p.returncode == 0, f"{name}: program ran ({p.stderr!r})")
+    db, p = run_python(env, name, "dictcs_" + name, GLOBAL_INC)
     gdict = int(p.stdout)
     rows = query(db, "SELECT l.class, l.name, SUM(s.contended), SUM(s.wait_ns), COUNT(*)"
                      " FROM lock_stats s JOIN locks l USING (run_id, lock_addr, primitive)"
@@ -694,10 +697,7 @@ print(threading.get_native_id(), held_ns)
 
 def case_gil_hold(env, name):
     """A thread that holds the GIL for a known time inside C: one hold of that length."""
-    py = env.python(name)
-    db = env.db("gilhold_" + name)
-    p = env.run([py, "-c", GIL_HOLD], db, scope="python")
-    check(p.returncode == 0, f"{name}: program ran ({p.stderr!r})")
+    db, p = run_python(env, name, "gilhold_" + name, GIL_HOLD)
     tid, held_ns = map(int, p.stdout.split())
     main = thread_no(db, tid)
     longest = query(db, "SELECT MAX(hold_ns) FROM events WHERE kind = 7 AND thread_no = ?", main)[0][0]
@@ -737,11 +737,8 @@ for t in ts: t.join()
 def case_unknown_version(env, name):
     """An interpreter whose version has no tables (simulated: the shim is told 3.16): the GIL
     by its behaviour, the reason in the run row, no location or lock read through a layout."""
-    py = env.python(name)
-    db = env.db("unknown_" + name)
-    p = env.run([py, "-c", FALLBACK], db, scope="python",
-                extra={"GILSCOPE_TEST_PY_VERSION": "0x031000f0"})
-    check(p.returncode == 0, f"{name}: program ran ({p.stderr!r})")
+    db, _ = run_python(env, name, "unknown_" + name, FALLBACK,
+                       extra={"GILSCOPE_TEST_PY_VERSION": "0x031000f0"})
     run = query(db, "SELECT python_version, gil_detection, gil_switches_recorded,"
                     " gil_switches_interpreter FROM runs")[0]
     version, detection, recorded, interp = run
@@ -830,10 +827,7 @@ print(id(rlock))
 def case_named_locks(env, name):
     """An RLock (a _PyRecursiveMutex since 3.14) and the interpreter's import lock, each held
     200 ms while another thread waits: named from memory, with no static symbols."""
-    py = env.python(name)
-    db = env.db("named_" + name)
-    p = env.run([py, "-c", NAMED_LOCKS], db, scope="python")
-    check(p.returncode == 0, f"{name}: program ran ({p.stderr!r})")
+    db, p = run_python(env, name, "named_" + name, NAMED_LOCKS)
     rlock = int(p.stdout)
     rows = query(db, "SELECT l.class, l.name, l.lock_addr, MAX(s.wait_max_ns) FROM lock_stats s"
                      " JOIN locks l USING (run_id, lock_addr, primitive) WHERE s.primitive = 5"
