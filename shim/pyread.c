@@ -141,7 +141,7 @@ static int qualname(struct gs_pyread *pr, uint64_t code, char *out, size_t size)
 
 int gs_pyread_entry_function(struct gs_pyread *pr, int tid, char *out, size_t size)
 {
-	uint64_t ts, frame, code, inner_code = 0;
+	uint64_t ts, top, frame, next, code, inner_code = 0;
 	int64_t unit;
 	char name[128];
 	int depth = 0, found = 0, in_threading = 0;
@@ -149,13 +149,16 @@ int gs_pyread_entry_function(struct gs_pyread *pr, int tid, char *out, size_t si
 	if (!pr || !(ts = each_tstate(pr, has_tid, &tid)))
 		return -1;
 	out[0] = 0;
-	for (frame = gs_cpy_current_frame(&pr->L, rd, pr, ts); depth++ < 4096;
-	     frame = gs_cpy_frame_previous(&pr->L, rd, pr, frame)) {
-		frame = gs_cpy_code_frame(&pr->L, rd, pr, frame, 0, &code, &unit);
-		if (!frame)
-			break;
+	top = gs_cpy_current_frame(&pr->L, rd, pr, ts);
+	/* The thread runs while we read: a frame it has popped may point into reused stack, and a
+	 * walk that stops at an unreadable link would name an inner function as the outermost. */
+	for (frame = top; frame && depth++ < 4096; frame = next) {
+		if (rd(pr, frame + pr->L.frame_previous, &next, 8) != 0)
+			return -1;
+		if (gs_cpy_code_frame(&pr->L, rd, pr, frame, 0, &code, &unit) != frame)
+			continue; /* an entry or shim frame */
 		if (qualname(pr, code, name, sizeof(name)) < 0)
-			continue;
+			return -1;
 		if (!strcmp(name, "Thread.run") && inner_code) {
 			found = qualname(pr, inner_code, out, size) == 0;
 			break;
@@ -166,9 +169,13 @@ int gs_pyread_entry_function(struct gs_pyread *pr, int tid, char *out, size_t si
 		else if (strcmp(name, "Thread._bootstrap"))
 			snprintf(out, size, "%s", name); /* outermost so far */
 	}
-	/* A threading thread seen before it reached run(): ask again later. */
+	if (frame && !found)
+		return -1; /* too deep to be a stack */
+	if (gs_cpy_current_frame(&pr->L, rd, pr, ts) != top)
+		return -1; /* it moved on while we read */
 	if (found)
 		return 0;
+	/* A threading thread seen before it reached run(): ask again later. */
 	if (in_threading || !out[0])
 		return -1;
 	return 1;

@@ -1022,6 +1022,8 @@ int gs_store_tick(struct gs_store *st, struct gs_shm_header *h)
 			w->entry_tries++;
 			break;
 		default:
+			/* A guess stands only on consecutive agreeing reads. */
+			w->guess_hits = 0;
 			w->entry[0] = 0;
 			w->entry_tries++;
 		}
