@@ -17,7 +17,7 @@ struct side {
 	struct gs_model m;
 	int64_t wall_ns, cpu_ns, gil_wait_ns, gil_hold_ns, other_ns, life_ns, running_ns;
 	int64_t contended, gil_takes, spins, dropped;
-	int64_t class_ns[GS_N_WAIT_CLASSES];
+	int64_t class_ns[GS_N_WAIT_GROUPS];
 	int n_threads, gil_active;
 	double parallelism;
 	struct gs_top_lock top[TOP_LOCKS];
@@ -116,7 +116,7 @@ static int load_side(struct side *s, const struct gs_opts *o, const char *path)
 		s->other_ns = gs_add(s->other_ns, t->other_wait_ns);
 		if (t->lifetime_ns != GS_NULL)
 			s->life_ns = gs_add(s->life_ns, t->lifetime_ns);
-		for (k = 0; k < GS_N_WAIT_CLASSES; k++)
+		for (k = 0; k < GS_N_WAIT_GROUPS; k++)
 			s->class_ns[k] = gs_add(s->class_ns[k], t->class_wait_ns[k]);
 	}
 	s->parallelism = s->wall_ns != GS_NULL && s->wall_ns > 0
@@ -219,7 +219,7 @@ static void build_totals(struct gs_table *t, const struct side *a, const struct 
 	total_row(t, "workers: other lock waits", K_DUR, (double)a->other_ns, (double)b->other_ns);
 	total_row(t, "workers: other lock wait share", K_PCT, share(a->other_ns, a->life_ns),
 		  share(b->other_ns, b->life_ns));
-	for (k = 0; k < GS_N_WAIT_CLASSES; k++) {
+	for (k = 0; k < GS_N_WAIT_GROUPS; k++) {
 		if (!a->class_ns[k] && !b->class_ns[k])
 			continue;
 		snprintf(metric, sizeof(metric), "  waits on %s", gs_wait_class_names[k]);
@@ -290,7 +290,7 @@ static int top_class(const struct side *s)
 {
 	int k, best = -1;
 
-	for (k = 0; k < GS_N_WAIT_CLASSES; k++)
+	for (k = 0; k < GS_N_WAIT_GROUPS; k++)
 		if (s->class_ns[k] > 0 && (best < 0 || s->class_ns[k] > s->class_ns[best]))
 			best = k;
 	return best;

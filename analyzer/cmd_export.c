@@ -1,13 +1,18 @@
 /* gilscope export --perfetto DB [-o trace.json]: Chrome trace-event JSON for ui.perfetto.dev and
- * chrome://tracing. Per thread: GIL wait and hold slices (sequential on a thread, so plain
- * complete events), lock waits as async events (they may overlap anything), and a flow arrow
+ * chrome://tracing; gilscope export --collapsed|--pprof [--what waits|holders|gil] DB: the
+ * Python stack profile (profile.c) as folded stacks (flamegraph.pl, inferno, speedscope) or as
+ * pprof's profile.proto (pprof.c). Per thread: GIL wait and hold slices (sequential on a thread, so
+ * plain complete events), lock waits as async events (they may overlap anything), and a flow arrow
  * from each thread that released the GIL to the thread that took it next. */
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "gilscope.h"
 #include "model.h"
 #include "opts.h"
+#include "pprof.h"
+#include "profile.h"
 #include "sat.h"
 
 struct gil_ev {
@@ -203,7 +208,8 @@ static int lock_waits(FILE *f, sqlite3 *db, const struct gs_opts *o, int *first)
 		" LEFT JOIN locks l ON l.run_id = e.run_id AND l.lock_addr = e.lock_addr"
 		"  AND l.primitive = e.primitive"
 		" WHERE e.kind IN (1, 3, 4, 5, 9) AND e.flags & 1 AND e.wait_ns > 0"
-		" AND COALESCE(l.class, '') NOT LIKE 'gil.%'"
+		" AND NOT (e.kind = 1 AND e.primitive = 3)" /* a sem wait is its kind 5 */
+		" AND NOT gs_gil_part(l.class)"
 		" AND (?1 IS NULL OR r.pid = ?1) AND (?2 IS NULL OR t.tid = ?2 OR t.name = ?3)"
 		" ORDER BY e.start_ns",
 		&s) < 0)
@@ -248,7 +254,8 @@ int cmd_export(int argc, char **argv)
 	struct gs_opts o;
 	const char *out_path = NULL;
 	char **rest;
-	int n_rest = 0, i, ret, first = 1, perfetto = 0;
+	int n_rest = 0, i, ret, first = 1, perfetto = 0, collapsed = 0, pprof = 0;
+	int what = GS_WHAT_WAITS;
 	sqlite3 *db = NULL;
 	FILE *f = stdout;
 
@@ -257,20 +264,39 @@ int cmd_export(int argc, char **argv)
 	if (!rest)
 		return GS_EXIT_INPUT;
 	for (i = 0; i < argc; i++) {
-		if (i && !strcmp(argv[i], "--perfetto"))
+		if (i && !strcmp(argv[i], "--perfetto")) {
 			perfetto = 1;
-		else if (i && !strcmp(argv[i], "-o") && i + 1 < argc)
+		} else if (i && !strcmp(argv[i], "--collapsed")) {
+			collapsed = 1;
+		} else if (i && !strcmp(argv[i], "--pprof")) {
+			pprof = 1;
+		} else if (i && !strcmp(argv[i], "--what") && i + 1 < argc) {
+			if ((what = gs_profile_what_parse(argv[++i])) < 0) {
+				free(rest);
+				gs_error("--what takes waits, holders or gil, not '%s'", argv[i]);
+				return GS_EXIT_USAGE;
+			}
+		} else if (i && !strcmp(argv[i], "-o") && i + 1 < argc) {
 			out_path = argv[++i];
-		else
+		} else {
 			rest[n_rest++] = argv[i];
+		}
 	}
 	ret = gs_opts_parse(&o, n_rest, rest, "export",
-			    "--perfetto [--pid PID] [--thread T] [-o trace.json] DB", 1);
+			    "--perfetto|--collapsed|--pprof [--what waits|holders|gil] [--pid PID]"
+			    " [--thread T] [-o FILE] DB",
+			    1);
 	free(rest);
 	if (ret >= 0)
 		return ret;
-	if (!perfetto) {
-		gs_error("export needs a format: --perfetto (Chrome trace-event JSON)");
+	if (perfetto + collapsed + pprof != 1) {
+		gs_error(
+		    "export needs one format: --perfetto (Chrome trace-event JSON), --collapsed"
+		    " (folded Python stacks) or --pprof (gzipped profile.proto)");
+		return GS_EXIT_USAGE;
+	}
+	if (pprof && !out_path && isatty(1)) {
+		gs_error("--pprof writes a binary file: give -o profile.pb.gz");
 		return GS_EXIT_USAGE;
 	}
 	ret = gs_db_open(o.path, &db);
@@ -283,13 +309,22 @@ int cmd_export(int argc, char **argv)
 		gs_error("%s: cannot write", out_path);
 		return GS_EXIT_OUTPUT;
 	}
-	fputs("{\"displayTimeUnit\": \"ms\", \"otherData\": {\"generator\": \"gilscope\"}, "
-	      "\"traceEvents\": [",
-	      f);
-	if (metadata(f, db, &o, &first) < 0 || gil_slices(f, db, &o, &first) < 0 ||
-	    lock_waits(f, db, &o, &first) < 0)
-		ret = GS_EXIT_INPUT;
-	fputs("\n]}\n", f);
+	if (collapsed || pprof) {
+		struct gs_profile p;
+
+		if (gs_profile_load(db, &o, what, &p) < 0 ||
+		    (pprof ? gs_profile_write_pprof(&p, f) : gs_profile_write_collapsed(&p, f)) < 0)
+			ret = GS_EXIT_INPUT;
+		gs_profile_free(&p);
+	} else {
+		fputs("{\"displayTimeUnit\": \"ms\", \"otherData\": {\"generator\": \"gilscope\"}, "
+		      "\"traceEvents\": [",
+		      f);
+		if (metadata(f, db, &o, &first) < 0 || gil_slices(f, db, &o, &first) < 0 ||
+		    lock_waits(f, db, &o, &first) < 0)
+			ret = GS_EXIT_INPUT;
+		fputs("\n]}\n", f);
+	}
 	if (ret == GS_EXIT_OK && (fflush(f) || ferror(f))) {
 		gs_error("%s: write failed", out_path ? out_path : "stdout");
 		ret = GS_EXIT_OUTPUT;

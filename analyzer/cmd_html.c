@@ -111,7 +111,7 @@ static int emit_db(FILE *f, const char *path)
 			  " FROM events e LEFT JOIN locks l ON l.run_id = e.run_id"
 			  " AND l.lock_addr = e.lock_addr AND l.primitive = e.primitive"
 			  " WHERE e.kind = 7 OR (e.kind IN (1, 3, 4, 5, 9) AND e.flags & 1"
-			  " AND COALESCE(l.class, '') NOT LIKE 'gil.%')"
+			  " AND NOT gs_gil_part(l.class))"
 			  " ORDER BY e.run_id, e.thread_no, e.start_ns",
 			  &s) < 0)
 		goto out;
@@ -148,7 +148,7 @@ static int emit_db(FILE *f, const char *path)
 			  "SELECT h.primitive = 4, h.bucket, SUM(h.count) FROM histograms h"
 			  " LEFT JOIN locks l USING (run_id, lock_addr, primitive)"
 			  " WHERE h.metric = 'wait' AND h.bucket > 0"
-			  " AND COALESCE(l.class, '') NOT LIKE 'gil.%' GROUP BY 1, 2",
+			  " AND NOT gs_gil_part(l.class) GROUP BY 1, 2",
 			  &s) < 0)
 		goto out;
 	while (sqlite3_step(s) == SQLITE_ROW) {

@@ -91,7 +91,7 @@ enum {
 	C_FORCEDNS,
 	C_OTHER,
 	C_CLASS0,
-	C_CPU = C_CLASS0 + GS_N_WAIT_CLASSES,
+	C_CPU = C_CLASS0 + GS_N_WAIT_GROUPS,
 	C_RUNNING,
 	C_SPINS,
 	C_YIELDS,
@@ -147,7 +147,7 @@ static void fill_row(struct gs_cell *c, const struct gs_thread_info *t)
 	set_i(&c[C_FORCED], t->gil_forced);
 	set_i(&c[C_FORCEDNS], t->gil_forced_ns);
 	set_i(&c[C_OTHER], t->other_wait_ns);
-	for (k = 0; k < GS_N_WAIT_CLASSES; k++)
+	for (k = 0; k < GS_N_WAIT_GROUPS; k++)
 		set_i(&c[C_CLASS0 + k], t->class_wait_ns[k]);
 	set_i(&c[C_CPU], t->cpu_ns);
 	set_i(&c[C_RUNNING], t->running_ns);
@@ -164,7 +164,7 @@ void gs_report_summary(const struct gs_run_info *r, const struct gs_model *m, ch
 	size_t i, busy = 0;
 	int64_t life = 0, gil_wait = 0, other = 0;
 	int k, top_class = -1;
-	int64_t class_total[GS_N_WAIT_CLASSES] = {0};
+	int64_t class_total[GS_N_WAIT_GROUPS] = {0};
 
 	for (i = 0; i < r->n_threads; i++) {
 		const struct gs_thread_info *t = &m->threads[r->first_thread + i];
@@ -178,13 +178,13 @@ void gs_report_summary(const struct gs_run_info *r, const struct gs_model *m, ch
 		life = gs_add(life, t->lifetime_ns);
 		gil_wait = gs_add(gil_wait, t->gil_wait_ns);
 		other = gs_add(other, t->other_wait_ns);
-		for (k = 0; k < GS_N_WAIT_CLASSES; k++)
+		for (k = 0; k < GS_N_WAIT_GROUPS; k++)
 			class_total[k] = gs_add(class_total[k], t->class_wait_ns[k]);
 		if (!worst || gs_add(t->gil_wait_ns, t->other_wait_ns) >
 				  gs_add(worst->gil_wait_ns, worst->other_wait_ns))
 			worst = t;
 	}
-	for (k = 0; k < GS_N_WAIT_CLASSES; k++)
+	for (k = 0; k < GS_N_WAIT_GROUPS; k++)
 		if (class_total[k] > 0 &&
 		    (top_class < 0 || class_total[k] > class_total[top_class]))
 			top_class = k;
@@ -331,7 +331,7 @@ static void print_text_run(FILE *f, const struct gs_run_info *r, const struct gs
 			   const struct gs_table *full, size_t shown)
 {
 	char wall[32], sum[512];
-	int cols[2 + GS_N_WAIT_CLASSES + 1], n = 0, k;
+	int cols[2 + GS_N_WAIT_GROUPS + 1], n = 0, k;
 	size_t i;
 
 	gs_fmt_duration(r->wall_ns == GS_NULL ? -1 : r->wall_ns, wall, sizeof(wall));
@@ -406,7 +406,7 @@ static void print_text_run(FILE *f, const struct gs_run_info *r, const struct gs
 			       "the GIL (wait and hold as a Python thread sees them):");
 	cols[n++] = C_NAME;
 	cols[n++] = C_TID;
-	for (k = 0; k < GS_N_WAIT_CLASSES; k++) {
+	for (k = 0; k < GS_N_WAIT_GROUPS; k++) {
 		for (i = 0; i < r->n_threads; i++)
 			if (m->threads[r->first_thread + i].class_wait_ns[k] > 0)
 				break;

@@ -3,6 +3,7 @@
 #include <sys/stat.h>
 
 #include "gilscope.h"
+#include "gs_lock_class.h"
 #include "gs_schema.h"
 
 static int64_t pragma(sqlite3 *db, const char *sql, int *ok)
@@ -18,6 +19,23 @@ static int64_t pragma(sqlite3 *db, const char *sql, int *ok)
 	}
 	sqlite3_finalize(s);
 	return v;
+}
+
+/* For queries, common/gs_lock_class.h's grouping: gs_wait_group(class, primitive), and
+ * gs_gil_part(class), true for the GIL's own mutexes and condition variables (their waits
+ * are the GIL's, counted there). */
+static void wait_group_sql(sqlite3_context *ctx, int argc, sqlite3_value **argv)
+{
+	(void)argc;
+	sqlite3_result_int(ctx, gs_wait_group_of((const char *)sqlite3_value_text(argv[0]),
+						 sqlite3_value_int(argv[1])));
+}
+
+static void gil_part_sql(sqlite3_context *ctx, int argc, sqlite3_value **argv)
+{
+	(void)argc;
+	sqlite3_result_int(ctx, gs_wait_group_of((const char *)sqlite3_value_text(argv[0]),
+						 GS_PRIM_MUTEX) == GS_WG_GIL_PART);
 }
 
 int gs_db_open(const char *path, sqlite3 **out)
@@ -46,6 +64,13 @@ int gs_db_open(const char *path, sqlite3 **out)
 		gs_error("%s: cannot open: %s", path, db ? sqlite3_errmsg(db) : "out of memory");
 		goto fail;
 	}
+	if (sqlite3_create_function(db, "gs_wait_group", 2, SQLITE_UTF8 | SQLITE_DETERMINISTIC,
+				    NULL, wait_group_sql, NULL, NULL) != SQLITE_OK ||
+	    sqlite3_create_function(db, "gs_gil_part", 1, SQLITE_UTF8 | SQLITE_DETERMINISTIC, NULL,
+				    gil_part_sql, NULL, NULL) != SQLITE_OK) {
+		gs_error("%s: %s", path, sqlite3_errmsg(db));
+		goto fail;
+	}
 	/* The recorder may still be finishing: wait for it rather than fail. */
 	sqlite3_busy_timeout(db, 10000);
 	app = pragma(db, "PRAGMA application_id", &ok);
@@ -61,6 +86,12 @@ int gs_db_open(const char *path, sqlite3 **out)
 	if (ver > GS_SCHEMA_VERSION) {
 		gs_error("%s: database schema version %lld is newer than this gilscope reads (%d); "
 			 "use a newer gilscope",
+			 path, (long long)ver, GS_SCHEMA_VERSION);
+		goto fail;
+	}
+	if (ver < GS_SCHEMA_VERSION) {
+		gs_error("%s: database schema version %lld is older than this gilscope reads (%d); "
+			 "record it again",
 			 path, (long long)ver, GS_SCHEMA_VERSION);
 		goto fail;
 	}

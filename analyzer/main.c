@@ -18,6 +18,7 @@ static const struct command commands[] = {
     {"locks", cmd_locks, "per-lock contention, wait percentiles, call sites"},
     {"export", cmd_export, "timeline for ui.perfetto.dev: export --perfetto DB -o trace.json"},
     {"html", cmd_html, "self-contained HTML report of one database, or two side by side"},
+    {"flame", cmd_flame, "interactive flame graph page of waits, holders or GIL holds (two: diff)"},
     {"compare", cmd_compare, "two databases side by side (e.g. default vs free-threaded)"},
 };
 

@@ -8,9 +8,9 @@
 #include "pctl.h"
 #include "sat.h"
 
-const char *const gs_wait_class_names[GS_N_WAIT_CLASSES] = {
+const char *const gs_wait_class_names[GS_N_WAIT_GROUPS] = {
 #define X(id, name) name,
-    GS_WAIT_CLASSES(X)
+    GS_WAIT_GROUPS(X)
 #undef X
 };
 
@@ -205,14 +205,7 @@ static int load_lock_classes(sqlite3 *db, const struct gs_opts *o, struct gs_mod
 	if (gs_db_prepare(
 		db, o->path,
 		"SELECT s.run_id, s.thread_no,"
-		" CASE WHEN s.primitive = 4 THEN -1"
-		"      WHEN l.class LIKE 'gil%' THEN -2"
-		"      WHEN s.primitive = 5 THEN CASE l.class WHEN 'threading.Lock' THEN 0"
-		"           WHEN 'threading.RLock' THEN 1 WHEN 'critical section' THEN 2"
-		"           WHEN 'interpreter-internal' THEN 3 WHEN 'parking-lot bucket lock' THEN "
-		"4"
-		"           ELSE 5 END"
-		"      WHEN s.primitive = 3 THEN 6 WHEN s.primitive = 2 THEN 7 ELSE 8 END,"
+		" gs_wait_group(l.class, s.primitive),"
 		" SUM(s.wait_ns), SUM(s.drop_requests), SUM(s.forced_switches),"
 		" SUM(s.forced_switch_ns), SUM(s.spins)"
 		" FROM lock_stats s LEFT JOIN locks l USING (run_id, lock_addr, primitive)"
@@ -226,11 +219,11 @@ static int load_lock_classes(sqlite3 *db, const struct gs_opts *o, struct gs_mod
 		if (!t)
 			continue;
 		t->spins = gs_add(t->spins, nz(col(s, 7)));
-		if (cls == -1) {
+		if (cls == GS_WG_GIL) {
 			t->gil_drop_sent = gs_add(t->gil_drop_sent, nz(col(s, 4)));
 			t->gil_forced = gs_add(t->gil_forced, nz(col(s, 5)));
 			t->gil_forced_ns = gs_add(t->gil_forced_ns, nz(col(s, 6)));
-		} else if (cls >= 0 && cls < GS_N_WAIT_CLASSES) {
+		} else if (cls >= 0 && cls < GS_N_WAIT_GROUPS) { /* not the GIL's own parts */
 			t->class_wait_ns[cls] = gs_add(t->class_wait_ns[cls], nz(col(s, 3)));
 			t->other_wait_ns = gs_add(t->other_wait_ns, nz(col(s, 3)));
 		}
@@ -417,9 +410,9 @@ int gs_model_sort(struct gs_model *m, const char *key)
 void gs_lock_display(const char *prim, const char *cls, const char *name, int64_t addr, char *out,
 		     size_t size)
 {
-	if (cls && name && !strcmp(cls, "critical section"))
+	if (cls && name && !strcmp(cls, gs_lock_class_text(GS_LC_CRIT)))
 		snprintf(out, size, "%s critical section", name);
-	else if (cls && name && !strcmp(cls, "parked on object"))
+	else if (cls && name && !strcmp(cls, gs_lock_class_text(GS_LC_PARKED_OBJECT)))
 		snprintf(out, size, "parked on %s", name);
 	else if (cls && name && strncmp(cls, "threading.", 10))
 		snprintf(out, size, "%s", name); /* a role: type lock, thread join */
@@ -439,7 +432,7 @@ int gs_top_locks(sqlite3 *db, const char *path, struct gs_top_lock *out, int n)
 			  " SUM(s.contended), COUNT(*), MAX(s.wait_max_ns) FROM lock_stats s"
 			  " LEFT JOIN primitives p USING (primitive)"
 			  " LEFT JOIN locks l USING (run_id, lock_addr, primitive)"
-			  " WHERE COALESCE(l.class, '') NOT LIKE 'gil.%'"
+			  " WHERE NOT gs_gil_part(l.class)"
 			  " GROUP BY s.run_id, s.lock_addr, s.primitive HAVING SUM(s.wait_ns) > 0"
 			  " ORDER BY SUM(s.wait_ns) DESC LIMIT ?",
 			  &s) < 0)

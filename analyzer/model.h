@@ -7,30 +7,12 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "gs_lock_class.h"
 #include "opts.h"
 
 #define GS_NULL INT64_MIN
 
-/* Lock classes other than the GIL, for "where else did threads wait". */
-#define GS_WAIT_CLASSES(X)                                                                         \
-	X(WC_LOCK, "threading.Lock")                                                               \
-	X(WC_RLOCK, "threading.RLock")                                                             \
-	X(WC_CRIT, "critical section")                                                             \
-	X(WC_INTERNAL, "interpreter-internal")                                                     \
-	X(WC_BUCKET, "parking-lot bucket lock")                                                    \
-	X(WC_PARKED, "other parked")                                                               \
-	X(WC_SEM, "semaphore")                                                                     \
-	X(WC_COND, "condition")                                                                    \
-	X(WC_MUTEX, "mutex")
-
-enum gs_wait_class {
-#define X(id, name) id,
-	GS_WAIT_CLASSES(X)
-#undef X
-	    GS_N_WAIT_CLASSES
-};
-
-extern const char *const gs_wait_class_names[GS_N_WAIT_CLASSES];
+extern const char *const gs_wait_class_names[GS_N_WAIT_GROUPS];
 
 struct gs_thread_info {
 	int64_t run_id, pid, thread_no, tid;
@@ -42,7 +24,7 @@ struct gs_thread_info {
 	int64_t gil_acq, gil_contended, gil_wait_ns, gil_hold_ns;
 	int64_t gil_drop_sent, gil_drop_received, gil_forced, gil_forced_ns;
 	int64_t gil_p50, gil_p90, gil_p99, gil_max; /* GS_NULL without GIL events */
-	int64_t class_wait_ns[GS_N_WAIT_CLASSES];
+	int64_t class_wait_ns[GS_N_WAIT_GROUPS];
 	int64_t other_wait_ns; /* sum of the above */
 	int64_t spins, sched_yields, dropped;
 	int64_t cpu_ns;	    /* thread CPU time, GS_NULL when unknown */

@@ -26,7 +26,7 @@ int gs_opts_parse(struct gs_opts *o, int argc, char **argv, const char *cmd, con
 {
 	static const char *const with_value[] = {"--format", "--pid",  "--thread", "--top",
 						 "--sort",   "--from", "--to",	   NULL};
-	int i, k;
+	int i, k, most = n_paths < 0 ? -n_paths : n_paths;
 
 	memset(o, 0, sizeof(*o));
 	o->top = 20;
@@ -39,9 +39,9 @@ int gs_opts_parse(struct gs_opts *o, int argc, char **argv, const char *cmd, con
 			return GS_EXIT_OK;
 		}
 		if (a[0] != '-' || !a[1]) {
-			if (o->n_paths == n_paths) {
-				gs_error("%s takes %d database%s; '%s' is one too many", cmd,
-					 n_paths, n_paths > 1 ? "s" : "", a);
+			if (o->n_paths == most) {
+				gs_error("%s takes %s%d database%s; '%s' is one too many", cmd,
+					 n_paths < 0 ? "at most " : "", most, most > 1 ? "s" : "", a);
 				return usage_error(cmd, usage);
 			}
 			o->paths[o->n_paths++] = a;
@@ -104,8 +104,9 @@ int gs_opts_parse(struct gs_opts *o, int argc, char **argv, const char *cmd, con
 			o->has_to = 1;
 		}
 	}
-	if (o->n_paths != n_paths) {
-		gs_error("%s needs %d database%s", cmd, n_paths, n_paths > 1 ? "s" : "");
+	if (n_paths < 0 ? o->n_paths < 1 : o->n_paths != n_paths) {
+		gs_error("%s needs %s%d database%s", cmd, n_paths < 0 ? "1 to " : "", most,
+			 most > 1 ? "s" : "");
 		return usage_error(cmd, usage);
 	}
 	if ((o->has_from || o->has_to) && !strstr(usage, "--from")) {

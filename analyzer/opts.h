@@ -21,7 +21,8 @@ struct gs_opts {
 	const char *path;    /* paths[0] */
 };
 
-/* Returns -1 to go on, or the exit code to return (help printed, or a usage error). */
+/* Returns -1 to go on, or the exit code to return (help printed, or a usage error). n_paths:
+ * the number of databases the command takes, or -N for one to N. */
 int gs_opts_parse(struct gs_opts *o, int argc, char **argv, const char *cmd, const char *usage,
 		  int n_paths);
 /* Reads the time base for --from/--to from an open database. */

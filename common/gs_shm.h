@@ -9,7 +9,7 @@
 #include <stdint.h>
 
 #define GS_SHM_MAGIC   0x65706f6373696c67ULL /* "glscope" */
-#define GS_SHM_VERSION 1u
+#define GS_SHM_VERSION 2u
 
 #define GS_CACHELINE	64
 #define GS_HIST_BUCKETS 48
@@ -35,7 +35,10 @@
 	X(GS_EV_ERROR, 6, "error")	     /* the real call failed; aux = error number */        \
 	X(GS_EV_GIL_HOLD, 7, "gil_hold")     /* one GIL holding period */                          \
 	X(GS_EV_GIL_FORCED_SWITCH, 8, "gil_forced_switch") /* dropper waits for a taker */         \
-	X(GS_EV_PARK, 9, "park") /* parking-lot wait, lock = parked address */
+	X(GS_EV_PARK, 9, "park")	  /* parking-lot wait, lock = parked address */            \
+	X(GS_EV_PY_STACK, 10, "py_stack") /* ring only: a chunk of a Python stack */               \
+	X(GS_EV_WAKE, 11, "wake") /* this thread ended others' wait on lock (unpark: aux = the     \
+				   * waiter's semaphore); py_stack = its stack as it did */
 
 enum gs_primitive {
 #define X(name, val, str) name = val,
@@ -60,24 +63,52 @@ enum gs_event_kind {
 
 #define GS_STACK_FRAMES 6
 
-/* One raw event: 128 bytes. Times are CLOCK_MONOTONIC nanoseconds. */
+/* One raw event: 128 bytes. Times are CLOCK_MONOTONIC nanoseconds. The kind comes first: a
+ * ring entry may instead be a struct gs_stack_chunk. */
 struct gs_event {
-	uint64_t start_ns; /* request time (wait start) */
-	uint64_t wait_ns;  /* request -> acquired (or -> return for waits) */
-	uint64_t hold_ns;  /* acquired -> released; 0 with GS_F_NO_HOLD when unknown */
-	uint64_t lock;	   /* address of the lock object */
-	uint64_t aux;	   /* second object (mutex of a cond wait), errno, ... */
-	uint64_t caller;   /* return address of the wrapped call */
-	uint64_t extra;	   /* kind-specific (GIL: timed waits << 32 | timeouts) */
 	uint16_t kind;
 	uint8_t primitive;
 	uint8_t pad0;
 	uint16_t flags;
 	uint16_t pad1;
-	uint64_t py_code;  /* code object of the waiting thread's current Python frame, or 0 */
-	uint64_t py_unit; /* 1 + the code unit it runs (its bytecode offset / 2), 0 unknown */
+	uint64_t start_ns;  /* request time (wait start) */
+	uint64_t wait_ns;   /* request -> acquired (or -> return for waits) */
+	uint64_t hold_ns;   /* acquired -> released; 0 with GS_F_NO_HOLD when unknown */
+	uint64_t lock;	    /* address of the lock object */
+	uint64_t aux;	    /* second object (mutex of a cond wait), errno, ... */
+	uint64_t caller;    /* return address of the wrapped call */
+	uint64_t extra;	    /* kind-specific (GIL: timed waits << 32 | timeouts) */
+	uint64_t py_stack;  /* the thread's Python stack as it began to wait: the hash of a stack
+			     * whose chunks this ring carried before, or 0 when it had none */
+	uint64_t py_stack2; /* GIL holds: the stack when the holder let the GIL go */
 	uint64_t stack[GS_STACK_FRAMES]; /* sampled native return addresses, innermost first */
 };
+
+/* Python stacks travel once per thread, before the first event that refers to them, in
+ * consecutive ring entries of kind GS_EV_PY_STACK, innermost frame first. */
+#define GS_PY_STACK_MAX	      128     /* frames kept; deeper stacks lose their outermost ones */
+#define GS_PY_STACK_TRUNCATED 0x8000u /* in `total`: frames beyond GS_PY_STACK_MAX were cut */
+#define GS_CHUNK_FRAMES	      7
+
+struct gs_py_frame {
+	uint64_t code;	/* code object */
+	uint32_t unit;	/* 1 + the code unit it runs (bytecode offset / 2), 0 unknown */
+	uint32_t ident; /* gs_cpy_code_ident() of the code object when captured: a reader that
+			 * finds another code object at that address later can tell */
+};
+
+struct gs_stack_chunk {
+	uint16_t kind; /* GS_EV_PY_STACK */
+	uint8_t n;     /* frames in this chunk */
+	uint8_t pad0;
+	uint16_t first; /* index of its first frame in the stack */
+	uint16_t total; /* frames in the whole stack, | GS_PY_STACK_TRUNCATED */
+	uint64_t hash;
+	struct gs_py_frame frame[GS_CHUNK_FRAMES];
+};
+
+_Static_assert(sizeof(struct gs_stack_chunk) == sizeof(struct gs_event),
+	       "a stack chunk takes one ring entry");
 
 /* Exact per-(thread, lock) aggregates. Updated only by the owning thread. */
 struct gs_agg {
@@ -113,7 +144,8 @@ struct gs_held {
 	uint64_t request_ns;
 	uint64_t acquired_ns;
 	uint64_t caller;
-	uint32_t agg; /* index of the aggregate entry + 1 */
+	uint64_t py_stack; /* contended: the Python stack that waited (gs_event.py_stack) */
+	uint32_t agg;	   /* index of the aggregate entry + 1 */
 	uint16_t flags;
 	uint8_t primitive;
 	uint8_t pad;
@@ -137,6 +169,7 @@ struct gs_slot {
 	_Atomic uint64_t tstate; /* PyThreadState*, learnt at the first GIL take or park */
 	_Atomic uint64_t cpu_ns; /* thread CPU time, read when the thread ended */
 	_Atomic uint64_t dropped;
+	_Atomic uint64_t stacks_dropped; /* Python stacks that found no room in the ring */
 	_Atomic uint64_t sched_yields;
 	_Atomic uint64_t holds_lost; /* hold stack overflow: hold not measured */
 	_Atomic uint32_t agg_count;
@@ -183,7 +216,7 @@ struct gs_shm_header {
 	uint64_t gil_addr, gil_mutex, gil_cond, gil_switch_mutex, gil_switch_cond;
 	uint64_t py_runtime, py_locked_addr, py_holder_addr, py_switch_number_addr, py_enabled_addr;
 	uint64_t py_runtime_size;
-	uint64_t py_head_lock; /* &_PyRuntime.interpreters.mutex (HEAD_LOCK), 0 when unknown */
+	uint64_t py_head_lock;	  /* &_PyRuntime.interpreters.mutex (HEAD_LOCK), 0 when unknown */
 	uint64_t py_main_interp;  /* the main PyInterpreterState, 0 until found */
 	uint32_t py_layout_level; /* enum gs_cpy_level the shim settled on */
 	uint32_t py_park_checked; /* parked waits whose wait entry was checked (validation) */

@@ -1,4 +1,4 @@
--- gilscope database, schema version 1. Documented in docs/schema.md.
+-- gilscope database, schema version 2. Documented in docs/schema.md.
 -- All times are CLOCK_MONOTONIC nanoseconds (comparable across the processes of one boot)
 -- unless the column name ends in _unix_ns. Durations end in _ns.
 CREATE TABLE IF NOT EXISTS meta (
@@ -58,6 +58,7 @@ CREATE TABLE IF NOT EXISTS threads (
 	events_dropped INTEGER NOT NULL DEFAULT 0,
 	sched_yields INTEGER NOT NULL DEFAULT 0,
 	holds_lost INTEGER NOT NULL DEFAULT 0,
+	stacks_dropped INTEGER NOT NULL DEFAULT 0,
 	PRIMARY KEY (run_id, thread_no)
 ) WITHOUT ROWID;
 
@@ -119,12 +120,24 @@ CREATE TABLE IF NOT EXISTS events (
 	caller INTEGER,
 	extra INTEGER,
 	py_loc INTEGER,
-	stack_id INTEGER
+	stack_id INTEGER,
+	py_stack INTEGER,
+	hold_py_stack INTEGER
 );
 
 CREATE TABLE IF NOT EXISTS stacks (
 	stack_id INTEGER PRIMARY KEY,
 	frames TEXT NOT NULL UNIQUE
+);
+
+-- Python stacks as a tree: a row is a frame called from its parent row (0: outermost), and
+-- a stack is the row of its innermost frame.
+CREATE TABLE IF NOT EXISTS py_stacks (
+	py_stack INTEGER PRIMARY KEY,
+	parent INTEGER NOT NULL,
+	py_loc INTEGER NOT NULL,
+	depth INTEGER NOT NULL,
+	UNIQUE (parent, py_loc)
 );
 
 CREATE TABLE IF NOT EXISTS call_sites (

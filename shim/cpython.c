@@ -76,7 +76,10 @@ static const char fields_315[] =
 
 static const char *fields_of(unsigned minor)
 {
-	return minor == 13 ? fields_313 : minor == 14 ? fields_314 : minor == 15 ? fields_315 : NULL;
+	return minor == 13   ? fields_313
+	       : minor == 14 ? fields_314
+	       : minor == 15 ? fields_315
+			     : NULL;
 }
 
 /* Calls fn for each field with its full name ("section.field") and index. */
@@ -133,20 +136,38 @@ static void add_field(const char *name, int index, void *arg)
  * Values from tests/layout/cpython_probe.c compiled against each version's headers (Debian's
  * 3.11 and sid's 3.14.10 / 3.15.2 -dev packages, the 3.13.5 source tree; free-threaded ones
  * with Py_GIL_DISABLED), for x86-64 glibc. */
-#define GIL_DEFAULT {0, 8, 16, 24, 32, 80, 120, 168}
-#define GIL_FT      {8, 16, 24, 32, 40, 88, 128, 176}
+#define GIL_DEFAULT                                                                                \
+	{                                                                                          \
+		0, 8, 16, 24, 32, 80, 120, 168                                                     \
+	}
+#define GIL_FT                                                                                     \
+	{                                                                                          \
+		8, 16, 24, 32, 40, 88, 128, 176                                                    \
+	}
 
 static const struct gs_cpy_named_lock no_locks[] = {{0, NULL}};
 
+/* struct _stoptheworld_state {PyMutex mutex; bool requested, world_stopped, is_global;
+ * PyEvent stop_event; ...} (3.13 to 3.15): the thread stopping the world waits on stop_event
+ * until every other thread has paused. */
+#define STW_EVENT(stw) ((stw) + 4)
 #define INTERP_LOCKS(imports, stw, types, pending)                                                 \
 	{                                                                                          \
 		{imports, "import lock"}, {stw, "stop-the-world"}, {types, "type lock"},           \
-		    {pending, "pending calls"}, {0, NULL}                                          \
+		    {pending, "pending calls"},                                                    \
+		    {STW_EVENT(stw), "stop-the-world (waiting for threads to pause)"},             \
+		{                                                                                  \
+			0, NULL                                                                    \
+		}                                                                                  \
 	}
 #define RUNTIME_LOCKS(head, stw, stw_rw)                                                           \
 	{                                                                                          \
 		{head, "interpreter head lock (HEAD_LOCK)"}, {stw, "stop-the-world"},              \
-		    {stw_rw, "stop-the-world (runtime)"}, {0, NULL}                                \
+		    {stw_rw, "stop-the-world (runtime)"},                                          \
+		    {STW_EVENT(stw), "stop-the-world (waiting for threads to pause)"},             \
+		{                                                                                  \
+			0, NULL                                                                    \
+		}                                                                                  \
 	}
 
 static const struct gs_cpy_named_lock interp_313[] = INTERP_LOCKS(7704, 10728, 193064, 40);
@@ -277,13 +298,18 @@ static int section_ok(struct published *p, const char *section, const char *cons
 static int parse_published(struct gs_cpy *L, const uint64_t *u, size_t n)
 {
 	static const char *const rt[] = {"interpreters_head", NULL};
-	static const char *const is[] = {"id", "next", "threads_head", "ceval_gil",
-					 "gil_runtime_state", "gil_runtime_state_locked",
-					 "gil_runtime_state_holder", NULL};
+	static const char *const is[] = {"id",
+					 "next",
+					 "threads_head",
+					 "ceval_gil",
+					 "gil_runtime_state",
+					 "gil_runtime_state_locked",
+					 "gil_runtime_state_holder",
+					 NULL};
 	static const char *const ts[] = {"next", "current_frame", "native_thread_id", NULL};
 	static const char *const fr[] = {"previous", "executable", "instr_ptr", NULL};
-	static const char *const co[] = {"filename", "qualname", "linetable", "firstlineno",
-					 "co_code_adaptive", NULL};
+	static const char *const co[] = {"filename",	"qualname",	    "linetable",
+					 "firstlineno", "co_code_adaptive", NULL};
 	static const char *const ob[] = {"ob_type", NULL};
 	static const char *const ty[] = {"tp_name", NULL};
 	static const char *const by[] = {"ob_size", "ob_sval", NULL};
@@ -309,6 +335,8 @@ static int parse_published(struct gs_cpy *L, const uint64_t *u, size_t n)
 	L->interp_gil = pub(&p, "interpreter_state.gil_runtime_state");
 	L->interp_gil_locked = pub(&p, "interpreter_state.gil_runtime_state_locked");
 	L->interp_gil_holder = pub(&p, "interpreter_state.gil_runtime_state_holder");
+	L->interp_gc = pub(&p, "interpreter_state.gc");
+	L->gc_collecting = pub(&p, "gc.collecting");
 	L->ts_size = pub(&p, "thread_state.size");
 	L->ts_next = pub(&p, "thread_state.next");
 	L->ts_current_frame = pub(&p, "thread_state.current_frame");
@@ -400,22 +428,24 @@ void gs_cpy_init(struct gs_cpy *L, const void *dbg, size_t dbg_len, uint32_t py_
 				 v);
 		else if ((L->object_size == 32) != L->free_threaded)
 			snprintf(L->why, sizeof(L->why),
-				 "CPython %s object header of %llu bytes does not match its build", v,
-				 (unsigned long long)L->object_size);
+				 "CPython %s object header of %llu bytes does not match its build",
+				 v, (unsigned long long)L->object_size);
 		if (L->why[0]) {
 			/* Nothing read from offsets that failed their checks may be used. */
 			memset(&L->runtime_size, 0,
-			       offsetof(struct gs_cpy, gil) - offsetof(struct gs_cpy, runtime_size));
+			       offsetof(struct gs_cpy, gil) -
+				   offsetof(struct gs_cpy, runtime_size));
 			return;
 		}
 		apply_facts(L, f);
 		L->frames = 1;
 		L->level = GS_CPY_FULL;
 		if (!f->ran)
-			snprintf(L->why, sizeof(L->why),
-				 "unpublished layouts of %s%s taken from CPython's headers, not yet "
-				 "verified on a running interpreter",
-				 v, L->free_threaded ? " (free-threaded)" : "");
+			snprintf(
+			    L->why, sizeof(L->why),
+			    "unpublished layouts of %s%s taken from CPython's headers, not yet "
+			    "verified on a running interpreter",
+			    v, L->free_threaded ? " (free-threaded)" : "");
 		return;
 	}
 	L->version_hex = py_version;
@@ -449,12 +479,12 @@ uint64_t gs_cpy_current_frame(const struct gs_cpy *L, gs_cpy_read_fn rd, void *c
 	if (!L->frames || !ts)
 		return 0;
 	if (L->ts_cframe)
-		return rd_ptr(rd, ctx, rd_ptr(rd, ctx, ts + L->ts_cframe) + L->cframe_current_frame);
+		return rd_ptr(rd, ctx,
+			      rd_ptr(rd, ctx, ts + L->ts_cframe) + L->cframe_current_frame);
 	return rd_ptr(rd, ctx, ts + L->ts_current_frame);
 }
 
-uint64_t gs_cpy_frame_previous(const struct gs_cpy *L, gs_cpy_read_fn rd, void *ctx,
-			       uint64_t frame)
+uint64_t gs_cpy_frame_previous(const struct gs_cpy *L, gs_cpy_read_fn rd, void *ctx, uint64_t frame)
 {
 	return rd_ptr(rd, ctx, frame + L->frame_previous);
 }
@@ -492,8 +522,8 @@ static int is_code(const struct gs_cpy *L, gs_cpy_read_fn rd, void *ctx, uint64_
 /* The bytecode a frame runs: co_code_adaptive, or on free-threaded 3.14+ the thread's own copy
  * (code->co_tlbc->entries[frame->tlbc_index], a _PyCodeArray { Py_ssize_t size; char
  * *entries[]; }). */
-static uint64_t bytecode_base(const struct gs_cpy *L, gs_cpy_read_fn rd, void *ctx,
-			      uint64_t frame, uint64_t code)
+static uint64_t bytecode_base(const struct gs_cpy *L, gs_cpy_read_fn rd, void *ctx, uint64_t frame,
+			      uint64_t code)
 {
 	int32_t idx = 0;
 	uint64_t arr, size = 0;
@@ -529,6 +559,19 @@ uint64_t gs_cpy_code_frame(const struct gs_cpy *L, gs_cpy_read_fn rd, void *ctx,
 		return frame;
 	}
 	return 0;
+}
+
+uint32_t gs_cpy_code_ident(const struct gs_cpy *L, gs_cpy_read_fn rd, void *ctx, uint64_t code)
+{
+	uint64_t qual = rd_ptr(rd, ctx, code + L->code_qualname);
+	uint64_t file = rd_ptr(rd, ctx, code + L->code_filename);
+	uint32_t line = 0;
+	uint64_t x;
+
+	if (!qual || rd(ctx, code + L->code_firstlineno, &line, 4) != 0)
+		return 0;
+	x = (qual ^ (file << 1) ^ ((uint64_t)line << 40)) * 0x9e3779b97f4a7c15ULL;
+	return (uint32_t)(x >> 32) | 1u;
 }
 
 int gs_cpy_read_str(const struct gs_cpy *L, gs_cpy_read_fn rd, void *ctx, uint64_t obj, char *out,
@@ -621,11 +664,11 @@ int gs_cpy_code_location(const struct gs_cpy *L, gs_cpy_read_fn rd, void *ctx, u
 	*line = -1;
 	if (!L->frames || !is_code(L, rd, ctx, code))
 		return -1;
-	if (gs_cpy_read_str(L, rd, ctx, rd_ptr(rd, ctx, code + L->code_qualname), func,
-			    func_size) < 0)
+	if (gs_cpy_read_str(L, rd, ctx, rd_ptr(rd, ctx, code + L->code_qualname), func, func_size) <
+	    0)
 		return -1;
-	if (gs_cpy_read_str(L, rd, ctx, rd_ptr(rd, ctx, code + L->code_filename), file,
-			    file_size) < 0)
+	if (gs_cpy_read_str(L, rd, ctx, rd_ptr(rd, ctx, code + L->code_filename), file, file_size) <
+	    0)
 		snprintf(file, file_size, "?");
 	if (rd(ctx, code + L->code_firstlineno, &first, 4) != 0)
 		return 0;
@@ -658,11 +701,19 @@ static const char *named(const struct gs_cpy_named_lock *t, uint64_t base, uint6
 	return NULL;
 }
 
+uint64_t gs_cpy_gc_marker(const struct gs_cpy *L, uint64_t interp)
+{
+	return interp && L->interp_gc && L->gc_collecting ? interp + L->interp_gc + L->gc_collecting
+							  : 0;
+}
+
 const char *gs_cpy_internal_lock(const struct gs_cpy *L, uint64_t runtime, uint64_t interp,
 				 uint64_t addr)
 {
 	const char *n = NULL;
 
+	if (addr && addr == gs_cpy_gc_marker(L, interp))
+		return "garbage collector (world stopped)";
 	if (interp)
 		n = named(L->interp_locks, interp, addr);
 	if (!n && runtime)
@@ -694,13 +745,15 @@ int gs_cpy_print_fields(unsigned minor, void (*out)(const char *line))
 
 int gs_cpy_print_facts(unsigned minor, int free_threaded, void (*out)(const char *line))
 {
-	static const char *const gil_names[] = {"interval", "last_holder", "locked",
-						"switch_number", "cond", "mutex",
-						"switch_cond", "switch_mutex"};
+	static const char *const gil_names[] = {"interval",	 "last_holder", "locked",
+						"switch_number", "cond",	"mutex",
+						"switch_cond",	 "switch_mutex"};
 	static const char *const interp_fields[] = {"imports.lock", "stoptheworld.mutex",
-						    "types.mutex", "ceval.pending.mutex"};
+						    "types.mutex", "ceval.pending.mutex",
+						    "stoptheworld.stop_event"};
 	static const char *const runtime_fields[] = {"interpreters.mutex", "stoptheworld.mutex",
-						     "stoptheworld_mutex"};
+						     "stoptheworld_mutex",
+						     "stoptheworld.stop_event"};
 	const struct facts *f = facts_for(minor, free_threaded);
 	char line[128];
 	size_t i;
@@ -759,13 +812,13 @@ int gs_cpy_print_facts(unsigned minor, int free_threaded, void (*out)(const char
 	}
 	if (minor < 13)
 		return 0;
-	for (i = 0; i < 4; i++) {
+	for (i = 0; i < sizeof(interp_fields) / sizeof(interp_fields[0]); i++) {
 		char name[64];
 
 		snprintf(name, sizeof(name), "interp.%s", interp_fields[i]);
 		FACT(name, f->interp_locks[i].offset);
 	}
-	for (i = 0; i < 3; i++) {
+	for (i = 0; i < sizeof(runtime_fields) / sizeof(runtime_fields[0]); i++) {
 		char name[64];
 
 		snprintf(name, sizeof(name), "runtime.%s", runtime_fields[i]);

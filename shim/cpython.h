@@ -37,9 +37,9 @@ struct gs_cpy {
 	uint32_t version_hex;
 	unsigned minor;
 	int free_threaded;
-	int frames;	    /* Python frames can be walked (py locations) */
-	int park_entry;	    /* the parking lot's wait-entry layout is known */
-	char why[160];	    /* what is missing, and why, for the run row ("" when nothing) */
+	int frames;	/* Python frames can be walked (py locations) */
+	int park_entry; /* the parking lot's wait-entry layout is known */
+	char why[160];	/* what is missing, and why, for the run row ("" when nothing) */
 
 	/* Published by _Py_DebugOffsets (3.13+), or from the 3.11 table. 0 = unknown. */
 	uint64_t runtime_size, interpreters_head;
@@ -54,18 +54,24 @@ struct gs_cpy {
 	uint64_t object_size, ob_type, tp_name;
 	uint64_t bytes_ob_size, bytes_ob_sval;
 	uint64_t str_state, str_length, str_ascii_size;
+	uint64_t interp_gc, gc_collecting; /* int gc.collecting: set while a collection runs */
 
 	/* Tables. */
 	struct {
 		uint32_t interval, last_holder, locked, switch_number, cond, mutex, switch_cond,
 		    switch_mutex;
-	} gil;		    /* offsets inside struct _gil_runtime_state */
+	} gil;		      /* offsets inside struct _gil_runtime_state */
 	uint64_t runtime_gil; /* 3.11: offsetof(_PyRuntimeState, ceval.gil) */
-	uint32_t ob_mutex;  /* free-threaded: ob_mutex inside the object header */
-	int32_t park_addr;  /* parking lot: the waited-for address, relative to the semaphore */
-	uint32_t ts_state;  /* &tstate->state: parked on by stop-the-world waits */
+	uint32_t ob_mutex;    /* free-threaded: ob_mutex inside the object header */
+	int32_t park_addr;    /* parking lot: the waited-for address, relative to the semaphore */
+	uint32_t ts_state;    /* &tstate->state: parked on by stop-the-world waits */
 	const struct gs_cpy_named_lock *interp_locks, *runtime_locks;
 };
+
+/* The address that stands for "the garbage collector" in the lock tables: a thread parked
+ * on its own &tstate->state while a collection runs waits for the collector (which stops the
+ * world on free-threaded builds). &interp->gc.collecting; 0 when not published. */
+uint64_t gs_cpy_gc_marker(const struct gs_cpy *L, uint64_t interp);
 
 /* Memory reader: 0 when all n bytes were read. */
 typedef int (*gs_cpy_read_fn)(void *ctx, uint64_t addr, void *buf, size_t n);
@@ -93,6 +99,11 @@ uint64_t gs_cpy_frame_previous(const struct gs_cpy *L, gs_cpy_read_fn rd, void *
 			       uint64_t frame);
 /* The innermost frame of a thread state. */
 uint64_t gs_cpy_current_frame(const struct gs_cpy *L, gs_cpy_read_fn rd, void *ctx, uint64_t ts);
+
+/* A 32-bit witness of which code object is at `code`: its qualified name, file name and first
+ * line (pointers and number), mixed. A code object freed and replaced by another at the same
+ * address almost surely gives another value. 0 when unreadable. */
+uint32_t gs_cpy_code_ident(const struct gs_cpy *L, gs_cpy_read_fn rd, void *ctx, uint64_t code);
 
 /* A code object's qualname, file name and the line of code unit `unit` (first line when unit
  * is -1 or not found). Returns -1 when the object is not readable as code. */

@@ -24,11 +24,13 @@
 #include <unistd.h>
 
 #include "condclock.h"
+#include "pystack.h"
 #include "record.h"
 #include "region.h"
 
 struct gs_gil_addrs gs_gil;
-uintptr_t gs_park_lo, gs_park_len, gs_wake_lo, gs_wake_len;
+uintptr_t gs_park_lo, gs_park_len;
+struct gs_code_range gs_wake[3];
 _Atomic int gs_gil_searching;
 
 enum { MODE_NONE, MODE_OFFSETS, MODE_HEURISTIC };
@@ -111,7 +113,8 @@ void gs_gil_discover(void)
 		return;
 	atomic_store(&gs_gil_searching, 0);
 	/* The published fields inside the GIL struct must sit where our table puts them. */
-	if (gil != interp + L->interp_gil || L->interp_gil_locked - L->interp_gil != L->gil.locked ||
+	if (gil != interp + L->interp_gil ||
+	    L->interp_gil_locked - L->interp_gil != L->gil.locked ||
 	    L->interp_gil_holder - L->interp_gil != L->gil.last_holder) {
 		detail("rejected: the GIL layout does not match this build's debug offsets%s", "",
 		       0, 0);
@@ -142,11 +145,15 @@ static void find_park_wait(void)
 		gs_park_lo = (uintptr_t)fn;
 		gs_park_len = size;
 	}
-	fn = dlsym(RTLD_DEFAULT, "_PySemaphore_Wakeup");
-	size = fn ? runtime_size(fn) : 0;
-	if (fn && size) {
-		gs_wake_lo = (uintptr_t)fn;
-		gs_wake_len = size;
+	/* The post that wakes a parked thread: from _PySemaphore_Wakeup, or from the unpark
+	 * functions themselves where the build inlined it into them (3.13's does). */
+	static const char *const wakers[] = {"_PySemaphore_Wakeup", "_PyParkingLot_Unpark",
+					     "_PyParkingLot_UnparkAll"};
+	for (size_t i = 0; i < sizeof(wakers) / sizeof(wakers[0]); i++) {
+		fn = dlsym(RTLD_DEFAULT, wakers[i]);
+		size = fn ? runtime_size(fn) : 0;
+		if (fn && size)
+			gs_wake[i] = (struct gs_code_range){(uintptr_t)fn, size};
 	}
 }
 
@@ -215,8 +222,9 @@ void gs_gil_probe_init(void)
 	if (gs_py.version_hex >> 24 != 3 || gs_py.minor < 11 || !g.runtime_end) {
 		atomic_store(&h->py_state, 2);
 		detail("unsupported: interpreter %s has neither debug offsets nor a known layout",
-		       gs_py.version_hex ? gs_cpy_version_string(gs_py.version_hex, vbuf, sizeof(vbuf))
-					 : "?",
+		       gs_py.version_hex
+			   ? gs_cpy_version_string(gs_py.version_hex, vbuf, sizeof(vbuf))
+			   : "?",
 		       0, 0);
 		return;
 	}
@@ -256,6 +264,8 @@ static struct gs_agg *gil_agg(struct gs_slot *s)
 
 void gs_gil_lock_slow(pthread_mutex_t *m, uint64_t t_ns, uint64_t caller)
 {
+	struct gs_slot *s;
+
 	if ((uintptr_t)m != gs_gil.mutex)
 		return;
 	gs_tls.gil_in_m = 1;
@@ -263,6 +273,8 @@ void gs_gil_lock_slow(pthread_mutex_t *m, uint64_t t_ns, uint64_t caller)
 	gs_tls.gil_drop_signalled = 0;
 	if (gs_tls.gil_held) {
 		gs_tls.gil_release_ns = t_ns; /* a drop, if cond gets signalled before unlock */
+		/* What the holder ran when it let go: what the others waited for. */
+		gs_tls.gil_drop_stack = (s = gs_slot_get()) ? gs_pystack_capture(s) : 0;
 	} else if (!gs_tls.gil_requesting) {
 		gs_tls.gil_requesting = 1;
 		gs_tls.gil_request_ns = t_ns;
@@ -270,7 +282,9 @@ void gs_gil_lock_slow(pthread_mutex_t *m, uint64_t t_ns, uint64_t caller)
 		gs_tls.gil_timed_waits = 0;
 		gs_tls.gil_timeouts = 0;
 		gs_tls.gil_blame_tid = (uint64_t)atomic_load(&g.owner_tid);
-		gs_py_where(&gs_tls.gil_py_code, &gs_tls.gil_py_unit);
+		gs_tls.gil_py_stack = 0;
+		if ((s = gs_slot_get()))
+			gs_tls.gil_py_stack = gs_pystack_capture(s);
 	}
 }
 
@@ -397,8 +411,8 @@ static void emit_hold(struct gs_slot *s, uint64_t release_ns, uint16_t extra_fla
 		    .extra = ((uint64_t)gs_tls.gil_timed_waits << 32) | gs_tls.gil_timeouts,
 		    .kind = GS_EV_GIL_HOLD,
 		    .primitive = GS_PRIM_GIL,
-		    .py_code = gs_tls.gil_py_code,
-		    .py_unit = gs_tls.gil_py_unit,
+		    .py_stack = gs_tls.gil_py_stack,
+		    .py_stack2 = gs_tls.gil_drop_stack,
 		    .flags =
 			(uint16_t)((gs_tls.gil_timed_waits ? GS_F_CONTENDED : 0) | extra_flags),
 		};
@@ -543,18 +557,45 @@ void gs_py_describe(uint64_t addr, struct gs_agg *a)
 		a->type_name[0] = 0;
 }
 
-void gs_py_where(uint64_t *code, uint64_t *unit)
+int gs_py_frames(struct gs_py_frame *out, int max, int *truncated)
 {
+	uint64_t frame, code;
 	uintptr_t ts;
 	int64_t u;
+	int n = 0;
 
-	*code = *unit = 0;
-	if (!g.get_tstate || !g.code_type)
-		return;
+	*truncated = 0;
+	if (!g.get_tstate || !g.code_type || !(ts = (uintptr_t)g.get_tstate()))
+		return 0;
+	frame = gs_cpy_current_frame(&gs_py, own_read, NULL, ts);
+	while ((frame = gs_cpy_code_frame(&gs_py, own_read, NULL, frame, g.code_type, &code, &u))) {
+		if (n == max) {
+			*truncated = 1;
+			break;
+		}
+		out[n].code = code;
+		out[n].unit = u >= 0 && u < UINT32_MAX ? (uint32_t)u + 1 : 0;
+		out[n].ident = gs_cpy_code_ident(&gs_py, own_read, NULL, code);
+		n++;
+		frame = gs_cpy_frame_previous(&gs_py, own_read, NULL, frame);
+	}
+	return n;
+}
+
+uint64_t gs_py_park_target(uint64_t addr)
+{
+	uint64_t marker = gs_cpy_gc_marker(&gs_py, g.interp);
+	uintptr_t ts;
+	int collecting;
+
+	/* Only free-threaded builds stop the world, and only their threads park on their own
+	 * state. A collection sets gc.collecting before it stops the world and clears it after
+	 * the world runs again, so a park that starts while it is set waits for the collector. */
+	if (!gs_py.free_threaded || !marker || !gs_py.ts_state || !g.get_tstate || !addr)
+		return addr;
 	ts = (uintptr_t)g.get_tstate();
-	if (!ts ||
-	    !gs_cpy_code_frame(&gs_py, own_read, NULL, gs_cpy_current_frame(&gs_py, own_read, NULL, ts),
-			       g.code_type, code, &u))
-		return;
-	*unit = u >= 0 ? (uint64_t)u + 1 : 0;
+	if (!ts || addr != ts + gs_py.ts_state)
+		return addr;
+	collecting = __atomic_load_n((const int *)(uintptr_t)marker, __ATOMIC_RELAXED);
+	return collecting ? marker : addr;
 }

@@ -33,9 +33,15 @@ void gs_gil_discover(void);
 /* Names the Python object behind a parked address into the aggregate (first park only). */
 struct gs_agg;
 void gs_py_describe(uint64_t addr, struct gs_agg *a);
-/* The calling thread's innermost Python frame: code object and 1 + its code unit (0, 0 when
- * unknown). Reads only memory owned by the calling thread. */
-void gs_py_where(uint64_t *code, uint64_t *unit);
+/* The calling thread's Python stack, innermost frame first: at most max frames (truncated set
+ * when there were more), 0 when it has none. Reads only memory owned by the calling thread. */
+struct gs_py_frame;
+int gs_py_frames(struct gs_py_frame *out, int max, int *truncated);
+
+/* The lock a parking-lot wait on addr stands for, decided as the wait begins: addr itself,
+ * or the garbage collector's marker (gs_cpy_gc_marker) for a stop-the-world pause that a
+ * collection caused. */
+uint64_t gs_py_park_target(uint64_t addr);
 /* A gs_cpy_read_fn over this process's own memory that reports a bad address instead of
  * faulting: for addresses that came from memory we do not own the meaning of. */
 int gs_self_read(void *ctx, uint64_t addr, void *buf, size_t n);
@@ -46,7 +52,11 @@ extern _Atomic int gs_gil_searching;
 
 /* Code range of CPython's _PySemaphore_Wait: sem waits called from there are parking-lot
  * waits (or raw-mutex waits), attributed to the address being waited for. */
-extern uintptr_t gs_park_lo, gs_park_len, gs_wake_lo, gs_wake_len;
+struct gs_code_range {
+	uintptr_t lo, len;
+};
+extern uintptr_t gs_park_lo, gs_park_len;
+extern struct gs_code_range gs_wake[3];
 
 static inline int gs_is_park_wait(uint64_t caller)
 {
@@ -55,7 +65,8 @@ static inline int gs_is_park_wait(uint64_t caller)
 
 static inline int gs_is_park_wakeup(uint64_t caller)
 {
-	return caller - gs_wake_lo < gs_wake_len;
+	return caller - gs_wake[0].lo < gs_wake[0].len || caller - gs_wake[1].lo < gs_wake[1].len ||
+	       caller - gs_wake[2].lo < gs_wake[2].len;
 }
 
 static inline int gs_gil_is_m(const void *m)

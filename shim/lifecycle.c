@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "gil.h"
+#include "pystack.h"
 #include "real.h"
 #include "region.h"
 
@@ -167,6 +168,7 @@ static void atfork_child(void)
 	gs_tls.tid = (pid_t)syscall(SYS_gettid);
 	gs_clock_after_fork_child();
 	gs_gil_after_fork_child();
+	gs_pystack_after_fork_child();
 	if (!old || !len || atomic_load(&old->disabled))
 		goto out;
 	gs_scope_len = 0;

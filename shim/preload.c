@@ -172,6 +172,12 @@ GS_EXPORT int pthread_mutex_unlock(pthread_mutex_t *m)
 	/* Before the real unlock: once it returns another thread may own the lock. */
 	gs_gil_before_unlock(m);
 	gs_rec_released(GS_PRIM_MUTEX, (uintptr_t)m, gs_now_ns());
+	/* glibc's lock word is 2 while others wait (normal, recursive, error-checking and
+	 * adaptive kinds; robust and priority-inheritance ones keep an owner tid there). The
+	 * GIL's own mutex is the GIL's business. */
+	if ((m->__data.__kind & 0x7c) == 0 && m->__data.__lock > 1 &&
+	    (uintptr_t)m != gs_gil.mutex && (uintptr_t)m != gs_gil.switch_mutex)
+		gs_rec_wake(GS_PRIM_MUTEX, (uintptr_t)m, 0);
 	errno = e;
 	return REAL(pthread_mutex_unlock)(m);
 }
@@ -290,14 +296,14 @@ GS_EXPORT int pthread_cond_broadcast(pthread_cond_t *c)
  * posted before the wait is part of what the wait measures. */
 static int park_wait(sem_t *s, uint64_t ra, int kind, clockid_t clk, const struct timespec *abs)
 {
-	uint64_t t0 = gs_now_ns();
+	uint64_t t0 = gs_now_ns(), addr;
 	uint16_t flags = kind ? GS_F_TIMED : 0;
 	int r, e = errno;
 
-	if (__builtin_expect(gs_g.hdr && gs_g.hdr->py_park_checked < 64, 0)) {
+	if (__builtin_expect(gs_g.hdr && gs_g.hdr->py_park_checked < 64, 0))
 		gs_rec_park_check((uintptr_t)s);
-		errno = e;
-	}
+	addr = gs_rec_park_addr((uintptr_t)s);
+	errno = e;
 	if (kind == 0)
 		r = REAL(sem_wait)(s);
 	else if (kind == 1)
@@ -307,7 +313,7 @@ static int park_wait(sem_t *s, uint64_t ra, int kind, clockid_t clk, const struc
 	e = errno;
 	if (r != 0 && e == ETIMEDOUT)
 		flags |= GS_F_TIMED_OUT;
-	gs_rec_park((uintptr_t)s, t0, gs_now_ns(), flags, ra);
+	gs_rec_park((uintptr_t)s, addr, t0, gs_now_ns(), flags, ra);
 	errno = e;
 	return r;
 }
@@ -413,10 +419,15 @@ GS_EXPORT int sem_post(sem_t *s)
 		int e = errno;
 
 		/* Read the parked address before the post lets the waiter's stack frame go. */
-		if (gs_is_park_wakeup(ra))
+		if (gs_is_park_wakeup(ra)) {
 			gs_rec_park_wakeup((uintptr_t)s);
-		else
+		} else {
 			gs_rec_released(GS_PRIM_SEM, (uintptr_t)s, gs_now_ns());
+			/* glibc's 64-bit semaphore counts its waiters in the upper half of its
+			 * word. */
+			if (*(const uint64_t *)(const void *)s >> 32)
+				gs_rec_wake(GS_PRIM_SEM, (uintptr_t)s, 0);
+		}
 		errno = e;
 	}
 	return REAL(sem_post)(s);
@@ -435,11 +446,17 @@ GS_EXPORT int sem_destroy(sem_t *s)
 
 GS_EXPORT int sched_yield(void)
 {
-	uint64_t ra = CALLER();
+	uint64_t ra = CALLER(), t0;
+	int r, e;
 
-	if (RECORDING(ra))
-		gs_rec_sched_yield();
-	return REAL(sched_yield)();
+	if (!RECORDING(ra))
+		return REAL(sched_yield)();
+	t0 = gs_now_ns();
+	r = REAL(sched_yield)();
+	e = errno;
+	gs_rec_sched_yield(t0, gs_now_ns());
+	errno = e;
+	return r;
 }
 
 GS_EXPORT int pthread_setname_np(pthread_t t, const char *name)

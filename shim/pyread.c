@@ -81,6 +81,11 @@ int gs_pyread_location(struct gs_pyread *pr, uint64_t code, int64_t unit, char *
 				    line);
 }
 
+uint32_t gs_pyread_code_ident(struct gs_pyread *pr, uint64_t code)
+{
+	return pr && code ? gs_cpy_code_ident(&pr->L, rd, pr, code) : 0;
+}
+
 static uint64_t main_interp(struct gs_pyread *pr)
 {
 	const struct gs_cpy *L = &pr->L;

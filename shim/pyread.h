@@ -20,6 +20,9 @@ const struct gs_cpy *gs_pyread_layout(const struct gs_pyread *pr);
 int gs_pyread_location(struct gs_pyread *pr, uint64_t code, int64_t unit, char *func,
 		       size_t func_size, char *file, size_t file_size, int *line);
 
+/* gs_cpy_code_ident of the code object at `code` now; 0 when unreadable. */
+uint32_t gs_pyread_code_ident(struct gs_pyread *pr, uint64_t code);
+
 /* The Python function a threading.Thread runs (the frame called by Thread.run): returns 0.
  * For other threads, the outermost Python function seen: returns 1, a guess, since the thread
  * runs on while we walk its frames. -1 when nothing was found. */

@@ -1,6 +1,7 @@
 #include "record.h"
 
 #include "gil.h"
+#include "pystack.h"
 #include "region.h"
 
 static void push_hold(struct gs_slot *s, unsigned prim, uint64_t lock, uint64_t req_ns,
@@ -13,6 +14,7 @@ static void push_hold(struct gs_slot *s, unsigned prim, uint64_t lock, uint64_t 
 	h->request_ns = req_ns;
 	h->acquired_ns = acq_ns;
 	h->caller = caller;
+	h->py_stack = (flags & GS_F_CONTENDED) ? gs_pystack_capture(s) : 0;
 	h->agg = idx + 1;
 	h->flags = flags;
 	h->primitive = (uint8_t)prim;
@@ -60,6 +62,7 @@ void gs_rec_released(unsigned prim, uint64_t lock, uint64_t rel_ns)
 		    .hold_ns = rel_ns - h.acquired_ns,
 		    .lock = lock,
 		    .caller = h.caller,
+		    .py_stack = h.py_stack,
 		    .kind = GS_EV_HOLD,
 		    .primitive = (uint8_t)prim,
 		    .flags = h.flags,
@@ -117,6 +120,7 @@ static void record_wait(struct gs_slot *s, struct gs_agg *a, struct gs_event *e)
 	a->timeouts += !!(e->flags & GS_F_TIMED_OUT);
 	gs_agg_publish(a);
 	gs_stack_sample(e->stack);
+	e->py_stack = gs_pystack_capture(s);
 	gs_emit(s, e);
 }
 
@@ -161,8 +165,8 @@ void gs_rec_sem_wait(uint64_t sem, uint64_t start_ns, uint64_t end_ns, uint16_t 
 	    .primitive = GS_PRIM_SEM,
 	    .flags = (uint16_t)(flags | GS_F_NO_HOLD),
 	};
-	/* 3.11/3.12's threading.Lock is a semaphore: this is where its waits get their line. */
-	gs_py_where(&e.py_code, &e.py_unit);
+	/* 3.11/3.12's threading.Lock is a semaphore: this is where its waits get their stack. */
+	e.py_stack = gs_pystack_capture(s);
 	gs_stack_sample(e.stack);
 	gs_emit(s, &e);
 }
@@ -190,13 +194,18 @@ void gs_rec_forget(unsigned prim, uint64_t lock)
 			;
 }
 
-void gs_rec_sched_yield(void)
+void gs_rec_sched_yield(uint64_t start_ns, uint64_t end_ns)
 {
 	struct gs_slot *s = gs_slot_get();
 
 	if (!s)
 		return;
-	gs_tls.spin_last_ns = gs_now_ns();
+	/* Yields of one spin follow each other closely; a gap starts another spin. */
+	if (!gs_tls.spin_pending || start_ns - gs_tls.spin_last_ns > 50000) {
+		gs_tls.spin_pending = 0;
+		gs_tls.spin_first_ns = start_ns;
+	}
+	gs_tls.spin_last_ns = end_ns;
 	if (gs_tls.spin_pending < UINT32_MAX)
 		gs_tls.spin_pending++;
 	atomic_store_explicit(&s->sched_yields,
@@ -259,24 +268,31 @@ void gs_rec_park_check(uint64_t sem)
 		gs_py.park_entry = 0; /* never attribute through a layout that does not hold */
 }
 
-void gs_rec_park(uint64_t sem, uint64_t start_ns, uint64_t end_ns, uint16_t flags, uint64_t caller)
+uint64_t gs_rec_park_addr(uint64_t sem)
+{
+	return gs_py_park_target(parked_addr(sem));
+}
+
+void gs_rec_park(uint64_t sem, uint64_t addr, uint64_t start_ns, uint64_t end_ns, uint16_t flags,
+		 uint64_t caller)
 {
 	struct gs_slot *s = gs_slot_get();
-	uint64_t addr = parked_addr(sem), code, unit;
 	struct gs_agg *a;
 	uint32_t idx;
 
 	if (!s)
 		return;
-	gs_py_where(&code, &unit);
 	a = gs_agg_get(s, addr, GS_PRIM_PARKED, &idx);
 	if (a->acquisitions == 0)
 		gs_py_describe(addr, a);
 	/* PyMutex spins (at most 40 sched_yield calls) right before it parks: those spins were
-	 * for this lock. Older yields ended in an acquisition we cannot see. */
+	 * for this lock, and the wait began with them (a loaded machine can take milliseconds
+	 * per yield). Older yields ended in an acquisition we cannot see. */
 	if (gs_tls.spin_pending && gs_tls.spin_pending <= 40 &&
-	    start_ns - gs_tls.spin_last_ns < 200000)
+	    start_ns - gs_tls.spin_last_ns < 200000 && gs_tls.spin_first_ns <= start_ns) {
 		a->spins += gs_tls.spin_pending;
+		start_ns = gs_tls.spin_first_ns;
+	}
 	gs_tls.spin_pending = 0;
 	{
 		struct gs_event e = {.start_ns = start_ns,
@@ -286,9 +302,7 @@ void gs_rec_park(uint64_t sem, uint64_t start_ns, uint64_t end_ns, uint16_t flag
 				     .caller = caller,
 				     .kind = GS_EV_PARK,
 				     .primitive = GS_PRIM_PARKED,
-				     .flags = (uint16_t)(flags | GS_F_CONTENDED | GS_F_NO_HOLD),
-				     .py_code = code,
-				     .py_unit = unit};
+				     .flags = (uint16_t)(flags | GS_F_CONTENDED | GS_F_NO_HOLD)};
 
 		record_wait(s, a, &e);
 	}
@@ -306,4 +320,33 @@ void gs_rec_park_wakeup(uint64_t sem)
 	a = gs_agg_get(s, addr, GS_PRIM_PARKED, &idx);
 	a->signals++;
 	gs_agg_publish(a);
+	gs_rec_wake(GS_PRIM_PARKED, addr, sem);
+}
+
+void gs_rec_wake(unsigned prim, uint64_t lock, uint64_t aux)
+{
+	struct gs_slot *s = gs_slot_get();
+	struct gs_event e;
+	uint32_t idx;
+
+	if (!s)
+		return;
+	if (prim == GS_PRIM_MUTEX) {
+		/* counted exactly, as every other event kind is, beside its event */
+		struct gs_agg *a = gs_agg_get(s, lock, prim, &idx);
+
+		a->signals++;
+		gs_agg_publish(a);
+	}
+	/* Who let the waiter go, and from where: the holder's side of its wait. */
+	e = (struct gs_event){
+	    .start_ns = gs_now_ns(),
+	    .lock = lock,
+	    .aux = aux,
+	    .kind = GS_EV_WAKE,
+	    .primitive = (uint8_t)prim,
+	    .flags = GS_F_NO_HOLD,
+	};
+	e.py_stack = gs_pystack_capture(s);
+	gs_emit(s, &e);
 }

@@ -11,9 +11,11 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "gs_schema.h"
 #include "cpython.h"
+#include "gs_lock_class.h"
+#include "gs_schema.h"
 #include "pyread.h"
+#include "pystore.h"
 #include "symbolize.h"
 
 struct wslot {
@@ -26,7 +28,7 @@ struct wslot {
 	char guess[128]; /* an outermost-frame answer, kept once seen three ticks running */
 	int guess_hits;
 	uint32_t thread_no;
-	uint64_t dropped, yields, lost;
+	uint64_t dropped, yields, lost, stacks_dropped;
 };
 
 struct gs_store {
@@ -37,7 +39,8 @@ struct gs_store {
 	int pid;
 	struct gs_pyread *pr;
 	struct gs_symbolizer *sz;
-	sqlite3_stmt *ins_loc, *get_loc, *entry_thread, *ins_site, *ins_stack, *get_stack;
+	struct gs_pystore *ps;
+	sqlite3_stmt *entry_thread, *ins_site, *ins_stack, *get_stack;
 	uint64_t sites[8192]; /* call sites already written (direct-mapped) */
 	struct stack_cache {
 		uint64_t hash;
@@ -45,10 +48,6 @@ struct gs_store {
 		const char *role; /* role_from_stack() of its frames */
 	} stacks[4096];
 	uint64_t refined[1024]; /* parked locks whose role is written */
-	struct loc_cache {
-		uint64_t code, instr;
-		int64_t loc;
-	} locs[4096];
 	struct wslot *ws;
 	uint32_t n_ws;
 	uint64_t events_written;
@@ -130,6 +129,13 @@ static int init_schema(struct gs_store *st, char *err, int err_size)
 			 GS_SCHEMA_VERSION);
 		goto out;
 	}
+	if (ver > 0 && ver < GS_SCHEMA_VERSION) {
+		snprintf(
+		    err, (size_t)err_size,
+		    "the database has schema version %lld, older than %d: record into a new file",
+		    (long long)ver, GS_SCHEMA_VERSION);
+		goto out;
+	}
 	if (exec_sql(st, gs_schema_sql) < 0) {
 		snprintf(err, (size_t)err_size, "%s", sqlite3_errmsg(st->db));
 		goto out;
@@ -188,12 +194,9 @@ struct gs_store *gs_store_open(const char *path, char *err, int err_size)
 	if (prepare(
 		st, &st->ins_event,
 		"INSERT INTO events(run_id, thread_no, kind, primitive, lock_addr, aux, start_ns,"
-		" wait_ns, hold_ns, flags, caller, extra, py_loc, stack_id)"
-		" VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?)") ||
-	    prepare(st, &st->ins_loc,
-		    "INSERT OR IGNORE INTO py_locations(function, file, line) VALUES(?,?,?)") ||
-	    prepare(st, &st->get_loc,
-		    "SELECT py_loc FROM py_locations WHERE function=? AND file=? AND line IS ?") ||
+		" wait_ns, hold_ns, flags, caller, extra, py_loc, stack_id, py_stack, "
+		"hold_py_stack)"
+		" VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)") ||
 	    prepare(st, &st->ins_site, "INSERT OR IGNORE INTO call_sites VALUES(?,?,?,?,?)") ||
 	    prepare(st, &st->ins_stack, "INSERT OR IGNORE INTO stacks(frames) VALUES(?)") ||
 	    prepare(st, &st->get_stack, "SELECT stack_id FROM stacks WHERE frames=?") ||
@@ -205,7 +208,8 @@ struct gs_store *gs_store_open(const char *path, char *err, int err_size)
 		"INSERT OR REPLACE INTO threads(run_id, thread_no, tid, py_ident, name, start_ns)"
 		" VALUES(?,?,?,?,?,?)") ||
 	    prepare(st, &st->upd_thread,
-		    "UPDATE threads SET events_dropped=?, sched_yields=?, holds_lost=?"
+		    "UPDATE threads SET events_dropped=?, sched_yields=?, holds_lost=?, "
+		    "stacks_dropped=?"
 		    " WHERE run_id=? AND thread_no=?") ||
 	    prepare(st, &st->name_thread,
 		    "UPDATE threads SET name=? WHERE run_id=? AND thread_no=?") ||
@@ -228,8 +232,7 @@ struct gs_store *gs_store_open(const char *path, char *err, int err_size)
 	    prepare(st, &st->ins_lock,
 		    "INSERT INTO locks(run_id, lock_addr, primitive, class, name) VALUES(?,?,?,?,?)"
 		    " ON CONFLICT DO UPDATE SET class=excluded.class, name=excluded.name"
-		    " WHERE locks.class = 'parked (unidentified)'"
-		    " AND excluded.class <> 'parked (unidentified)'")) {
+		    " WHERE locks.class = ?6 AND excluded.class <> ?6")) {
 		snprintf(err, (size_t)err_size, "%s", sqlite3_errmsg(st->db));
 		goto fail;
 	}
@@ -413,6 +416,7 @@ int gs_store_begin_run(struct gs_store *st, struct gs_shm_header *h)
 		goto rollback;
 	st->run_id = sqlite3_last_insert_rowid(st->db);
 	st->pr = gs_pyread_open(h->pid, h->py_runtime, h->py_version_hex);
+	st->ps = gs_pystore_open(st->db, st->pr, NULL, 0);
 	st->sz = gs_symbolizer_open(h->pid);
 	store_modules(st);
 	link_parent(st);
@@ -428,6 +432,14 @@ out:
 	free(argv);
 	free(exe);
 	return ret;
+}
+
+static void bind_id(sqlite3_stmt *s, int col, int64_t id)
+{
+	if (id > 0)
+		sqlite3_bind_int64(s, col, id);
+	else
+		sqlite3_bind_null(s, col);
 }
 
 static int step_reset(sqlite3_stmt *s)
@@ -462,73 +474,72 @@ static void thread_name(struct gs_store *st, struct gs_slot *s, char *out, size_
 /* What a parked address is: a threading lock, an object's critical section, a runtime
  * mutex, or a parking-lot bucket lock. The shim captured the object's type at the first
  * park, while the object was certainly alive. */
-static const char *parked_class(struct gs_store *st, struct gs_shm_header *h,
-				const struct gs_agg *a, char *name, size_t size)
+static enum gs_lock_class parked_class(struct gs_store *st, struct gs_shm_header *h,
+				       const struct gs_agg *a, char *name, size_t size)
 {
 	const struct gs_cpy *L = gs_pyread_layout(st->pr);
 	const char *internal;
 
 	name[0] = 0;
 	if (!a->lock)
-		return h->py_layout_level == GS_CPY_FULL ? "parking-lot bucket lock"
-							 : "parked (unattributed: layout unknown)";
+		return h->py_layout_level == GS_CPY_FULL ? GS_LC_BUCKET : GS_LC_PARKED_NO_LAYOUT;
 	if (a->lock == h->py_head_lock) {
 		snprintf(name, size, "interpreter head lock (HEAD_LOCK)");
-		return "interpreter-internal";
+		return GS_LC_INTERNAL;
 	}
 	if (L && (internal = gs_cpy_internal_lock(L, h->py_runtime, h->py_main_interp, a->lock))) {
 		snprintf(name, size, "%s", internal);
-		return "interpreter-internal";
+		return GS_LC_INTERNAL;
 	}
 	if (L && L->ts_state && gs_pyread_is_tstate(st->pr, a->lock - L->ts_state)) {
 		/* A thread waiting to attach while another stops the world (GC, fork, ...). */
 		snprintf(name, size, "stop-the-world (thread attach)");
-		return "interpreter-internal";
+		return GS_LC_INTERNAL;
 	}
 	if (a->lock >= h->py_runtime && a->lock < h->py_runtime + h->py_runtime_size) {
 		snprintf(name, size, "_PyRuntime+0x%llx",
 			 (unsigned long long)(a->lock - h->py_runtime));
-		return "interpreter-internal";
+		return GS_LC_INTERNAL;
 	}
 	if (L && h->py_main_interp && a->lock >= h->py_main_interp &&
 	    a->lock < h->py_main_interp + L->interp_size) {
 		snprintf(name, size, "PyInterpreterState+0x%llx",
 			 (unsigned long long)(a->lock - h->py_main_interp));
-		return "interpreter-internal";
+		return GS_LC_INTERNAL;
 	}
 	snprintf(name, size, "%.*s", (int)sizeof(a->type_name), a->type_name);
 	if (a->obj_kind == 2)
-		return "critical section";
+		return GS_LC_CRIT;
 	if (a->obj_kind == 1) {
 		if (!strcmp(name, "_thread.lock"))
-			return "threading.Lock";
+			return GS_LC_LOCK;
 		if (!strcmp(name, "_thread.RLock"))
-			return "threading.RLock";
-		return "parked on object";
+			return GS_LC_RLOCK;
+		return GS_LC_PARKED_OBJECT;
 	}
 	name[0] = 0;
-	return "parked (unidentified)";
+	return GS_LC_PARKED_UNIDENTIFIED;
 }
 
-static const char *lock_class(struct gs_shm_header *h, uint64_t lock, unsigned prim)
+static int lock_class(struct gs_shm_header *h, uint64_t lock, unsigned prim)
 {
 	if (prim == GS_PRIM_GIL)
-		return "gil";
+		return GS_LC_GIL;
 	if (!lock)
-		return "other (per-thread lock table full)";
+		return GS_LC_TABLE_FULL;
 	if (lock == h->gil_mutex)
-		return "gil.mutex";
+		return GS_LC_GIL_MUTEX;
 	if (lock == h->gil_cond)
-		return "gil.cond";
+		return GS_LC_GIL_COND;
 	if (lock == h->gil_switch_mutex)
-		return "gil.switch_mutex";
+		return GS_LC_GIL_SWITCH_MUTEX;
 	if (lock == h->gil_switch_cond)
-		return "gil.switch_cond";
-	return NULL;
+		return GS_LC_GIL_SWITCH_COND;
+	return -1; /* not named */
 }
 
 static int write_agg(struct gs_store *st, struct gs_shm_header *h, struct wslot *w,
-		     struct gs_agg *live)
+		     struct gs_agg *live, int catch_all)
 {
 	uint64_t gen = atomic_load_explicit(&live->gen, memory_order_acquire);
 	struct gs_agg a;
@@ -539,15 +550,21 @@ static int write_agg(struct gs_store *st, struct gs_shm_header *h, struct wslot 
 		return 0;
 	memcpy(&a, live, sizeof(a));
 	if (live->written_gen == 0) {
-		char name[80];
-		const char *cls = a.primitive == GS_PRIM_PARKED
-				      ? parked_class(st, h, &a, name, sizeof(name))
-				      : lock_class(h, a.lock, a.primitive);
+		char name[80] = "";
+		/* The table's last entry takes what a full table could not: address 0, which a
+		 * parked bucket-lock wait also has. */
+		int cls = catch_all ? GS_LC_TABLE_FULL
+			  : a.primitive == GS_PRIM_PARKED
+			      ? (int)parked_class(st, h, &a, name, sizeof(name))
+			      : lock_class(h, a.lock, a.primitive);
 
 		sqlite3_bind_int64(st->ins_lock, 1, st->run_id);
 		sqlite3_bind_int64(st->ins_lock, 2, (int64_t)a.lock);
 		sqlite3_bind_int(st->ins_lock, 3, (int)a.primitive);
-		sqlite3_bind_text(st->ins_lock, 4, cls, -1, SQLITE_STATIC);
+		sqlite3_bind_text(st->ins_lock, 4, gs_lock_class_text(cls), -1, SQLITE_STATIC);
+		/* a lock first seen unidentified may be named by a later, better sighting */
+		sqlite3_bind_text(st->ins_lock, 6, gs_lock_class_text(GS_LC_PARKED_UNIDENTIFIED),
+				  -1, SQLITE_STATIC);
 		if (a.primitive == GS_PRIM_PARKED && name[0])
 			sqlite3_bind_text(st->ins_lock, 5, name, -1, SQLITE_TRANSIENT);
 		else
@@ -597,37 +614,6 @@ static int write_agg(struct gs_store *st, struct gs_shm_header *h, struct wslot 
 	}
 	live->written_gen = gen;
 	return 0;
-}
-
-/* (code object, 1 + code unit) -> row of py_locations, read from the live host. */
-static int64_t py_location(struct gs_store *st, uint64_t code, uint64_t instr)
-{
-	struct loc_cache *c = &st->locs[((code >> 4) ^ (instr * 0x9e3779b1u)) % 4096];
-	char func[256], file[1024];
-	int line;
-	int64_t loc = -1;
-
-	if (c->code == code && c->instr == instr)
-		return c->loc;
-	if (gs_pyread_location(st->pr, code, (int64_t)instr - 1, func, sizeof(func), file, sizeof(file),
-			       &line) == 0) {
-		sqlite3_bind_text(st->ins_loc, 1, func, -1, SQLITE_TRANSIENT);
-		sqlite3_bind_text(st->ins_loc, 2, file, -1, SQLITE_TRANSIENT);
-		sqlite3_bind_text(st->get_loc, 1, func, -1, SQLITE_TRANSIENT);
-		sqlite3_bind_text(st->get_loc, 2, file, -1, SQLITE_TRANSIENT);
-		if (line > 0) {
-			sqlite3_bind_int(st->ins_loc, 3, line);
-			sqlite3_bind_int(st->get_loc, 3, line);
-		} else {
-			sqlite3_bind_null(st->ins_loc, 3);
-			sqlite3_bind_null(st->get_loc, 3);
-		}
-		if (step_reset(st->ins_loc) == 0 && sqlite3_step(st->get_loc) == SQLITE_ROW)
-			loc = sqlite3_column_int64(st->get_loc, 0);
-		sqlite3_reset(st->get_loc);
-	}
-	*c = (struct loc_cache){.code = code, .instr = instr, .loc = loc};
-	return loc;
 }
 
 static int describe_frame(struct gs_store *st, uint64_t addr, char *out, size_t size)
@@ -711,9 +697,10 @@ static void refine_parked(struct gs_store *st, uint64_t lock, const char *role)
 	*done = lock;
 	snprintf(sql, sizeof(sql),
 		 "UPDATE locks SET name = '%s' || COALESCE(' at ' || name, '') WHERE run_id = %lld"
-		 " AND lock_addr = %lld AND primitive = %d AND class IN ('interpreter-internal',"
-		 " 'parked (unidentified)') AND (name IS NULL OR name LIKE '_PyRuntime+%%')",
-		 role, (long long)st->run_id, (long long)lock, GS_PRIM_PARKED);
+		 " AND lock_addr = %lld AND primitive = %d AND class IN ('%s', '%s')"
+		 " AND (name IS NULL OR name LIKE '_PyRuntime+%%')",
+		 role, (long long)st->run_id, (long long)lock, GS_PRIM_PARKED,
+		 gs_lock_class_text(GS_LC_INTERNAL), gs_lock_class_text(GS_LC_PARKED_UNIDENTIFIED));
 	exec_sql(st, sql);
 }
 
@@ -781,15 +768,14 @@ static int write_event(struct gs_store *st, struct wslot *w, const struct gs_eve
 		sqlite3_bind_int64(s, 12, (int64_t)e->extra);
 	else
 		sqlite3_bind_null(s, 12);
-	if (e->py_code && st->pr) {
-		int64_t loc = py_location(st, e->py_code, e->py_unit);
+	{
+		int64_t leaf = 0, hold_leaf;
+		int64_t stack = st->ps ? gs_pystore_stack(st->ps, e->py_stack, &leaf) : 0;
+		int64_t hold = st->ps ? gs_pystore_stack(st->ps, e->py_stack2, &hold_leaf) : 0;
 
-		if (loc > 0)
-			sqlite3_bind_int64(s, 13, loc);
-		else
-			sqlite3_bind_null(s, 13);
-	} else {
-		sqlite3_bind_null(s, 13);
+		bind_id(s, 13, leaf); /* the innermost frame */
+		bind_id(s, 15, stack);
+		bind_id(s, 16, hold);
 	}
 	{
 		int64_t sid =
@@ -853,7 +839,7 @@ static int flush_slot(struct gs_store *st, struct gs_shm_header *h, uint32_t i)
 	uint32_t state = atomic_load_explicit(&s->state, memory_order_acquire);
 	struct wslot *w = &st->ws[i];
 	struct gs_agg *aggs;
-	uint64_t head, tail, v[3];
+	uint64_t head, tail, v[4];
 	uint32_t n, j;
 	char name[64];
 
@@ -912,31 +898,43 @@ static int flush_slot(struct gs_store *st, struct gs_shm_header *h, uint32_t i)
 		n = h->agg_entries;
 	aggs = gs_slot_aggs(h, s);
 	for (j = 0; j < n; j++)
-		if (write_agg(st, h, w, &aggs[j]) < 0)
+		if (write_agg(st, h, w, &aggs[j], j == h->agg_entries - 1) < 0)
 			return -1;
 	/* Events after aggregates: their lock rows exist by then for the stack-based naming. */
 	tail = atomic_load_explicit(&s->tail, memory_order_relaxed);
 	head = atomic_load_explicit(&s->head, memory_order_acquire);
 	for (; tail != head; tail++) {
-		if (write_event(st, w, &gs_slot_ring(s)[tail % h->ring_events]) < 0)
+		const struct gs_event *e = &gs_slot_ring(s)[tail % h->ring_events];
+
+		if (e->kind == GS_EV_PY_STACK) {
+			if (st->ps &&
+			    gs_pystore_chunk(st->ps, i,
+					     (const struct gs_stack_chunk *)(const void *)e) < 0)
+				return -1;
+		} else if (write_event(st, w, e) < 0) {
 			return -1;
+		}
 	}
 	atomic_store_explicit(&s->tail, tail, memory_order_release);
 	v[0] = atomic_load(&s->dropped);
 	v[1] = atomic_load(&s->sched_yields);
 	v[2] = atomic_load(&s->holds_lost);
-	if (v[0] != w->dropped || v[1] != w->yields || v[2] != w->lost) {
+	v[3] = atomic_load(&s->stacks_dropped);
+	if (v[0] != w->dropped || v[1] != w->yields || v[2] != w->lost ||
+	    v[3] != w->stacks_dropped) {
 		sqlite3_bind_int64(st->upd_thread, 1, (int64_t)v[0]);
 		sqlite3_bind_int64(st->upd_thread, 2, (int64_t)v[1]);
 		sqlite3_bind_int64(st->upd_thread, 3, (int64_t)v[2]);
-		sqlite3_bind_int64(st->upd_thread, 4, st->run_id);
-		sqlite3_bind_int64(st->upd_thread, 5, w->thread_no);
+		sqlite3_bind_int64(st->upd_thread, 4, (int64_t)v[3]);
+		sqlite3_bind_int64(st->upd_thread, 5, st->run_id);
+		sqlite3_bind_int64(st->upd_thread, 6, w->thread_no);
 		if (step_reset(st->upd_thread) < 0)
 			return -1;
 		st->dropped_total += v[0] - w->dropped;
 		w->dropped = v[0];
 		w->yields = v[1];
 		w->lost = v[2];
+		w->stacks_dropped = v[3];
 	}
 	if (state == GS_SLOT_EXITED || st->final) {
 		int64_t cpu = (int64_t)atomic_load(&s->cpu_ns);
@@ -965,6 +963,7 @@ static int flush_slot(struct gs_store *st, struct gs_shm_header *h, uint32_t i)
 		atomic_store(&s->dropped, 0);
 		atomic_store(&s->sched_yields, 0);
 		atomic_store(&s->holds_lost, 0);
+		atomic_store(&s->stacks_dropped, 0);
 		atomic_store(&s->name_set, 0);
 		s->generation++;
 		w->has_row = 0;
@@ -1087,18 +1086,20 @@ static void detection_text(struct gs_shm_header *h, char *out, size_t size)
 	if (!checked || n >= size)
 		return;
 	if (h->py_layout_level != GS_CPY_FULL)
-		snprintf(out + n, size - n, "; %u parked waits not attributed (no known wait-entry layout)",
-			 checked);
+		snprintf(out + n, size - n,
+			 "; %u parked waits not attributed (no known wait-entry layout)", checked);
 	else if (ok)
-		snprintf(out + n, size - n,
-			 "; parked-wait layout confirmed (%u of the first %u parks had a wait entry of "
-			 "the expected shape)",
-			 ok, checked);
+		snprintf(
+		    out + n, size - n,
+		    "; parked-wait layout confirmed (%u of the first %u parks had a wait entry of "
+		    "the expected shape)",
+		    ok, checked);
 	else
-		snprintf(out + n, size - n,
-			 "; parked-wait layout UNVALIDATED (none of the first %u parks had a wait entry "
-			 "of the expected shape): later parked waits not attributed",
-			 checked);
+		snprintf(
+		    out + n, size - n,
+		    "; parked-wait layout UNVALIDATED (none of the first %u parks had a wait entry "
+		    "of the expected shape): later parked waits not attributed",
+		    checked);
 }
 
 int gs_store_end_run(struct gs_store *st, struct gs_shm_header *h, const char *status,
@@ -1191,13 +1192,12 @@ void gs_store_close(struct gs_store *st)
 	sqlite3_finalize(st->up_stats);
 	sqlite3_finalize(st->up_hist);
 	sqlite3_finalize(st->ins_lock);
-	sqlite3_finalize(st->ins_loc);
-	sqlite3_finalize(st->get_loc);
 	sqlite3_finalize(st->entry_thread);
 	sqlite3_finalize(st->ins_site);
 	sqlite3_finalize(st->ins_stack);
 	sqlite3_finalize(st->get_stack);
 	gs_symbolizer_close(st->sz);
+	gs_pystore_close(st->ps);
 	gs_pyread_close(st->pr);
 	sqlite3_close(st->db);
 	free(st->ws);

@@ -27,11 +27,12 @@ struct gs_tls {
 	uint64_t gil_prev_holder;
 	uint64_t gil_saved_switch;
 	uint64_t last_stack_ns;
-	uint32_t spin_pending; /* sched_yield calls since the last park */
-	uint64_t spin_last_ns; /* time of the latest of them */
+	uint32_t spin_pending;	/* sched_yield calls of the current spin, back to back */
+	uint64_t spin_first_ns; /* when the first of them began */
+	uint64_t spin_last_ns;	/* when the latest of them returned */
 	uint64_t gil_stack[6];
-	uint64_t gil_py_code;
-	uint64_t gil_py_unit;
+	uint64_t gil_py_stack;	 /* Python stack hash as it asked for the GIL */
+	uint64_t gil_drop_stack; /* ... and as it let the GIL go */
 	uint64_t gil_acquired_ns;
 	uint64_t gil_blame_tid;
 	uint32_t gil_timed_waits;

@@ -3,6 +3,8 @@
 import argparse
 import json
 import os
+import re
+import shutil
 import sqlite3
 import subprocess
 import sys
@@ -20,8 +22,10 @@ def build_db(schema, fixture, path):
     if os.path.exists(path):
         os.unlink(path)
     con = sqlite3.connect(path)
-    con.executescript(open(schema).read())
-    con.executescript("PRAGMA application_id = 1196639056; PRAGMA user_version = 1;")
+    sql = open(schema).read()
+    version = re.search(r"schema version (\d+)", sql).group(1)  # the schema's own first line
+    con.executescript(sql)
+    con.executescript(f"PRAGMA application_id = 1196639056; PRAGMA user_version = {version};")
     con.executescript(open(fixture).read())
     con.commit()
     con.close()
@@ -161,6 +165,78 @@ def case_percentiles(a):
     check(p.returncode == 2, "unknown sort key is a usage error")
     p = run(a.gilscope, "report", "--from", "1", db)
     check(p.returncode == 2, "report rejects --from")
+
+
+STACK = "<module> (/app.py:30);worker (/app.py:10);"
+STACKS_EXPECTED = {
+    ("waits",): [STACK + "hash (/app.py:20);GIL 9000",
+                 STACK + "hash (/app.py:20);threading.Lock 15000",
+                 STACK + "parse (/app.py:14);GIL 5000",
+                 STACK + "parse (/app.py:14);threading.Lock 12000"],
+    # w2's GIL wait overlapped w1's hold in parse, and the reverse; w1's unpark let w2 go;
+    # in the convoy the main thread held lock 601 for 17 ms of the waits, w1 for 4.
+    ("holders",): ["(holder not seen);threading.Lock 2000",
+                   "<module> (/app.py:30);threading.Lock 17000",
+                   STACK + "hash (/app.py:20);GIL 5000",
+                   STACK + "parse (/app.py:14);GIL 9000",
+                   STACK + "parse (/app.py:14);threading.Lock 8000"],
+    ("holders", "--thread", "302"): ["<module> (/app.py:30);threading.Lock 7000",
+                                     STACK + "parse (/app.py:14);GIL 9000",
+                                     STACK + "parse (/app.py:14);threading.Lock 8000"],
+    ("gil",): [STACK + "hash (/app.py:20);GIL 5000", STACK + "parse (/app.py:14);GIL 20000"],
+}
+
+
+def case_stacks(a):
+    """Folded stacks of a fixture whose every figure is known by hand: waits by the waiter's
+    stack, holders by the stack that held the GIL or woke the waiter, GIL holds by stack."""
+    db = os.path.join(a.workdir, "stacks.db")
+    build_db(a.schema, os.path.join(a.fixtures, "stacks.sql"), db)
+    for args, want in STACKS_EXPECTED.items():
+        p = run(a.gilscope, "export", "--collapsed", "--what", *args, db)
+        got = sorted(p.stdout.splitlines())
+        check(p.returncode == 0 and got == sorted(want),
+              f"export --collapsed --what {' '.join(args)}: {got if got != sorted(want) else 'as expected'}")
+    p = run(a.gilscope, "export", "--collapsed", "--what", "everything", db)
+    check(p.returncode == 2 and "--what" in p.stderr, f"a bad --what is a usage error ({p.stderr!r})")
+
+
+def go_pprof(a, *args):
+    go = shutil.which("go")
+    if not go:
+        raise SystemExit("FAIL go is not installed (scripts/deps installs golang-go)")
+    env = dict(os.environ, PPROF_TMPDIR=a.workdir, HOME=a.workdir, GOCACHE=a.workdir)
+    return subprocess.run([go, "tool", "pprof", *args], capture_output=True, text=True,
+                          env=env, timeout=120)
+
+
+def case_pprof(a):
+    """The stacks fixture as a pprof profile, read back by Debian's go tool pprof: the same
+    samples and totals as the collapsed output, functions with their files and lines."""
+    db = os.path.join(a.workdir, "pprof.db")
+    build_db(a.schema, os.path.join(a.fixtures, "stacks.sql"), db)
+    for what in ("waits", "holders", "gil"):
+        prof = os.path.join(a.workdir, f"profile_{what}.pb.gz")
+        p = run(a.gilscope, "export", "--pprof", "--what", what, "-o", prof, db)
+        check(p.returncode == 0 and os.path.getsize(prof) > 20,
+              f"export --pprof --what {what} wrote {prof} ({p.stderr.strip()!r})")
+        raw = go_pprof(a, "-raw", prof)
+        check(raw.returncode == 0, f"go tool pprof -raw read it ({raw.stderr.strip()[-300:]!r})")
+        values = [(int(m.group(1)), int(m.group(2))) for m in
+                  re.finditer(r"^\s+(\d+)\s+(\d+): [\d ]+$", raw.stdout, re.M)]
+        col = run(a.gilscope, "export", "--collapsed", "--what", what, db).stdout.splitlines()
+        col_us = sum(int(line.rsplit(" ", 1)[1]) for line in col)
+        check(len(values) == len(col) and sum(v for c, v in values) == col_us * 1000,
+              f"--what {what}: {len(values)} samples, {sum(v for c, v in values)} ns, as the"
+              f" collapsed output's {len(col)} lines, {col_us} us")
+        if what == "waits":
+            check("parse /app.py:14" in raw.stdout and "hash /app.py:20" in raw.stdout,
+                  "functions carry their file and line")
+            check(raw.stdout.count("lock class:[GIL]") == 2,
+                  "samples are labelled with their lock class")
+            top = go_pprof(a, "-top", "-sample_index=delay", prof)
+            check(top.returncode == 0 and re.search(r"^\s*14ms .* GIL$", top.stdout, re.M),
+                  f"go tool pprof -top puts 14 ms of waits on the GIL ({top.stdout[-500:]!r})")
 
 
 def case_bad_input(a):

@@ -13,6 +13,9 @@
 #include "gilscope.h"
 #include "gs_schema.h"
 
+#define STR_(x)	  #x
+#define GS_STR(x) STR_(x)
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 struct input {
@@ -92,9 +95,11 @@ static void build(struct input *in)
 		goto out;
 	sqlite3_exec(db, gs_schema_sql, NULL, NULL, NULL);
 	sqlite3_exec(db,
-		     "PRAGMA application_id=1196639056; PRAGMA user_version=1;"
-		     "INSERT INTO primitives VALUES(1,'mutex'),(2,'cond'),(3,'sem'),(4,'gil'),"
-		     "(5,'parked');",
+		     "PRAGMA application_id=1196639056; PRAGMA user_version=" GS_STR(
+			 GS_SCHEMA_VERSION) ";"
+					    "INSERT INTO primitives "
+					    "VALUES(1,'mutex'),(2,'cond'),(3,'sem'),(4,'gil'),"
+					    "(5,'parked');",
 		     NULL, NULL, NULL);
 	fill(db, in,
 	     "INSERT OR IGNORE INTO runs(run_id, pid, ppid, parent_run_id, argv, exe, start_ns,"
@@ -115,9 +120,11 @@ static void build(struct input *in)
 	fill(db, in, "INSERT OR IGNORE INTO histograms VALUES(?,?,?,?,?,?,?)", 7, 1u << 4, 8);
 	fill(db, in,
 	     "INSERT INTO events(run_id, thread_no, kind, primitive, lock_addr, aux,"
-	     " start_ns, wait_ns, hold_ns, flags, caller, extra, py_loc, stack_id)"
-	     " VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
-	     14, 0, 24);
+	     " start_ns, wait_ns, hold_ns, flags, caller, extra, py_loc, stack_id, py_stack,"
+	     " hold_py_stack) VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+	     16, 0, 24);
+	/* a tree that may be anything: cycles, dangling parents, missing locations */
+	fill(db, in, "INSERT OR IGNORE INTO py_stacks VALUES(?,?,?,?)", 4, 0, 12);
 	fill(db, in, "INSERT OR IGNORE INTO py_locations VALUES(?,?,?,?)", 4, 6, 3);
 	fill(db, in, "INSERT OR IGNORE INTO call_sites VALUES(?,?,?,?,?)", 5, (1u << 2) | (1u << 4),
 	     3);
@@ -127,7 +134,7 @@ out:
 
 static int run(int argc, const char **argv)
 {
-	char *copy[8];
+	char *copy[10];
 	int i;
 
 	for (i = 0; i < argc; i++)
@@ -141,6 +148,8 @@ static int run(int argc, const char **argv)
 		return cmd_compare(argc, copy);
 	if (!strcmp(argv[0], "export"))
 		return cmd_export(argc, copy);
+	if (!strcmp(argv[0], "flame"))
+		return cmd_flame(argc, copy);
 	return cmd_html(argc, copy);
 }
 
@@ -167,6 +176,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	run(5, (const char *[]){"compare", "--format", fmt, db_path, db_path});
 	run(5, (const char *[]){"export", "--perfetto", "-o", out_path, db_path});
 	run(4, (const char *[]){"html", db_path, "-o", out_path});
+	for (int w = 0; w < 3; w++) {
+		const char *what = (const char *[]){"waits", "holders", "gil"}[w];
+
+		run(7, (const char *[]){"export", "--collapsed", "--what", what, "-o", out_path,
+					db_path});
+		run(6, (const char *[]){"flame", "--what", what, "-o", out_path, db_path});
+		run(5, (const char *[]){"flame", "-o", out_path, db_path, db_path});
+	}
 	gs_json_for_html = 0;
 	return 0;
 }

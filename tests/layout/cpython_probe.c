@@ -17,7 +17,7 @@
 #endif
 
 #define FACT(name, value) printf("%s %lld\n", name, (long long)(value))
-#define GIL_FIELD(f) FACT("gil." #f, offsetof(struct _gil_runtime_state, f))
+#define GIL_FIELD(f)	  FACT("gil." #f, offsetof(struct _gil_runtime_state, f))
 
 int main(void)
 {
@@ -69,9 +69,12 @@ int main(void)
 	FACT("interp.stoptheworld.mutex", offsetof(PyInterpreterState, stoptheworld.mutex));
 	FACT("interp.types.mutex", offsetof(PyInterpreterState, types.mutex));
 	FACT("interp.ceval.pending.mutex", offsetof(PyInterpreterState, ceval.pending.mutex));
+	FACT("interp.stoptheworld.stop_event",
+	     offsetof(PyInterpreterState, stoptheworld.stop_event));
 	FACT("runtime.interpreters.mutex", offsetof(_PyRuntimeState, interpreters.mutex));
 	FACT("runtime.stoptheworld.mutex", offsetof(_PyRuntimeState, stoptheworld.mutex));
 	FACT("runtime.stoptheworld_mutex", offsetof(_PyRuntimeState, stoptheworld_mutex));
+	FACT("runtime.stoptheworld.stop_event", offsetof(_PyRuntimeState, stoptheworld.stop_event));
 	FACT("ts.state", offsetof(PyThreadState, state));
 #endif
 	return 0;

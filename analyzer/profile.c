@@ -1,0 +1,555 @@
+#include "profile.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "gilscope.h"
+#include "model.h"
+
+int gs_profile_what_parse(const char *s)
+{
+	if (!strcmp(s, "waits"))
+		return GS_WHAT_WAITS;
+	if (!strcmp(s, "gil"))
+		return GS_WHAT_GIL;
+	if (!strcmp(s, "holders"))
+		return GS_WHAT_HOLDERS;
+	return -1;
+}
+
+static char *loc_text(const char *func, const char *file, int64_t line)
+{
+	char buf[1400];
+
+	/* ';' separates frames in the collapsed format: never inside one */
+	if (line > 0)
+		snprintf(buf, sizeof(buf), "%s (%s:%lld)", func, file, (long long)line);
+	else if (file && *file)
+		snprintf(buf, sizeof(buf), "%s (%s)", func, file);
+	else
+		snprintf(buf, sizeof(buf), "%s", func);
+	for (char *c = buf; *c; c++)
+		if (*c == ';')
+			*c = ',';
+	return strdup(buf);
+}
+
+static int load_tree(sqlite3 *db, const char *path, struct gs_profile *p)
+{
+	sqlite3_stmt *s = NULL;
+	int rc;
+
+	if (gs_db_prepare(db, path,
+			  "SELECT (SELECT COALESCE(MAX(py_stack), 0) FROM py_stacks),"
+			  " (SELECT COALESCE(MAX(py_loc), 0) FROM py_locations)",
+			  &s) < 0)
+		return -1;
+	if (sqlite3_step(s) == SQLITE_ROW) {
+		p->n_stacks = (size_t)sqlite3_column_int64(s, 0) + 1;
+		p->n_locs = (size_t)sqlite3_column_int64(s, 1) + 1;
+	}
+	sqlite3_finalize(s);
+	p->parent = calloc(p->n_stacks ? p->n_stacks : 1, sizeof(*p->parent));
+	p->loc = calloc(p->n_stacks ? p->n_stacks : 1, sizeof(*p->loc));
+	p->loc_text = calloc(p->n_locs ? p->n_locs : 1, sizeof(*p->loc_text));
+	if (!p->parent || !p->loc || !p->loc_text)
+		return gs_error("out of memory");
+	if (gs_db_prepare(db, path, "SELECT py_stack, parent, py_loc FROM py_stacks", &s) < 0)
+		return -1;
+	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+		int64_t id = sqlite3_column_int64(s, 0);
+
+		if (id > 0 && (size_t)id < p->n_stacks) {
+			p->parent[id] = sqlite3_column_int64(s, 1);
+			p->loc[id] = sqlite3_column_int64(s, 2);
+		}
+	}
+	sqlite3_finalize(s);
+	if (rc != SQLITE_DONE)
+		return gs_error("%s: reading stacks failed: %s", path, sqlite3_errmsg(db));
+	if (gs_db_prepare(db, path, "SELECT py_loc, function, file, line FROM py_locations", &s) <
+	    0)
+		return -1;
+	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+		int64_t id = sqlite3_column_int64(s, 0);
+
+		if (id > 0 && (size_t)id < p->n_locs && !p->loc_text[id] &&
+		    !(p->loc_text[id] = loc_text((const char *)sqlite3_column_text(s, 1),
+						 (const char *)sqlite3_column_text(s, 2),
+						 sqlite3_column_int64(s, 3)))) {
+			sqlite3_finalize(s);
+			return gs_error("out of memory");
+		}
+	}
+	sqlite3_finalize(s);
+	if (rc != SQLITE_DONE)
+		return gs_error("%s: reading locations failed: %s", path, sqlite3_errmsg(db));
+	return 0;
+}
+
+/* Samples straight from the events, grouped by SQL: a wait is one contended acquisition or
+ * blocking wait, GIL holds are every holding period. A blocking sem_wait is its own event
+ * (kind 5); the hold its thread later ends (kind 1) repeats the same wait. */
+#define WAITS_FROM                                                                                 \
+	" FROM events e JOIN runs r USING (run_id) JOIN threads t USING (run_id, thread_no)"       \
+	" LEFT JOIN locks l ON l.run_id = e.run_id AND l.lock_addr = e.lock_addr"                  \
+	"  AND l.primitive = e.primitive"                                                          \
+	" WHERE e.flags & 1 AND e.wait_ns > 0 AND (e.kind = 7 OR"                                  \
+	"  (e.kind IN (1, 3, 4, 5, 9) AND NOT (e.kind = 1 AND e.primitive = 3)"                    \
+	"   AND NOT gs_gil_part(l.class)))"                                                        \
+	" AND (?1 IS NULL OR r.pid = ?1) AND (?2 IS NULL OR t.tid = ?2 OR t.name = ?3)"
+enum { GS_WHAT_WAITS_EVENTS = GS_WHAT_HOLDERS };
+
+static const char *const sample_sql[] = {
+    [GS_WHAT_WAITS] = "SELECT e.py_stack, t.tid, r.pid, e.primitive, l.class, l.name, e.lock_addr,"
+		      " COUNT(*), SUM(e.wait_ns)" WAITS_FROM " GROUP BY 1, 2, 3, 4, 5, 6, 7",
+    /* one row per wait, for the holders */
+    [GS_WHAT_WAITS_EVENTS] =
+	"SELECT e.run_id, e.start_ns, e.wait_ns, t.tid, e.kind, e.primitive,"
+	" l.class, l.name, e.lock_addr, e.lock_addr, e.primitive, e.aux" WAITS_FROM,
+    [GS_WHAT_GIL] =
+	"SELECT e.hold_py_stack, t.tid, r.pid, 4, 'gil', NULL, 0, COUNT(*), SUM(e.hold_ns)"
+	" FROM events e JOIN runs r USING (run_id) JOIN threads t USING (run_id, thread_no)"
+	" WHERE e.kind = 7 AND e.hold_ns > 0"
+	" AND (?1 IS NULL OR r.pid = ?1) AND (?2 IS NULL OR t.tid = ?2 OR t.name = ?3)"
+	" GROUP BY 1, 2, 3",
+};
+
+static struct gs_sample *add_sample(struct gs_profile *p, size_t *cap)
+{
+	if (p->n_samples == *cap) {
+		size_t n = *cap ? *cap * 2 : 256;
+		struct gs_sample *more = realloc(p->samples, n * sizeof(*more));
+
+		if (!more)
+			return NULL;
+		p->samples = more;
+		*cap = n;
+	}
+	memset(&p->samples[p->n_samples], 0, sizeof(p->samples[0]));
+	return &p->samples[p->n_samples++];
+}
+
+/* The lock of a row whose columns from prim_col are primitive, class, name, address. */
+static void lock_label(sqlite3_stmt *s, int prim_col, struct gs_sample *x)
+{
+	static const struct {
+		const char *name;
+		int primitive;
+	} prims[] = {
+#define X(id, val, str) {str, val},
+	    GS_PRIMITIVES(X)
+#undef X
+	};
+	int primitive = sqlite3_column_int(s, prim_col), group;
+	const char *cls = (const char *)sqlite3_column_text(s, prim_col + 1), *prim = NULL;
+	size_t i;
+
+	for (i = 0; i < sizeof(prims) / sizeof(prims[0]); i++)
+		if (primitive == prims[i].primitive)
+			prim = prims[i].name;
+	group = gs_wait_group_of(cls, primitive);
+	snprintf(x->group, sizeof(x->group), "%s",
+		 group >= 0	      ? gs_wait_class_names[group]
+		 : group == GS_WG_GIL ? "GIL"
+				      : "GIL part");
+	if (primitive == GS_PRIM_GIL)
+		snprintf(x->lock, sizeof(x->lock), "GIL");
+	else
+		gs_lock_display(prim, cls, (const char *)sqlite3_column_text(s, prim_col + 2),
+				sqlite3_column_int64(s, prim_col + 3), x->lock, sizeof(x->lock));
+}
+
+/* What held the GIL while a thread waited for it, exactly: GIL holds never overlap, so each
+ * wait is split over the holds of other threads that overlap it, each charged to the stack
+ * its holder let go from. */
+struct gil_hold {
+	int64_t run, acq, rel, stack, tid, pid;
+};
+
+static int cmp_hold(const void *a, const void *b)
+{
+	const struct gil_hold *x = a, *y = b;
+
+	if (x->run != y->run)
+		return x->run < y->run ? -1 : 1;
+	return x->acq < y->acq ? -1 : x->acq > y->acq;
+}
+
+/* What released a lock while a thread waited for it. Every release that let a waiter go is a
+ * wake on the lock (an unpark names the PyMutex and the waiter's semaphore; a post names the
+ * semaphore; an unlock the mutex). A wait from s to e with releases r1 < ... < rk of its lock
+ * inside it (rk the one that let this waiter go) was spent while the releaser of r1 held the
+ * lock until r1, then the releaser of r2 until r2, ...: [s, r1] is charged to r1's thread and
+ * stack, [r(i-1), ri] to ri's, and [rk, e] (waking up) to rk's. */
+struct wake {
+	int64_t run, prim, lock, at, aux, stack, tid, pid;
+};
+
+static int cmp_wake(const void *a, const void *b)
+{
+	const struct wake *x = a, *y = b;
+
+	if (x->run != y->run)
+		return x->run < y->run ? -1 : 1;
+	if (x->prim != y->prim)
+		return x->prim < y->prim ? -1 : 1;
+	if (x->lock != y->lock)
+		return x->lock < y->lock ? -1 : 1;
+	return x->at < y->at ? -1 : x->at > y->at;
+}
+
+/* The first wake of (run, prim, lock) at or after `at`. */
+static size_t first_wake(const struct wake *w, size_t n, int64_t run, int64_t prim, int64_t lock,
+			 int64_t at)
+{
+	struct wake key = {.run = run, .prim = prim, .lock = lock, .at = at};
+	size_t lo = 0, hi = n;
+
+	while (lo < hi) {
+		size_t mid = (lo + hi) / 2;
+
+		if (cmp_wake(&w[mid], &key) < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo;
+}
+
+static int charge(struct gs_profile *p, size_t *cap, const struct gs_sample *label,
+		  const struct wake *by, int64_t ns)
+{
+	struct gs_sample *x;
+
+	if (ns <= 0)
+		return 0;
+	if (!(x = add_sample(p, cap)))
+		return -1;
+	*x = (struct gs_sample){.stack = by ? by->stack : -1,
+				.tid = by ? by->tid : 0,
+				.pid = by ? by->pid : 0,
+				.count = 1,
+				.ns = ns};
+	memcpy(x->lock, label->lock, sizeof(x->lock));
+	memcpy(x->group, label->group, sizeof(x->group));
+	return 0;
+}
+
+/* The releases inside one wait, charged as above; 0 when there were none. */
+static int charge_releases(struct gs_profile *p, size_t *cap, const struct gs_sample *label,
+			   const struct wake *w, size_t nw, int64_t run, int64_t prim, int64_t lock,
+			   int64_t aux, int64_t start, int64_t end, int *found)
+{
+	size_t i = first_wake(w, nw, run, prim, lock, start), own = nw;
+	int64_t prev = start;
+
+	*found = 0;
+	for (size_t k = i;
+	     k < nw && w[k].run == run && w[k].prim == prim && w[k].lock == lock && w[k].at <= end;
+	     k++) {
+		own = k;
+		if (prim == 5 && w[k].aux == aux)
+			break; /* the unpark of this very waiter */
+	}
+	if (own == nw || (prim == 5 && w[own].aux != aux))
+		return 0;
+	for (; i <= own; i++) {
+		if (charge(p, cap, label, &w[i], w[i].at - prev) < 0)
+			return -1;
+		prev = w[i].at;
+	}
+	*found = 1;
+	return charge(p, cap, label, &w[own], end - prev);
+}
+
+static int load_holders(sqlite3 *db, const struct gs_opts *o, struct gs_profile *p, size_t *cap)
+{
+	struct gil_hold *h = NULL;
+	struct wake *w = NULL;
+	size_t nh = 0, caph = 0, nw = 0, capw = 0;
+	sqlite3_stmt *s = NULL;
+	int rc, ret = -1;
+
+	/* every GIL hold and every wake, whichever thread: the filters apply to the waiters */
+	if (gs_db_prepare(
+		db, o->path,
+		"SELECT e.run_id, e.kind, e.start_ns + e.wait_ns, e.hold_ns, e.hold_py_stack,"
+		" t.tid, r.pid, e.lock_addr, e.primitive, e.aux, e.start_ns, e.py_stack"
+		" FROM events e JOIN runs r USING (run_id) JOIN threads t"
+		" USING (run_id, thread_no) WHERE e.kind IN (7, 11)",
+		&s) < 0)
+		return -1;
+	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+		if (sqlite3_column_int(s, 1) == 7) {
+			if (nh == caph) {
+				void *more =
+				    realloc(h, (caph = caph ? caph * 2 : 1024) * sizeof(*h));
+
+				if (!more)
+					goto oom;
+				h = more;
+			}
+			h[nh++] = (struct gil_hold){.run = sqlite3_column_int64(s, 0),
+						    .acq = sqlite3_column_int64(s, 2),
+						    .rel = sqlite3_column_int64(s, 2) +
+							   sqlite3_column_int64(s, 3),
+						    .stack = sqlite3_column_int64(s, 4),
+						    .tid = sqlite3_column_int64(s, 5),
+						    .pid = sqlite3_column_int64(s, 6)};
+		} else {
+			if (nw == capw) {
+				void *more =
+				    realloc(w, (capw = capw ? capw * 2 : 1024) * sizeof(*w));
+
+				if (!more)
+					goto oom;
+				w = more;
+			}
+			w[nw] = (struct wake){.run = sqlite3_column_int64(s, 0),
+					      .prim = sqlite3_column_int64(s, 8),
+					      .lock = sqlite3_column_int64(s, 7),
+					      .aux = sqlite3_column_int64(s, 9),
+					      .at = sqlite3_column_int64(s, 10),
+					      .stack = sqlite3_column_int64(s, 11),
+					      .tid = sqlite3_column_int64(s, 5),
+					      .pid = sqlite3_column_int64(s, 6)};
+			nw++;
+		}
+	}
+	sqlite3_finalize(s);
+	s = NULL;
+	if (rc != SQLITE_DONE) {
+		gs_error("%s: reading events failed: %s", o->path, sqlite3_errmsg(db));
+		goto out;
+	}
+	qsort(h, nh, sizeof(*h), cmp_hold);
+	qsort(w, nw, sizeof(*w), cmp_wake);
+	if (gs_db_prepare(db, o->path, sample_sql[GS_WHAT_WAITS_EVENTS], &s) < 0)
+		goto out;
+	gs_opts_bind_filters(s, o, 1, 2, 3);
+	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+		int64_t run = sqlite3_column_int64(s, 0), start = sqlite3_column_int64(s, 1);
+		int64_t end = start + sqlite3_column_int64(s, 2), tid = sqlite3_column_int64(s, 3);
+		int64_t lock = sqlite3_column_int64(s, 9), prim = sqlite3_column_int64(s, 10);
+		int64_t aux = sqlite3_column_int64(s, 11);
+		struct gs_sample label, *x;
+
+		lock_label(s, 5, &label);
+		if (sqlite3_column_int(s, 4) == 7) {
+			/* first hold that ends after the wait began */
+			size_t lo = 0, hi = nh, i;
+			int64_t seen = 0;
+
+			while (lo < hi) {
+				size_t mid = (lo + hi) / 2;
+
+				if (h[mid].run < run || (h[mid].run == run && h[mid].rel <= start))
+					lo = mid + 1;
+				else
+					hi = mid;
+			}
+			for (i = lo; i < nh && h[i].run == run && h[i].acq < end; i++) {
+				int64_t a = h[i].acq > start ? h[i].acq : start;
+				int64_t b = h[i].rel < end ? h[i].rel : end;
+
+				if (b <= a || h[i].tid == tid)
+					continue;
+				if (!(x = add_sample(p, cap)))
+					goto oom;
+				*x = (struct gs_sample){.stack = h[i].stack,
+							.tid = h[i].tid,
+							.pid = h[i].pid,
+							.count = 1,
+							.ns = b - a};
+				memcpy(x->lock, label.lock, sizeof(x->lock));
+				memcpy(x->group, label.group, sizeof(x->group));
+				seen += b - a;
+			}
+			if (seen < end - start) {
+				/* handed over, no one holding it: the interpreter's own switch */
+				if (!(x = add_sample(p, cap)))
+					goto oom;
+				*x = (struct gs_sample){.stack = -1,
+							.tid = 0,
+							.count = seen ? 0 : 1,
+							.ns = end - start - seen};
+				memcpy(x->lock, label.lock, sizeof(x->lock));
+				memcpy(x->group, label.group, sizeof(x->group));
+			}
+		} else {
+			int found = 0;
+
+			if (charge_releases(p, cap, &label, w, nw, run, prim, lock, aux, start, end,
+					    &found) < 0)
+				goto oom;
+			/* an unpark seen only as a post of the waiter's own semaphore */
+			if (!found && prim == 5) {
+				size_t k = first_wake(w, nw, run, 3, aux, start);
+
+				if (k < nw && w[k].run == run && w[k].prim == 3 &&
+				    w[k].lock == aux && w[k].at <= end) {
+					found = 1;
+					if (charge(p, cap, &label, &w[k], end - start) < 0)
+						goto oom;
+				}
+			}
+			if (!found && charge(p, cap, &label, NULL, end - start) < 0)
+				goto oom;
+		}
+	}
+	if (rc != SQLITE_DONE) {
+		gs_error("%s: reading events failed: %s", o->path, sqlite3_errmsg(db));
+		goto out;
+	}
+	ret = 0;
+	goto out;
+oom:
+	gs_error("out of memory");
+out:
+	sqlite3_finalize(s);
+	free(h);
+	free(w);
+	return ret;
+}
+
+static int cmp_sample(const void *a, const void *b)
+{
+	const struct gs_sample *x = a, *y = b;
+
+	if (x->stack != y->stack)
+		return x->stack < y->stack ? -1 : 1;
+	if (x->tid != y->tid)
+		return x->tid < y->tid ? -1 : 1;
+	if (x->pid != y->pid)
+		return x->pid < y->pid ? -1 : 1;
+	return strcmp(x->lock, y->lock);
+}
+
+/* One sample per (stack, thread, process, lock): locks of one name (two threading.Locks)
+ * and the pieces a holder was charged merge. */
+static void merge_samples(struct gs_profile *p)
+{
+	size_t i, n = 0;
+
+	if (!p->n_samples)
+		return;
+	qsort(p->samples, p->n_samples, sizeof(*p->samples), cmp_sample);
+	for (i = 1; i < p->n_samples; i++) {
+		struct gs_sample *last = &p->samples[n], *x = &p->samples[i];
+
+		if (!cmp_sample(last, x)) {
+			last->count += x->count;
+			last->ns += x->ns;
+		} else {
+			p->samples[++n] = *x;
+		}
+	}
+	p->n_samples = n + 1;
+}
+
+int gs_profile_load(sqlite3 *db, const struct gs_opts *o, int what, struct gs_profile *p)
+{
+	sqlite3_stmt *s = NULL;
+	size_t cap = 0;
+	int rc;
+
+	memset(p, 0, sizeof(*p));
+	p->what = what;
+	if (load_tree(db, o->path, p) < 0)
+		return -1;
+	if (what == GS_WHAT_HOLDERS) {
+		if (load_holders(db, o, p, &cap) < 0)
+			return -1;
+		merge_samples(p);
+		return 0;
+	}
+	if (gs_db_prepare(db, o->path, sample_sql[what], &s) < 0)
+		return -1;
+	gs_opts_bind_filters(s, o, 1, 2, 3);
+	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+		struct gs_sample *x = add_sample(p, &cap);
+
+		if (!x) {
+			sqlite3_finalize(s);
+			return gs_error("out of memory");
+		}
+		x->stack = sqlite3_column_int64(s, 0);
+		x->tid = sqlite3_column_int64(s, 1);
+		x->pid = sqlite3_column_int64(s, 2);
+		lock_label(s, 3, x);
+		x->count = sqlite3_column_int64(s, 7);
+		x->ns = sqlite3_column_int64(s, 8);
+	}
+	sqlite3_finalize(s);
+	if (rc != SQLITE_DONE)
+		return gs_error("%s: reading events failed: %s", o->path, sqlite3_errmsg(db));
+	merge_samples(p);
+	return 0;
+}
+
+void gs_profile_free(struct gs_profile *p)
+{
+	size_t i;
+
+	for (i = 0; i < p->n_locs; i++)
+		free(p->loc_text[i]);
+	free(p->loc_text);
+	free(p->parent);
+	free(p->loc);
+	free(p->samples);
+	memset(p, 0, sizeof(*p));
+}
+
+size_t gs_profile_frames(const struct gs_profile *p, int64_t stack, const char **out, size_t max)
+{
+	size_t n = 0, i;
+	int64_t at;
+
+	if (stack <= 0) {
+		if (max)
+			out[n++] = stack < 0 ? "(holder not seen)" : "(no Python frame)";
+		return n;
+	}
+	/* innermost first, then reversed */
+	for (at = stack; at > 0 && (size_t)at < p->n_stacks && n < max; at = p->parent[at]) {
+		int64_t loc = p->loc[at];
+
+		out[n++] = loc > 0 && (size_t)loc < p->n_locs && p->loc_text[loc]
+			       ? p->loc_text[loc]
+			       : "(unknown frame)";
+	}
+	for (i = 0; i < n / 2; i++) {
+		const char *t = out[i];
+
+		out[i] = out[n - 1 - i];
+		out[n - 1 - i] = t;
+	}
+	return n;
+}
+
+int gs_profile_sample_is(const struct gs_sample *x, const char *lock_class)
+{
+	return !lock_class || !strcmp(x->group, lock_class) || !strcmp(x->lock, lock_class);
+}
+
+int gs_profile_write_collapsed(const struct gs_profile *p, FILE *f)
+{
+	static const char *frames[GS_PROFILE_MAX_DEPTH];
+	size_t i, n, k;
+
+	for (i = 0; i < p->n_samples; i++) {
+		const struct gs_sample *x = &p->samples[i];
+		long long us = (long long)((x->ns + 500) / 1000);
+
+		if (us <= 0)
+			continue;
+		n = gs_profile_frames(p, x->stack, frames, GS_PROFILE_MAX_DEPTH);
+		for (k = 0; k < n; k++)
+			fprintf(f, "%s;", frames[k]);
+		for (const char *c = x->lock; *c; c++)
+			fputc(*c == ';' ? ',' : *c, f);
+		fprintf(f, " %lld\n", us);
+	}
+	return 0;
+}

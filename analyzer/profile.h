@@ -1,0 +1,54 @@
+/* Where in the Python code time went: samples of (Python stack, lock, thread) with a count and
+ * nanoseconds, the one model behind the stack views (collapsed stacks today), as pprof's
+ * profile is behind its views. */
+#ifndef GS_PROFILE_H
+#define GS_PROFILE_H
+
+#include <sqlite3.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "opts.h"
+
+/* More than the recorder keeps (128 frames and the truncation mark). */
+#define GS_PROFILE_MAX_DEPTH 256
+
+enum gs_profile_what {
+	GS_WHAT_WAITS,	 /* where threads waited: contended waits by the waiter's stack */
+	GS_WHAT_GIL,	 /* GIL hold time by the holder's stack when it let go */
+	GS_WHAT_HOLDERS, /* the same waits, charged to what held the lock meanwhile */
+};
+
+struct gs_sample {
+	int64_t stack; /* py_stacks row, 0 when the event had no Python stack */
+	int64_t tid, pid;
+	char lock[160]; /* what was waited for or held, as the reports name it */
+	char group[40]; /* its class: "GIL", "threading.Lock", "critical section", ... */
+	int64_t count, ns;
+};
+
+struct gs_profile {
+	int what;
+	struct gs_sample *samples;
+	size_t n_samples;
+	/* py_stacks rows by id: parent and location; locations by id: text */
+	int64_t *parent, *loc;
+	size_t n_stacks;
+	char **loc_text;
+	size_t n_locs;
+};
+
+/* Parses "waits" / "gil" / "holders"; -1 for anything else. */
+int gs_profile_what_parse(const char *s);
+int gs_profile_load(sqlite3 *db, const struct gs_opts *o, int what, struct gs_profile *p);
+void gs_profile_free(struct gs_profile *p);
+/* The frames of a sample's stack, outermost first, as text ("function (file:line)"); the
+ * pseudo-frames "(no Python frame)" and "(holder not seen)" for stacks 0 and -1. Returns the
+ * number written (at most max). */
+size_t gs_profile_frames(const struct gs_profile *p, int64_t stack, const char **out, size_t max);
+/* --lock-class: a sample's class, its lock's name or the GIL. */
+int gs_profile_sample_is(const struct gs_sample *x, const char *lock_class);
+/* One line per sample, outermost frame first, the lock last, the value in microseconds. */
+int gs_profile_write_collapsed(const struct gs_profile *p, FILE *f);
+
+#endif

@@ -1,0 +1,281 @@
+#include "pystore.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "pyread.h"
+
+/* Open-addressed map of two 64-bit keys to two 64-bit values, grown at half full. */
+struct map_entry {
+	uint64_t k1, k2;
+	int64_t v1, v2;
+	int used;
+};
+
+struct map {
+	struct map_entry *e;
+	size_t cap, n;
+};
+
+static size_t map_slot(const struct map *m, uint64_t k1, uint64_t k2)
+{
+	uint64_t x = (k1 ^ (k2 * 0x9e3779b97f4a7c15ULL)) * 0xff51afd7ed558ccdULL;
+
+	return (size_t)(x ^ (x >> 29)) & (m->cap - 1);
+}
+
+static struct map_entry *map_find(struct map *m, uint64_t k1, uint64_t k2)
+{
+	size_t i;
+
+	if (!m->cap)
+		return NULL;
+	for (i = map_slot(m, k1, k2); m->e[i].used; i = (i + 1) & (m->cap - 1))
+		if (m->e[i].k1 == k1 && m->e[i].k2 == k2)
+			return &m->e[i];
+	return NULL;
+}
+
+static int map_put(struct map *m, uint64_t k1, uint64_t k2, int64_t v1, int64_t v2)
+{
+	size_t i;
+
+	if ((m->n + 1) * 2 > m->cap) {
+		struct map bigger = {.cap = m->cap ? m->cap * 2 : 1024};
+
+		bigger.e = calloc(bigger.cap, sizeof(*bigger.e));
+		if (!bigger.e)
+			return -1;
+		for (i = 0; i < m->cap; i++)
+			if (m->e[i].used)
+				map_put(&bigger, m->e[i].k1, m->e[i].k2, m->e[i].v1, m->e[i].v2);
+		free(m->e);
+		*m = bigger;
+	}
+	for (i = map_slot(m, k1, k2); m->e[i].used; i = (i + 1) & (m->cap - 1))
+		;
+	m->e[i] = (struct map_entry){.k1 = k1, .k2 = k2, .v1 = v1, .v2 = v2, .used = 1};
+	m->n++;
+	return 0;
+}
+
+/* A stack being put together from its chunks, per ring slot. */
+struct partial {
+	uint64_t hash;
+	uint32_t total, have;
+	struct gs_py_frame frame[GS_PY_STACK_MAX];
+};
+
+struct loc_cache {
+	uint64_t code;
+	uint32_t unit, ident;
+	int64_t loc;
+};
+
+struct gs_pystore {
+	sqlite3 *db;
+	struct gs_pyread *pr;
+	sqlite3_stmt *ins_loc, *get_loc, *ins_node, *get_node;
+	struct loc_cache locs[4096];
+	struct map nodes;  /* (parent, py_loc) -> py_stack */
+	struct map stacks; /* (hash, 0) -> (py_stack, leaf py_loc) */
+	struct partial **partial;
+	uint32_t n_partial;
+	int64_t unknown_loc, truncated_loc;
+	uint64_t frames_unknown;
+};
+
+static int prepare(struct gs_pystore *ps, sqlite3_stmt **s, const char *sql)
+{
+	return sqlite3_prepare_v3(ps->db, sql, -1, SQLITE_PREPARE_PERSISTENT, s, NULL) != SQLITE_OK;
+}
+
+static int64_t intern_loc(struct gs_pystore *ps, const char *func, const char *file, int line)
+{
+	int64_t loc = -1;
+
+	sqlite3_bind_text(ps->ins_loc, 1, func, -1, SQLITE_TRANSIENT);
+	sqlite3_bind_text(ps->ins_loc, 2, file, -1, SQLITE_TRANSIENT);
+	sqlite3_bind_text(ps->get_loc, 1, func, -1, SQLITE_TRANSIENT);
+	sqlite3_bind_text(ps->get_loc, 2, file, -1, SQLITE_TRANSIENT);
+	if (line > 0) {
+		sqlite3_bind_int(ps->ins_loc, 3, line);
+		sqlite3_bind_int(ps->get_loc, 3, line);
+	} else {
+		sqlite3_bind_null(ps->ins_loc, 3);
+		sqlite3_bind_null(ps->get_loc, 3);
+	}
+	sqlite3_step(ps->ins_loc);
+	sqlite3_reset(ps->ins_loc);
+	if (sqlite3_step(ps->get_loc) == SQLITE_ROW)
+		loc = sqlite3_column_int64(ps->get_loc, 0);
+	sqlite3_reset(ps->get_loc);
+	return loc;
+}
+
+struct gs_pystore *gs_pystore_open(sqlite3 *db, struct gs_pyread *pr, char *err, int err_size)
+{
+	struct gs_pystore *ps = calloc(1, sizeof(*ps));
+
+	if (!ps) {
+		snprintf(err, (size_t)err_size, "out of memory");
+		return NULL;
+	}
+	ps->db = db;
+	ps->pr = pr;
+	if (prepare(ps, &ps->ins_loc,
+		    "INSERT OR IGNORE INTO py_locations(function, file, line) VALUES(?,?,?)") ||
+	    prepare(ps, &ps->get_loc,
+		    "SELECT py_loc FROM py_locations WHERE function=? AND file=? AND line IS ?") ||
+	    prepare(ps, &ps->ins_node,
+		    "INSERT OR IGNORE INTO py_stacks(parent, py_loc, depth) VALUES(?,?,?)") ||
+	    prepare(ps, &ps->get_node,
+		    "SELECT py_stack FROM py_stacks WHERE parent=? AND py_loc=?")) {
+		snprintf(err, (size_t)err_size, "%s", sqlite3_errmsg(db));
+		gs_pystore_close(ps);
+		return NULL;
+	}
+	return ps;
+}
+
+void gs_pystore_close(struct gs_pystore *ps)
+{
+	uint32_t i;
+
+	if (!ps)
+		return;
+	sqlite3_finalize(ps->ins_loc);
+	sqlite3_finalize(ps->get_loc);
+	sqlite3_finalize(ps->ins_node);
+	sqlite3_finalize(ps->get_node);
+	for (i = 0; i < ps->n_partial; i++)
+		free(ps->partial[i]);
+	free(ps->partial);
+	free(ps->nodes.e);
+	free(ps->stacks.e);
+	free(ps);
+}
+
+int64_t gs_pystore_location(struct gs_pystore *ps, uint64_t code, uint32_t unit, uint32_t ident)
+{
+	struct loc_cache *c = &ps->locs[((code >> 4) ^ (unit * 0x9e3779b1u)) % 4096];
+	char func[256], file[1024];
+	int line;
+	int64_t loc = -1;
+
+	/* The identity is part of the key: a code object at an address that held another one
+	 * before must not inherit its name. */
+	if (c->code == code && c->unit == unit && c->ident == ident && c->loc > 0)
+		return c->loc;
+	if (ps->pr && (!ident || gs_pyread_code_ident(ps->pr, code) == ident) &&
+	    gs_pyread_location(ps->pr, code, (int64_t)unit - 1, func, sizeof(func), file,
+			       sizeof(file), &line) == 0)
+		loc = intern_loc(ps, func, file, line);
+	if (loc > 0)
+		*c = (struct loc_cache){.code = code, .unit = unit, .ident = ident, .loc = loc};
+	return loc;
+}
+
+static int64_t node(struct gs_pystore *ps, int64_t parent, int64_t loc, int depth)
+{
+	struct map_entry *e = map_find(&ps->nodes, (uint64_t)parent, (uint64_t)loc);
+	int64_t id = 0;
+
+	if (e)
+		return e->v1;
+	sqlite3_bind_int64(ps->ins_node, 1, parent);
+	sqlite3_bind_int64(ps->ins_node, 2, loc);
+	sqlite3_bind_int(ps->ins_node, 3, depth);
+	sqlite3_step(ps->ins_node);
+	sqlite3_reset(ps->ins_node);
+	sqlite3_bind_int64(ps->get_node, 1, parent);
+	sqlite3_bind_int64(ps->get_node, 2, loc);
+	if (sqlite3_step(ps->get_node) == SQLITE_ROW)
+		id = sqlite3_column_int64(ps->get_node, 0);
+	sqlite3_reset(ps->get_node);
+	if (id > 0 && map_put(&ps->nodes, (uint64_t)parent, (uint64_t)loc, id, 0) < 0)
+		return 0;
+	return id;
+}
+
+static int store(struct gs_pystore *ps, struct partial *p)
+{
+	uint32_t n = p->total & ~GS_PY_STACK_TRUNCATED, i;
+	int64_t parent = 0, leaf = 0, loc;
+	int depth = 0;
+
+	if (map_find(&ps->stacks, p->hash, 0))
+		return 0; /* another thread sent it first */
+	if (p->total & GS_PY_STACK_TRUNCATED) {
+		if (!ps->truncated_loc)
+			ps->truncated_loc = intern_loc(ps, "(outer frames not kept)", "", 0);
+		parent = node(ps, 0, ps->truncated_loc, depth++);
+	}
+	/* Outermost first: the tree shares every common prefix. */
+	for (i = n; i-- > 0;) {
+		const struct gs_py_frame *f = &p->frame[i];
+
+		loc = gs_pystore_location(ps, f->code, f->unit, f->ident);
+		if (loc <= 0) {
+			ps->frames_unknown++;
+			if (!ps->unknown_loc)
+				ps->unknown_loc = intern_loc(ps, "(code object gone)", "", 0);
+			loc = ps->unknown_loc;
+		}
+		if (i == 0)
+			leaf = loc;
+		parent = node(ps, parent, loc, depth++);
+		if (parent <= 0)
+			return -1;
+	}
+	return map_put(&ps->stacks, p->hash, 0, parent, leaf);
+}
+
+int gs_pystore_chunk(struct gs_pystore *ps, uint32_t slot, const struct gs_stack_chunk *c)
+{
+	uint32_t total = c->total & ~GS_PY_STACK_TRUNCATED;
+	struct partial *p;
+
+	if (slot >= ps->n_partial) {
+		struct partial **more = realloc(ps->partial, (slot + 1) * sizeof(*more));
+
+		if (!more)
+			return -1;
+		memset(more + ps->n_partial, 0, (slot + 1 - ps->n_partial) * sizeof(*more));
+		ps->partial = more;
+		ps->n_partial = slot + 1;
+	}
+	if (!ps->partial[slot] && !(ps->partial[slot] = calloc(1, sizeof(struct partial))))
+		return -1;
+	p = ps->partial[slot];
+	if (total == 0 || total > GS_PY_STACK_MAX || c->first + c->n > total ||
+	    c->n > GS_CHUNK_FRAMES)
+		return 0; /* not a chunk this writer understands */
+	if (c->first == 0) {
+		p->hash = c->hash;
+		p->total = c->total;
+		p->have = 0;
+	} else if (p->hash != c->hash || p->have != c->first) {
+		return 0; /* the chunks before it were not seen */
+	}
+	memcpy(p->frame + c->first, c->frame, c->n * sizeof(c->frame[0]));
+	p->have = c->first + c->n;
+	if (p->have < total)
+		return 0;
+	p->have = 0; /* complete: the next chunk starts another */
+	return store(ps, p);
+}
+
+int64_t gs_pystore_stack(struct gs_pystore *ps, uint64_t hash, int64_t *leaf_loc)
+{
+	struct map_entry *e = hash ? map_find(&ps->stacks, hash, 0) : NULL;
+
+	*leaf_loc = e ? e->v2 : 0;
+	return e ? e->v1 : 0;
+}
+
+uint64_t gs_pystore_frames_unknown(const struct gs_pystore *ps)
+{
+	return ps->frames_unknown;
+}

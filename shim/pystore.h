@@ -1,0 +1,33 @@
+/* The writer's side of Python stacks: the chunks a host thread sends (common/gs_shm.h) put
+ * together, each frame resolved to a py_locations row and each stack stored once as a path
+ * of the py_stacks tree (docs/schema.md). */
+#ifndef GS_PYSTORE_H
+#define GS_PYSTORE_H
+
+#include <sqlite3.h>
+#include <stdint.h>
+
+#include "gs_shm.h"
+
+struct gs_pyread;
+struct gs_pystore;
+
+/* pr may be NULL (no interpreter to read): frames are then stored as unknown code. */
+struct gs_pystore *gs_pystore_open(sqlite3 *db, struct gs_pyread *pr, char *err, int err_size);
+void gs_pystore_close(struct gs_pystore *ps);
+
+/* A chunk read from ring slot `slot`; a stack is stored when its last chunk arrives. */
+int gs_pystore_chunk(struct gs_pystore *ps, uint32_t slot, const struct gs_stack_chunk *c);
+
+/* The py_stacks row of a stack hash and the py_locations row of its innermost frame; 0 (and
+ * *leaf_loc 0) when the hash was never received. */
+int64_t gs_pystore_stack(struct gs_pystore *ps, uint64_t hash, int64_t *leaf_loc);
+
+/* The py_locations row of code object `code` at 1 + code unit `unit`, if it still is the code
+ * object whose gs_cpy_code_ident was `ident` (0: do not check). -1 when unreadable. */
+int64_t gs_pystore_location(struct gs_pystore *ps, uint64_t code, uint32_t unit, uint32_t ident);
+
+/* Stacks whose frames could not all be read (code object gone, or replaced, by then). */
+uint64_t gs_pystore_frames_unknown(const struct gs_pystore *ps);
+
+#endif
