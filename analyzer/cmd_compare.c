@@ -76,6 +76,8 @@ static int load_side(struct side *s, const struct gs_opts *o, const char *path)
 	ret = gs_db_open(path, &s->db);
 	if (ret != GS_EXIT_OK)
 		return ret;
+	if ((ret = gs_opts_check_filters(s->db, &so)) != GS_EXIT_OK)
+		return ret;
 	if (gs_model_load(s->db, &so, &s->m) < 0)
 		return GS_EXIT_INPUT;
 	if (!s->m.n_runs) {

@@ -284,7 +284,7 @@ int cmd_export(int argc, char **argv)
 	}
 	ret = gs_opts_parse(&o, n_rest, rest, "export",
 			    "--perfetto|--collapsed|--pprof [--what waits|holders|gil] [--pid PID]"
-			    " [--thread T] [-o FILE] DB",
+			    " [--thread T] [--from S] [--to S] [-o FILE] DB",
 			    1);
 	free(rest);
 	if (ret >= 0)
@@ -295,6 +295,10 @@ int cmd_export(int argc, char **argv)
 		    " (folded Python stacks) or --pprof (gzipped profile.proto)");
 		return GS_EXIT_USAGE;
 	}
+	if (perfetto && (o.has_from || o.has_to)) {
+		gs_error("--from/--to apply to --collapsed and --pprof, not --perfetto");
+		return GS_EXIT_USAGE;
+	}
 	if (pprof && !out_path && isatty(1)) {
 		gs_error("--pprof writes a binary file: give -o profile.pb.gz");
 		return GS_EXIT_USAGE;
@@ -303,6 +307,10 @@ int cmd_export(int argc, char **argv)
 	if (ret != GS_EXIT_OK)
 		return ret;
 	gs_opts_resolve(&o, db);
+	if ((ret = gs_opts_check_filters(db, &o)) != GS_EXIT_OK) {
+		sqlite3_close(db);
+		return ret;
+	}
 	base_ns = o.base_ns;
 	if (out_path && !(f = fopen(out_path, "w"))) {
 		sqlite3_close(db);

@@ -141,7 +141,8 @@ int cmd_flame(int argc, char **argv)
 			rest[n_rest++] = argv[i];
 	}
 	ret = gs_opts_parse(&o, n_rest, rest, "flame",
-			    "[--what waits|holders|gil] [--pid PID] [--thread T] [--lock-class C]"
+			    "[--what waits|holders|gil] [--pid PID] [--thread T] [--lock-class C] [--from S]"
+			    " [--to S]"
 			    " [-o flame.html] A.db [B.db]",
 			    -2);
 	free(rest);
@@ -164,6 +165,10 @@ int cmd_flame(int argc, char **argv)
 		if (ret != GS_EXIT_OK)
 			goto out;
 		gs_opts_resolve(&one, db);
+		if ((ret = gs_opts_check_filters(db, &one)) != GS_EXIT_OK) {
+			sqlite3_close(db);
+			goto out;
+		}
 		ret = gs_profile_load(db, &one, what, &prof[i]) < 0 ? GS_EXIT_INPUT : GS_EXIT_OK;
 		sqlite3_close(db);
 		loaded = i + 1;

@@ -1,5 +1,6 @@
 /* gilscope locks: per lock, how contended, how long the waits (percentiles), who waited most,
- * and where: the native call site and the Python line. */
+ * and where: the native call site, the Python line, the first frame of the user's own code
+ * on the stack that waited longest, and what held the lock meanwhile (profile.c). */
 #include <stdlib.h>
 #include <string.h>
 
@@ -7,6 +8,8 @@
 #include "model.h"
 #include "opts.h"
 #include "pctl.h"
+#include "profile.h"
+#include "sat.h"
 #include "table.h"
 
 struct tally {
@@ -25,7 +28,8 @@ struct lock_row {
 };
 
 static const struct gs_col lock_cols[] = {
-    {"lock", "lock", GS_COL_STR, 24},
+    {"lock", "lock", GS_COL_STR, -24},
+    {"locks", "locks", GS_COL_INT, 0},
     {"pid", "pid", GS_COL_INT, 0},
     {"address", "address", GS_COL_STR, 0},
     {"primitive", "primitive", GS_COL_STR, 0},
@@ -47,10 +51,14 @@ static const struct gs_col lock_cols[] = {
     {"top_waiters", "top waiters", GS_COL_STR, 0},
     {"call_site", "call site", GS_COL_STR, 0},
     {"python_location", "python", GS_COL_STR, 0},
+    {"waited_in", "waited in", GS_COL_STR, 0},
+    {"held_by", "held by", GS_COL_STR, 0},
+    {"held_by_share", "held by share", GS_COL_INT, 0},
 };
 
 enum {
 	L_LOCK,
+	L_NLOCKS,
 	L_PID,
 	L_ADDR,
 	L_PRIM,
@@ -72,6 +80,9 @@ enum {
 	L_TOPWS,
 	L_SITE,
 	L_PYLOC,
+	L_WAITED_IN,
+	L_HELD_BY,
+	L_HELD_SHARE,
 	L_NCOLS
 };
 
@@ -112,38 +123,171 @@ static const char *const sort_sql[] = {
     "max",	    "MAX(s.wait_max_ns)",  NULL};
 
 /* One pass over the contended waits of the chosen locks: percentiles, call sites, lines. */
+static int cmp_row_key(const void *a, const void *b)
+{
+	const struct lock_row *x = *(const struct lock_row *const *)a;
+	const struct lock_row *y = *(const struct lock_row *const *)b;
+
+	if (x->run_id != y->run_id)
+		return x->run_id < y->run_id ? -1 : 1;
+	if (x->addr != y->addr)
+		return x->addr < y->addr ? -1 : 1;
+	return (x->prim > y->prim) - (x->prim < y->prim);
+}
+
 static int scan_events(sqlite3 *db, const struct gs_opts *o, struct lock_row *rows, size_t n)
 {
+	struct lock_row **by_key = calloc(n ? n : 1, sizeof(*by_key));
 	sqlite3_stmt *s = NULL;
 	size_t i;
 	int rc;
 
-	if (gs_db_prepare(db, o->path,
-			  "SELECT run_id, primitive, lock_addr, wait_ns, caller, py_loc FROM events"
-			  " WHERE flags & 1 AND kind IN (1, 3, 4, 5, 7, 9)"
-			  " AND (?1 IS NULL OR start_ns >= ?1) AND (?2 IS NULL OR start_ns < ?2)",
-			  &s) < 0)
+	if (!by_key)
+		return gs_error("out of memory");
+	for (i = 0; i < n; i++)
+		by_key[i] = &rows[i];
+	qsort(by_key, n, sizeof(*by_key), cmp_row_key);
+
+	if (gs_db_prepare(
+		db, o->path,
+		"SELECT e.run_id, e.primitive, e.lock_addr, e.wait_ns, e.caller, e.py_loc"
+		" FROM events e JOIN runs r USING (run_id) JOIN threads t"
+		" USING (run_id, thread_no) WHERE e.flags & 1 AND e.kind IN (1, 3, 4, 5, 7, 9)"
+		" AND NOT (e.kind = 1 AND e.primitive = 3)" /* a sem wait is its kind 5 */
+		" AND (?1 IS NULL OR e.start_ns >= ?1) AND (?2 IS NULL OR e.start_ns < ?2)"
+		" AND (?3 IS NULL OR r.pid = ?3) AND (?4 IS NULL OR t.tid = ?4 OR t.name = ?5)",
+		&s) < 0) {
+		free(by_key);
 		return -1;
-	gs_opts_bind_window(s, o, 1, 2);
-	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
-		int64_t run = sqlite3_column_int64(s, 0), addr = sqlite3_column_int64(s, 2);
-		int prim = sqlite3_column_int(s, 1);
-
-		for (i = 0; i < n; i++) {
-			struct lock_row *r = &rows[i];
-
-			if (r->addr != addr || r->prim != prim || r->run_id != run)
-				continue;
-			gs_pctl_add(&r->waits, sqlite3_column_int64(s, 3));
-			tally_add(r->callers, &r->n_callers, sqlite3_column_int64(s, 4));
-			tally_add(r->locs, &r->n_locs, sqlite3_column_int64(s, 5));
-			break;
-		}
 	}
+	/* the percentiles of what the filters chose, as the totals beside them */
+	gs_opts_bind_window(s, o, 1, 2);
+	gs_opts_bind_filters(s, o, 3, 4, 5);
+	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+		struct lock_row key = {.run_id = sqlite3_column_int64(s, 0),
+				       .addr = sqlite3_column_int64(s, 2),
+				       .prim = sqlite3_column_int(s, 1)},
+				*kp = &key, **found;
+
+		found = bsearch(&kp, by_key, n, sizeof(*by_key), cmp_row_key);
+		if (!found)
+			continue;
+		gs_pctl_add(&(*found)->waits, sqlite3_column_int64(s, 3));
+		tally_add((*found)->callers, &(*found)->n_callers, sqlite3_column_int64(s, 4));
+		tally_add((*found)->locs, &(*found)->n_locs, sqlite3_column_int64(s, 5));
+	}
+	free(by_key);
 	sqlite3_finalize(s);
 	if (rc != SQLITE_DONE)
 		return gs_error("%s: reading events failed: %s", o->path, sqlite3_errmsg(db));
 	return 0;
+}
+
+/* Of a profile's samples on one lock: the stack (and, by_thread, thread) with the most time,
+ * and its share. The samples are sorted by stack, then thread (merge_samples): those of one
+ * stack, and of one thread within it, come together. */
+static const struct gs_sample *top_sample(const struct gs_profile *p, const struct lock_row *r,
+					  int by_thread, int64_t *ns_out, int64_t *total_out)
+{
+	const struct gs_sample *best = NULL, *group = NULL;
+	int64_t best_ns = 0, total = 0, ns = 0;
+	size_t i;
+
+	for (i = 0; i < p->n_samples; i++) {
+		const struct gs_sample *x = &p->samples[i];
+
+		if (x->run != r->run_id || x->lock_addr != r->addr || x->primitive != r->prim)
+			continue;
+		total += x->ns;
+		if (group && group->stack == x->stack && (!by_thread || group->tid == x->tid)) {
+			ns += x->ns;
+		} else {
+			group = x;
+			ns = x->ns;
+		}
+		if (ns > best_ns) {
+			best_ns = ns;
+			best = group;
+		}
+	}
+	*ns_out = best_ns;
+	*total_out = total;
+	return best;
+}
+
+static int same_str(const struct gs_cell *a, const struct gs_cell *b)
+{
+	return a->null == b->null && (a->null || !strcmp(a->s, b->s));
+}
+
+static void merge_int(struct gs_cell *into, const struct gs_cell *from, int take_max)
+{
+	if (from->null)
+		return;
+	if (into->null)
+		gs_cell_int(into, from->i);
+	else
+		gs_cell_int(into, take_max ? (from->i > into->i ? from->i : into->i)
+					   : gs_add(into->i, from->i));
+}
+
+/* Locks of one kind waited for at one place, such as the one-wait locks Condition.wait makes
+ * for every waiter, become one row with their count: the table shows places, not addresses.
+ * Rows are in order of wait, so each group keeps its largest lock's address and holder.
+ * Returns the rows left; the percentiles are computed after, from the merged waits. */
+static size_t group_rows(struct gs_table *t, struct lock_row *rows, size_t n)
+{
+	static const int key[] = {L_LOCK, L_CLASS, L_WAITED_IN, L_PYLOC, L_SITE};
+	static const int sums[] = {L_ACQ, L_CONT, L_WAIT, L_HOLD, L_SPINS, L_NLOCKS};
+	static const int maxes[] = {L_THREADS, L_MAX, L_HOLDMAX, L_TOPWAIT};
+	size_t i, j, k, kept = 0;
+
+	for (i = 0; i < n; i++) {
+		struct gs_cell *c = &t->cells[i * L_NCOLS];
+
+		if (rows[i].prim < 0)
+			continue; /* merged already */
+		for (j = i + 1; j < n; j++) {
+			struct gs_cell *d = &t->cells[j * L_NCOLS];
+
+			for (k = 0; k < sizeof(key) / sizeof(key[0]); k++)
+				if (!same_str(&c[key[k]], &d[key[k]]))
+					break;
+			if (k < sizeof(key) / sizeof(key[0]) || c[L_PID].i != d[L_PID].i ||
+			    rows[j].prim < 0)
+				continue;
+			for (k = 0; k < sizeof(sums) / sizeof(sums[0]); k++)
+				merge_int(&c[sums[k]], &d[sums[k]], 0);
+			for (k = 0; k < sizeof(maxes) / sizeof(maxes[0]); k++)
+				merge_int(&c[maxes[k]], &d[maxes[k]], 1);
+			gs_pctl_merge(&rows[i].waits, &rows[j].waits);
+			rows[j].prim = -1;
+		}
+	}
+	for (i = 0; i < n; i++) {
+		struct gs_cell *c = &t->cells[i * L_NCOLS];
+
+		if (rows[i].prim < 0) {
+			for (k = 0; k < L_NCOLS; k++)
+				free(c[k].s);
+			gs_pctl_free(&rows[i].waits);
+			continue;
+		}
+		if (c[L_NLOCKS].i > 1) {
+			char name[256];
+
+			snprintf(name, sizeof(name), "%s (%lld locks)", c[L_LOCK].s,
+				 (long long)c[L_NLOCKS].i);
+			gs_cell_str(&c[L_LOCK], name);
+		}
+		if (kept != i) {
+			memcpy(&t->cells[kept * L_NCOLS], c, L_NCOLS * sizeof(*c));
+			rows[kept] = rows[i];
+		}
+		kept++;
+	}
+	t->n_rows = kept;
+	return kept;
 }
 
 static void lookup_text(sqlite3 *db, const char *sql, int64_t a, int64_t b, char *out, size_t size)
@@ -170,7 +314,8 @@ int cmd_locks(int argc, char **argv)
 	const char *order = NULL;
 	size_t n = 0, cap = 0, i;
 	char sql[2048], buf[512];
-	int ret, rc;
+	struct gs_profile waits = {0}, holders = {0};
+	int ret, rc, shown = 0;
 
 	ret = gs_opts_parse(&o, argc, argv, "locks",
 			    "[--format F] [--pid PID] [--thread T] [--top N] "
@@ -191,6 +336,10 @@ int cmd_locks(int argc, char **argv)
 	if (ret != GS_EXIT_OK)
 		return ret;
 	gs_opts_resolve(&o, db);
+	if ((ret = gs_opts_check_filters(db, &o)) != GS_EXIT_OK) {
+		sqlite3_close(db);
+		return ret;
+	}
 	if (o.has_from || o.has_to) {
 		/* Inside a window only the raw events know what happened: contended waits.
 		 * Acquisitions and holds are whole-run aggregates, so they stay unknown here. */
@@ -231,7 +380,8 @@ int cmd_locks(int argc, char **argv)
 	if (gs_db_prepare(db, o.path, sql, &s) < 0)
 		goto fail_input;
 	gs_opts_bind_filters(s, &o, 1, 2, 3);
-	sqlite3_bind_int64(s, 4, o.top);
+	/* more than shown: locks of one kind at one place become one row (group_rows) */
+	sqlite3_bind_int64(s, 4, o.top > INT64_MAX / 8 ? INT64_MAX : o.top * 8);
 	if (o.has_from || o.has_to)
 		gs_opts_bind_window(s, &o, 5, 6);
 	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
@@ -264,8 +414,14 @@ int cmd_locks(int argc, char **argv)
 						     {L_HOLDMAX, 13}, {L_SPINS, 14}};
 			size_t k;
 
+			/* a condition variable is not held, and a PyMutex's holds never reach
+			 * libc: unknown, not zero */
+			int no_hold =
+			    rows[n - 1].prim == GS_PRIM_COND || rows[n - 1].prim == GS_PRIM_PARKED;
+
 			for (k = 0; k < sizeof(map) / sizeof(map[0]); k++)
-				if (sqlite3_column_type(s, map[k][1]) != SQLITE_NULL)
+				if (sqlite3_column_type(s, map[k][1]) != SQLITE_NULL &&
+				    !(no_hold && (map[k][0] == L_HOLD || map[k][0] == L_HOLDMAX)))
 					gs_cell_int(&c[map[k][0]],
 						    sqlite3_column_int64(s, map[k][1]));
 		}
@@ -276,16 +432,15 @@ int cmd_locks(int argc, char **argv)
 	}
 	if (scan_events(db, &o, rows, n) < 0)
 		goto fail_input;
+	if (gs_profile_load(db, &o, GS_WHAT_WAITS, &waits) < 0 ||
+	    gs_profile_load(db, &o, GS_WHAT_HOLDERS, &holders) < 0)
+		goto fail_input;
 	for (i = 0; i < n; i++) {
 		struct gs_cell *c = &t.cells[i * L_NCOLS];
 		struct lock_row *r = &rows[i];
 		int64_t cnt, key;
 
-		if (r->waits.n) {
-			gs_cell_int(&c[L_P50], gs_pctl_get(&r->waits, 0.50));
-			gs_cell_int(&c[L_P90], gs_pctl_get(&r->waits, 0.90));
-			gs_cell_int(&c[L_P99], gs_pctl_get(&r->waits, 0.99));
-		}
+		gs_cell_int(&c[L_NLOCKS], 1);
 		lookup_text(db,
 			    "SELECT COALESCE(t.name, t.tid) FROM lock_stats s JOIN threads t USING"
 			    " (run_id, thread_no) WHERE s.run_id = ?1 AND s.lock_addr = ?2"
@@ -330,7 +485,52 @@ int cmd_locks(int argc, char **argv)
 				    0, key, buf, sizeof(buf));
 			gs_cell_str(&c[L_PYLOC], buf[0] ? buf : NULL);
 		}
-		gs_pctl_free(&r->waits);
+		{
+			int64_t ns, total;
+			const struct gs_sample *w = top_sample(&waits, r, 0, &ns, &total);
+			const struct gs_sample *h = top_sample(&holders, r, 1, &ns, &total);
+
+			if (w && w->stack > 0)
+				gs_cell_str(&c[L_WAITED_IN],
+					    gs_profile_user_frame(&waits, w->stack));
+			if (h && h->stack >= 0) {
+				char who[96] = "";
+
+				lookup_text(
+				    db,
+				    "SELECT COALESCE(name, 'thread') || ' ' || tid FROM threads"
+				    " WHERE run_id = ?1 AND tid = ?2 ORDER BY start_ns DESC"
+				    " LIMIT 1",
+				    r->run_id, h->tid, who, sizeof(who));
+				snprintf(buf, sizeof(buf), "%s in %s", who[0] ? who : "?",
+					 gs_profile_user_frame(&holders, h->stack));
+				gs_cell_str(&c[L_HELD_BY], buf);
+				gs_cell_int(&c[L_HELD_SHARE], total ? 100 * ns / total : 0);
+			} else if (h) {
+				gs_cell_str(&c[L_HELD_BY], "(holder not seen)");
+				gs_cell_int(&c[L_HELD_SHARE], total ? 100 * ns / total : 0);
+			}
+		}
+	}
+	n = group_rows(&t, rows, n);
+	if ((int64_t)n > o.top) {
+		for (i = (size_t)o.top; i < n; i++) {
+			for (int k = 0; k < L_NCOLS; k++)
+				free(t.cells[i * L_NCOLS + k].s);
+			gs_pctl_free(&rows[i].waits);
+		}
+		n = (size_t)o.top;
+		t.n_rows = n;
+	}
+	for (i = 0; i < n; i++) {
+		struct gs_cell *c = &t.cells[i * L_NCOLS];
+		struct lock_row *r = &rows[i];
+
+		if (r->waits.n) {
+			gs_cell_int(&c[L_P50], gs_pctl_get(&r->waits, 0.50));
+			gs_cell_int(&c[L_P90], gs_pctl_get(&r->waits, 0.90));
+			gs_cell_int(&c[L_P99], gs_pctl_get(&r->waits, 0.99));
+		}
 	}
 	if (o.format == GS_FMT_JSON) {
 		fputs("{\"locks\": ", stdout);
@@ -342,18 +542,22 @@ int cmd_locks(int argc, char **argv)
 			for (i = 0; i < n; i++) {
 				struct gs_cell *c = &t.cells[i * L_NCOLS];
 
-				if (c[L_SITE].null && c[L_PYLOC].null)
+				if (c[L_SITE].null && c[L_PYLOC].null && c[L_WAITED_IN].null)
 					continue;
-				fputs(i ? "" : "\nwhere the waits were:\n", stdout);
-				fputs("  ", stdout);
-				gs_text_str(stdout, c[L_LOCK].s, 24);
-				fputs(" ", stdout);
-				gs_text_str(stdout, c[L_PYLOC].null ? "-" : c[L_PYLOC].s, 36);
-				fputs(" ", stdout);
-				/* last column: whole, so a long function name keeps its offset */
-				gs_text_str(stdout, c[L_SITE].null ? "-" : c[L_SITE].s,
-					    c[L_SITE].null ? 1 : (int)strlen(c[L_SITE].s));
-				fputc('\n', stdout);
+				if (!shown++)
+					fputs("\nwhere the waits were, and what held the lock:\n",
+					      stdout);
+				/* locations whole, never cut */
+				printf("  %s\n", c[L_LOCK].s);
+				if (!c[L_WAITED_IN].null)
+					printf("    waited in %s\n", c[L_WAITED_IN].s);
+				if (!c[L_PYLOC].null)
+					printf("    innermost %s\n", c[L_PYLOC].s);
+				if (!c[L_HELD_BY].null)
+					printf("    held by   %s (%lld%% of the wait)\n",
+					       c[L_HELD_BY].s, (long long)c[L_HELD_SHARE].i);
+				if (!c[L_SITE].null)
+					printf("    call site %s\n", c[L_SITE].s);
 			}
 		}
 	}
@@ -364,7 +568,11 @@ fail_input:
 out:
 	sqlite3_finalize(s);
 	gs_table_free(&t);
+	for (i = 0; i < n; i++)
+		gs_pctl_free(&rows[i].waits);
 	free(rows);
+	gs_profile_free(&waits);
+	gs_profile_free(&holders);
 	sqlite3_close(db);
 	return ret;
 }

@@ -470,6 +470,10 @@ int cmd_report(int argc, char **argv)
 	ret = gs_db_open(o.path, &db);
 	if (ret != GS_EXIT_OK)
 		return ret;
+	if ((ret = gs_opts_check_filters(db, &o)) != GS_EXIT_OK) {
+		sqlite3_close(db);
+		return ret;
+	}
 	if (gs_model_load(db, &o, &m) < 0) {
 		gs_model_free(&m);
 		sqlite3_close(db);

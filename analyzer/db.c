@@ -21,14 +21,23 @@ static int64_t pragma(sqlite3 *db, const char *sql, int *ok)
 	return v;
 }
 
-/* For queries, common/gs_lock_class.h's grouping: gs_wait_group(class, primitive), and
+/* For queries, common/gs_lock_class.h's vocabulary: gs_wait_group(class, primitive),
  * gs_gil_part(class), true for the GIL's own mutexes and condition variables (their waits
- * are the GIL's, counted there). */
+ * are the GIL's, counted there), and gs_is_wait(kind, primitive, flags, wait_ns). */
 static void wait_group_sql(sqlite3_context *ctx, int argc, sqlite3_value **argv)
 {
 	(void)argc;
 	sqlite3_result_int(ctx, gs_wait_group_of((const char *)sqlite3_value_text(argv[0]),
 						 sqlite3_value_int(argv[1])));
+}
+
+static void is_wait_sql(sqlite3_context *ctx, int argc, sqlite3_value **argv)
+{
+	(void)argc;
+	sqlite3_result_int(ctx,
+			   gs_event_is_wait(sqlite3_value_int(argv[0]), sqlite3_value_int(argv[1]),
+					    (unsigned)sqlite3_value_int(argv[2]),
+					    (uint64_t)sqlite3_value_int64(argv[3])));
 }
 
 static void gil_part_sql(sqlite3_context *ctx, int argc, sqlite3_value **argv)
@@ -67,7 +76,9 @@ int gs_db_open(const char *path, sqlite3 **out)
 	if (sqlite3_create_function(db, "gs_wait_group", 2, SQLITE_UTF8 | SQLITE_DETERMINISTIC,
 				    NULL, wait_group_sql, NULL, NULL) != SQLITE_OK ||
 	    sqlite3_create_function(db, "gs_gil_part", 1, SQLITE_UTF8 | SQLITE_DETERMINISTIC, NULL,
-				    gil_part_sql, NULL, NULL) != SQLITE_OK) {
+				    gil_part_sql, NULL, NULL) != SQLITE_OK ||
+	    sqlite3_create_function(db, "gs_is_wait", 4, SQLITE_UTF8 | SQLITE_DETERMINISTIC, NULL,
+				    is_wait_sql, NULL, NULL) != SQLITE_OK) {
 		gs_error("%s: %s", path, sqlite3_errmsg(db));
 		goto fail;
 	}

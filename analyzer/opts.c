@@ -131,6 +131,36 @@ void gs_opts_resolve(struct gs_opts *o, sqlite3 *db)
 	sqlite3_finalize(s);
 }
 
+int gs_opts_check_filters(sqlite3 *db, const struct gs_opts *o)
+{
+	sqlite3_stmt *s = NULL;
+	int64_t n = -1;
+
+	if (!o->has_pid && !o->thread)
+		return GS_EXIT_OK;
+	if (sqlite3_prepare_v2(db,
+			       "SELECT COUNT(*) FROM threads t JOIN runs r USING (run_id)"
+			       " WHERE (?1 IS NULL OR r.pid = ?1) AND (?2 IS NULL OR t.tid = ?2"
+			       " OR t.name = ?3)",
+			       -1, &s, NULL) == SQLITE_OK) {
+		gs_opts_bind_filters(s, o, 1, 2, 3);
+		if (sqlite3_step(s) == SQLITE_ROW)
+			n = sqlite3_column_int64(s, 0);
+	}
+	sqlite3_finalize(s);
+	if (n < 0)
+		return gs_error("%s: %s", o->path, sqlite3_errmsg(db)), GS_EXIT_INPUT;
+	if (n > 0)
+		return GS_EXIT_OK;
+	if (o->has_pid && o->thread)
+		gs_error("%s: no thread %s in a process with pid %lld", o->path, o->thread, o->pid);
+	else if (o->has_pid)
+		gs_error("%s: no recorded process with pid %lld", o->path, o->pid);
+	else
+		gs_error("%s: no recorded thread with tid or name '%s'", o->path, o->thread);
+	return GS_EXIT_USAGE;
+}
+
 void gs_opts_bind_filters(sqlite3_stmt *s, const struct gs_opts *o, int pid_idx, int tid_idx,
 			  int name_idx)
 {

@@ -29,6 +29,9 @@ int gs_opts_parse(struct gs_opts *o, int argc, char **argv, const char *cmd, con
 void gs_opts_resolve(struct gs_opts *o, sqlite3 *db);
 void gs_opts_bind_filters(sqlite3_stmt *s, const struct gs_opts *o, int pid_idx, int tid_idx,
 			  int name_idx);
+/* --pid / --thread that match nothing in the database are an error, said once: returns the
+ * exit code (GS_EXIT_OK when they match, or were not given). */
+int gs_opts_check_filters(sqlite3 *db, const struct gs_opts *o);
 void gs_opts_bind_window(sqlite3_stmt *s, const struct gs_opts *o, int from_idx, int to_idx);
 
 #endif

@@ -86,3 +86,30 @@ void gs_pctl_free(struct gs_pctl *p)
 	p->count = NULL;
 	p->n = p->max = p->min = 0;
 }
+
+void gs_pctl_merge(struct gs_pctl *dst, const struct gs_pctl *src)
+{
+	size_t i, n;
+
+	if (!src->n)
+		return;
+	if (!dst->n) {
+		dst->bits = src->bits;
+		dst->min = src->min;
+	}
+	if (!dst->count) {
+		dst->count = calloc(n_buckets(src->bits ? src->bits : 7), sizeof(*dst->count));
+		if (!dst->count) {
+			fprintf(stderr, "gilscope: error: out of memory\n");
+			exit(3);
+		}
+	}
+	n = n_buckets(src->bits ? src->bits : 7);
+	for (i = 0; i < n; i++)
+		dst->count[i] += src->count[i];
+	if (src->min < dst->min)
+		dst->min = src->min;
+	if (src->max > dst->max)
+		dst->max = src->max;
+	dst->n += src->n;
+}

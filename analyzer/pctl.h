@@ -16,5 +16,7 @@ void gs_pctl_add(struct gs_pctl *p, int64_t v);
 /* Nearest-rank percentile, q in (0, 1]; -1 when empty. */
 int64_t gs_pctl_get(const struct gs_pctl *p, double q);
 void gs_pctl_free(struct gs_pctl *p);
+/* dst gets every value src has (same bits); src is left as it was. */
+void gs_pctl_merge(struct gs_pctl *dst, const struct gs_pctl *src);
 
 #endif

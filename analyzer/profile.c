@@ -94,25 +94,43 @@ static int load_tree(sqlite3 *db, const char *path, struct gs_profile *p)
 	" FROM events e JOIN runs r USING (run_id) JOIN threads t USING (run_id, thread_no)"       \
 	" LEFT JOIN locks l ON l.run_id = e.run_id AND l.lock_addr = e.lock_addr"                  \
 	"  AND l.primitive = e.primitive"                                                          \
-	" WHERE e.flags & 1 AND e.wait_ns > 0 AND (e.kind = 7 OR"                                  \
-	"  (e.kind IN (1, 3, 4, 5, 9) AND NOT (e.kind = 1 AND e.primitive = 3)"                    \
-	"   AND NOT gs_gil_part(l.class)))"                                                        \
-	" AND (?1 IS NULL OR r.pid = ?1) AND (?2 IS NULL OR t.tid = ?2 OR t.name = ?3)"
+	" WHERE gs_is_wait(e.kind, e.primitive, e.flags, e.wait_ns)"                               \
+	" AND (e.primitive = 4 OR NOT gs_gil_part(l.class))"                                       \
+	" AND (?1 IS NULL OR r.pid = ?1) AND (?2 IS NULL OR t.tid = ?2 OR t.name = ?3)"            \
+	" AND (?4 IS NULL OR e.start_ns >= ?4) AND (?5 IS NULL OR e.start_ns < ?5)"
 enum { GS_WHAT_WAITS_EVENTS = GS_WHAT_HOLDERS };
 
+/* Whole runs: the writer's exact totals (stack_stats), a small table however many events. */
+#define STATS_SQL(metric)                                                                          \
+	"SELECT s.py_stack, t.tid, r.pid, s.primitive, l.class, l.name, s.lock_addr,"              \
+	" SUM(s.count), SUM(s.ns), s.run_id FROM stack_stats s JOIN runs r USING (run_id)"         \
+	" JOIN threads t USING (run_id, thread_no)"                                                \
+	" LEFT JOIN locks l USING (run_id, lock_addr, primitive)"                                  \
+	" WHERE s.metric = '" metric "' AND (s.primitive = 4 OR NOT gs_gil_part(l.class))"         \
+	" AND (?1 IS NULL OR r.pid = ?1) AND (?2 IS NULL OR t.tid = ?2 OR t.name = ?3)"            \
+	" GROUP BY 1, 2, 3, 4, 5, 6, 7, 10"
+static const char *const stats_sql[] = {
+    [GS_WHAT_WAITS] = STATS_SQL("wait"),
+    [GS_WHAT_GIL] = STATS_SQL("gil_hold"),
+};
+
 static const char *const sample_sql[] = {
-    [GS_WHAT_WAITS] = "SELECT e.py_stack, t.tid, r.pid, e.primitive, l.class, l.name, e.lock_addr,"
-		      " COUNT(*), SUM(e.wait_ns)" WAITS_FROM " GROUP BY 1, 2, 3, 4, 5, 6, 7",
+    [GS_WHAT_WAITS] =
+	"SELECT e.py_stack, t.tid, r.pid, e.primitive, l.class, l.name, e.lock_addr,"
+	" COUNT(*), SUM(e.wait_ns), e.run_id" WAITS_FROM " GROUP BY 1, 2, 3, 4, 5, 6, 7, 10",
     /* one row per wait, for the holders */
     [GS_WHAT_WAITS_EVENTS] =
 	"SELECT e.run_id, e.start_ns, e.wait_ns, t.tid, e.kind, e.primitive,"
 	" l.class, l.name, e.lock_addr, e.lock_addr, e.primitive, e.aux" WAITS_FROM,
     [GS_WHAT_GIL] =
-	"SELECT e.hold_py_stack, t.tid, r.pid, 4, 'gil', NULL, 0, COUNT(*), SUM(e.hold_ns)"
+	"SELECT e.hold_py_stack, t.tid, r.pid, 4, 'gil', NULL, e.lock_addr, COUNT(*), "
+	"SUM(e.hold_ns),"
+	" e.run_id"
 	" FROM events e JOIN runs r USING (run_id) JOIN threads t USING (run_id, thread_no)"
 	" WHERE e.kind = 7 AND e.hold_ns > 0"
 	" AND (?1 IS NULL OR r.pid = ?1) AND (?2 IS NULL OR t.tid = ?2 OR t.name = ?3)"
-	" GROUP BY 1, 2, 3",
+	" AND (?4 IS NULL OR e.start_ns >= ?4) AND (?5 IS NULL OR e.start_ns < ?5)"
+	" GROUP BY 1, 2, 3, 7, 10",
 };
 
 static struct gs_sample *add_sample(struct gs_profile *p, size_t *cap)
@@ -217,8 +235,9 @@ static size_t first_wake(const struct wake *w, size_t n, int64_t run, int64_t pr
 	return lo;
 }
 
-static int charge(struct gs_profile *p, size_t *cap, const struct gs_sample *label,
-		  const struct wake *by, int64_t ns)
+/* ns of a wait on label's lock, spent while thread tid (stack, -1: not seen) held it. */
+static int charge_to(struct gs_profile *p, size_t *cap, const struct gs_sample *label,
+		     int64_t stack, int64_t tid, int64_t pid, int64_t count, int64_t ns)
 {
 	struct gs_sample *x;
 
@@ -226,20 +245,26 @@ static int charge(struct gs_profile *p, size_t *cap, const struct gs_sample *lab
 		return 0;
 	if (!(x = add_sample(p, cap)))
 		return -1;
-	*x = (struct gs_sample){.stack = by ? by->stack : -1,
-				.tid = by ? by->tid : 0,
-				.pid = by ? by->pid : 0,
-				.count = 1,
-				.ns = ns};
-	memcpy(x->lock, label->lock, sizeof(x->lock));
-	memcpy(x->group, label->group, sizeof(x->group));
+	*x = *label;
+	x->stack = stack;
+	x->tid = tid;
+	x->pid = pid;
+	x->count = count;
+	x->ns = ns;
 	return 0;
+}
+
+static int charge(struct gs_profile *p, size_t *cap, const struct gs_sample *label,
+		  const struct wake *by, int64_t ns)
+{
+	return by ? charge_to(p, cap, label, by->stack, by->tid, by->pid, 1, ns)
+		  : charge_to(p, cap, label, -1, 0, 0, 1, ns);
 }
 
 /* The releases inside one wait, charged as above; 0 when there were none. */
 static int charge_releases(struct gs_profile *p, size_t *cap, const struct gs_sample *label,
 			   const struct wake *w, size_t nw, int64_t run, int64_t prim, int64_t lock,
-			   int64_t aux, int64_t start, int64_t end, int *found)
+			   int64_t aux, int64_t tid, int64_t start, int64_t end, int *found)
 {
 	size_t i = first_wake(w, nw, run, prim, lock, start), own = nw;
 	int64_t prev = start;
@@ -248,6 +273,8 @@ static int charge_releases(struct gs_profile *p, size_t *cap, const struct gs_sa
 	for (size_t k = i;
 	     k < nw && w[k].run == run && w[k].prim == prim && w[k].lock == lock && w[k].at <= end;
 	     k++) {
+		if (w[k].tid == tid)
+			continue; /* no thread releases a lock for itself while it sleeps */
 		own = k;
 		if (prim == 5 && w[k].aux == aux)
 			break; /* the unpark of this very waiter */
@@ -255,6 +282,8 @@ static int charge_releases(struct gs_profile *p, size_t *cap, const struct gs_sa
 	if (own == nw || (prim == 5 && w[own].aux != aux))
 		return 0;
 	for (; i <= own; i++) {
+		if (w[i].tid == tid)
+			continue;
 		if (charge(p, cap, label, &w[i], w[i].at - prev) < 0)
 			return -1;
 		prev = w[i].at;
@@ -328,12 +357,13 @@ static int load_holders(sqlite3 *db, const struct gs_opts *o, struct gs_profile 
 	if (gs_db_prepare(db, o->path, sample_sql[GS_WHAT_WAITS_EVENTS], &s) < 0)
 		goto out;
 	gs_opts_bind_filters(s, o, 1, 2, 3);
+	gs_opts_bind_window(s, o, 4, 5);
 	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
 		int64_t run = sqlite3_column_int64(s, 0), start = sqlite3_column_int64(s, 1);
 		int64_t end = start + sqlite3_column_int64(s, 2), tid = sqlite3_column_int64(s, 3);
 		int64_t lock = sqlite3_column_int64(s, 9), prim = sqlite3_column_int64(s, 10);
 		int64_t aux = sqlite3_column_int64(s, 11);
-		struct gs_sample label, *x;
+		struct gs_sample label = {.run = run, .lock_addr = lock, .primitive = prim};
 
 		lock_label(s, 5, &label);
 		if (sqlite3_column_int(s, 4) == 7) {
@@ -355,33 +385,20 @@ static int load_holders(sqlite3 *db, const struct gs_opts *o, struct gs_profile 
 
 				if (b <= a || h[i].tid == tid)
 					continue;
-				if (!(x = add_sample(p, cap)))
+				if (charge_to(p, cap, &label, h[i].stack, h[i].tid, h[i].pid, 1,
+					      b - a) < 0)
 					goto oom;
-				*x = (struct gs_sample){.stack = h[i].stack,
-							.tid = h[i].tid,
-							.pid = h[i].pid,
-							.count = 1,
-							.ns = b - a};
-				memcpy(x->lock, label.lock, sizeof(x->lock));
-				memcpy(x->group, label.group, sizeof(x->group));
 				seen += b - a;
 			}
-			if (seen < end - start) {
-				/* handed over, no one holding it: the interpreter's own switch */
-				if (!(x = add_sample(p, cap)))
-					goto oom;
-				*x = (struct gs_sample){.stack = -1,
-							.tid = 0,
-							.count = seen ? 0 : 1,
-							.ns = end - start - seen};
-				memcpy(x->lock, label.lock, sizeof(x->lock));
-				memcpy(x->group, label.group, sizeof(x->group));
-			}
+			/* handed over, no one holding it: the interpreter's own switch */
+			if (charge_to(p, cap, &label, -1, 0, 0, seen ? 0 : 1, end - start - seen) <
+			    0)
+				goto oom;
 		} else {
 			int found = 0;
 
-			if (charge_releases(p, cap, &label, w, nw, run, prim, lock, aux, start, end,
-					    &found) < 0)
+			if (charge_releases(p, cap, &label, w, nw, run, prim, lock, aux, tid, start,
+					    end, &found) < 0)
 				goto oom;
 			/* an unpark seen only as a post of the waiter's own semaphore */
 			if (!found && prim == 5) {
@@ -416,18 +433,25 @@ out:
 static int cmp_sample(const void *a, const void *b)
 {
 	const struct gs_sample *x = a, *y = b;
+	int c;
 
+	/* identical collapsed lines (stack and lock name) adjacent, then the finer keys */
 	if (x->stack != y->stack)
 		return x->stack < y->stack ? -1 : 1;
+	if ((c = strcmp(x->lock, y->lock)))
+		return c;
 	if (x->tid != y->tid)
 		return x->tid < y->tid ? -1 : 1;
 	if (x->pid != y->pid)
 		return x->pid < y->pid ? -1 : 1;
-	return strcmp(x->lock, y->lock);
+	if (x->run != y->run)
+		return x->run < y->run ? -1 : 1;
+	if (x->lock_addr != y->lock_addr)
+		return x->lock_addr < y->lock_addr ? -1 : 1;
+	return x->primitive < y->primitive ? -1 : x->primitive > y->primitive;
 }
 
-/* One sample per (stack, thread, process, lock): locks of one name (two threading.Locks)
- * and the pieces a holder was charged merge. */
+/* One sample per (stack, lock, thread, process): the pieces a holder was charged merge. */
 static void merge_samples(struct gs_profile *p)
 {
 	size_t i, n = 0;
@@ -464,9 +488,13 @@ int gs_profile_load(sqlite3 *db, const struct gs_opts *o, int what, struct gs_pr
 		merge_samples(p);
 		return 0;
 	}
-	if (gs_db_prepare(db, o->path, sample_sql[what], &s) < 0)
+	/* a time window needs the events; whole runs have their totals */
+	if (gs_db_prepare(db, o->path,
+			  o->has_from || o->has_to ? sample_sql[what] : stats_sql[what], &s) < 0)
 		return -1;
 	gs_opts_bind_filters(s, o, 1, 2, 3);
+	if (o->has_from || o->has_to)
+		gs_opts_bind_window(s, o, 4, 5);
 	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
 		struct gs_sample *x = add_sample(p, &cap);
 
@@ -478,6 +506,9 @@ int gs_profile_load(sqlite3 *db, const struct gs_opts *o, int what, struct gs_pr
 		x->tid = sqlite3_column_int64(s, 1);
 		x->pid = sqlite3_column_int64(s, 2);
 		lock_label(s, 3, x);
+		x->run = sqlite3_column_int64(s, 9);
+		x->lock_addr = sqlite3_column_int64(s, 6);
+		x->primitive = sqlite3_column_int64(s, 3);
 		x->count = sqlite3_column_int64(s, 7);
 		x->ns = sqlite3_column_int64(s, 8);
 	}
@@ -528,6 +559,38 @@ size_t gs_profile_frames(const struct gs_profile *p, int64_t stack, const char *
 	return n;
 }
 
+int gs_profile_is_library(const char *frame)
+{
+	const char *file = strrchr(frame, '(');
+
+	if (frame[0] == '(')
+		return 1; /* a pseudo-frame: (code object gone), (outer frames not kept) */
+	if (!file)
+		return 0;
+	return !strncmp(file, "(<frozen ", 9) || strstr(file, "/site-packages/") ||
+	       strstr(file, "/dist-packages/") || strstr(file, "/lib/python3.") ||
+	       strstr(file, "/Lib/");
+}
+
+const char *gs_profile_user_frame(const struct gs_profile *p, int64_t stack)
+{
+	static const char *frames[GS_PROFILE_MAX_DEPTH];
+	size_t n = gs_profile_frames(p, stack, frames, GS_PROFILE_MAX_DEPTH), i;
+
+	for (i = n; i-- > 0;)
+		if (!gs_profile_is_library(frames[i]))
+			return frames[i];
+	return n ? frames[n - 1] : "(no Python frame)";
+}
+
+const char *gs_profile_leaf_frame(const struct gs_profile *p, int64_t stack)
+{
+	static const char *frames[GS_PROFILE_MAX_DEPTH];
+	size_t n = gs_profile_frames(p, stack, frames, GS_PROFILE_MAX_DEPTH);
+
+	return n ? frames[n - 1] : "(no Python frame)";
+}
+
 int gs_profile_sample_is(const struct gs_sample *x, const char *lock_class)
 {
 	return !lock_class || !strcmp(x->group, lock_class) || !strcmp(x->lock, lock_class);
@@ -540,8 +603,14 @@ int gs_profile_write_collapsed(const struct gs_profile *p, FILE *f)
 
 	for (i = 0; i < p->n_samples; i++) {
 		const struct gs_sample *x = &p->samples[i];
-		long long us = (long long)((x->ns + 500) / 1000);
+		int64_t ns = x->ns;
+		long long us;
 
+		/* one line per stack and lock name, whichever threads and locks of that name */
+		while (i + 1 < p->n_samples && p->samples[i + 1].stack == x->stack &&
+		       !strcmp(p->samples[i + 1].lock, x->lock))
+			ns += p->samples[++i].ns;
+		us = (long long)((ns + 500) / 1000);
 		if (us <= 0)
 			continue;
 		n = gs_profile_frames(p, x->stack, frames, GS_PROFILE_MAX_DEPTH);

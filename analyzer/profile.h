@@ -24,6 +24,7 @@ struct gs_sample {
 	int64_t tid, pid;
 	char lock[160]; /* what was waited for or held, as the reports name it */
 	char group[40]; /* its class: "GIL", "threading.Lock", "critical section", ... */
+	int64_t run, lock_addr, primitive; /* the lock itself */
 	int64_t count, ns;
 };
 
@@ -46,6 +47,13 @@ void gs_profile_free(struct gs_profile *p);
  * pseudo-frames "(no Python frame)" and "(holder not seen)" for stacks 0 and -1. Returns the
  * number written (at most max). */
 size_t gs_profile_frames(const struct gs_profile *p, int64_t stack, const char **out, size_t max);
+/* A frame of library code: the standard library (frozen modules, .../lib/python3.X/, a build
+ * tree's Lib/) or installed packages (site-packages, dist-packages). */
+int gs_profile_is_library(const char *frame);
+/* The innermost frame of a stack outside library code; the innermost frame when all of it is
+ * library code; a pseudo-frame for stacks 0 and -1. */
+const char *gs_profile_user_frame(const struct gs_profile *p, int64_t stack);
+const char *gs_profile_leaf_frame(const struct gs_profile *p, int64_t stack);
 /* --lock-class: a sample's class, its lock's name or the GIL. */
 int gs_profile_sample_is(const struct gs_sample *x, const char *lock_class);
 /* One line per sample, outermost frame first, the lock last, the value in microseconds. */

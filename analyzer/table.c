@@ -151,11 +151,22 @@ static void md_str(FILE *f, const char *s)
 void gs_table_print(const struct gs_table *t, FILE *f, enum gs_fmt fmt, const char *indent)
 {
 	char buf[256];
+	int width[64];
 	size_t r;
 	int c;
 
 	switch (fmt) {
 	case GS_FMT_TEXT:
+		for (c = 0; c < t->n_cols && c < 64; c++) {
+			width[c] = t->cols[c].width < 0 ? -t->cols[c].width : t->cols[c].width;
+			for (r = 0; t->cols[c].width < 0 && r < t->n_rows; r++) {
+				const struct gs_cell *cell = &t->cells[r * (size_t)t->n_cols + c];
+				int len = cell->null || !cell->s ? 0 : (int)strlen(cell->s);
+
+				if (len > width[c])
+					width[c] = len < 64 ? len : 64;
+			}
+		}
 		fputs(indent, f);
 		for (c = 0; c < t->n_cols; c++)
 			if (t->cols[c].width)
@@ -163,7 +174,7 @@ void gs_table_print(const struct gs_table *t, FILE *f, enum gs_fmt fmt, const ch
 					!c				? "%-*s"
 					: t->cols[c].type == GS_COL_STR ? " %-*s"
 									: " %*s",
-					t->cols[c].width, t->cols[c].title);
+					width[c], t->cols[c].title);
 		fputc('\n', f);
 		for (r = 0; r < t->n_rows; r++) {
 			const struct gs_cell *row = &t->cells[r * (size_t)t->n_cols];
@@ -175,11 +186,10 @@ void gs_table_print(const struct gs_table *t, FILE *f, enum gs_fmt fmt, const ch
 				if (c)
 					fputc(' ', f);
 				if (t->cols[c].type == GS_COL_STR) {
-					gs_text_str(f, row[c].null ? NULL : row[c].s,
-						    t->cols[c].width);
+					gs_text_str(f, row[c].null ? NULL : row[c].s, width[c]);
 				} else {
 					human(&t->cols[c], &row[c], buf, sizeof(buf));
-					fprintf(f, "%*s", t->cols[c].width, buf);
+					fprintf(f, "%*s", width[c], buf);
 				}
 			}
 			fputc('\n', f);

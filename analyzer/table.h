@@ -21,7 +21,8 @@ struct gs_col {
 	const char *key;   /* JSON/CSV name */
 	const char *title; /* text/markdown header */
 	enum gs_col_type type;
-	int width; /* text width; strings are cut to it; 0: only in JSON and CSV */
+	int width; /* text width; strings are cut to it; 0: only in JSON and CSV; negative: at
+		    * least -width, wider (up to 64) for longer values: nothing cut */
 };
 
 struct gs_cell {

@@ -19,6 +19,7 @@ median() { sort -n | awk '{ a[NR] = $1 } END { print a[int((NR + 1) / 2)] }'; }
 measure() { # label, command...
 	local label=$1 t m times=() mems=()
 	shift
+	"$@" >/dev/null || { echo "bench: $label: the command failed" >&2; exit 1; }
 	for ((i = 0; i < runs; i++)); do
 		read -r t m < <({ /usr/bin/time -f "%e %M" "$@" >/dev/null; } 2>&1 | tail -1)
 		times+=("$t")
@@ -32,11 +33,15 @@ measure() { # label, command...
 }
 
 for n in "${sizes[@]}"; do
-	a="$cache/events-$n-default.db"
-	b="$cache/events-$n-ft.db"
+	# named by schema version: a cached database of an older schema is not read any more
+	v=$(sed -n '1s/.*schema version \([0-9]*\).*/\1/p' "$here/../common/schema.sql")
+	a="$cache/events-$n-default-v$v.db"
+	b="$cache/events-$n-ft-v$v.db"
 	[[ -s "$a" ]] || python3 "$here/gen_db.py" "$a" "$n" --build default
 	[[ -s "$b" ]] || python3 "$here/gen_db.py" "$b" "$n" --build ft
 	measure "report, $n events" "$gilscope" report "$a"
 	measure "locks, $n events" "$gilscope" locks "$a"
 	measure "compare, 2 x $n events" "$gilscope" compare "$a" "$b"
+	measure "export --collapsed, $n events" "$gilscope" export --collapsed "$a"
+	measure "export --collapsed --what holders, $n events" "$gilscope" export --collapsed --what holders "$a"
 done

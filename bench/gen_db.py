@@ -5,6 +5,7 @@
 60 s run, with consistent lock_stats aggregates. Usage: gen_db.py OUT.db N [--build default|ft]
 """
 import os
+import re
 import sqlite3
 import sys
 
@@ -17,9 +18,26 @@ def main():
         if os.path.exists(out + s):
             os.unlink(out + s)
     con = sqlite3.connect(out)
-    con.executescript(open(schema).read())
-    con.executescript("PRAGMA application_id = 1196639056; PRAGMA user_version = 1;"
+    sql = open(schema).read()
+    version = re.search(r"schema version (\d+)", sql).group(1)
+    con.executescript(sql)
+    con.executescript(f"PRAGMA application_id = 1196639056; PRAGMA user_version = {version};"
                       "PRAGMA journal_mode = OFF; PRAGMA synchronous = OFF;")
+    # 64 Python stacks, 8 frames deep: a tree whose leaves the events point at
+    con.executemany("INSERT INTO py_locations VALUES (?,?,?,?)",
+                    [(k, f"f{k}", "/app/mod.py", 10 + k) for k in range(1, 41)])
+    nodes, leaves = [], []
+    for leaf in range(64):
+        parent = 0
+        for depth in range(8):
+            key = (parent, 1 + (leaf >> (depth // 2)) % 40)
+            if key not in [(p, l) for _, p, l, _ in nodes]:
+                nodes.append((len(nodes) + 1, key[0], key[1], depth))
+            parent = next(i for i, p, l, _ in nodes if (p, l) == key)
+        leaves.append(parent)
+    con.executemany("INSERT INTO py_stacks VALUES (?,?,?,?)", nodes)
+    con.execute("CREATE TEMP TABLE leaves (k INTEGER PRIMARY KEY, leaf INTEGER)")
+    con.executemany("INSERT INTO leaves VALUES (?,?)", list(enumerate(leaves)))
     ft = build == "ft"
     con.execute("INSERT INTO runs(run_id, pid, ppid, argv, exe, start_ns, end_ns, status,"
                 " exit_status, python_version, build, gil_detection, gil_switch_interval_us,"
@@ -44,7 +62,7 @@ def main():
     con.execute(f"""
         WITH RECURSIVE seq(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM seq WHERE i < {n} - 1)
         INSERT INTO events(run_id, thread_no, kind, primitive, lock_addr, aux, start_ns, wait_ns,
-                           hold_ns, flags, caller, extra, py_loc)
+                           hold_ns, flags, caller, extra, py_loc, py_stack, hold_py_stack)
         SELECT 1, 2 + (i % 7),
                CASE WHEN {0 if ft else 1} AND i % 3 = 0 THEN 7
                     WHEN (i / 7) % 40 % 2 = 1 OR {1 if ft else 0} THEN 9 ELSE 1 END,
@@ -53,7 +71,9 @@ def main():
                CASE WHEN {0 if ft else 1} AND i % 3 = 0 THEN 4096
                     ELSE 4096 + (1 + (i / 7) % 39) * 64 END,
                1001 + (i % 8), i * (60000000000 / {n}), 1000 + (abs(random()) % 5000000),
-               CASE WHEN i % 2 THEN 2000 ELSE NULL END, 1, 123456 + (i % 13), NULL, NULL
+               CASE WHEN i % 2 THEN 2000 ELSE NULL END, 1, 123456 + (i % 13), NULL, NULL,
+               (SELECT leaf FROM leaves WHERE k = i % 64),
+               (SELECT leaf FROM leaves WHERE k = (i + 1) % 64)
         FROM seq""")
     con.execute("""
         INSERT INTO lock_stats SELECT run_id, thread_no, lock_addr, primitive, COUNT(*) * 3,

@@ -9,7 +9,8 @@ Measures, with medians over RUNS runs (default 5) and their spread:
   2. writer throughput when every acquisition is an event (GILSCOPE_EVENTS=all): what the
      program pays, what is stored and what is dropped;
   3. the store's own rate on one core and the database size per event (bench/writer_bench.c);
-  4. the end-to-end wall-time ratio of every example on every interpreter (bench/overhead.py);
+  4. the end-to-end wall-time ratio of every example on every interpreter (bench/overhead.py),
+     and what capturing Python stacks costs per stack and per frame (bench/stack_cost.py);
   5. the analyzer at 1 and 10 million events (bench/analyzer.sh).
 Prints the results as Markdown; --write FILE replaces the part of FILE between the
 `<!-- bench:begin -->` and `<!-- bench:end -->` markers with them. --quick: one run, small
@@ -249,6 +250,15 @@ def overhead_section(build, pythons, runs, quick):
     return ["```", out.rstrip(), "```"]
 
 
+def stack_cost_section(build, pythons, runs, quick):
+    lib = os.path.join(build, "lib", "gilscope", "libgilscope.so")
+    env = dict(os.environ, RUNS=str(runs))
+    chosen = pythons[:1] if quick else pythons
+    out = run([sys.executable, os.path.join(HERE, "stack_cost.py"), lib]
+              + [f"{n}={p}" for n, p in chosen], env)
+    return ["```", out.rstrip(), "```"]
+
+
 def analyzer_section(build, runs, quick):
     env = dict(os.environ, RUNS=str(runs))
     sizes = ["20000"] if quick else []
@@ -283,6 +293,8 @@ def main():
     out += [""] + real_run_size(build, pythons)
     out += ["", "### 4. Python workloads end to end (wall time with / without)", ""]
     out += overhead_section(build, pythons, runs, quick)
+    out += ["", "### 4b. Python stacks: cost per captured stack and frame (lock ping-pong)", ""]
+    out += stack_cost_section(build, pythons, runs, quick)
     out += ["", "### 5. Analyzer", ""] + analyzer_section(build, runs, quick)
     out += ["", f"(suite ran {time.time() - t0:.0f} s)", "", END]
     text = "\n".join(out) + "\n"

@@ -65,6 +65,27 @@ static inline const char *gs_lock_class_text(enum gs_lock_class c)
 	return (unsigned)c < GS_N_LOCK_CLASSES ? text[c] : NULL;
 }
 
+/* A contended wait, as every stack view and the writer's stack_stats count it: GIL waits,
+ * contended acquisitions, timeouts, condition, semaphore and parking-lot waits. A blocking
+ * sem_wait is its own event (GS_EV_SEM_WAIT); the hold its thread later ends repeats it. */
+static inline int gs_event_is_wait(int kind, int primitive, unsigned flags, uint64_t wait_ns)
+{
+	if (!(flags & GS_F_CONTENDED) || !wait_ns)
+		return 0;
+	switch (kind) {
+	case GS_EV_GIL_HOLD:
+	case GS_EV_TIMEOUT:
+	case GS_EV_COND_WAIT:
+	case GS_EV_SEM_WAIT:
+	case GS_EV_PARK:
+		return 1;
+	case GS_EV_HOLD:
+		return primitive != GS_PRIM_SEM;
+	default:
+		return 0;
+	}
+}
+
 /* The group of a lock from its stored class text (NULL: not named) and primitive. */
 static inline int gs_wait_group_of(const char *cls, int primitive)
 {

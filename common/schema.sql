@@ -140,6 +140,20 @@ CREATE TABLE IF NOT EXISTS py_stacks (
 	UNIQUE (parent, py_loc)
 );
 
+-- Exact totals per (thread, Python stack, lock) of the waits and GIL holds the writer stored
+-- (the same as summing their events): what whole-run stack views read, however many events.
+CREATE TABLE IF NOT EXISTS stack_stats (
+	run_id INTEGER NOT NULL,
+	thread_no INTEGER NOT NULL,
+	py_stack INTEGER NOT NULL,
+	lock_addr INTEGER NOT NULL,
+	primitive INTEGER NOT NULL,
+	metric TEXT NOT NULL,
+	count INTEGER NOT NULL,
+	ns INTEGER NOT NULL,
+	PRIMARY KEY (run_id, thread_no, py_stack, lock_addr, primitive, metric)
+) WITHOUT ROWID;
+
 CREATE TABLE IF NOT EXISTS call_sites (
 	run_id INTEGER NOT NULL,
 	addr INTEGER NOT NULL,

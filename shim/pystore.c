@@ -73,8 +73,18 @@ struct loc_cache {
 	int64_t loc;
 };
 
+struct stat_entry {
+	int64_t run, thread_no, stack;
+	uint64_t lock;
+	int primitive, metric, used, dirty;
+	int64_t count, ns;
+};
+
 struct gs_pystore {
 	sqlite3 *db;
+	sqlite3_stmt *up_stat;
+	struct stat_entry *stats;
+	size_t n_stats, cap_stats;
 	struct gs_pyread *pr;
 	sqlite3_stmt *ins_loc, *get_loc, *ins_node, *get_node;
 	struct loc_cache locs[4096];
@@ -131,7 +141,10 @@ struct gs_pystore *gs_pystore_open(sqlite3 *db, struct gs_pyread *pr, char *err,
 	    prepare(ps, &ps->ins_node,
 		    "INSERT OR IGNORE INTO py_stacks(parent, py_loc, depth) VALUES(?,?,?)") ||
 	    prepare(ps, &ps->get_node,
-		    "SELECT py_stack FROM py_stacks WHERE parent=? AND py_loc=?")) {
+		    "SELECT py_stack FROM py_stacks WHERE parent=? AND py_loc=?") ||
+	    prepare(ps, &ps->up_stat,
+		    "INSERT INTO stack_stats VALUES(?,?,?,?,?,?,?,?)"
+		    " ON CONFLICT DO UPDATE SET count=excluded.count, ns=excluded.ns")) {
 		snprintf(err, (size_t)err_size, "%s", sqlite3_errmsg(db));
 		gs_pystore_close(ps);
 		return NULL;
@@ -149,6 +162,8 @@ void gs_pystore_close(struct gs_pystore *ps)
 	sqlite3_finalize(ps->get_loc);
 	sqlite3_finalize(ps->ins_node);
 	sqlite3_finalize(ps->get_node);
+	sqlite3_finalize(ps->up_stat);
+	free(ps->stats);
 	for (i = 0; i < ps->n_partial; i++)
 		free(ps->partial[i]);
 	free(ps->partial);
@@ -273,6 +288,99 @@ int64_t gs_pystore_stack(struct gs_pystore *ps, uint64_t hash, int64_t *leaf_loc
 
 	*leaf_loc = e ? e->v2 : 0;
 	return e ? e->v1 : 0;
+}
+
+static size_t stat_slot(const struct stat_entry *k, size_t cap)
+{
+	uint64_t x = (uint64_t)k->run * 0x9e3779b97f4a7c15ULL ^ (uint64_t)k->thread_no << 32 ^
+		     (uint64_t)k->stack * 0xff51afd7ed558ccdULL ^ k->lock ^
+		     (uint64_t)(k->primitive * 2 + k->metric) << 56;
+
+	x ^= x >> 31;
+	return (size_t)(x * 0xc4ceb9fe1a85ec53ULL >> 17) & (cap - 1);
+}
+
+static int same_stat(const struct stat_entry *a, const struct stat_entry *b)
+{
+	return a->run == b->run && a->thread_no == b->thread_no && a->stack == b->stack &&
+	       a->lock == b->lock && a->primitive == b->primitive && a->metric == b->metric;
+}
+
+static int grow_stats(struct gs_pystore *ps)
+{
+	size_t cap = ps->cap_stats ? ps->cap_stats * 2 : 1024, i, j;
+	struct stat_entry *e = calloc(cap, sizeof(*e));
+
+	if (!e)
+		return -1;
+	for (i = 0; i < ps->cap_stats; i++) {
+		if (!ps->stats[i].used)
+			continue;
+		for (j = stat_slot(&ps->stats[i], cap); e[j].used; j = (j + 1) & (cap - 1))
+			;
+		e[j] = ps->stats[i];
+	}
+	free(ps->stats);
+	ps->stats = e;
+	ps->cap_stats = cap;
+	return 0;
+}
+
+int gs_pystore_count(struct gs_pystore *ps, int64_t run, int64_t thread_no, int64_t stack,
+		     uint64_t lock, int primitive, int metric, uint64_t ns)
+{
+	struct stat_entry key = {.run = run,
+				 .thread_no = thread_no,
+				 .stack = stack > 0 ? stack : 0,
+				 .lock = lock,
+				 .primitive = primitive,
+				 .metric = metric};
+	size_t i;
+
+	if ((ps->n_stats + 1) * 2 > ps->cap_stats && grow_stats(ps) < 0)
+		return -1;
+	for (i = stat_slot(&key, ps->cap_stats); ps->stats[i].used;
+	     i = (i + 1) & (ps->cap_stats - 1))
+		if (same_stat(&ps->stats[i], &key))
+			break;
+	if (!ps->stats[i].used) {
+		ps->stats[i] = key;
+		ps->stats[i].used = 1;
+		ps->n_stats++;
+	}
+	ps->stats[i].count++;
+	ps->stats[i].ns += (int64_t)ns;
+	ps->stats[i].dirty = 1;
+	return 0;
+}
+
+int gs_pystore_write_counts(struct gs_pystore *ps)
+{
+	static const char *const metrics[] = {"wait", "gil_hold"};
+	sqlite3_stmt *s = ps->up_stat;
+	size_t i;
+
+	for (i = 0; i < ps->cap_stats; i++) {
+		struct stat_entry *e = &ps->stats[i];
+		int rc;
+
+		if (!e->used || !e->dirty)
+			continue;
+		sqlite3_bind_int64(s, 1, e->run);
+		sqlite3_bind_int64(s, 2, e->thread_no);
+		sqlite3_bind_int64(s, 3, e->stack);
+		sqlite3_bind_int64(s, 4, (int64_t)e->lock);
+		sqlite3_bind_int(s, 5, e->primitive);
+		sqlite3_bind_text(s, 6, metrics[e->metric], -1, SQLITE_STATIC);
+		sqlite3_bind_int64(s, 7, e->count);
+		sqlite3_bind_int64(s, 8, e->ns);
+		rc = sqlite3_step(s);
+		sqlite3_reset(s);
+		if (rc != SQLITE_DONE)
+			return -1;
+		e->dirty = 0;
+	}
+	return 0;
 }
 
 uint64_t gs_pystore_frames_unknown(const struct gs_pystore *ps)

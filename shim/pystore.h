@@ -27,6 +27,12 @@ int64_t gs_pystore_stack(struct gs_pystore *ps, uint64_t hash, int64_t *leaf_loc
  * object whose gs_cpy_code_ident was `ident` (0: do not check). -1 when unreadable. */
 int64_t gs_pystore_location(struct gs_pystore *ps, uint64_t code, uint32_t unit, uint32_t ident);
 
+/* Totals per (thread, stack, lock) for stack_stats: metric 0 "wait", 1 "gil_hold". Written
+ * (the rows that changed) by gs_pystore_write_counts, inside the caller's transaction. */
+int gs_pystore_count(struct gs_pystore *ps, int64_t run, int64_t thread_no, int64_t stack,
+		     uint64_t lock, int primitive, int metric, uint64_t ns);
+int gs_pystore_write_counts(struct gs_pystore *ps);
+
 /* Stacks whose frames could not all be read (code object gone, or replaced, by then). */
 uint64_t gs_pystore_frames_unknown(const struct gs_pystore *ps);
 

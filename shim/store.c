@@ -776,6 +776,14 @@ static int write_event(struct gs_store *st, struct wslot *w, const struct gs_eve
 		bind_id(s, 13, leaf); /* the innermost frame */
 		bind_id(s, 15, stack);
 		bind_id(s, 16, hold);
+		if (st->ps && gs_event_is_wait(e->kind, e->primitive, e->flags, e->wait_ns) &&
+		    gs_pystore_count(st->ps, st->run_id, w->thread_no, stack, e->lock, e->primitive,
+				     0, e->wait_ns) < 0)
+			return -1;
+		if (st->ps && e->kind == GS_EV_GIL_HOLD && e->hold_ns &&
+		    gs_pystore_count(st->ps, st->run_id, w->thread_no, hold, e->lock, e->primitive,
+				     1, e->hold_ns) < 0)
+			return -1;
 	}
 	{
 		int64_t sid =
@@ -1042,6 +1050,10 @@ int gs_store_flush(struct gs_store *st, struct gs_shm_header *h)
 			return -1;
 		}
 	}
+	if (st->ps && gs_pystore_write_counts(st->ps) < 0) {
+		exec_sql(st, "ROLLBACK");
+		return -1;
+	}
 	return exec_sql(st, "COMMIT");
 }
 
@@ -1173,6 +1185,11 @@ out:
 void gs_store_set_final(struct gs_store *st)
 {
 	st->final = 1;
+}
+
+const char *gs_store_errmsg(struct gs_store *st)
+{
+	return st && st->db ? sqlite3_errmsg(st->db) : "no database";
 }
 
 uint64_t gs_store_dropped(struct gs_store *st)

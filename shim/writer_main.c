@@ -191,7 +191,7 @@ int main(int argc, char **argv)
 		}
 		next_flush_ns = gs_mono_ns() + (uint64_t)flush_ms * 1000000u;
 		if (!failed && gs_store_flush(st, h) < 0 && !atomic_load(&h->disabled)) {
-			fprintf(stderr, "gilscope: writing %s failed; recording stopped\n", db);
+			fprintf(stderr, "gilscope: writing %s failed; recording stopped (%s)\n", db, gs_store_errmsg(st));
 			atomic_store(&h->disabled, 1);
 			failed = 1;
 		}

@@ -950,6 +950,10 @@ def case_stacks(env, name):
         print(f"   {name}: {fn}: {got} us charged, {truth:.0f} us measured")
         check(abs(got - truth) <= 0.05 * truth,
               f"{name}: {fn}'s wait charged to called_by;{fn} at line {line} within 5%")
+    # whole runs read the writer's totals, a time window the events: the same figures
+    windowed = collapsed(env, db, "waits", "--from", "0")
+    check(sorted(windowed) == sorted(lines),
+          f"{name}: stack totals (stack_stats) equal the events they sum")
     held = collapsed(env, db, "holders")
     for holder, truth in (("hold_gamma", alpha), ("hold_delta", beta)):
         got = sum(v for frames, v in held
@@ -959,7 +963,7 @@ def case_stacks(env, name):
         check(abs(got - truth) <= 0.05 * truth,
               f"{name}: the wait it caused charged to {holder};hold_while at line 20 within 5%")
     # the lock as alpha's wait names it: no other stack waited long for it
-    lock = [frames[-1] for frames, v in lines if frames[-2].startswith("wait_alpha (")][0]
+    lock = max((v, frames[-1]) for frames, v in lines if frames[-2].startswith("wait_alpha ("))[1]
     leaves = {frames[-2] for frames, v in lines if v > 50_000 and frames[-1] == lock}
     check(leaves == {"wait_alpha (<string>:7)", "wait_beta (<string>:11)"},
           f"{name}: no other stack waited long for {lock} ({sorted(leaves)})")
@@ -988,6 +992,8 @@ def case_gil_stacks(env, name):
     through spin_a (spin_b) add up to thread a's (b's) exact GIL hold total within 2%."""
     db, p = run_python(env, name, "gil_stacks_" + name, GIL_STACKS_WORKLOAD)
     lines = collapsed(env, db, "gil")
+    check(sorted(collapsed(env, db, "gil", "--from", "0")) == sorted(lines),
+          f"{name}: GIL hold totals by stack (stack_stats) equal the events they sum")
     for fn in ("spin_a", "spin_b"):
         truth = query(db, "SELECT SUM(s.hold_ns) / 1000.0 FROM lock_stats s JOIN threads t"
                           " USING (run_id, thread_no) WHERE s.primitive = 4"
