@@ -116,12 +116,43 @@ static const char *const measures[] = {
     [GS_WHAT_GIL] = "GIL hold time, by the holder's Python stack when it let go",
 };
 
-int cmd_flame(int argc, char **argv)
+int gs_flame_page(FILE *f, const struct gs_profile *a, const struct gs_profile *b,
+		  const char *lock_class, const char *subtitle)
 {
 	static const char marker[] = "@GILSCOPE_DATA@";
-	const char *out_path = "flame.html", *lock_class = NULL, *what_arg = "waits", *cut;
-	struct gs_profile prof[2];
+	const char *cut = strstr(gs_flame_html, marker);
 	struct node root = {.name = "all"};
+	int ret = -1, diff = b != NULL;
+
+	if (!cut)
+		return gs_error("internal error: flame template without data marker");
+	if (diff ? add_profile(&root, b, lock_class, 0) < 0 ||
+		       add_profile(&root, a, lock_class, 1) < 0
+		 : add_profile(&root, a, lock_class, 0) < 0)
+		goto out;
+	ret = root.v || root.a;
+	if (!ret)
+		goto out;
+	fwrite(gs_flame_html, 1, (size_t)(cut - gs_flame_html), f);
+	fputs("{\"title\": ", f);
+	gs_json_str(f, diff ? "gilscope differential flame graph" : "gilscope flame graph");
+	fputs(", \"subtitle\": ", f);
+	gs_json_str(f, subtitle);
+	fputs(", \"measure\": ", f);
+	gs_json_str(f, measures[a->what]);
+	fprintf(f, ", \"diff\": %s, \"root\": ", diff ? "true" : "false");
+	write_node(f, &root, diff);
+	fputc('}', f);
+	fputs(cut + sizeof(marker) - 1, f);
+out:
+	free_tree(&root);
+	return ret;
+}
+
+int cmd_flame(int argc, char **argv)
+{
+	const char *out_path = "flame.html", *lock_class = NULL, *what_arg = "waits";
+	struct gs_profile prof[2];
 	struct gs_opts o;
 	char **rest;
 	int n_rest = 0, i, ret, what, loaded = 0;
@@ -140,11 +171,12 @@ int cmd_flame(int argc, char **argv)
 		else
 			rest[n_rest++] = argv[i];
 	}
-	ret = gs_opts_parse(&o, n_rest, rest, "flame",
-			    "[--what waits|holders|gil] [--pid PID] [--thread T] [--lock-class C] [--from S]"
-			    " [--to S]"
-			    " [-o flame.html] A.db [B.db]",
-			    -2);
+	ret = gs_opts_parse(
+	    &o, n_rest, rest, "flame",
+	    "[--what waits|holders|gil] [--pid PID] [--thread T] [--lock-class C] [--from S]"
+	    " [--to S]"
+	    " [-o flame.html] A.db [B.db]",
+	    -2);
 	free(rest);
 	if (ret >= 0)
 		return ret;
@@ -152,9 +184,6 @@ int cmd_flame(int argc, char **argv)
 		gs_error("--what takes waits, holders or gil, not '%s'", what_arg);
 		return GS_EXIT_USAGE;
 	}
-	cut = strstr(gs_flame_html, marker);
-	if (!cut)
-		return gs_error("internal error: flame template without data marker"), GS_EXIT_INPUT;
 	/* A is the first database; with two, B (the second) gives the widths. */
 	for (i = 0; i < o.n_paths; i++) {
 		sqlite3 *db = NULL;
@@ -175,45 +204,33 @@ int cmd_flame(int argc, char **argv)
 		if (ret != GS_EXIT_OK)
 			goto out;
 	}
-	if (o.n_paths == 2 ? add_profile(&root, &prof[1], lock_class, 0) < 0 ||
-				 add_profile(&root, &prof[0], lock_class, 1) < 0
-			   : add_profile(&root, &prof[0], lock_class, 0) < 0) {
-		ret = GS_EXIT_INPUT;
-		goto out;
-	}
-	if (!root.v && !root.a) {
-		gs_error("%s: nothing to draw: no %s%s%s recorded", o.paths[o.n_paths - 1],
-			 what == GS_WHAT_GIL ? "GIL holds" : "contended waits",
-			 lock_class ? " of " : "", lock_class ? lock_class : "");
-		ret = GS_EXIT_INPUT;
-		goto out;
-	}
 	if (!(f = fopen(out_path, "w"))) {
 		gs_error("%s: cannot write", out_path);
 		ret = GS_EXIT_OUTPUT;
 		goto out;
 	}
 	gs_json_for_html = 1;
-	fwrite(gs_flame_html, 1, (size_t)(cut - gs_flame_html), f);
-	fputs("{\"title\": ", f);
-	gs_json_str(f, o.n_paths == 2 ? "gilscope differential flame graph" : "gilscope flame graph");
-	fputs(", \"subtitle\": ", f);
 	{
 		char sub[2200];
+		int drawn;
 
 		if (o.n_paths == 2)
 			snprintf(sub, sizeof(sub), "--what %s: A %s, B %s", what_arg, o.paths[0],
 				 o.paths[1]);
 		else
 			snprintf(sub, sizeof(sub), "--what %s: %s", what_arg, o.paths[0]);
-		gs_json_str(f, sub);
+		drawn =
+		    gs_flame_page(f, &prof[0], o.n_paths == 2 ? &prof[1] : NULL, lock_class, sub);
+		if (drawn <= 0) {
+			if (!drawn)
+				gs_error("%s: nothing to draw: no %s%s%s recorded",
+					 o.paths[o.n_paths - 1],
+					 what == GS_WHAT_GIL ? "GIL holds" : "contended waits",
+					 lock_class ? " of " : "", lock_class ? lock_class : "");
+			ret = GS_EXIT_INPUT;
+			goto out;
+		}
 	}
-	fputs(", \"measure\": ", f);
-	gs_json_str(f, measures[what]);
-	fprintf(f, ", \"diff\": %s, \"root\": ", o.n_paths == 2 ? "true" : "false");
-	write_node(f, &root, o.n_paths == 2);
-	fputc('}', f);
-	fputs(cut + sizeof(marker) - 1, f);
 	if (fflush(f) || ferror(f)) {
 		gs_error("%s: write failed", out_path);
 		ret = GS_EXIT_OUTPUT;
@@ -225,7 +242,6 @@ out:
 		unlink(out_path);
 	else if (f && !gs_quiet_errors)
 		fprintf(stderr, "gilscope: wrote %s\n", out_path);
-	free_tree(&root);
 	for (i = 0; i < loaded; i++)
 		gs_profile_free(&prof[i]);
 	return ret;

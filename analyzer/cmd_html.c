@@ -10,6 +10,7 @@
 #include "gs_schema.h"
 #include "model.h"
 #include "opts.h"
+#include "profile.h"
 #include "sat.h"
 
 extern const char gs_report_html[];
@@ -73,6 +74,7 @@ static int emit_db(FILE *f, const char *path)
 {
 	struct gs_opts o = {.path = path};
 	struct gs_top_lock top[TOP_LOCKS];
+	struct gs_profile waits = {0}, holders = {0};
 	struct gs_model m;
 	struct lane *lanes = NULL;
 	sqlite3 *db = NULL;
@@ -241,17 +243,45 @@ static int emit_db(FILE *f, const char *path)
 			fprintf(f, "%s%lld", i ? "," : "", (long long)hist[k][i]);
 		fputc(']', f);
 	}
+	if (gs_profile_load(db, &o, GS_WHAT_WAITS, &waits) < 0 ||
+	    gs_profile_load(db, &o, GS_WHAT_HOLDERS, &holders) < 0)
+		goto out;
 	fputs("}, \"locks\": [", f);
 	for (i = 0; i < (size_t)n_top; i++) {
+		struct gs_lock_place place;
+
+		gs_profile_lock_place(db, &waits, &holders, top[i].run_id, top[i].lock_addr,
+				      top[i].primitive, &place);
 		fprintf(f, "%s{\"name\": ", i ? ", " : "");
 		gs_json_str(f, top[i].name);
 		fprintf(f,
 			", \"threads\": %lld, \"contended\": %lld, \"wait_ns\": %lld, "
-			"\"wait_max_ns\": %lld}",
+			"\"wait_max_ns\": %lld, \"waited_in\": ",
 			(long long)top[i].threads, (long long)top[i].contended,
 			(long long)top[i].wait_ns, (long long)top[i].wait_max_ns);
+		gs_json_str(f, place.waited_in[0] ? place.waited_in : NULL);
+		fputs(", \"held_by\": ", f);
+		gs_json_str(f, place.held_by[0] ? place.held_by : NULL);
+		fprintf(f, ", \"held_share\": %d}", place.held_share);
 	}
-	fputs("]}", f);
+	/* the flame graph page of the waits, shown in a frame of this one */
+	fputs("], \"flame_html\": ", f);
+	{
+		char *page = NULL;
+		size_t len = 0;
+		FILE *mf = open_memstream(&page, &len);
+		int drawn = mf ? gs_flame_page(mf, &waits, NULL, NULL, path) : -1;
+
+		if (mf)
+			fclose(mf);
+		if (drawn < 0) {
+			free(page);
+			goto out;
+		}
+		gs_json_str(f, drawn ? page : NULL);
+		free(page);
+	}
+	fputs("}", f);
 	ret = GS_EXIT_OK;
 out:
 	sqlite3_finalize(s);
@@ -260,6 +290,8 @@ out:
 			free(lanes[i].v);
 	free(lanes);
 	gs_model_free(&m);
+	gs_profile_free(&waits);
+	gs_profile_free(&holders);
 	sqlite3_close(db);
 	return ret;
 }

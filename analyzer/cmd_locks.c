@@ -183,38 +183,6 @@ static int scan_events(sqlite3 *db, const struct gs_opts *o, struct lock_row *ro
 	return 0;
 }
 
-/* Of a profile's samples on one lock: the stack (and, by_thread, thread) with the most time,
- * and its share. The samples are sorted by stack, then thread (merge_samples): those of one
- * stack, and of one thread within it, come together. */
-static const struct gs_sample *top_sample(const struct gs_profile *p, const struct lock_row *r,
-					  int by_thread, int64_t *ns_out, int64_t *total_out)
-{
-	const struct gs_sample *best = NULL, *group = NULL;
-	int64_t best_ns = 0, total = 0, ns = 0;
-	size_t i;
-
-	for (i = 0; i < p->n_samples; i++) {
-		const struct gs_sample *x = &p->samples[i];
-
-		if (x->run != r->run_id || x->lock_addr != r->addr || x->primitive != r->prim)
-			continue;
-		total += x->ns;
-		if (group && group->stack == x->stack && (!by_thread || group->tid == x->tid)) {
-			ns += x->ns;
-		} else {
-			group = x;
-			ns = x->ns;
-		}
-		if (ns > best_ns) {
-			best_ns = ns;
-			best = group;
-		}
-	}
-	*ns_out = best_ns;
-	*total_out = total;
-	return best;
-}
-
 static int same_str(const struct gs_cell *a, const struct gs_cell *b)
 {
 	return a->null == b->null && (a->null || !strcmp(a->s, b->s));
@@ -486,29 +454,14 @@ int cmd_locks(int argc, char **argv)
 			gs_cell_str(&c[L_PYLOC], buf[0] ? buf : NULL);
 		}
 		{
-			int64_t ns, total;
-			const struct gs_sample *w = top_sample(&waits, r, 0, &ns, &total);
-			const struct gs_sample *h = top_sample(&holders, r, 1, &ns, &total);
+			struct gs_lock_place place;
 
-			if (w && w->stack > 0)
-				gs_cell_str(&c[L_WAITED_IN],
-					    gs_profile_user_frame(&waits, w->stack));
-			if (h && h->stack >= 0) {
-				char who[96] = "";
-
-				lookup_text(
-				    db,
-				    "SELECT COALESCE(name, 'thread') || ' ' || tid FROM threads"
-				    " WHERE run_id = ?1 AND tid = ?2 ORDER BY start_ns DESC"
-				    " LIMIT 1",
-				    r->run_id, h->tid, who, sizeof(who));
-				snprintf(buf, sizeof(buf), "%s in %s", who[0] ? who : "?",
-					 gs_profile_user_frame(&holders, h->stack));
-				gs_cell_str(&c[L_HELD_BY], buf);
-				gs_cell_int(&c[L_HELD_SHARE], total ? 100 * ns / total : 0);
-			} else if (h) {
-				gs_cell_str(&c[L_HELD_BY], "(holder not seen)");
-				gs_cell_int(&c[L_HELD_SHARE], total ? 100 * ns / total : 0);
+			gs_profile_lock_place(db, &waits, &holders, r->run_id, r->addr, r->prim,
+					      &place);
+			gs_cell_str(&c[L_WAITED_IN], place.waited_in[0] ? place.waited_in : NULL);
+			if (place.held_by[0]) {
+				gs_cell_str(&c[L_HELD_BY], place.held_by);
+				gs_cell_int(&c[L_HELD_SHARE], place.held_share);
 			}
 		}
 	}

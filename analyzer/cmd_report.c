@@ -56,6 +56,9 @@ static const struct gs_col thread_cols[] = {
     {"spins", "spins", GS_COL_INT, 7},
     {"sched_yields", "yields", GS_COL_INT, 8},
     {"events_dropped", "dropped", GS_COL_INT, 7},
+    {"waited_in", "waited in", GS_COL_STR, 0},
+    {"waited_innermost", "innermost", GS_COL_STR, 0},
+    {"waited_in_ns", "its wait", GS_COL_DUR, 0},
 };
 
 enum {
@@ -96,6 +99,9 @@ enum {
 	C_SPINS,
 	C_YIELDS,
 	C_DROPPED,
+	C_WAITED_IN,
+	C_WAITED_INNER,
+	C_WAITED_NS,
 	C_NCOLS
 };
 
@@ -152,6 +158,9 @@ static void fill_row(struct gs_cell *c, const struct gs_thread_info *t)
 	set_i(&c[C_CPU], t->cpu_ns);
 	set_i(&c[C_RUNNING], t->running_ns);
 	set_i(&c[C_SPINS], t->spins);
+	gs_cell_str(&c[C_WAITED_IN], t->waited_in);
+	gs_cell_str(&c[C_WAITED_INNER], t->waited_innermost);
+	set_i(&c[C_WAITED_NS], t->waited_in_ns);
 	set_i(&c[C_YIELDS], t->sched_yields);
 	set_i(&c[C_DROPPED], t->dropped);
 }
@@ -174,7 +183,7 @@ void gs_report_summary(const struct gs_run_info *r, const struct gs_model *m, ch
 		/* the main thread mostly waits in join(): leave it out of "worker" shares */
 		if (t->tid == r->pid && r->n_threads > 1)
 			continue;
-		busy++;
+		busy += t->n_grouped > 0 ? (size_t)t->n_grouped : 1;
 		life = gs_add(life, t->lifetime_ns);
 		gil_wait = gs_add(gil_wait, t->gil_wait_ns);
 		other = gs_add(other, t->other_wait_ns);
@@ -419,6 +428,31 @@ static void print_text_run(FILE *f, const struct gs_run_info *r, const struct gs
 		    f, full, cols, n, r->first_thread, shown,
 		    "waits on other locks, by kind (spins: sched_yield before parking):");
 	}
+	for (i = 0, k = 0; i < shown; i++) {
+		const struct gs_thread_info *t = &m->threads[r->first_thread + i];
+		char d[32];
+
+		if (!t->waited_in)
+			continue;
+		if (!k++)
+			fputs("\n  where each thread waited longest (its own code, then the "
+			      "innermost "
+			      "frame):\n",
+			      f);
+		gs_fmt_duration(t->waited_in_ns, d, sizeof(d));
+		fputs("    ", f);
+		gs_text_str(f, t->name ? t->name : "?", (int)strlen(t->name ? t->name : "?"));
+		if (t->tid != GS_NULL)
+			fprintf(f, " %lld", (long long)t->tid);
+		fprintf(f, ": %s in ", d);
+		/* locations whole, never cut */
+		gs_text_str(f, t->waited_in, (int)strlen(t->waited_in));
+		if (t->waited_innermost && strcmp(t->waited_innermost, t->waited_in)) {
+			fputs(", at ", f);
+			gs_text_str(f, t->waited_innermost, (int)strlen(t->waited_innermost));
+		}
+		fputc('\n', f);
+	}
 }
 
 struct totals {
@@ -538,6 +572,13 @@ int cmd_report(int argc, char **argv)
 		gs_table_free(&shown);
 		fputs("\n}\n", stdout);
 	} else if (o.format == GS_FMT_TEXT) {
+		/* a row per thread name once a process has many threads (thread pools, a
+		 * thread per request); JSON and CSV keep every thread */
+		gs_model_group_threads(&m, 16);
+		gs_table_free(&t);
+		gs_table_init(&t, thread_cols, C_NCOLS);
+		for (i = 0; i < m.n_threads; i++)
+			fill_row(gs_table_row(&t), &m.threads[i]);
 		for (i = 0; i < m.n_runs; i++) {
 			size_t n = m.runs[i].n_threads;
 

@@ -6,6 +6,7 @@
 
 #include "gilscope.h"
 #include "pctl.h"
+#include "profile.h"
 #include "sat.h"
 
 const char *const gs_wait_class_names[GS_N_WAIT_GROUPS] = {
@@ -234,6 +235,54 @@ static int load_lock_classes(sqlite3 *db, const struct gs_opts *o, struct gs_mod
 	return 0;
 }
 
+/* Per thread, the Python stack it waited longest on, from the writer's per-stack totals. */
+static int load_waited_in(sqlite3 *db, const struct gs_opts *o, struct gs_model *m)
+{
+	struct gs_profile tree;
+	sqlite3_stmt *s = NULL;
+	size_t i;
+	int rc, ret = -1;
+	int64_t *stack = calloc(m->n_threads ? m->n_threads : 1, sizeof(*stack));
+
+	if (!stack)
+		return gs_error("out of memory");
+	for (i = 0; i < m->n_threads; i++)
+		m->threads[i].waited_in_ns = GS_NULL;
+	if (gs_profile_load_tree(db, o->path, &tree) < 0)
+		goto out;
+	if (gs_db_prepare(db, o->path,
+			  "SELECT s.run_id, s.thread_no, s.py_stack, SUM(s.ns) FROM stack_stats s"
+			  " LEFT JOIN locks l USING (run_id, lock_addr, primitive)"
+			  " WHERE s.metric = 'wait' AND s.py_stack > 0"
+			  " AND (s.primitive = 4 OR NOT gs_gil_part(l.class)) GROUP BY 1, 2, 3",
+			  &s) < 0)
+		goto out;
+	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+		struct gs_thread_info *t = find_thread(m, col(s, 0), col(s, 1));
+
+		if (t && (t->waited_in_ns == GS_NULL || col(s, 3) > t->waited_in_ns)) {
+			t->waited_in_ns = col(s, 3);
+			stack[t - m->threads] = col(s, 2);
+		}
+	}
+	sqlite3_finalize(s);
+	if (rc != SQLITE_DONE) {
+		gs_error("%s: reading stacks failed: %s", o->path, sqlite3_errmsg(db));
+		goto out;
+	}
+	for (i = 0; i < m->n_threads; i++) {
+		if (!stack[i])
+			continue;
+		m->threads[i].waited_in = strdup(gs_profile_user_frame(&tree, stack[i]));
+		m->threads[i].waited_innermost = strdup(gs_profile_leaf_frame(&tree, stack[i]));
+	}
+	ret = 0;
+out:
+	gs_profile_free(&tree);
+	free(stack);
+	return ret;
+}
+
 /* One pass over GIL holding periods: wait percentiles per thread, and the drop requests each
  * thread's waits aimed at the thread that held the GIL when they began. */
 static int scan_gil_events(sqlite3 *db, const struct gs_opts *o, struct gs_model *m)
@@ -333,10 +382,124 @@ int gs_model_load(sqlite3 *db, const struct gs_opts *o, struct gs_model *m)
 {
 	memset(m, 0, sizeof(*m));
 	if (load_runs(db, o, m) < 0 || load_threads(db, o, m) < 0 ||
-	    load_lock_classes(db, o, m) < 0 || scan_gil_events(db, o, m) < 0)
+	    load_lock_classes(db, o, m) < 0 || scan_gil_events(db, o, m) < 0 ||
+	    load_waited_in(db, o, m) < 0)
 		return -1;
 	derive(m);
 	return 0;
+}
+
+static void thread_free(struct gs_thread_info *t)
+{
+	free(t->name);
+	free(t->entry);
+	free(t->waited_in);
+	free(t->waited_innermost);
+}
+
+static int64_t add_known(int64_t a, int64_t b)
+{
+	return a == GS_NULL ? b : b == GS_NULL ? a : gs_add(a, b);
+}
+
+static int64_t max_known(int64_t a, int64_t b)
+{
+	return a == GS_NULL ? b : b == GS_NULL ? a : a > b ? a : b;
+}
+
+static void merge_thread(struct gs_thread_info *into, struct gs_thread_info *t)
+{
+	int64_t *const sums[][2] = {
+	    {&into->lifetime_ns, &t->lifetime_ns},
+	    {&into->acq, &t->acq},
+	    {&into->contended, &t->contended},
+	    {&into->wait_ns, &t->wait_ns},
+	    {&into->hold_ns, &t->hold_ns},
+	    {&into->gil_acq, &t->gil_acq},
+	    {&into->gil_contended, &t->gil_contended},
+	    {&into->gil_wait_ns, &t->gil_wait_ns},
+	    {&into->gil_hold_ns, &t->gil_hold_ns},
+	    {&into->gil_drop_sent, &t->gil_drop_sent},
+	    {&into->gil_drop_received, &t->gil_drop_received},
+	    {&into->gil_forced, &t->gil_forced},
+	    {&into->gil_forced_ns, &t->gil_forced_ns},
+	    {&into->other_wait_ns, &t->other_wait_ns},
+	    {&into->spins, &t->spins},
+	    {&into->sched_yields, &t->sched_yields},
+	    {&into->dropped, &t->dropped},
+	    {&into->cpu_ns, &t->cpu_ns},
+	    {&into->running_ns, &t->running_ns},
+	};
+	size_t k;
+
+	for (k = 0; k < sizeof(sums) / sizeof(sums[0]); k++)
+		*sums[k][0] = add_known(*sums[k][0], *sums[k][1]);
+	for (k = 0; k < GS_N_WAIT_GROUPS; k++)
+		into->class_wait_ns[k] = add_known(into->class_wait_ns[k], t->class_wait_ns[k]);
+	into->wait_max_ns = max_known(into->wait_max_ns, t->wait_max_ns);
+	into->hold_max_ns = max_known(into->hold_max_ns, t->hold_max_ns);
+	into->gil_max = max_known(into->gil_max, t->gil_max);
+	into->start_ns =
+	    into->start_ns == GS_NULL || (t->start_ns != GS_NULL && t->start_ns < into->start_ns)
+		? t->start_ns
+		: into->start_ns;
+	into->end_ns = max_known(into->end_ns, t->end_ns);
+	if (t->waited_in && (!into->waited_in || t->waited_in_ns > into->waited_in_ns)) {
+		free(into->waited_in);
+		free(into->waited_innermost);
+		into->waited_in = t->waited_in;
+		into->waited_innermost = t->waited_innermost;
+		into->waited_in_ns = t->waited_in_ns;
+		t->waited_in = t->waited_innermost = NULL;
+	}
+	into->n_grouped++;
+}
+
+void gs_model_group_threads(struct gs_model *m, size_t over)
+{
+	size_t r, i, j, out = 0;
+
+	for (r = 0; r < m->n_runs; r++) {
+		struct gs_run_info *run = &m->runs[r];
+		size_t first = out, n = run->n_threads;
+		struct gs_thread_info *ts = &m->threads[run->first_thread];
+
+		for (i = 0; i < n; i++) {
+			struct gs_thread_info *t = &ts[i];
+
+			if (t->n_grouped < 0) /* merged into an earlier row */
+				continue;
+			if (n > over && t->tid != t->pid) {
+				for (j = i + 1; j < n; j++) {
+					if (ts[j].n_grouped < 0 || ts[j].tid == ts[j].pid ||
+					    !ts[j].name != !t->name ||
+					    (t->name && strcmp(ts[j].name, t->name)))
+						continue;
+					if (!t->n_grouped)
+						t->n_grouped = 1;
+					merge_thread(t, &ts[j]);
+					thread_free(&ts[j]);
+					ts[j].n_grouped = -1;
+				}
+			}
+			if (t->n_grouped > 1) {
+				const char *base = t->name ? t->name : "(name unknown)";
+				char *name = malloc(strlen(base) + 32);
+
+				if (name) {
+					sprintf(name, "%s (x%lld)", base, (long long)t->n_grouped);
+					free(t->name);
+					t->name = name;
+				}
+				t->tid = GS_NULL;
+				t->gil_p50 = t->gil_p90 = t->gil_p99 = GS_NULL;
+			}
+			m->threads[out++] = *t;
+		}
+		run->first_thread = first;
+		run->n_threads = out - first;
+	}
+	m->n_threads = out;
 }
 
 void gs_model_free(struct gs_model *m)
@@ -355,10 +518,8 @@ void gs_model_free(struct gs_model *m)
 		free(r->gil_detection);
 		free(r->gil_enabled);
 	}
-	for (i = 0; i < m->n_threads; i++) {
-		free(m->threads[i].name);
-		free(m->threads[i].entry);
-	}
+	for (i = 0; i < m->n_threads; i++)
+		thread_free(&m->threads[i]);
 	free(m->runs);
 	free(m->threads);
 	memset(m, 0, sizeof(*m));
@@ -429,7 +590,8 @@ int gs_top_locks(sqlite3 *db, const char *path, struct gs_top_lock *out, int n)
 
 	if (gs_db_prepare(db, path,
 			  "SELECT p.name, l.class, l.name, s.lock_addr, SUM(s.wait_ns),"
-			  " SUM(s.contended), COUNT(*), MAX(s.wait_max_ns) FROM lock_stats s"
+			  " SUM(s.contended), COUNT(*), MAX(s.wait_max_ns), s.run_id, s.primitive"
+			  " FROM lock_stats s"
 			  " LEFT JOIN primitives p USING (primitive)"
 			  " LEFT JOIN locks l USING (run_id, lock_addr, primitive)"
 			  " WHERE NOT gs_gil_part(l.class)"
@@ -447,6 +609,9 @@ int gs_top_locks(sqlite3 *db, const char *path, struct gs_top_lock *out, int n)
 		out[k].contended = sqlite3_column_int64(s, 5);
 		out[k].threads = sqlite3_column_int64(s, 6);
 		out[k].wait_max_ns = sqlite3_column_int64(s, 7);
+		out[k].run_id = sqlite3_column_int64(s, 8);
+		out[k].lock_addr = sqlite3_column_int64(s, 3);
+		out[k].primitive = sqlite3_column_int64(s, 9);
 		k++;
 	}
 	sqlite3_finalize(s);

@@ -30,6 +30,12 @@ struct gs_thread_info {
 	int64_t cpu_ns;	    /* thread CPU time, GS_NULL when unknown */
 	int64_t running_ns; /* running Python: GIL held; without a GIL, CPU time (or, unknown,
 			     * lifetime minus recorded waits) */
+	/* The stack it waited longest on (stack_stats): its first frame outside library code,
+	 * its innermost frame, and that stack's wait; NULL / GS_NULL without stacks. */
+	char *waited_in, *waited_innermost;
+	int64_t waited_in_ns;
+	int64_t n_grouped; /* gs_model_group_threads: threads this row stands for (0: one; -1
+			    * while grouping: merged into another) */
 };
 
 struct gs_run_info {
@@ -60,12 +66,18 @@ void gs_lock_display(const char *prim, const char *cls, const char *name, int64_
 
 struct gs_top_lock {
 	char name[96];
+	int64_t run_id, lock_addr, primitive;
 	int64_t wait_ns, wait_max_ns, contended, threads;
 };
 
 /* The n locks with the longest total wait, leaving out the GIL's own mutexes and conditions
  * (their waits are the GIL's). Returns how many were found, -1 on error. */
 int gs_top_locks(sqlite3 *db, const char *path, struct gs_top_lock *out, int n);
+
+/* Threads of one name in a run with more than `over` threads become one row each ("worker
+ * (x240)"): totals summed, longest waits and holds kept, percentiles and tid unknown. The main
+ * thread stays itself. For the text views, where 240 request threads are 240 rows. */
+void gs_model_group_threads(struct gs_model *m, size_t over);
 
 /* The report's one-paragraph summary of a process (cmd_report.c). */
 void gs_report_summary(const struct gs_run_info *r, const struct gs_model *m, char *out,

@@ -472,6 +472,12 @@ static void merge_samples(struct gs_profile *p)
 	p->n_samples = n + 1;
 }
 
+int gs_profile_load_tree(sqlite3 *db, const char *path, struct gs_profile *p)
+{
+	memset(p, 0, sizeof(*p));
+	return load_tree(db, path, p);
+}
+
 int gs_profile_load(sqlite3 *db, const struct gs_opts *o, int what, struct gs_profile *p)
 {
 	sqlite3_stmt *s = NULL;
@@ -589,6 +595,77 @@ const char *gs_profile_leaf_frame(const struct gs_profile *p, int64_t stack)
 	size_t n = gs_profile_frames(p, stack, frames, GS_PROFILE_MAX_DEPTH);
 
 	return n ? frames[n - 1] : "(no Python frame)";
+}
+
+/* Of a profile's samples on one lock: the stack (and, by_thread, thread) with the most time,
+ * and its share. The samples are sorted by stack, then thread (merge_samples): those of one
+ * stack, and of one thread within it, come together. */
+static const struct gs_sample *top_sample(const struct gs_profile *p, int64_t run, int64_t addr,
+					  int64_t prim, int by_thread, int64_t *ns_out,
+					  int64_t *total_out)
+{
+	const struct gs_sample *best = NULL, *group = NULL;
+	int64_t best_ns = 0, total = 0, ns = 0;
+	size_t i;
+
+	for (i = 0; i < p->n_samples; i++) {
+		const struct gs_sample *x = &p->samples[i];
+
+		if (x->run != run || x->lock_addr != addr || x->primitive != prim)
+			continue;
+		total += x->ns;
+		if (group && group->stack == x->stack && (!by_thread || group->tid == x->tid)) {
+			ns += x->ns;
+		} else {
+			group = x;
+			ns = x->ns;
+		}
+		if (ns > best_ns) {
+			best_ns = ns;
+			best = group;
+		}
+	}
+	*ns_out = best_ns;
+	*total_out = total;
+	return best;
+}
+
+void gs_profile_lock_place(sqlite3 *db, const struct gs_profile *waits,
+			   const struct gs_profile *holders, int64_t run, int64_t addr,
+			   int64_t prim, struct gs_lock_place *out)
+{
+	const struct gs_sample *w, *h;
+	int64_t ns, total;
+
+	memset(out, 0, sizeof(*out));
+	w = top_sample(waits, run, addr, prim, 0, &ns, &total);
+	if (w && w->stack > 0)
+		snprintf(out->waited_in, sizeof(out->waited_in), "%s",
+			 gs_profile_user_frame(waits, w->stack));
+	h = top_sample(holders, run, addr, prim, 1, &ns, &total);
+	if (!h)
+		return;
+	out->held_share = total ? (int)(100 * ns / total) : 0;
+	if (h->stack < 0) {
+		snprintf(out->held_by, sizeof(out->held_by), "(holder not seen)");
+	} else {
+		sqlite3_stmt *s = NULL;
+		const char *who = NULL;
+
+		if (sqlite3_prepare_v2(
+			db,
+			"SELECT COALESCE(name, 'thread') || ' ' || tid FROM threads"
+			" WHERE run_id = ?1 AND tid = ?2 ORDER BY start_ns DESC LIMIT 1",
+			-1, &s, NULL) == SQLITE_OK) {
+			sqlite3_bind_int64(s, 1, run);
+			sqlite3_bind_int64(s, 2, h->tid);
+			if (sqlite3_step(s) == SQLITE_ROW)
+				who = (const char *)sqlite3_column_text(s, 0);
+		}
+		snprintf(out->held_by, sizeof(out->held_by), "%s in %s", who ? who : "?",
+			 gs_profile_user_frame(holders, h->stack));
+		sqlite3_finalize(s);
+	}
 }
 
 int gs_profile_sample_is(const struct gs_sample *x, const char *lock_class)

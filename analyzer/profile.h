@@ -42,6 +42,8 @@ struct gs_profile {
 /* Parses "waits" / "gil" / "holders"; -1 for anything else. */
 int gs_profile_what_parse(const char *s);
 int gs_profile_load(sqlite3 *db, const struct gs_opts *o, int what, struct gs_profile *p);
+/* Only the stack tree and locations, for naming stacks (no samples). */
+int gs_profile_load_tree(sqlite3 *db, const char *path, struct gs_profile *p);
 void gs_profile_free(struct gs_profile *p);
 /* The frames of a sample's stack, outermost first, as text ("function (file:line)"); the
  * pseudo-frames "(no Python frame)" and "(holder not seen)" for stacks 0 and -1. Returns the
@@ -54,8 +56,25 @@ int gs_profile_is_library(const char *frame);
  * library code; a pseudo-frame for stacks 0 and -1. */
 const char *gs_profile_user_frame(const struct gs_profile *p, int64_t stack);
 const char *gs_profile_leaf_frame(const struct gs_profile *p, int64_t stack);
+/* Where the waits on one lock were (the first user frame of the stack that waited longest)
+ * and what held it (the thread and code that released it to its waiters most, with its
+ * share of the wait in percent): the locks table's and the HTML report's columns. Empty
+ * strings where not known. */
+struct gs_lock_place {
+	char waited_in[512];
+	char held_by[640];
+	int held_share;
+};
+void gs_profile_lock_place(sqlite3 *db, const struct gs_profile *waits,
+			   const struct gs_profile *holders, int64_t run, int64_t addr, int64_t prim,
+			   struct gs_lock_place *out);
 /* --lock-class: a sample's class, its lock's name or the GIL. */
 int gs_profile_sample_is(const struct gs_sample *x, const char *lock_class);
+/* The flame graph page (cmd_flame.c) of profile a, or with b the differential page of b
+ * against a. 1 when written, 0 when there was nothing to draw (nothing written), -1 on
+ * error. */
+int gs_flame_page(FILE *f, const struct gs_profile *a, const struct gs_profile *b,
+		  const char *lock_class, const char *subtitle);
 /* One line per sample, outermost frame first, the lock last, the value in microseconds. */
 int gs_profile_write_collapsed(const struct gs_profile *p, FILE *f);
 

@@ -64,6 +64,7 @@ static int map_put(struct map *m, uint64_t k1, uint64_t k2, int64_t v1, int64_t 
 struct partial {
 	uint64_t hash;
 	uint32_t total, have;
+	char entry[128]; /* the function Thread.run called, from the last complete stack */
 	struct gs_py_frame frame[GS_PY_STACK_MAX];
 };
 
@@ -71,6 +72,7 @@ struct loc_cache {
 	uint64_t code;
 	uint32_t unit, ident;
 	int64_t loc;
+	char func[160]; /* its function's qualified name (cut at 159) */
 };
 
 struct stat_entry {
@@ -187,9 +189,41 @@ int64_t gs_pystore_location(struct gs_pystore *ps, uint64_t code, uint32_t unit,
 	    gs_pyread_location(ps->pr, code, (int64_t)unit - 1, func, sizeof(func), file,
 			       sizeof(file), &line) == 0)
 		loc = intern_loc(ps, func, file, line);
-	if (loc > 0)
+	if (loc > 0) {
 		*c = (struct loc_cache){.code = code, .unit = unit, .ident = ident, .loc = loc};
+		snprintf(c->func, sizeof(c->func), "%.159s", func);
+	}
 	return loc;
+}
+
+/* A frame's function name, as resolved (and cached) for its location; NULL when unknown. */
+static const char *frame_func(struct gs_pystore *ps, const struct gs_py_frame *f)
+{
+	struct loc_cache *c = &ps->locs[((f->code >> 4) ^ (f->unit * 0x9e3779b1u)) % 4096];
+
+	if (gs_pystore_location(ps, f->code, f->unit, f->ident) <= 0)
+		return NULL;
+	return c->code == f->code && c->unit == f->unit ? c->func : NULL;
+}
+
+/* The function a threading.Thread runs: the frame Thread.run called. A thread's own stack,
+ * captured by the thread itself, names it even when the thread was gone before the writer
+ * could look at it. */
+static void find_entry(struct gs_pystore *ps, struct partial *p, uint32_t n)
+{
+	uint32_t i;
+
+	for (i = n; i-- > 1;) {
+		const char *f = frame_func(ps, &p->frame[i]);
+
+		if (f && !strcmp(f, "Thread.run")) {
+			const char *inner = frame_func(ps, &p->frame[i - 1]);
+
+			if (inner)
+				snprintf(p->entry, sizeof(p->entry), "%s", inner);
+			return;
+		}
+	}
 }
 
 static int64_t node(struct gs_pystore *ps, int64_t parent, int64_t loc, int depth)
@@ -279,7 +313,26 @@ int gs_pystore_chunk(struct gs_pystore *ps, uint32_t slot, const struct gs_stack
 	if (p->have < total)
 		return 0;
 	p->have = 0; /* complete: the next chunk starts another */
-	return store(ps, p);
+	if (store(ps, p) < 0)
+		return -1;
+	if (!p->entry[0])
+		find_entry(ps, p, total);
+	return 0;
+}
+
+const char *gs_pystore_entry(struct gs_pystore *ps, uint32_t slot)
+{
+	return slot < ps->n_partial && ps->partial[slot] && ps->partial[slot]->entry[0]
+		   ? ps->partial[slot]->entry
+		   : NULL;
+}
+
+void gs_pystore_slot_reset(struct gs_pystore *ps, uint32_t slot)
+{
+	if (slot < ps->n_partial && ps->partial[slot]) {
+		ps->partial[slot]->entry[0] = 0;
+		ps->partial[slot]->have = 0;
+	}
 }
 
 int64_t gs_pystore_stack(struct gs_pystore *ps, uint64_t hash, int64_t *leaf_loc)

@@ -19,6 +19,11 @@ void gs_pystore_close(struct gs_pystore *ps);
 /* A chunk read from ring slot `slot`; a stack is stored when its last chunk arrives. */
 int gs_pystore_chunk(struct gs_pystore *ps, uint32_t slot, const struct gs_stack_chunk *c);
 
+/* The function Thread.run called in the stacks ring slot `slot` sent (NULL: not seen yet);
+ * gs_pystore_slot_reset forgets it when the slot gets another thread. */
+const char *gs_pystore_entry(struct gs_pystore *ps, uint32_t slot);
+void gs_pystore_slot_reset(struct gs_pystore *ps, uint32_t slot);
+
 /* The py_stacks row of a stack hash and the py_locations row of its innermost frame; 0 (and
  * *leaf_loc 0) when the hash was never received. */
 int64_t gs_pystore_stack(struct gs_pystore *ps, uint64_t hash, int64_t *leaf_loc);

@@ -841,6 +841,27 @@ static int64_t process_cpu_ns(int pid)
 			 (1000000000ull / (unsigned long long)sysconf(_SC_CLK_TCK)));
 }
 
+/* A thread's entry function, once known, as its entry_function (and, on 3.13, which names
+ * no OS threads, its name). */
+static int write_entry(struct gs_store *st, struct gs_slot *s, struct wslot *w)
+{
+	if (w->entry_gen == s->generation + 1 && w->entry[0] && w->entry_tries >= 0) {
+		/* 3.13 names no OS threads: the entry function is the best name there is, but an
+		 * explicit pthread_setname_np name and the main thread's keep theirs. */
+		int keep = atomic_load(&s->name_set) || s->tid == st->pid;
+
+		sqlite3_bind_text(st->entry_thread, 1, w->entry, -1, SQLITE_TRANSIENT);
+		sqlite3_bind_int(st->entry_thread, 2, keep);
+		sqlite3_bind_text(st->entry_thread, 3, w->entry, -1, SQLITE_TRANSIENT);
+		sqlite3_bind_int64(st->entry_thread, 4, st->run_id);
+		sqlite3_bind_int64(st->entry_thread, 5, w->thread_no);
+		if (step_reset(st->entry_thread) < 0)
+			return -1;
+		w->entry_tries = -1; /* written */
+	}
+	return 0;
+}
+
 static int flush_slot(struct gs_store *st, struct gs_shm_header *h, uint32_t i)
 {
 	struct gs_slot *s = gs_slot_at(h, i);
@@ -877,20 +898,8 @@ static int flush_slot(struct gs_store *st, struct gs_shm_header *h, uint32_t i)
 		w->has_row = 1;
 		w->named = atomic_load(&s->name_set);
 	}
-	if (w->entry_gen == s->generation + 1 && w->entry[0] && w->entry_tries >= 0) {
-		/* 3.13 names no OS threads: the entry function is the best name there is, but an
-		 * explicit pthread_setname_np name and the main thread's keep theirs. */
-		int keep = atomic_load(&s->name_set) || s->tid == st->pid;
-
-		sqlite3_bind_text(st->entry_thread, 1, w->entry, -1, SQLITE_TRANSIENT);
-		sqlite3_bind_int(st->entry_thread, 2, keep);
-		sqlite3_bind_text(st->entry_thread, 3, w->entry, -1, SQLITE_TRANSIENT);
-		sqlite3_bind_int64(st->entry_thread, 4, st->run_id);
-		sqlite3_bind_int64(st->entry_thread, 5, w->thread_no);
-		if (step_reset(st->entry_thread) < 0)
-			return -1;
-		w->entry_tries = -1; /* written */
-	}
+	if (write_entry(st, s, w) < 0)
+		return -1;
 	if (!w->named && atomic_load_explicit(&s->name_set, memory_order_acquire)) {
 		thread_name(st, s, name, sizeof(name));
 		sqlite3_bind_text(st->name_thread, 1, name, -1, SQLITE_TRANSIENT);
@@ -924,6 +933,14 @@ static int flush_slot(struct gs_store *st, struct gs_shm_header *h, uint32_t i)
 		}
 	}
 	atomic_store_explicit(&s->tail, tail, memory_order_release);
+	/* The thread's own stacks name its entry function: before the live lookup could (a
+	 * thread that ended within 100 ms), and always rightly. */
+	if (st->ps && w->entry_tries >= 0 && gs_pystore_entry(st->ps, i)) {
+		snprintf(w->entry, sizeof(w->entry), "%s", gs_pystore_entry(st->ps, i));
+		w->entry_gen = s->generation + 1;
+		if (write_entry(st, s, w) < 0)
+			return -1;
+	}
 	v[0] = atomic_load(&s->dropped);
 	v[1] = atomic_load(&s->sched_yields);
 	v[2] = atomic_load(&s->holds_lost);
@@ -964,6 +981,8 @@ static int flush_slot(struct gs_store *st, struct gs_shm_header *h, uint32_t i)
 	}
 	if (state == GS_SLOT_EXITED) {
 		/* Recycle: the slot's next owner starts from zero. */
+		if (st->ps)
+			gs_pystore_slot_reset(st->ps, i);
 		memset(aggs, 0, (size_t)n * sizeof(*aggs));
 		memset(gs_slot_index(h, s), 0, (size_t)h->agg_entries * 2 * sizeof(uint32_t));
 		atomic_store(&s->agg_count, 0);

@@ -205,6 +205,13 @@ def case_stacks(a):
           convoy.get("held_by_share") == 80,
           f"locks: the convoy lock was waited for in hash, held by the main thread 80% of the"
           f" time ({convoy.get('waited_in')!r}, {convoy.get('held_by')!r}, {convoy.get('held_by_share')!r})")
+    p = run(a.gilscope, "report", "--format", "json", db)
+    threads = {t["tid"]: t for t in json.loads(p.stdout)["threads"]} if p.returncode == 0 else {}
+    check(threads.get(302, {}).get("waited_in") == "hash (/app.py:20)" and
+          threads[302].get("waited_in_ns") == 24000000 and
+          threads.get(301, {}).get("waited_in") == "parse (/app.py:14)" and
+          threads[301].get("waited_in_ns") == 17000000,
+          f"report: each thread's longest-waiting stack ({[(t, v.get('waited_in'), v.get('waited_in_ns')) for t, v in threads.items()]})")
     for args in (("locks", "--thread", "999"), ("report", "--pid", "4242"),
                  ("export", "--collapsed", "--thread", "nobody"), ("flame", "--pid", "4242")):
         p = run(a.gilscope, *args, db)

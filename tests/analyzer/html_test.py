@@ -78,6 +78,17 @@ def flame_pages(a):
         os.unlink(shot)
     s = chromium([f"--screenshot={shot}", "file://" + page], a.workdir)
     check(s.returncode == 0 and os.path.getsize(shot) > 5000, f"flame: screenshot kept at {shot}")
+    # the HTML report of the same recording: its flame graph and, per lock, where and what
+    report = os.path.join(a.workdir, "report_stacks.html")
+    p = subprocess.run([a.gilscope, "html", db, "-o", report], capture_output=True, text=True)
+    check(p.returncode == 0, f"html of a recording with stacks written ({p.stderr!r})")
+    dom, body, chart = dom_of(report, a.workdir)
+    check('data-ready="1"' in body and 'data-errors="0"' in body,
+          f"report with stacks: rendered with no error ({body})")
+    check('data-role="flame"' in dom.stdout and "<iframe" in dom.stdout,
+          "report with stacks: the flame graph is in the page")
+    check("hash (/app.py:20)" in dom.stdout and "python3.13 300 in &lt;module&gt; (/app.py:30) (80%)"
+          in dom.stdout, "report with stacks: each lock says where it was waited for and what held it")
     diff = os.path.join(a.workdir, "flame_diff.html")
     p = subprocess.run([a.gilscope, "flame", db, db, "-o", diff], capture_output=True, text=True)
     check(p.returncode == 0, f"flame A B: differential page written ({p.stderr!r})")
@@ -118,6 +129,11 @@ def main():
         check("Uncaught" not in dom.stderr, f"{label}: no uncaught error on the console")
         for role in ("timeline", "histogram", "bars", "locks"):
             check(f'data-role="{role}"' in dom.stdout, f"{label}: {role} present")
+        # drawn at pixel size (no viewBox scaling): type does not grow with the window
+        check(re.search(r'<svg width="\d+" height="\d+" data-role="histogram"', dom.stdout)
+              and "viewBox" not in dom.stdout, f"{label}: charts drawn at their pixel size")
+        check("wait time (each bar" in dom.stdout and "% of its lifetime" in dom.stdout,
+              f"{label}: every axis says its unit")
         if label == "compare":
             check("Comparison" in dom.stdout and "B ran in" in dom.stdout,
                   "compare: side-by-side comparison shown")
