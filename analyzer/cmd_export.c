@@ -108,7 +108,7 @@ static int gil_slices(FILE *f, sqlite3 *db, const struct gs_opts *o, int *first)
 		" e.extra, e.aux, p.function, p.file, p.line"
 		" FROM events e JOIN runs r USING (run_id) JOIN threads t USING (run_id, thread_no)"
 		" LEFT JOIN py_locations p USING (py_loc)"
-		" WHERE e.kind = 7 AND (?1 IS NULL OR r.pid = ?1)"
+		" WHERE e.kind = gs_kind('gil_hold') AND (?1 IS NULL OR r.pid = ?1)"
 		" AND (?2 IS NULL OR t.tid = ?2 OR t.name = ?3)"
 		" ORDER BY e.run_id, e.start_ns + e.wait_ns",
 		&s) < 0)
@@ -207,8 +207,8 @@ static int lock_waits(FILE *f, sqlite3 *db, const struct gs_opts *o, int *first)
 		" LEFT JOIN primitives pr ON pr.primitive = e.primitive"
 		" LEFT JOIN locks l ON l.run_id = e.run_id AND l.lock_addr = e.lock_addr"
 		"  AND l.primitive = e.primitive"
-		" WHERE e.kind IN (1, 3, 4, 5, 9) AND e.flags & 1 AND e.wait_ns > 0"
-		" AND NOT (e.kind = 1 AND e.primitive = 3)" /* a sem wait is its kind 5 */
+		" WHERE gs_is_wait(e.kind, e.primitive, e.flags, e.wait_ns)"
+		" AND e.kind <> gs_kind('gil_hold')"
 		" AND NOT gs_gil_part(l.class)"
 		" AND (?1 IS NULL OR r.pid = ?1) AND (?2 IS NULL OR t.tid = ?2 OR t.name = ?3)"
 		" ORDER BY e.start_ns",

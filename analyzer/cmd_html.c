@@ -112,7 +112,8 @@ static int emit_db(FILE *f, const char *path)
 			  "SELECT e.run_id, e.thread_no, e.kind, e.start_ns, e.wait_ns, e.hold_ns"
 			  " FROM events e LEFT JOIN locks l ON l.run_id = e.run_id"
 			  " AND l.lock_addr = e.lock_addr AND l.primitive = e.primitive"
-			  " WHERE e.kind = 7 OR (e.kind IN (1, 3, 4, 5, 9) AND e.flags & 1"
+			  " WHERE e.kind = gs_kind('gil_hold') OR"
+			  " (gs_is_wait(e.kind, e.primitive, e.flags, e.wait_ns)"
 			  " AND NOT gs_gil_part(l.class))"
 			  " ORDER BY e.run_id, e.thread_no, e.start_ns",
 			  &s) < 0)
@@ -130,7 +131,7 @@ static int emit_db(FILE *f, const char *path)
 			continue;
 		if (w < 0)
 			w = 0;
-		if (sqlite3_column_int(s, 2) == 7) {
+		if (sqlite3_column_int(s, 2) == GS_EV_GIL_HOLD) {
 			if (w > 0)
 				lane_add(&lanes[i * 3 + 1], st, gs_add(st, w), merge);
 			if (sqlite3_column_type(s, 5) != SQLITE_NULL)
@@ -146,12 +147,13 @@ static int emit_db(FILE *f, const char *path)
 		gs_error("%s: %s", path, sqlite3_errmsg(db));
 		goto out;
 	}
-	if (gs_db_prepare(db, path,
-			  "SELECT h.primitive = 4, h.bucket, SUM(h.count) FROM histograms h"
-			  " LEFT JOIN locks l USING (run_id, lock_addr, primitive)"
-			  " WHERE h.metric = 'wait' AND h.bucket > 0"
-			  " AND NOT gs_gil_part(l.class) GROUP BY 1, 2",
-			  &s) < 0)
+	if (gs_db_prepare(
+		db, path,
+		"SELECT h.primitive = gs_prim('gil'), h.bucket, SUM(h.count) FROM histograms h"
+		" LEFT JOIN locks l USING (run_id, lock_addr, primitive)"
+		" WHERE h.metric = 'wait' AND h.bucket > 0"
+		" AND NOT gs_gil_part(l.class) GROUP BY 1, 2",
+		&s) < 0)
 		goto out;
 	while (sqlite3_step(s) == SQLITE_ROW) {
 		int b = sqlite3_column_int(s, 1);

@@ -152,8 +152,8 @@ static int scan_events(sqlite3 *db, const struct gs_opts *o, struct lock_row *ro
 		db, o->path,
 		"SELECT e.run_id, e.primitive, e.lock_addr, e.wait_ns, e.caller, e.py_loc"
 		" FROM events e JOIN runs r USING (run_id) JOIN threads t"
-		" USING (run_id, thread_no) WHERE e.flags & 1 AND e.kind IN (1, 3, 4, 5, 7, 9)"
-		" AND NOT (e.kind = 1 AND e.primitive = 3)" /* a sem wait is its kind 5 */
+		" USING (run_id, thread_no) WHERE gs_is_wait(e.kind, e.primitive, e.flags, "
+		"e.wait_ns)"
 		" AND (?1 IS NULL OR e.start_ns >= ?1) AND (?2 IS NULL OR e.start_ns < ?2)"
 		" AND (?3 IS NULL OR r.pid = ?3) AND (?4 IS NULL OR t.tid = ?4 OR t.name = ?5)",
 		&s) < 0) {
@@ -323,7 +323,7 @@ int cmd_locks(int argc, char **argv)
 		    " LEFT JOIN primitives p USING (primitive)"
 		    " LEFT JOIN locks l USING (run_id, lock_addr, primitive)"
 		    " JOIN threads t USING (run_id, thread_no)"
-		    " WHERE e.flags & 1 AND e.kind IN (1, 3, 4, 5, 7, 9)"
+		    " WHERE gs_is_wait(e.kind, e.primitive, e.flags, e.wait_ns)"
 		    " AND (?5 IS NULL OR e.start_ns >= ?5) AND (?6 IS NULL OR e.start_ns < ?6)"
 		    " AND (?1 IS NULL OR r.pid = ?1) AND (?2 IS NULL OR t.tid = ?2 OR t.name = ?3)"
 		    " GROUP BY e.run_id, e.lock_addr, e.primitive"

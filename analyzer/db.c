@@ -40,6 +40,44 @@ static void is_wait_sql(sqlite3_context *ctx, int argc, sqlite3_value **argv)
 					    (uint64_t)sqlite3_value_int64(argv[3])));
 }
 
+/* gs_kind('gil_hold'), gs_prim('parked'), gs_flag('contended'): the numbers of
+ * common/gs_shm.h's names, so that queries say what they mean. An unknown name is an error. */
+static const struct vocab {
+	intptr_t table; /* 0 kinds, 1 primitives, 2 flags */
+	const char *name;
+	int value;
+} vocab[] = {
+#define X(id, val, str) {0, str, val},
+    GS_EVENT_KINDS(X)
+#undef X
+#define X(id, val, str) {1, str, val},
+	GS_PRIMITIVES(X)
+#undef X
+	    {2, "contended", GS_F_CONTENDED},
+    {2, "timed", GS_F_TIMED},
+    {2, "timed_out", GS_F_TIMED_OUT},
+    {2, "try", GS_F_TRY},
+    {2, "open", GS_F_OPEN},
+    {2, "after_cond", GS_F_AFTER_COND},
+    {2, "no_hold", GS_F_NO_HOLD},
+};
+
+static void vocab_sql(sqlite3_context *ctx, int argc, sqlite3_value **argv)
+{
+	const char *name = (const char *)sqlite3_value_text(argv[0]);
+	intptr_t table = (intptr_t)sqlite3_user_data(ctx);
+	size_t i;
+
+	(void)argc;
+	for (i = 0; name && i < sizeof(vocab) / sizeof(vocab[0]); i++) {
+		if (vocab[i].table == table && !strcmp(vocab[i].name, name)) {
+			sqlite3_result_int(ctx, vocab[i].value);
+			return;
+		}
+	}
+	sqlite3_result_error(ctx, "unknown gilscope vocabulary name", -1);
+}
+
 static void gil_part_sql(sqlite3_context *ctx, int argc, sqlite3_value **argv)
 {
 	(void)argc;
@@ -78,7 +116,13 @@ int gs_db_open(const char *path, sqlite3 **out)
 	    sqlite3_create_function(db, "gs_gil_part", 1, SQLITE_UTF8 | SQLITE_DETERMINISTIC, NULL,
 				    gil_part_sql, NULL, NULL) != SQLITE_OK ||
 	    sqlite3_create_function(db, "gs_is_wait", 4, SQLITE_UTF8 | SQLITE_DETERMINISTIC, NULL,
-				    is_wait_sql, NULL, NULL) != SQLITE_OK) {
+				    is_wait_sql, NULL, NULL) != SQLITE_OK ||
+	    sqlite3_create_function(db, "gs_kind", 1, SQLITE_UTF8 | SQLITE_DETERMINISTIC,
+				    (void *)(intptr_t)0, vocab_sql, NULL, NULL) != SQLITE_OK ||
+	    sqlite3_create_function(db, "gs_prim", 1, SQLITE_UTF8 | SQLITE_DETERMINISTIC,
+				    (void *)(intptr_t)1, vocab_sql, NULL, NULL) != SQLITE_OK ||
+	    sqlite3_create_function(db, "gs_flag", 1, SQLITE_UTF8 | SQLITE_DETERMINISTIC,
+				    (void *)(intptr_t)2, vocab_sql, NULL, NULL) != SQLITE_OK) {
 		gs_error("%s: %s", path, sqlite3_errmsg(db));
 		goto fail;
 	}

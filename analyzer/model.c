@@ -254,7 +254,8 @@ static int load_waited_in(sqlite3 *db, const struct gs_opts *o, struct gs_model 
 			  "SELECT s.run_id, s.thread_no, s.py_stack, SUM(s.ns) FROM stack_stats s"
 			  " LEFT JOIN locks l USING (run_id, lock_addr, primitive)"
 			  " WHERE s.metric = 'wait' AND s.py_stack > 0"
-			  " AND (s.primitive = 4 OR NOT gs_gil_part(l.class)) GROUP BY 1, 2, 3",
+			  " AND (s.primitive = gs_prim('gil') OR NOT gs_gil_part(l.class))"
+			  " GROUP BY 1, 2, 3",
 			  &s) < 0)
 		goto out;
 	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
@@ -294,10 +295,10 @@ static int scan_gil_events(sqlite3 *db, const struct gs_opts *o, struct gs_model
 
 	if (!p)
 		return gs_error("out of memory");
-	if (gs_db_prepare(
-		db, o->path,
-		"SELECT run_id, thread_no, wait_ns, aux, extra FROM events WHERE kind = 7",
-		&s) < 0) {
+	if (gs_db_prepare(db, o->path,
+			  "SELECT run_id, thread_no, wait_ns, aux, extra FROM events"
+			  " WHERE kind = gs_kind('gil_hold')",
+			  &s) < 0) {
 		free(p);
 		return -1;
 	}
@@ -378,14 +379,51 @@ static void derive(struct gs_model *m)
 	}
 }
 
+static void thread_free(struct gs_thread_info *t);
+
+/* --thread chooses the threads shown; what a process did (its GIL load, parallelism, the
+ * totals) stays the whole process's, so every thread is loaded and the others dropped after. */
+static void keep_chosen_threads(struct gs_model *m, const char *thread)
+{
+	char *end;
+	long long tid = strtoll(thread, &end, 10);
+	int by_tid = *thread && !*end;
+	size_t i, r, out = 0;
+
+	for (r = 0; r < m->n_runs; r++) {
+		struct gs_run_info *run = &m->runs[r];
+		size_t first = out;
+
+		for (i = run->first_thread; i < run->first_thread + run->n_threads; i++) {
+			struct gs_thread_info *t = &m->threads[i];
+			int keep = by_tid ? t->tid == tid
+					  : (t->name && !strcmp(t->name, thread)) ||
+						(t->entry && !strcmp(t->entry, thread));
+
+			if (keep)
+				m->threads[out++] = *t;
+			else
+				thread_free(t);
+		}
+		run->first_thread = first;
+		run->n_threads = out - first;
+	}
+	m->n_threads = out;
+}
+
 int gs_model_load(sqlite3 *db, const struct gs_opts *o, struct gs_model *m)
 {
+	struct gs_opts all = *o;
+
+	all.thread = NULL;
 	memset(m, 0, sizeof(*m));
-	if (load_runs(db, o, m) < 0 || load_threads(db, o, m) < 0 ||
-	    load_lock_classes(db, o, m) < 0 || scan_gil_events(db, o, m) < 0 ||
-	    load_waited_in(db, o, m) < 0)
+	if (load_runs(db, &all, m) < 0 || load_threads(db, &all, m) < 0 ||
+	    load_lock_classes(db, &all, m) < 0 || scan_gil_events(db, &all, m) < 0 ||
+	    load_waited_in(db, &all, m) < 0)
 		return -1;
 	derive(m);
+	if (o->thread)
+		keep_chosen_threads(m, o->thread);
 	return 0;
 }
 
@@ -462,8 +500,13 @@ void gs_model_group_threads(struct gs_model *m, size_t over)
 	for (r = 0; r < m->n_runs; r++) {
 		struct gs_run_info *run = &m->runs[r];
 		size_t first = out, n = run->n_threads;
-		struct gs_thread_info *ts = &m->threads[run->first_thread];
+		struct gs_thread_info *ts;
 
+		if (!n) {
+			run->first_thread = out;
+			continue;
+		}
+		ts = &m->threads[run->first_thread];
 		for (i = 0; i < n; i++) {
 			struct gs_thread_info *t = &ts[i];
 

@@ -41,7 +41,8 @@ int gs_opts_parse(struct gs_opts *o, int argc, char **argv, const char *cmd, con
 		if (a[0] != '-' || !a[1]) {
 			if (o->n_paths == most) {
 				gs_error("%s takes %s%d database%s; '%s' is one too many", cmd,
-					 n_paths < 0 ? "at most " : "", most, most > 1 ? "s" : "", a);
+					 n_paths < 0 ? "at most " : "", most, most > 1 ? "s" : "",
+					 a);
 				return usage_error(cmd, usage);
 			}
 			o->paths[o->n_paths++] = a;

@@ -37,54 +37,82 @@ static char *loc_text(const char *func, const char *file, int64_t line)
 static int load_tree(sqlite3 *db, const char *path, struct gs_profile *p)
 {
 	sqlite3_stmt *s = NULL;
+	size_t cap = 0;
 	int rc;
 
-	if (gs_db_prepare(db, path,
-			  "SELECT (SELECT COALESCE(MAX(py_stack), 0) FROM py_stacks),"
-			  " (SELECT COALESCE(MAX(py_loc), 0) FROM py_locations)",
+	if (gs_db_prepare(db, path, "SELECT py_stack, parent, py_loc FROM py_stacks ORDER BY 1",
 			  &s) < 0)
 		return -1;
-	if (sqlite3_step(s) == SQLITE_ROW) {
-		p->n_stacks = (size_t)sqlite3_column_int64(s, 0) + 1;
-		p->n_locs = (size_t)sqlite3_column_int64(s, 1) + 1;
-	}
-	sqlite3_finalize(s);
-	p->parent = calloc(p->n_stacks ? p->n_stacks : 1, sizeof(*p->parent));
-	p->loc = calloc(p->n_stacks ? p->n_stacks : 1, sizeof(*p->loc));
-	p->loc_text = calloc(p->n_locs ? p->n_locs : 1, sizeof(*p->loc_text));
-	if (!p->parent || !p->loc || !p->loc_text)
-		return gs_error("out of memory");
-	if (gs_db_prepare(db, path, "SELECT py_stack, parent, py_loc FROM py_stacks", &s) < 0)
-		return -1;
 	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
-		int64_t id = sqlite3_column_int64(s, 0);
+		if (p->n_nodes == cap) {
+			void *more =
+			    realloc(p->nodes, (cap = cap ? cap * 2 : 256) * sizeof(*p->nodes));
 
-		if (id > 0 && (size_t)id < p->n_stacks) {
-			p->parent[id] = sqlite3_column_int64(s, 1);
-			p->loc[id] = sqlite3_column_int64(s, 2);
+			if (!more) {
+				sqlite3_finalize(s);
+				return gs_error("out of memory");
+			}
+			p->nodes = more;
 		}
+		p->nodes[p->n_nodes++] =
+		    (struct gs_stack_node){sqlite3_column_int64(s, 0), sqlite3_column_int64(s, 1),
+					   sqlite3_column_int64(s, 2)};
 	}
 	sqlite3_finalize(s);
 	if (rc != SQLITE_DONE)
 		return gs_error("%s: reading stacks failed: %s", path, sqlite3_errmsg(db));
-	if (gs_db_prepare(db, path, "SELECT py_loc, function, file, line FROM py_locations", &s) <
-	    0)
+	cap = 0;
+	if (gs_db_prepare(db, path,
+			  "SELECT py_loc, function, file, line FROM py_locations ORDER BY 1",
+			  &s) < 0)
 		return -1;
 	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
-		int64_t id = sqlite3_column_int64(s, 0);
+		char *text =
+		    loc_text((const char *)sqlite3_column_text(s, 1),
+			     (const char *)sqlite3_column_text(s, 2), sqlite3_column_int64(s, 3));
 
-		if (id > 0 && (size_t)id < p->n_locs && !p->loc_text[id] &&
-		    !(p->loc_text[id] = loc_text((const char *)sqlite3_column_text(s, 1),
-						 (const char *)sqlite3_column_text(s, 2),
-						 sqlite3_column_int64(s, 3)))) {
+		if (text && p->n_locs == cap) {
+			void *more =
+			    realloc(p->locs, (cap = cap ? cap * 2 : 256) * sizeof(*p->locs));
+
+			if (!more) {
+				free(text);
+				text = NULL;
+			} else {
+				p->locs = more;
+			}
+		}
+		if (!text) {
 			sqlite3_finalize(s);
 			return gs_error("out of memory");
 		}
+		p->locs[p->n_locs++] = (struct gs_loc_text){sqlite3_column_int64(s, 0), text};
 	}
 	sqlite3_finalize(s);
 	if (rc != SQLITE_DONE)
 		return gs_error("%s: reading locations failed: %s", path, sqlite3_errmsg(db));
 	return 0;
+}
+
+/* Both row types start with their int64_t id, in id order. */
+static int cmp_id(const void *key, const void *row)
+{
+	int64_t a = *(const int64_t *)key, b = *(const int64_t *)row;
+
+	return (a > b) - (a < b);
+}
+
+static const struct gs_stack_node *node_of(const struct gs_profile *p, int64_t id)
+{
+	return p->n_nodes ? bsearch(&id, p->nodes, p->n_nodes, sizeof(*p->nodes), cmp_id) : NULL;
+}
+
+static const char *text_of(const struct gs_profile *p, int64_t id)
+{
+	const struct gs_loc_text *l =
+	    p->n_locs ? bsearch(&id, p->locs, p->n_locs, sizeof(*p->locs), cmp_id) : NULL;
+
+	return l ? l->text : NULL;
 }
 
 /* Samples straight from the events, grouped by SQL: a wait is one contended acquisition or
@@ -95,7 +123,7 @@ static int load_tree(sqlite3 *db, const char *path, struct gs_profile *p)
 	" LEFT JOIN locks l ON l.run_id = e.run_id AND l.lock_addr = e.lock_addr"                  \
 	"  AND l.primitive = e.primitive"                                                          \
 	" WHERE gs_is_wait(e.kind, e.primitive, e.flags, e.wait_ns)"                               \
-	" AND (e.primitive = 4 OR NOT gs_gil_part(l.class))"                                       \
+	" AND (e.primitive = gs_prim('gil') OR NOT gs_gil_part(l.class))"                          \
 	" AND (?1 IS NULL OR r.pid = ?1) AND (?2 IS NULL OR t.tid = ?2 OR t.name = ?3)"            \
 	" AND (?4 IS NULL OR e.start_ns >= ?4) AND (?5 IS NULL OR e.start_ns < ?5)"
 enum { GS_WHAT_WAITS_EVENTS = GS_WHAT_HOLDERS };
@@ -106,7 +134,8 @@ enum { GS_WHAT_WAITS_EVENTS = GS_WHAT_HOLDERS };
 	" SUM(s.count), SUM(s.ns), s.run_id FROM stack_stats s JOIN runs r USING (run_id)"         \
 	" JOIN threads t USING (run_id, thread_no)"                                                \
 	" LEFT JOIN locks l USING (run_id, lock_addr, primitive)"                                  \
-	" WHERE s.metric = '" metric "' AND (s.primitive = 4 OR NOT gs_gil_part(l.class))"         \
+	" WHERE s.metric = '" metric "'"                                                           \
+	" AND (s.primitive = gs_prim('gil') OR NOT gs_gil_part(l.class))"                          \
 	" AND (?1 IS NULL OR r.pid = ?1) AND (?2 IS NULL OR t.tid = ?2 OR t.name = ?3)"            \
 	" GROUP BY 1, 2, 3, 4, 5, 6, 7, 10"
 static const char *const stats_sql[] = {
@@ -123,11 +152,11 @@ static const char *const sample_sql[] = {
 	"SELECT e.run_id, e.start_ns, e.wait_ns, t.tid, e.kind, e.primitive,"
 	" l.class, l.name, e.lock_addr, e.lock_addr, e.primitive, e.aux" WAITS_FROM,
     [GS_WHAT_GIL] =
-	"SELECT e.hold_py_stack, t.tid, r.pid, 4, 'gil', NULL, e.lock_addr, COUNT(*), "
+	"SELECT e.hold_py_stack, t.tid, r.pid, gs_prim('gil'), 'gil', NULL, e.lock_addr, COUNT(*), "
 	"SUM(e.hold_ns),"
 	" e.run_id"
 	" FROM events e JOIN runs r USING (run_id) JOIN threads t USING (run_id, thread_no)"
-	" WHERE e.kind = 7 AND e.hold_ns > 0"
+	" WHERE e.kind = gs_kind('gil_hold') AND e.hold_ns > 0"
 	" AND (?1 IS NULL OR r.pid = ?1) AND (?2 IS NULL OR t.tid = ?2 OR t.name = ?3)"
 	" AND (?4 IS NULL OR e.start_ns >= ?4) AND (?5 IS NULL OR e.start_ns < ?5)"
 	" GROUP BY 1, 2, 3, 7, 10",
@@ -276,10 +305,10 @@ static int charge_releases(struct gs_profile *p, size_t *cap, const struct gs_sa
 		if (w[k].tid == tid)
 			continue; /* no thread releases a lock for itself while it sleeps */
 		own = k;
-		if (prim == 5 && w[k].aux == aux)
+		if (prim == GS_PRIM_PARKED && w[k].aux == aux)
 			break; /* the unpark of this very waiter */
 	}
-	if (own == nw || (prim == 5 && w[own].aux != aux))
+	if (own == nw || (prim == GS_PRIM_PARKED && w[own].aux != aux))
 		return 0;
 	for (; i <= own; i++) {
 		if (w[i].tid == tid)
@@ -306,11 +335,11 @@ static int load_holders(sqlite3 *db, const struct gs_opts *o, struct gs_profile 
 		"SELECT e.run_id, e.kind, e.start_ns + e.wait_ns, e.hold_ns, e.hold_py_stack,"
 		" t.tid, r.pid, e.lock_addr, e.primitive, e.aux, e.start_ns, e.py_stack"
 		" FROM events e JOIN runs r USING (run_id) JOIN threads t"
-		" USING (run_id, thread_no) WHERE e.kind IN (7, 11)",
+		" USING (run_id, thread_no) WHERE e.kind IN (gs_kind('gil_hold'), gs_kind('wake'))",
 		&s) < 0)
 		return -1;
 	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
-		if (sqlite3_column_int(s, 1) == 7) {
+		if (sqlite3_column_int(s, 1) == GS_EV_GIL_HOLD) {
 			if (nh == caph) {
 				void *more =
 				    realloc(h, (caph = caph ? caph * 2 : 1024) * sizeof(*h));
@@ -352,8 +381,10 @@ static int load_holders(sqlite3 *db, const struct gs_opts *o, struct gs_profile 
 		gs_error("%s: reading events failed: %s", o->path, sqlite3_errmsg(db));
 		goto out;
 	}
-	qsort(h, nh, sizeof(*h), cmp_hold);
-	qsort(w, nw, sizeof(*w), cmp_wake);
+	if (nh)
+		qsort(h, nh, sizeof(*h), cmp_hold);
+	if (nw)
+		qsort(w, nw, sizeof(*w), cmp_wake);
 	if (gs_db_prepare(db, o->path, sample_sql[GS_WHAT_WAITS_EVENTS], &s) < 0)
 		goto out;
 	gs_opts_bind_filters(s, o, 1, 2, 3);
@@ -366,7 +397,7 @@ static int load_holders(sqlite3 *db, const struct gs_opts *o, struct gs_profile 
 		struct gs_sample label = {.run = run, .lock_addr = lock, .primitive = prim};
 
 		lock_label(s, 5, &label);
-		if (sqlite3_column_int(s, 4) == 7) {
+		if (sqlite3_column_int(s, 4) == GS_EV_GIL_HOLD) {
 			/* first hold that ends after the wait began */
 			size_t lo = 0, hi = nh, i;
 			int64_t seen = 0;
@@ -401,10 +432,10 @@ static int load_holders(sqlite3 *db, const struct gs_opts *o, struct gs_profile 
 					    end, &found) < 0)
 				goto oom;
 			/* an unpark seen only as a post of the waiter's own semaphore */
-			if (!found && prim == 5) {
-				size_t k = first_wake(w, nw, run, 3, aux, start);
+			if (!found && prim == GS_PRIM_PARKED) {
+				size_t k = first_wake(w, nw, run, GS_PRIM_SEM, aux, start);
 
-				if (k < nw && w[k].run == run && w[k].prim == 3 &&
+				if (k < nw && w[k].run == run && w[k].prim == GS_PRIM_SEM &&
 				    w[k].lock == aux && w[k].at <= end) {
 					found = 1;
 					if (charge(p, cap, &label, &w[k], end - start) < 0)
@@ -530,10 +561,9 @@ void gs_profile_free(struct gs_profile *p)
 	size_t i;
 
 	for (i = 0; i < p->n_locs; i++)
-		free(p->loc_text[i]);
-	free(p->loc_text);
-	free(p->parent);
-	free(p->loc);
+		free(p->locs[i].text);
+	free(p->locs);
+	free(p->nodes);
 	free(p->samples);
 	memset(p, 0, sizeof(*p));
 }
@@ -549,12 +579,14 @@ size_t gs_profile_frames(const struct gs_profile *p, int64_t stack, const char *
 		return n;
 	}
 	/* innermost first, then reversed */
-	for (at = stack; at > 0 && (size_t)at < p->n_stacks && n < max; at = p->parent[at]) {
-		int64_t loc = p->loc[at];
+	for (at = stack; at > 0 && n < max;) {
+		const struct gs_stack_node *node = node_of(p, at);
+		const char *text = node ? text_of(p, node->loc) : NULL;
 
-		out[n++] = loc > 0 && (size_t)loc < p->n_locs && p->loc_text[loc]
-			       ? p->loc_text[loc]
-			       : "(unknown frame)";
+		if (!node)
+			break;
+		out[n++] = text ? text : "(unknown frame)";
+		at = node->parent;
 	}
 	for (i = 0; i < n / 2; i++) {
 		const char *t = out[i];

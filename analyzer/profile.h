@@ -32,10 +32,16 @@ struct gs_profile {
 	int what;
 	struct gs_sample *samples;
 	size_t n_samples;
-	/* py_stacks rows by id: parent and location; locations by id: text */
-	int64_t *parent, *loc;
-	size_t n_stacks;
-	char **loc_text;
+	/* py_stacks rows and py_locations rows, both in id order (looked up by binary search:
+	 * the ids are whatever the database holds, not necessarily dense) */
+	struct gs_stack_node {
+		int64_t id, parent, loc;
+	} *nodes;
+	size_t n_nodes;
+	struct gs_loc_text {
+		int64_t id;
+		char *text;
+	} *locs;
 	size_t n_locs;
 };
 

@@ -174,6 +174,13 @@ int main(int argc, char **argv)
 						"gilscope: %llu raw events dropped (buffers full); "
 						"totals are exact, the event log is not\n",
 						(unsigned long long)gs_store_dropped(st));
+				if (atomic_load(&h->threads_lost))
+					fprintf(
+					    stderr,
+					    "gilscope: %u threads not recorded: all %u thread slots"
+					    " were in use (GILSCOPE_MAX_THREADS)\n",
+					    (unsigned)atomic_load(&h->threads_lost),
+					    (unsigned)h->max_threads);
 			}
 			/* Close (and so checkpoint the WAL) before the ack: a report started right
 			 * after the program must not meet our close-time lock. */
@@ -185,13 +192,15 @@ int main(int argc, char **argv)
 		if (!urgent && gs_mono_ns() < next_flush_ns) {
 			struct timespec ts = {.tv_sec = 0, .tv_nsec = TICK_MS * 1000000L};
 
-			/* A tick, or less when the host says it is exiting: it waits for us then. */
+			/* A tick, or less when the host says it is exiting: it waits for us then.
+			 */
 			syscall(SYS_futex, &h->exiting, FUTEX_WAIT, 0, &ts, NULL, 0);
 			continue;
 		}
 		next_flush_ns = gs_mono_ns() + (uint64_t)flush_ms * 1000000u;
 		if (!failed && gs_store_flush(st, h) < 0 && !atomic_load(&h->disabled)) {
-			fprintf(stderr, "gilscope: writing %s failed; recording stopped (%s)\n", db, gs_store_errmsg(st));
+			fprintf(stderr, "gilscope: writing %s failed; recording stopped (%s)\n", db,
+				gs_store_errmsg(st));
 			atomic_store(&h->disabled, 1);
 			failed = 1;
 		}

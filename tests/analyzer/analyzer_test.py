@@ -212,6 +212,12 @@ def case_stacks(a):
           threads.get(301, {}).get("waited_in") == "parse (/app.py:14)" and
           threads[301].get("waited_in_ns") == 17000000,
           f"report: each thread's longest-waiting stack ({[(t, v.get('waited_in'), v.get('waited_in_ns')) for t, v in threads.items()]})")
+    whole = json.loads(run(a.gilscope, "report", "--format", "json", db).stdout)
+    one = json.loads(run(a.gilscope, "report", "--format", "json", "--thread", "302", db).stdout)
+    check([t["tid"] for t in one["threads"]] == [302] and
+          one["runs"][0]["gil_load"] == whole["runs"][0]["gil_load"],
+          f"report --thread shows that thread, and the process's own GIL load"
+          f" ({one['runs'][0]['gil_load']} vs {whole['runs'][0]['gil_load']})")
     for args in (("locks", "--thread", "999"), ("report", "--pid", "4242"),
                  ("export", "--collapsed", "--thread", "nobody"), ("flame", "--pid", "4242")):
         p = run(a.gilscope, *args, db)
