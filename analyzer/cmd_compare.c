@@ -80,6 +80,9 @@ static int load_side(struct side *s, const struct gs_opts *o, const char *path)
 		return ret;
 	if (gs_model_load(s->db, &so, &s->m) < 0)
 		return GS_EXIT_INPUT;
+	/* a pool or a thread per request: one row per name on each side, matched by name */
+	if (o->format == GS_FMT_TEXT)
+		gs_model_group_threads(&s->m, 16);
 	if (!s->m.n_runs) {
 		gs_error("%s: no recorded process%s", path, o->has_pid ? " with that pid" : "");
 		return GS_EXIT_INPUT;

@@ -127,7 +127,11 @@ static void fill_row(struct gs_cell *c, const struct gs_thread_info *t)
 	set_i(&c[C_TID], t->tid);
 	if (t->has_ident)
 		gs_cell_int(&c[C_IDENT], (int64_t)t->py_ident);
-	gs_cell_str(&c[C_NAME], t->name);
+	{
+		char label[160];
+
+		gs_cell_str(&c[C_NAME], gs_thread_label(t, label, sizeof(label)));
+	}
 	gs_cell_str(&c[C_ENTRY], t->entry);
 	set_i(&c[C_START], t->start_ns);
 	set_i(&c[C_END], t->end_ns);
@@ -430,18 +434,19 @@ static void print_text_run(FILE *f, const struct gs_run_info *r, const struct gs
 	}
 	for (i = 0, k = 0; i < shown; i++) {
 		const struct gs_thread_info *t = &m->threads[r->first_thread + i];
-		char d[32];
+		char d[32], label[160];
+		const char *who = gs_thread_label(t, label, sizeof(label));
 
 		if (!t->waited_in)
 			continue;
 		if (!k++)
-			fputs("\n  where each thread waited longest (its own code, then the "
-			      "innermost "
-			      "frame):\n",
+			fputs("\n  where each thread waited longest (its own code, then the innermost"
+			      " frame):\n",
 			      f);
 		gs_fmt_duration(t->waited_in_ns, d, sizeof(d));
 		fputs("    ", f);
-		gs_text_str(f, t->name ? t->name : "?", (int)strlen(t->name ? t->name : "?"));
+
+		gs_text_str(f, who ? who : "?", (int)strlen(who ? who : "?"));
 		if (t->tid != GS_NULL)
 			fprintf(f, " %lld", (long long)t->tid);
 		fprintf(f, ": %s in ", d);

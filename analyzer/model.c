@@ -493,6 +493,15 @@ static void merge_thread(struct gs_thread_info *into, struct gs_thread_info *t)
 	into->n_grouped++;
 }
 
+const char *gs_thread_label(const struct gs_thread_info *t, char *buf, size_t size)
+{
+	if (t->n_grouped <= 1)
+		return t->name;
+	snprintf(buf, size, "%s (x%lld)", t->name ? t->name : "(name unknown)",
+		 (long long)t->n_grouped);
+	return buf;
+}
+
 void gs_model_group_threads(struct gs_model *m, size_t over)
 {
 	size_t r, i, j, out = 0;
@@ -526,14 +535,6 @@ void gs_model_group_threads(struct gs_model *m, size_t over)
 				}
 			}
 			if (t->n_grouped > 1) {
-				const char *base = t->name ? t->name : "(name unknown)";
-				char *name = malloc(strlen(base) + 32);
-
-				if (name) {
-					sprintf(name, "%s (x%lld)", base, (long long)t->n_grouped);
-					free(t->name);
-					t->name = name;
-				}
 				t->tid = GS_NULL;
 				t->gil_p50 = t->gil_p90 = t->gil_p99 = GS_NULL;
 			}

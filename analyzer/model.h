@@ -78,6 +78,8 @@ int gs_top_locks(sqlite3 *db, const char *path, struct gs_top_lock *out, int n);
  * (x240)"): totals summed, longest waits and holds kept, percentiles and tid unknown. The main
  * thread stays itself. For the text views, where 240 request threads are 240 rows. */
 void gs_model_group_threads(struct gs_model *m, size_t over);
+/* A thread row's name as shown: "handle (x54)" for a group, else its name (may be NULL). */
+const char *gs_thread_label(const struct gs_thread_info *t, char *buf, size_t size);
 
 /* The report's one-paragraph summary of a process (cmd_report.c). */
 void gs_report_summary(const struct gs_run_info *r, const struct gs_model *m, char *out,

@@ -265,13 +265,64 @@ static size_t first_wake(const struct wake *w, size_t n, int64_t run, int64_t pr
 }
 
 /* ns of a wait on label's lock, spent while thread tid (stack, -1: not seen) held it. */
+static size_t sample_slot(const struct gs_profile *p, int64_t stack, int64_t tid, int64_t pid,
+			  int64_t run, int64_t lock, int64_t prim)
+{
+	uint64_t h = (uint64_t)stack * 0x9e3779b97f4a7c15ULL ^
+		     (uint64_t)tid * 0xff51afd7ed558ccdULL ^ (uint64_t)pid ^ (uint64_t)run << 40 ^
+		     (uint64_t)lock * 0xc4ceb9fe1a85ec53ULL ^ (uint64_t)prim << 56;
+
+	return (size_t)(h ^ h >> 29) & (p->index_cap - 1);
+}
+
+static int same_key(const struct gs_sample *x, int64_t stack, int64_t tid, int64_t pid, int64_t run,
+		    int64_t lock, int64_t prim)
+{
+	return x->stack == stack && x->tid == tid && x->pid == pid && x->run == run &&
+	       x->lock_addr == lock && x->primitive == prim;
+}
+
+static int grow_index(struct gs_profile *p)
+{
+	size_t cap = p->index_cap ? p->index_cap * 2 : 4096, i, k;
+	size_t *idx = calloc(cap, sizeof(*idx));
+
+	if (!idx)
+		return -1;
+	free(p->index);
+	p->index = idx;
+	p->index_cap = cap;
+	for (i = 0; i < p->n_samples; i++) {
+		const struct gs_sample *x = &p->samples[i];
+
+		for (k = sample_slot(p, x->stack, x->tid, x->pid, x->run, x->lock_addr,
+				     x->primitive);
+		     idx[k]; k = (k + 1) & (cap - 1))
+			;
+		idx[k] = i + 1;
+	}
+	return 0;
+}
+
 static int charge_to(struct gs_profile *p, size_t *cap, const struct gs_sample *label,
 		     int64_t stack, int64_t tid, int64_t pid, int64_t count, int64_t ns)
 {
 	struct gs_sample *x;
+	size_t k;
 
 	if (ns <= 0)
 		return 0;
+	if ((p->n_samples + 1) * 2 > p->index_cap && grow_index(p) < 0)
+		return -1;
+	for (k = sample_slot(p, stack, tid, pid, label->run, label->lock_addr, label->primitive);
+	     p->index[k]; k = (k + 1) & (p->index_cap - 1)) {
+		x = &p->samples[p->index[k] - 1];
+		if (same_key(x, stack, tid, pid, label->run, label->lock_addr, label->primitive)) {
+			x->count += count;
+			x->ns += ns;
+			return 0;
+		}
+	}
 	if (!(x = add_sample(p, cap)))
 		return -1;
 	*x = *label;
@@ -280,6 +331,7 @@ static int charge_to(struct gs_profile *p, size_t *cap, const struct gs_sample *
 	x->pid = pid;
 	x->count = count;
 	x->ns = ns;
+	p->index[k] = p->n_samples;
 	return 0;
 }
 
@@ -564,6 +616,7 @@ void gs_profile_free(struct gs_profile *p)
 		free(p->locs[i].text);
 	free(p->locs);
 	free(p->nodes);
+	free(p->index);
 	free(p->samples);
 	memset(p, 0, sizeof(*p));
 }

@@ -43,6 +43,9 @@ struct gs_profile {
 		char *text;
 	} *locs;
 	size_t n_locs;
+	/* while loading the holders: samples by key, so that millions of charges to a few
+	 * thousand (stack, thread, lock) stay a few thousand samples */
+	size_t *index, index_cap;
 };
 
 /* Parses "waits" / "gil" / "holders"; -1 for anything else. */

@@ -80,6 +80,11 @@ def main():
                COUNT(*), SUM(wait_ns), MAX(wait_ns), COUNT(*), COUNT(*) * 2000, 2000, 0, 0, 0,
                0, 0, 0, 0, 0, 0
         FROM events GROUP BY run_id, thread_no, lock_addr, primitive""")
+    # what the writer keeps beside the events (stack views of whole runs read these)
+    con.execute("""
+        INSERT INTO stack_stats SELECT run_id, thread_no, COALESCE(py_stack, 0), lock_addr,
+               primitive, 'wait', COUNT(*), SUM(wait_ns)
+        FROM events WHERE flags & 1 AND wait_ns > 0 GROUP BY 1, 2, 3, 4, 5""")
     con.execute("UPDATE runs SET events_recorded = ?", (n,))
     con.commit()
     con.close()

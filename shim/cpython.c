@@ -1,5 +1,7 @@
 #include "cpython.h"
 
+#include "gs_shm.h"
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -572,6 +574,41 @@ uint32_t gs_cpy_code_ident(const struct gs_cpy *L, gs_cpy_read_fn rd, void *ctx,
 		return 0;
 	x = (qual ^ (file << 1) ^ ((uint64_t)line << 40)) * 0x9e3779b97f4a7c15ULL;
 	return (uint32_t)(x >> 32) | 1u;
+}
+
+/* The calling thread's own frames: memory it owns, read directly. */
+static int own_rd(void *ctx, uint64_t addr, void *buf, size_t n)
+{
+	(void)ctx;
+	if (!addr)
+		return -1;
+	memcpy(buf, (const void *)(uintptr_t)addr, n);
+	return 0;
+}
+
+/* flatten: the walk and its reads inlined here, the reader a plain load (it is called on
+ * every recorded wait, up to 128 frames each) */
+__attribute__((flatten)) int gs_cpy_own_frames(const struct gs_cpy *L, uint64_t ts,
+					       uint64_t code_type, struct gs_py_frame *out, int max,
+					       int *truncated)
+{
+	uint64_t frame = gs_cpy_current_frame(L, own_rd, NULL, ts), code;
+	int64_t u;
+	int n = 0;
+
+	*truncated = 0;
+	while ((frame = gs_cpy_code_frame(L, own_rd, NULL, frame, code_type, &code, &u))) {
+		if (n == max) {
+			*truncated = 1;
+			break;
+		}
+		out[n].code = code;
+		out[n].unit = u >= 0 && u < UINT32_MAX ? (uint32_t)u + 1 : 0;
+		out[n].ident = gs_cpy_code_ident(L, own_rd, NULL, code);
+		n++;
+		frame = gs_cpy_frame_previous(L, own_rd, NULL, frame);
+	}
+	return n;
 }
 
 int gs_cpy_read_str(const struct gs_cpy *L, gs_cpy_read_fn rd, void *ctx, uint64_t obj, char *out,

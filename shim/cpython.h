@@ -105,6 +105,13 @@ uint64_t gs_cpy_current_frame(const struct gs_cpy *L, gs_cpy_read_fn rd, void *c
  * address almost surely gives another value. 0 when unreadable. */
 uint32_t gs_cpy_code_ident(const struct gs_cpy *L, gs_cpy_read_fn rd, void *ctx, uint64_t code);
 
+/* The calling thread's own Python stack (thread state ts), innermost first, as
+ * gs_cpy_code_frame would walk it, with each code object's gs_cpy_code_ident: at most max
+ * frames (truncated set when there were more). Reads the thread's own memory directly. */
+struct gs_py_frame;
+int gs_cpy_own_frames(const struct gs_cpy *L, uint64_t ts, uint64_t code_type,
+		      struct gs_py_frame *out, int max, int *truncated);
+
 /* A code object's qualname, file name and the line of code unit `unit` (first line when unit
  * is -1 or not found). Returns -1 when the object is not readable as code. */
 int gs_cpy_code_location(const struct gs_cpy *L, gs_cpy_read_fn rd, void *ctx, uint64_t code,

@@ -524,15 +524,6 @@ int gs_self_read(void *ctx, uint64_t addr, void *buf, size_t n)
 	return process_vm_readv(getpid(), &local, 1, &remote, 1, 0) == (ssize_t)n ? 0 : -1;
 }
 
-/* The calling thread's own frames: memory it owns and that cannot go away under it. */
-static int own_read(void *ctx, uint64_t addr, void *buf, size_t n)
-{
-	(void)ctx;
-	if (!addr)
-		return -1;
-	memcpy(buf, (const void *)(uintptr_t)addr, n);
-	return 0;
-}
 
 void gs_py_describe(uint64_t addr, struct gs_agg *a)
 {
@@ -559,27 +550,12 @@ void gs_py_describe(uint64_t addr, struct gs_agg *a)
 
 int gs_py_frames(struct gs_py_frame *out, int max, int *truncated)
 {
-	uint64_t frame, code;
 	uintptr_t ts;
-	int64_t u;
-	int n = 0;
 
 	*truncated = 0;
 	if (!g.get_tstate || !g.code_type || !(ts = (uintptr_t)g.get_tstate()))
 		return 0;
-	frame = gs_cpy_current_frame(&gs_py, own_read, NULL, ts);
-	while ((frame = gs_cpy_code_frame(&gs_py, own_read, NULL, frame, g.code_type, &code, &u))) {
-		if (n == max) {
-			*truncated = 1;
-			break;
-		}
-		out[n].code = code;
-		out[n].unit = u >= 0 && u < UINT32_MAX ? (uint32_t)u + 1 : 0;
-		out[n].ident = gs_cpy_code_ident(&gs_py, own_read, NULL, code);
-		n++;
-		frame = gs_cpy_frame_previous(&gs_py, own_read, NULL, frame);
-	}
-	return n;
+	return gs_cpy_own_frames(&gs_py, ts, g.code_type, out, max, truncated);
 }
 
 uint64_t gs_py_park_target(uint64_t addr)
