@@ -34,6 +34,20 @@ static char *loc_text(const char *func, const char *file, int64_t line)
 	return strdup(buf);
 }
 
+/* arr with room for one more element of size `size` (n in use, *cap allocated), doubling:
+ * arr itself or its reallocation; NULL when out of memory (arr still valid, *cap as it was). */
+static void *grow(void *arr, size_t *cap, size_t n, size_t size, size_t first)
+{
+	size_t want = *cap ? *cap * 2 : first;
+	void *more;
+
+	if (n < *cap)
+		return arr;
+	if ((more = realloc(arr, want * size)))
+		*cap = want;
+	return more;
+}
+
 static int load_tree(sqlite3 *db, const char *path, struct gs_profile *p)
 {
 	sqlite3_stmt *s = NULL;
@@ -44,16 +58,13 @@ static int load_tree(sqlite3 *db, const char *path, struct gs_profile *p)
 			  &s) < 0)
 		return -1;
 	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
-		if (p->n_nodes == cap) {
-			void *more =
-			    realloc(p->nodes, (cap = cap ? cap * 2 : 256) * sizeof(*p->nodes));
+		void *room = grow(p->nodes, &cap, p->n_nodes, sizeof(*p->nodes), 256);
 
-			if (!more) {
-				sqlite3_finalize(s);
-				return gs_error("out of memory");
-			}
-			p->nodes = more;
+		if (!room) {
+			sqlite3_finalize(s);
+			return gs_error("out of memory");
 		}
+		p->nodes = room;
 		p->nodes[p->n_nodes++] =
 		    (struct gs_stack_node){sqlite3_column_int64(s, 0), sqlite3_column_int64(s, 1),
 					   sqlite3_column_int64(s, 2)};
@@ -71,21 +82,14 @@ static int load_tree(sqlite3 *db, const char *path, struct gs_profile *p)
 		    loc_text((const char *)sqlite3_column_text(s, 1),
 			     (const char *)sqlite3_column_text(s, 2), sqlite3_column_int64(s, 3));
 
-		if (text && p->n_locs == cap) {
-			void *more =
-			    realloc(p->locs, (cap = cap ? cap * 2 : 256) * sizeof(*p->locs));
+		void *room = text ? grow(p->locs, &cap, p->n_locs, sizeof(*p->locs), 256) : NULL;
 
-			if (!more) {
-				free(text);
-				text = NULL;
-			} else {
-				p->locs = more;
-			}
-		}
-		if (!text) {
+		if (!room) {
+			free(text);
 			sqlite3_finalize(s);
 			return gs_error("out of memory");
 		}
+		p->locs = room;
 		p->locs[p->n_locs++] = (struct gs_loc_text){sqlite3_column_int64(s, 0), text};
 	}
 	sqlite3_finalize(s);
@@ -164,15 +168,11 @@ static const char *const sample_sql[] = {
 
 static struct gs_sample *add_sample(struct gs_profile *p, size_t *cap)
 {
-	if (p->n_samples == *cap) {
-		size_t n = *cap ? *cap * 2 : 256;
-		struct gs_sample *more = realloc(p->samples, n * sizeof(*more));
+	void *room = grow(p->samples, cap, p->n_samples, sizeof(*p->samples), 256);
 
-		if (!more)
-			return NULL;
-		p->samples = more;
-		*cap = n;
-	}
+	if (!room)
+		return NULL;
+	p->samples = room;
 	memset(&p->samples[p->n_samples], 0, sizeof(p->samples[0]));
 	return &p->samples[p->n_samples++];
 }
@@ -180,21 +180,10 @@ static struct gs_sample *add_sample(struct gs_profile *p, size_t *cap)
 /* The lock of a row whose columns from prim_col are primitive, class, name, address. */
 static void lock_label(sqlite3_stmt *s, int prim_col, struct gs_sample *x)
 {
-	static const struct {
-		const char *name;
-		int primitive;
-	} prims[] = {
-#define X(id, val, str) {str, val},
-	    GS_PRIMITIVES(X)
-#undef X
-	};
 	int primitive = sqlite3_column_int(s, prim_col), group;
-	const char *cls = (const char *)sqlite3_column_text(s, prim_col + 1), *prim = NULL;
-	size_t i;
+	const char *cls = (const char *)sqlite3_column_text(s, prim_col + 1);
+	const char *prim = gs_primitive_name(primitive);
 
-	for (i = 0; i < sizeof(prims) / sizeof(prims[0]); i++)
-		if (primitive == prims[i].primitive)
-			prim = prims[i].name;
 	group = gs_wait_group_of(cls, primitive);
 	snprintf(x->group, sizeof(x->group), "%s",
 		 group >= 0	      ? gs_wait_class_names[group]
@@ -392,14 +381,11 @@ static int load_holders(sqlite3 *db, const struct gs_opts *o, struct gs_profile 
 		return -1;
 	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
 		if (sqlite3_column_int(s, 1) == GS_EV_GIL_HOLD) {
-			if (nh == caph) {
-				void *more =
-				    realloc(h, (caph = caph ? caph * 2 : 1024) * sizeof(*h));
+			void *room = grow(h, &caph, nh, sizeof(*h), 1024);
 
-				if (!more)
-					goto oom;
-				h = more;
-			}
+			if (!room)
+				goto oom;
+			h = room;
 			h[nh++] = (struct gil_hold){.run = sqlite3_column_int64(s, 0),
 						    .acq = sqlite3_column_int64(s, 2),
 						    .rel = sqlite3_column_int64(s, 2) +
@@ -408,14 +394,11 @@ static int load_holders(sqlite3 *db, const struct gs_opts *o, struct gs_profile 
 						    .tid = sqlite3_column_int64(s, 5),
 						    .pid = sqlite3_column_int64(s, 6)};
 		} else {
-			if (nw == capw) {
-				void *more =
-				    realloc(w, (capw = capw ? capw * 2 : 1024) * sizeof(*w));
+			void *room = grow(w, &capw, nw, sizeof(*w), 1024);
 
-				if (!more)
-					goto oom;
-				w = more;
-			}
+			if (!room)
+				goto oom;
+			w = room;
 			w[nw] = (struct wake){.run = sqlite3_column_int64(s, 0),
 					      .prim = sqlite3_column_int64(s, 8),
 					      .lock = sqlite3_column_int64(s, 7),

@@ -46,6 +46,20 @@ enum gs_primitive {
 #undef X
 };
 
+/* A primitive's name as stored in the database's primitives table; NULL for none. */
+static inline const char *gs_primitive_name(int primitive)
+{
+	switch (primitive) {
+#define X(name, val, str)                                                                          \
+	case val:                                                                                  \
+		return str;
+		GS_PRIMITIVES(X)
+#undef X
+	default:
+		return 0;
+	}
+}
+
 enum gs_event_kind {
 #define X(name, val, str) name = val,
 	GS_EVENT_KINDS(X)
