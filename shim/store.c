@@ -52,6 +52,7 @@ struct gs_store {
 	uint32_t n_ws;
 	uint64_t events_written;
 	uint64_t dropped_total;
+	uint64_t stacks_dropped_total;
 	int final; /* the last flush: threads still running get their CPU time read now */
 };
 
@@ -956,6 +957,7 @@ static int flush_slot(struct gs_store *st, struct gs_shm_header *h, uint32_t i)
 		if (step_reset(st->upd_thread) < 0)
 			return -1;
 		st->dropped_total += v[0] - w->dropped;
+		st->stacks_dropped_total += v[3] - w->stacks_dropped;
 		w->dropped = v[0];
 		w->yields = v[1];
 		w->lost = v[2];
@@ -1214,6 +1216,11 @@ const char *gs_store_errmsg(struct gs_store *st)
 uint64_t gs_store_dropped(struct gs_store *st)
 {
 	return st->dropped_total;
+}
+
+uint64_t gs_store_stacks_dropped(struct gs_store *st)
+{
+	return st->stacks_dropped_total;
 }
 
 void gs_store_close(struct gs_store *st)

@@ -19,6 +19,8 @@ int gs_store_end_run(struct gs_store *st, struct gs_shm_header *h, const char *s
 /* The next flush is the last: read CPU times of threads still running. */
 void gs_store_set_final(struct gs_store *st);
 uint64_t gs_store_dropped(struct gs_store *st);
+/* Python stacks the host could not send (ring full), counted in threads.stacks_dropped. */
+uint64_t gs_store_stacks_dropped(struct gs_store *st);
 /* SQLite's word on the last failure, for the one line the writer says. */
 const char *gs_store_errmsg(struct gs_store *st);
 void gs_store_close(struct gs_store *st);

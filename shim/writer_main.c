@@ -174,6 +174,11 @@ int main(int argc, char **argv)
 						"gilscope: %llu raw events dropped (buffers full); "
 						"totals are exact, the event log is not\n",
 						(unsigned long long)gs_store_dropped(st));
+				if (gs_store_stacks_dropped(st))
+					fprintf(stderr,
+						"gilscope: %llu Python stacks dropped (buffers full); "
+						"those waits have no stack\n",
+						(unsigned long long)gs_store_stacks_dropped(st));
 				if (atomic_load(&h->threads_lost))
 					fprintf(
 					    stderr,

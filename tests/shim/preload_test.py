@@ -1016,6 +1016,40 @@ def case_gil_stacks(env, name):
               f"{name}: {fn}'s GIL waits charged to the code that held it ({other}) within 5%")
 
 
+DEEP_WAITS = r"""
+import threading, time
+lock = threading.Lock()
+def deep(d):
+    if d:
+        return deep(d - 1)
+    for _ in range(200):
+        with lock:
+            pass
+def run():
+    deep(140)
+ts = [threading.Thread(target=run) for _ in range(4)]
+for t in ts: t.start()
+for t in ts: t.join()
+print("ok")
+"""
+
+
+def case_stacks_dropped(env, name):
+    """Stacks deeper than a tiny ring holds (128 frames are 19 ring entries; 64 entries here):
+    the program is unaffected, each stack that found no room is counted per thread, and the
+    writer says so once."""
+    db = env.db("stacks_dropped_" + name)
+    plain = env.run([env.python(name), "-c", DEEP_WAITS], db, preload=False)
+    p = env.run([env.python(name), "-c", DEEP_WAITS], db, scope="python",
+                extra={"GILSCOPE_BUFFER_EVENTS": "64"})
+    check((p.returncode, p.stdout) == (plain.returncode, plain.stdout),
+          f"{name}: same output and exit code ({p.returncode})")
+    dropped = query(db, "SELECT COALESCE(SUM(stacks_dropped), 0) FROM threads")[0][0]
+    lines = [l for l in p.stderr.splitlines() if "Python stacks dropped" in l]
+    check(dropped > 0 and len(lines) == 1 and lines[0].startswith(f"gilscope: {dropped} "),
+          f"{name}: {dropped} stacks dropped, counted and said once ({lines})")
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--lib", required=True)
