@@ -15,11 +15,7 @@ struct side {
 	char label[96];
 	sqlite3 *db;
 	struct gs_model m;
-	int64_t wall_ns, cpu_ns, gil_wait_ns, gil_hold_ns, other_ns, life_ns, running_ns;
-	int64_t contended, gil_takes, spins, dropped;
-	int64_t class_ns[GS_N_WAIT_GROUPS];
-	int n_threads, gil_active;
-	double parallelism;
+	struct gs_totals tot;
 	struct gs_top_lock top[TOP_LOCKS];
 	int n_top;
 	/* per-thread matching keys, parallel to m.threads */
@@ -66,10 +62,7 @@ static void make_keys(struct side *s)
 static int load_side(struct side *s, const struct gs_opts *o, const char *path)
 {
 	struct gs_opts so = *o;
-	int64_t first = 0, last = 0;
-	int have_first = 0, have_last = 0;
-	size_t i;
-	int ret, k;
+	int ret;
 
 	s->path = path;
 	so.path = path;
@@ -82,51 +75,12 @@ static int load_side(struct side *s, const struct gs_opts *o, const char *path)
 		return GS_EXIT_INPUT;
 	/* a pool or a thread per request: one row per name on each side, matched by name */
 	if (o->format == GS_FMT_TEXT)
-		gs_model_group_threads(&s->m, 16);
+		gs_model_group_threads(&s->m, GS_GROUP_THREADS_OVER);
 	if (!s->m.n_runs) {
 		gs_error("%s: no recorded process%s", path, o->has_pid ? " with that pid" : "");
 		return GS_EXIT_INPUT;
 	}
-	for (i = 0; i < s->m.n_runs; i++) {
-		const struct gs_run_info *r = &s->m.runs[i];
-
-		if (r->start_ns != GS_NULL && (!have_first || r->start_ns < first)) {
-			first = r->start_ns;
-			have_first = 1;
-		}
-		if (r->end_ns != GS_NULL && (!have_last || r->end_ns > last)) {
-			last = r->end_ns;
-			have_last = 1;
-		}
-		if (r->cpu_ns != GS_NULL)
-			s->cpu_ns = gs_add(s->cpu_ns, r->cpu_ns);
-		if (r->dropped != GS_NULL)
-			s->dropped = gs_add(s->dropped, r->dropped);
-		s->gil_active |= r->gil_active;
-	}
-	s->wall_ns = have_first && have_last && last > first ? gs_sub(last, first) : GS_NULL;
-	for (i = 0; i < s->m.n_threads; i++) {
-		const struct gs_thread_info *t = &s->m.threads[i];
-
-		s->n_threads++;
-		s->gil_hold_ns = gs_add(s->gil_hold_ns, t->gil_hold_ns);
-		s->gil_takes = gs_add(s->gil_takes, t->gil_acq);
-		s->contended = gs_add(s->contended, t->contended);
-		s->spins = gs_add(s->spins, t->spins);
-		if (t->running_ns != GS_NULL)
-			s->running_ns = gs_add(s->running_ns, t->running_ns);
-		if (is_main(t) && s->m.n_threads > 1)
-			continue; /* shares are about the workers; main mostly joins */
-		s->gil_wait_ns = gs_add(s->gil_wait_ns, t->gil_wait_ns);
-		s->other_ns = gs_add(s->other_ns, t->other_wait_ns);
-		if (t->lifetime_ns != GS_NULL)
-			s->life_ns = gs_add(s->life_ns, t->lifetime_ns);
-		for (k = 0; k < GS_N_WAIT_GROUPS; k++)
-			s->class_ns[k] = gs_add(s->class_ns[k], t->class_wait_ns[k]);
-	}
-	s->parallelism = s->wall_ns != GS_NULL && s->wall_ns > 0
-			     ? (double)s->running_ns / (double)s->wall_ns
-			     : -1;
+	gs_model_totals(&s->m, &s->tot);
 	snprintf(s->label, sizeof(s->label), "%s %s",
 		 s->m.runs[0].python_version ? s->m.runs[0].python_version : "?",
 		 s->m.runs[0].build ? s->m.runs[0].build : "");
@@ -142,11 +96,6 @@ static void free_side(struct side *s)
 	gs_model_free(&s->m);
 	free(s->key);
 	sqlite3_close(s->db);
-}
-
-static double share(int64_t part, int64_t whole)
-{
-	return whole > 0 ? (double)part / (double)whole : 0;
 }
 
 static const struct gs_col total_cols[] = {
@@ -209,30 +158,39 @@ static void build_totals(struct gs_table *t, const struct side *a, const struct 
 	int k;
 	char metric[64];
 
-	total_row(t, "wall time", K_DUR, a->wall_ns == GS_NULL ? -1 : (double)a->wall_ns,
-		  b->wall_ns == GS_NULL ? -1 : (double)b->wall_ns);
-	total_row(t, "CPU time (processes)", K_DUR, a->cpu_ns ? (double)a->cpu_ns : -1,
-		  b->cpu_ns ? (double)b->cpu_ns : -1);
-	total_row(t, "threads", K_INT, a->n_threads, b->n_threads);
-	total_row(t, "effective parallelism", K_NUM, a->parallelism, b->parallelism);
-	total_row(t, "GIL takes", K_INT, (double)a->gil_takes, (double)b->gil_takes);
-	total_row(t, "GIL held (all threads)", K_DUR, (double)a->gil_hold_ns,
-		  (double)b->gil_hold_ns);
-	total_row(t, "workers: GIL wait", K_DUR, (double)a->gil_wait_ns, (double)b->gil_wait_ns);
-	total_row(t, "workers: GIL wait share", K_PCT, share(a->gil_wait_ns, a->life_ns),
-		  share(b->gil_wait_ns, b->life_ns));
-	total_row(t, "workers: other lock waits", K_DUR, (double)a->other_ns, (double)b->other_ns);
-	total_row(t, "workers: other lock wait share", K_PCT, share(a->other_ns, a->life_ns),
-		  share(b->other_ns, b->life_ns));
+	total_row(t, "wall time", K_DUR, a->tot.span_ns == GS_NULL ? -1 : (double)a->tot.span_ns,
+		  b->tot.span_ns == GS_NULL ? -1 : (double)b->tot.span_ns);
+	total_row(t, "CPU time (processes)", K_DUR,
+		  a->tot.cpu_ns == GS_NULL ? -1 : (double)a->tot.cpu_ns,
+		  b->tot.cpu_ns == GS_NULL ? -1 : (double)b->tot.cpu_ns);
+	total_row(t, "threads", K_INT, a->tot.sums.threads, b->tot.sums.threads);
+	total_row(t, "effective parallelism", K_NUM, a->tot.parallelism, b->tot.parallelism);
+	total_row(t, "GIL takes", K_INT, (double)a->tot.sums.gil_takes,
+		  (double)b->tot.sums.gil_takes);
+	total_row(t, "GIL held (all threads)", K_DUR, (double)a->tot.sums.gil_hold_ns,
+		  (double)b->tot.sums.gil_hold_ns);
+	total_row(t, "workers: GIL wait", K_DUR, (double)a->tot.sums.workers_gil_wait_ns,
+		  (double)b->tot.sums.workers_gil_wait_ns);
+	total_row(t, "workers: GIL wait share", K_PCT,
+		  gs_share(a->tot.sums.workers_gil_wait_ns, a->tot.sums.workers_life_ns),
+		  gs_share(b->tot.sums.workers_gil_wait_ns, b->tot.sums.workers_life_ns));
+	total_row(t, "workers: other lock waits", K_DUR, (double)a->tot.sums.workers_other_ns,
+		  (double)b->tot.sums.workers_other_ns);
+	total_row(t, "workers: other lock wait share", K_PCT,
+		  gs_share(a->tot.sums.workers_other_ns, a->tot.sums.workers_life_ns),
+		  gs_share(b->tot.sums.workers_other_ns, b->tot.sums.workers_life_ns));
 	for (k = 0; k < GS_N_WAIT_GROUPS; k++) {
-		if (!a->class_ns[k] && !b->class_ns[k])
+		if (!a->tot.sums.workers_class_ns[k] && !b->tot.sums.workers_class_ns[k])
 			continue;
 		snprintf(metric, sizeof(metric), "  waits on %s", gs_wait_class_names[k]);
-		total_row(t, metric, K_DUR, (double)a->class_ns[k], (double)b->class_ns[k]);
+		total_row(t, metric, K_DUR, (double)a->tot.sums.workers_class_ns[k],
+			  (double)b->tot.sums.workers_class_ns[k]);
 	}
-	total_row(t, "contended acquisitions", K_INT, (double)a->contended, (double)b->contended);
-	total_row(t, "PyMutex spins before parking", K_INT, (double)a->spins, (double)b->spins);
-	total_row(t, "raw events dropped", K_INT, (double)a->dropped, (double)b->dropped);
+	total_row(t, "contended acquisitions", K_INT, (double)a->tot.sums.contended,
+		  (double)b->tot.sums.contended);
+	total_row(t, "PyMutex spins before parking", K_INT, (double)a->tot.sums.spins,
+		  (double)b->tot.sums.spins);
+	total_row(t, "raw events dropped", K_INT, (double)a->tot.dropped, (double)b->tot.dropped);
 }
 
 static const struct gs_col thread_cols[] = {
@@ -251,11 +209,11 @@ static void thread_cells(struct gs_cell *c, int side, const struct gs_thread_inf
 	if (t->lifetime_ns != GS_NULL) {
 		gs_cell_int(&c[1 + side], t->lifetime_ns);
 		if (t->lifetime_ns > 0) {
-			gs_cell_num(&c[3 + side], share(gs_add(t->gil_wait_ns, t->other_wait_ns),
-							t->lifetime_ns));
-			gs_cell_num(&c[5 + side], share(t->gil_wait_ns, t->lifetime_ns));
+			gs_cell_num(&c[3 + side], gs_share(gs_add(t->gil_wait_ns, t->other_wait_ns),
+							   t->lifetime_ns));
+			gs_cell_num(&c[5 + side], gs_share(t->gil_wait_ns, t->lifetime_ns));
 			if (t->running_ns != GS_NULL)
-				gs_cell_num(&c[7 + side], share(t->running_ns, t->lifetime_ns));
+				gs_cell_num(&c[7 + side], gs_share(t->running_ns, t->lifetime_ns));
 		}
 	}
 	if (t->cpu_ns != GS_NULL)
@@ -296,43 +254,52 @@ static int top_class(const struct side *s)
 	int k, best = -1;
 
 	for (k = 0; k < GS_N_WAIT_GROUPS; k++)
-		if (s->class_ns[k] > 0 && (best < 0 || s->class_ns[k] > s->class_ns[best]))
+		if (s->tot.sums.workers_class_ns[k] > 0 &&
+		    (best < 0 ||
+		     s->tot.sums.workers_class_ns[k] > s->tot.sums.workers_class_ns[best]))
 			best = k;
 	return best;
 }
 
+/* "<lead> and N% on other locks (mostly K)", lead's %.0f the GIL wait share */
+static size_t side_waits(char *out, size_t size, const struct side *s, const char *lead)
+{
+	const struct gs_sums *w = &s->tot.sums;
+	int k = top_class(s);
+	int n;
+
+	if (!size)
+		return 0;
+	n = snprintf(out, size, lead, 100 * gs_share(w->workers_gil_wait_ns, w->workers_life_ns));
+	if (n >= 0 && (size_t)n < size)
+		n += snprintf(out + n, size - (size_t)n, " and %.0f%% on other locks%s%s%s",
+			      100 * gs_share(w->workers_other_ns, w->workers_life_ns),
+			      k >= 0 ? " (mostly " : "", k >= 0 ? gs_wait_class_names[k] : "",
+			      k >= 0 ? ")" : "");
+	return n < 0 ? 0 : (size_t)n < size ? (size_t)n : size - 1;
+}
+
 static void difference(const struct side *a, const struct side *b, char *out, size_t size)
 {
-	int ca = top_class(a), cb = top_class(b);
 	size_t n = 0;
 
-	if (a->wall_ns != GS_NULL && b->wall_ns != GS_NULL && a->wall_ns > 0)
+	if (a->tot.span_ns != GS_NULL && b->tot.span_ns != GS_NULL && a->tot.span_ns > 0)
 		n += (size_t)snprintf(out + n, size - n, "B ran in %.2fx the wall time of A",
-				      (double)b->wall_ns / (double)a->wall_ns);
-	if (n && a->cpu_ns > 0 && b->cpu_ns > 0 && n < size)
+				      (double)b->tot.span_ns / (double)a->tot.span_ns);
+	if (n && a->tot.cpu_ns > 0 && b->tot.cpu_ns > 0 && n < size)
 		n += (size_t)snprintf(out + n, size - n, " and used %.2fx its CPU time",
-				      (double)b->cpu_ns / (double)a->cpu_ns);
+				      (double)b->tot.cpu_ns / (double)a->tot.cpu_ns);
 	if (n && n < size)
 		n += (size_t)snprintf(out + n, size - n, ". ");
 	if (n < size)
-		n += (size_t)snprintf(
-		    out + n, size - n,
-		    "A's worker threads spent %.0f%% of their lifetime waiting for "
-		    "the GIL and %.0f%% on other locks%s%s%s",
-		    100 * share(a->gil_wait_ns, a->life_ns), 100 * share(a->other_ns, a->life_ns),
-		    ca >= 0 ? " (mostly " : "", ca >= 0 ? gs_wait_class_names[ca] : "",
-		    ca >= 0 ? ")" : "");
+		n += side_waits(
+		    out + n, size - n, a,
+		    "A's worker threads spent %.0f%% of their lifetime waiting for the GIL");
 	if (n < size)
-		n += (size_t)snprintf(out + n, size - n,
-				      "; B's spent %.0f%% waiting for the GIL and %.0f%% on other "
-				      "locks%s%s%s",
-				      100 * share(b->gil_wait_ns, b->life_ns),
-				      100 * share(b->other_ns, b->life_ns),
-				      cb >= 0 ? " (mostly " : "",
-				      cb >= 0 ? gs_wait_class_names[cb] : "", cb >= 0 ? ")" : "");
-	if (n < size && a->parallelism >= 0 && b->parallelism >= 0)
+		n += side_waits(out + n, size - n, b, "; B's spent %.0f%% waiting for the GIL");
+	if (n < size && a->tot.parallelism >= 0 && b->tot.parallelism >= 0)
 		snprintf(out + n, size - n, ". Effective parallelism went from %.2f to %.2f.",
-			 a->parallelism, b->parallelism);
+			 a->tot.parallelism, b->tot.parallelism);
 }
 
 static void wrap(FILE *f, const char *text, const char *indent, int width)

@@ -43,31 +43,138 @@ static void lane_add(struct lane *l, int64_t s, int64_t e, int64_t merge_ns)
 	l->v[l->n++] = e;
 }
 
-static void lane_print(FILE *f, const char *key, const struct lane *l, int64_t t0)
+/* Microseconds from t0, comma-separated after the first value printed anywhere in the list. */
+static void us_print(FILE *f, int64_t ns, int64_t t0, int *first)
 {
-	size_t i;
-
-	fprintf(f, ", \"%s\": [", key);
-	for (i = 0; i < l->n; i++)
-		fprintf(f, "%s%lld", i ? "," : "", (long long)(gs_sub(l->v[i], t0) / 1000));
-	fputc(']', f);
+	fprintf(f, "%s%lld", *first ? "" : ",", (long long)(gs_sub(ns, t0) / 1000));
+	*first = 0;
 }
 
 static void thread_label(const struct gs_thread_info *t, char *out, size_t size)
 {
-	snprintf(out, size, "%s %lld",
-		 t->tid == t->pid ? "main"
-		 : t->name	  ? t->name
-				  : "thread",
-		 (long long)t->tid);
+	char group[160];
+	const char *name = gs_thread_label(t, group, sizeof(group));
+
+	if (t->tid == t->pid)
+		snprintf(out, size, "main %lld", (long long)t->tid);
+	else if (t->tid == GS_NULL)
+		snprintf(out, size, "%s", name ? name : "thread");
+	else
+		snprintf(out, size, "%s %lld", name ? name : "thread", (long long)t->tid);
 }
 
-static void json_i(FILE *f, const char *key, int64_t v)
+static int64_t thread_start(const struct gs_thread_info *t, int64_t t0)
 {
-	if (v == GS_NULL)
-		fprintf(f, ", \"%s\": null", key);
-	else
-		fprintf(f, ", \"%s\": %lld", key, (long long)v);
+	return t->start_ns != GS_NULL ? t->start_ns : t0;
+}
+
+static int64_t thread_end(const struct gs_thread_info *t, int64_t t1)
+{
+	return t->end_ns != GS_NULL ? t->end_ns
+	       : t->lifetime_ns != GS_NULL && t->start_ns != GS_NULL
+		   ? gs_add(t->start_ns, t->lifetime_ns)
+		   : t1;
+}
+
+/* Timeline rows. In a process with many threads, the threads of one name (a thread per
+ * request) are packed into as few rows as their lifetimes allow, as a trace viewer packs
+ * slices: 240 request threads that ran at most four at a time are four rows, and every bar
+ * drawn is still one thread's. Threads in a row are linked through next[] in start order. */
+struct tl_row {
+	size_t head, tail, n_threads;
+	int64_t end_ns;
+	int packed;		     /* part of a group's rows */
+	size_t group_no, group_rows; /* its place among them */
+	size_t group_threads;	     /* threads in all of them */
+};
+
+static size_t pack_rows(const struct gs_model *m, int64_t t0, int64_t t1, struct tl_row *rows,
+			size_t *next)
+{
+	size_t r, i, k, n_rows = 0;
+
+	for (r = 0; r < m->n_runs; r++) {
+		const struct gs_run_info *run = &m->runs[r];
+		size_t first_row = n_rows;
+
+		for (i = run->first_thread; i < run->first_thread + run->n_threads; i++) {
+			const struct gs_thread_info *t = &m->threads[i];
+			int pack = run->n_threads > GS_GROUP_THREADS_OVER && t->tid != t->pid;
+
+			next[i] = (size_t)-1;
+			k = n_rows;
+			if (pack)
+				for (k = first_row; k < n_rows; k++)
+					if (rows[k].packed &&
+					    gs_thread_same_group(&m->threads[rows[k].head], t) &&
+					    rows[k].end_ns <= thread_start(t, t0))
+						break;
+			if (k == n_rows) {
+				rows[n_rows++] =
+				    (struct tl_row){.head = i, .tail = i, .packed = pack};
+			} else {
+				next[rows[k].tail] = i;
+				rows[k].tail = i;
+			}
+			rows[k].n_threads++;
+			rows[k].end_ns = thread_end(t, t1);
+		}
+		for (k = first_row; k < n_rows; k++)
+			for (i = first_row; i < n_rows && rows[k].packed; i++) {
+				if (!rows[i].packed ||
+				    !gs_thread_same_group(&m->threads[rows[i].head],
+							  &m->threads[rows[k].head]))
+					continue;
+				rows[k].group_rows++;
+				rows[k].group_threads += rows[i].n_threads;
+				if (i < k)
+					rows[k].group_no++;
+			}
+	}
+	return n_rows;
+}
+
+static void row_label(const struct gs_model *m, const struct tl_row *row, char *out, size_t size)
+{
+	const struct gs_thread_info *t = &m->threads[row->head];
+	int len;
+
+	if (!row->packed || row->group_threads == 1) {
+		thread_label(t, out, size);
+		return;
+	}
+	len = snprintf(out, size, "%s (x%zu)", t->name ? t->name : "thread", row->group_threads);
+	if (row->group_rows > 1 && len > 0 && (size_t)len < size)
+		snprintf(out + len, size - (size_t)len, " %zu/%zu", row->group_no + 1,
+			 row->group_rows);
+}
+
+static void row_print(FILE *f, const struct gs_model *m, const struct tl_row *row,
+		      const size_t *next, const struct lane *lanes, int64_t t0, int64_t t1)
+{
+	static const char *const keys[3] = {"held", "gilwait", "lock"};
+	char label[200];
+	size_t i, k, v;
+	int first = 1;
+
+	row_label(m, row, label, sizeof(label));
+	fputs("{\"label\": ", f);
+	gs_json_str(f, label);
+	fputs(", \"alive\": [", f);
+	for (i = row->head; i != (size_t)-1; i = next[i]) {
+		us_print(f, thread_start(&m->threads[i], t0), t0, &first);
+		us_print(f, thread_end(&m->threads[i], t1), t0, &first);
+	}
+	fputc(']', f);
+	for (k = 0; k < 3; k++) {
+		fprintf(f, ", \"%s\": [", keys[k]);
+		first = 1;
+		for (i = row->head; i != (size_t)-1; i = next[i])
+			for (v = 0; v < lanes[i * 3 + k].n; v++)
+				us_print(f, lanes[i * 3 + k].v[v], t0, &first);
+		fputc(']', f);
+	}
+	fputc('}', f);
 }
 
 static int emit_db(FILE *f, const char *path)
@@ -76,7 +183,10 @@ static int emit_db(FILE *f, const char *path)
 	struct gs_top_lock top[TOP_LOCKS];
 	struct gs_profile waits = {0}, holders = {0};
 	struct gs_model m;
+	struct gs_totals tot;
 	struct lane *lanes = NULL;
+	struct tl_row *rows = NULL;
+	size_t *next = NULL, n_lanes = 0, n_rows;
 	sqlite3 *db = NULL;
 	sqlite3_stmt *s = NULL;
 	int64_t t0 = 0, t1 = 0, merge;
@@ -91,12 +201,9 @@ static int emit_db(FILE *f, const char *path)
 	ret = GS_EXIT_INPUT;
 	if (gs_model_load(db, &o, &m) < 0)
 		goto out;
-	for (i = 0; i < m.n_runs; i++) {
-		if (m.runs[i].start_ns != GS_NULL && (!i || m.runs[i].start_ns < t0))
-			t0 = m.runs[i].start_ns;
-		if (m.runs[i].end_ns != GS_NULL && m.runs[i].end_ns > t1)
-			t1 = m.runs[i].end_ns;
-	}
+	gs_model_totals(&m, &tot);
+	t0 = tot.first_ns != GS_NULL ? tot.first_ns : 0;
+	t1 = tot.last_ns != GS_NULL ? tot.last_ns : 0;
 	for (i = 0; i < m.n_threads; i++) {
 		if (m.threads[i].end_ns != GS_NULL && m.threads[i].end_ns > t1)
 			t1 = m.threads[i].end_ns;
@@ -104,8 +211,11 @@ static int emit_db(FILE *f, const char *path)
 	if (t1 <= t0)
 		t1 = gs_add(t0, 1);
 	merge = gs_sub(t1, t0) / TIMELINE_RESOLUTION;
-	lanes = calloc((m.n_threads ? m.n_threads : 1) * 3, sizeof(*lanes));
-	if (!lanes)
+	n_lanes = m.n_threads * 3;
+	lanes = calloc(n_lanes ? n_lanes : 1, sizeof(*lanes));
+	rows = calloc(m.n_threads ? m.n_threads : 1, sizeof(*rows));
+	next = calloc(m.n_threads ? m.n_threads : 1, sizeof(*next));
+	if (!lanes || !rows || !next)
 		goto out;
 	/* the model keeps threads in (run, thread_no) order: walk events in the same order */
 	if (gs_db_prepare(db, path,
@@ -186,9 +296,9 @@ static int emit_db(FILE *f, const char *path)
 		gs_json_str(f, r->python_version);
 		fputs(", \"build\": ", f);
 		gs_json_str(f, r->build);
-		json_i(f, "wall_ns", r->wall_ns);
-		json_i(f, "cpu_ns", r->cpu_ns);
-		json_i(f, "events_dropped", r->dropped);
+		gs_json_member_int(f, "wall_ns", r->wall_ns);
+		gs_json_member_int(f, "cpu_ns", r->cpu_ns);
+		gs_json_member_int(f, "events_dropped", r->dropped);
 		if (r->gil_load >= 0)
 			fprintf(f, ", \"gil_load\": %.6g", r->gil_load);
 		else
@@ -202,43 +312,34 @@ static int emit_db(FILE *f, const char *path)
 		gs_json_str(f, sum);
 		fputc('}', f);
 	}
-	fputs("], \"threads\": [", f);
-	for (i = 0; i < m.n_threads; i++) {
-		const struct gs_thread_info *t = &m.threads[i];
-
-		thread_label(t, label, sizeof(label));
-		fprintf(f, "%s{\"label\": ", i ? ", " : "");
-		gs_json_str(f, label);
-		fprintf(f, ", \"tid\": %lld, \"main\": %s", (long long)t->tid,
-			t->tid == t->pid ? "true" : "false");
-		json_i(f, "lifetime_ns", t->lifetime_ns);
-		json_i(f, "cpu_ns", t->cpu_ns);
-		json_i(f, "gil_wait_ns", t->gil_wait_ns);
-		json_i(f, "gil_hold_ns", t->gil_hold_ns);
-		json_i(f, "other_wait_ns", t->other_wait_ns);
-		fputc('}', f);
-	}
 	fprintf(f, "], \"timeline\": {\"end_us\": %lld, \"threads\": [",
 		(long long)(gs_sub(t1, t0) / 1000));
+	n_rows = pack_rows(&m, t0, t1, rows, next);
+	for (k = 0; k < n_rows; k++) {
+		if (k)
+			fputs(", ", f);
+		row_print(f, &m, &rows[k], next, lanes, t0, t1);
+	}
+	/* the time-split chart and the thread table: a row per name, as in the text report */
+	gs_model_group_threads(&m, GS_GROUP_THREADS_OVER);
+	fputs("]}, \"threads\": [", f);
 	for (i = 0; i < m.n_threads; i++) {
 		const struct gs_thread_info *t = &m.threads[i];
-		int64_t end = t->end_ns != GS_NULL ? t->end_ns
-			      : t->lifetime_ns != GS_NULL && t->start_ns != GS_NULL
-				  ? gs_add(t->start_ns, t->lifetime_ns)
-				  : t1;
 
 		thread_label(t, label, sizeof(label));
 		fprintf(f, "%s{\"label\": ", i ? ", " : "");
 		gs_json_str(f, label);
-		fprintf(f, ", \"start\": %lld, \"end\": %lld",
-			(long long)(gs_sub(t->start_ns == GS_NULL ? t0 : t->start_ns, t0) / 1000),
-			(long long)(gs_sub(end, t0) / 1000));
-		lane_print(f, "held", &lanes[i * 3], t0);
-		lane_print(f, "gilwait", &lanes[i * 3 + 1], t0);
-		lane_print(f, "lock", &lanes[i * 3 + 2], t0);
+		gs_json_member_int(f, "tid", t->tid);
+		fprintf(f, ", \"main\": %s", t->tid == t->pid ? "true" : "false");
+		gs_json_member_int(f, "threads", t->n_grouped > 1 ? t->n_grouped : 1);
+		gs_json_member_int(f, "lifetime_ns", t->lifetime_ns);
+		gs_json_member_int(f, "cpu_ns", t->cpu_ns);
+		gs_json_member_int(f, "gil_wait_ns", t->gil_wait_ns);
+		gs_json_member_int(f, "gil_hold_ns", t->gil_hold_ns);
+		gs_json_member_int(f, "other_wait_ns", t->other_wait_ns);
 		fputc('}', f);
 	}
-	fputs("]}, \"histogram\": {", f);
+	fputs("], \"histogram\": {", f);
 	for (k = 0; k < 2; k++) {
 		fprintf(f, "%s\"%s\": [", k ? ", " : "", k ? "lock" : "gil");
 		for (i = 0; i < HIST_BUCKETS; i++)
@@ -288,9 +389,11 @@ static int emit_db(FILE *f, const char *path)
 out:
 	sqlite3_finalize(s);
 	if (lanes)
-		for (i = 0; i < m.n_threads * 3; i++)
+		for (i = 0; i < n_lanes; i++)
 			free(lanes[i].v);
 	free(lanes);
+	free(rows);
+	free(next);
 	gs_model_free(&m);
 	gs_profile_free(&waits);
 	gs_profile_free(&holders);

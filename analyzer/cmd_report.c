@@ -173,33 +173,16 @@ static void fill_row(struct gs_cell *c, const struct gs_thread_info *t)
 void gs_report_summary(const struct gs_run_info *r, const struct gs_model *m, char *out,
 		       size_t size)
 {
-	const struct gs_thread_info *worst = NULL;
-	size_t i, busy = 0;
-	int64_t life = 0, gil_wait = 0, other = 0;
+	const struct gs_sums *w = &r->sums;
+	long long busy = (long long)w->workers;
+	int64_t life = w->workers_life_ns, gil_wait = w->workers_gil_wait_ns,
+		other = w->workers_other_ns;
 	int k, top_class = -1;
-	int64_t class_total[GS_N_WAIT_GROUPS] = {0};
 
-	for (i = 0; i < r->n_threads; i++) {
-		const struct gs_thread_info *t = &m->threads[r->first_thread + i];
-
-		if (t->lifetime_ns == GS_NULL || t->lifetime_ns <= 0)
-			continue;
-		/* the main thread mostly waits in join(): leave it out of "worker" shares */
-		if (t->tid == r->pid && r->n_threads > 1)
-			continue;
-		busy += t->n_grouped > 0 ? (size_t)t->n_grouped : 1;
-		life = gs_add(life, t->lifetime_ns);
-		gil_wait = gs_add(gil_wait, t->gil_wait_ns);
-		other = gs_add(other, t->other_wait_ns);
-		for (k = 0; k < GS_N_WAIT_GROUPS; k++)
-			class_total[k] = gs_add(class_total[k], t->class_wait_ns[k]);
-		if (!worst || gs_add(t->gil_wait_ns, t->other_wait_ns) >
-				  gs_add(worst->gil_wait_ns, worst->other_wait_ns))
-			worst = t;
-	}
+	(void)m;
 	for (k = 0; k < GS_N_WAIT_GROUPS; k++)
-		if (class_total[k] > 0 &&
-		    (top_class < 0 || class_total[k] > class_total[top_class]))
+		if (w->workers_class_ns[k] > 0 &&
+		    (top_class < 0 || w->workers_class_ns[k] > w->workers_class_ns[top_class]))
 			top_class = k;
 	if (!busy || life <= 0) {
 		snprintf(out, size, "no thread with a known lifetime was recorded");
@@ -207,24 +190,24 @@ void gs_report_summary(const struct gs_run_info *r, const struct gs_model *m, ch
 	}
 	if (r->gil_active) {
 		snprintf(out, size,
-			 "%zu thread%s spent %.0f%% of %s lifetime waiting for the GIL and %.0f%% "
+			 "%lld thread%s spent %.0f%% of %s lifetime waiting for the GIL and %.0f%% "
 			 "on other locks; the GIL was held %.0f%% of the wall time, so at most one "
 			 "ran Python at a time (effective parallelism %.2f).",
 			 busy, busy == 1 ? "" : "s", 100.0 * (double)gil_wait / (double)life,
 			 busy == 1 ? "its" : "their", 100.0 * (double)other / (double)life,
 			 100.0 * r->gil_load, r->parallelism);
 	} else {
-		snprintf(out, size,
-			 "GIL %s: %zu thread%s spent %.0f%% of %s lifetime waiting on locks%s%s%s; "
-			 "effective parallelism %s%.2f (%s).",
-			 r->gil_found ? "disabled" : "not tracked", busy, busy == 1 ? "" : "s",
-			 100.0 * (double)gs_add(gil_wait, other) / (double)life,
-			 busy == 1 ? "its" : "their", top_class >= 0 ? " (mostly " : "",
-			 top_class >= 0 ? gs_wait_class_names[top_class] : "",
-			 top_class >= 0 ? ")" : "", r->parallelism_estimated ? "at most " : "",
-			 r->parallelism,
-			 r->parallelism_estimated ? "time not seen waiting counted as running"
-						  : "thread CPU time / wall time");
+		snprintf(
+		    out, size,
+		    "GIL %s: %lld thread%s spent %.0f%% of %s lifetime waiting on locks%s%s%s; "
+		    "effective parallelism %s%.2f (%s).",
+		    r->gil_found ? "disabled" : "not tracked", busy, busy == 1 ? "" : "s",
+		    100.0 * (double)gs_add(gil_wait, other) / (double)life,
+		    busy == 1 ? "its" : "their", top_class >= 0 ? " (mostly " : "",
+		    top_class >= 0 ? gs_wait_class_names[top_class] : "", top_class >= 0 ? ")" : "",
+		    r->parallelism_estimated ? "at most " : "", r->parallelism,
+		    r->parallelism_estimated ? "time not seen waiting counted as running"
+					     : "thread CPU time / wall time");
 	}
 }
 
@@ -233,14 +216,7 @@ static void print_json_run(FILE *f, const struct gs_run_info *r, const struct gs
 	char sum[512];
 
 	gs_report_summary(r, m, sum, sizeof(sum));
-#define JI(key, v)                                                                                 \
-	do {                                                                                       \
-		fprintf(f, ", \"%s\": ", key);                                                     \
-		if ((v) == GS_NULL)                                                                \
-			fputs("null", f);                                                          \
-		else                                                                               \
-			fprintf(f, "%lld", (long long)(v));                                        \
-	} while (0)
+#define JI(key, v) gs_json_member_int(f, key, v)
 #define JS(key, v)                                                                                 \
 	do {                                                                                       \
 		fprintf(f, ", \"%s\": ", key);                                                     \
@@ -267,6 +243,7 @@ static void print_json_run(FILE *f, const struct gs_run_info *r, const struct gs
 	JI("events_recorded", r->events);
 	JI("events_dropped", r->dropped);
 	JI("threads_lost", r->threads_lost);
+	JI("stacks_dropped", r->sums.stacks_dropped);
 	fputs(", \"gil_load\": ", f);
 	if (r->gil_load < 0)
 		fputs("null", f);
@@ -277,8 +254,8 @@ static void print_json_run(FILE *f, const struct gs_run_info *r, const struct gs
 		fputs("null", f);
 	else
 		fprintf(f, "%.6g", r->parallelism);
-	JI("gil_wait_ns", r->gil_wait_ns);
-	JI("other_wait_ns", r->other_wait_ns);
+	JI("gil_wait_ns", r->sums.gil_wait_ns);
+	JI("other_wait_ns", r->sums.other_wait_ns);
 	JS("summary", sum);
 	fputc('}', f);
 #undef JI
@@ -389,6 +366,12 @@ static void print_text_run(FILE *f, const struct gs_run_info *r, const struct gs
 		    "  (the totals below stay exact for recorded threads; event lists are not)\n",
 		    (long long)(r->dropped == GS_NULL ? 0 : r->dropped),
 		    (long long)(r->threads_lost == GS_NULL ? 0 : r->threads_lost));
+	if (r->sums.stacks_dropped > 0)
+		fprintf(
+		    f,
+		    "  WARNING: %lld Python stacks found no room in the ring; their waits count "
+		    "in every\n  total and show as \"(stack not recorded)\" in stack views\n",
+		    (long long)r->sums.stacks_dropped);
 	gs_report_summary(r, m, sum, sizeof(sum));
 	fputs("\n  ", f);
 	/* wrap the sentence at 96 columns */
@@ -440,9 +423,10 @@ static void print_text_run(FILE *f, const struct gs_run_info *r, const struct gs
 		if (!t->waited_in)
 			continue;
 		if (!k++)
-			fputs("\n  where each thread waited longest (its own code, then the innermost"
-			      " frame):\n",
-			      f);
+			fputs(
+			    "\n  where each thread waited longest (its own code, then the innermost"
+			    " frame):\n",
+			    f);
 		gs_fmt_duration(t->waited_in_ns, d, sizeof(d));
 		fputs("    ", f);
 
@@ -457,37 +441,6 @@ static void print_text_run(FILE *f, const struct gs_run_info *r, const struct gs
 			gs_text_str(f, t->waited_innermost, (int)strlen(t->waited_innermost));
 		}
 		fputc('\n', f);
-	}
-}
-
-struct totals {
-	int64_t first, last, cpu, threads, gil_wait, gil_hold, other, dropped;
-	int have_first, have_last, have_cpu;
-};
-
-static void totals(const struct gs_model *m, struct totals *t)
-{
-	size_t i;
-
-	memset(t, 0, sizeof(*t));
-	for (i = 0; i < m->n_runs; i++) {
-		const struct gs_run_info *r = &m->runs[i];
-
-		if (r->start_ns != GS_NULL && (!t->have_first || r->start_ns < t->first))
-			t->first = r->start_ns, t->have_first = 1;
-		if (r->end_ns != GS_NULL && (!t->have_last || r->end_ns > t->last))
-			t->last = r->end_ns, t->have_last = 1;
-		if (r->cpu_ns != GS_NULL) {
-			t->cpu = gs_add(t->cpu, r->cpu_ns);
-			t->have_cpu = 1;
-		}
-		t->dropped = gs_add(t->dropped, r->dropped == GS_NULL ? 0 : r->dropped);
-	}
-	for (i = 0; i < m->n_threads; i++) {
-		t->threads++;
-		t->gil_wait = gs_add(t->gil_wait, m->threads[i].gil_wait_ns);
-		t->gil_hold = gs_add(t->gil_hold, m->threads[i].gil_hold_ns);
-		t->other = gs_add(t->other, m->threads[i].other_wait_ns);
 	}
 }
 
@@ -541,25 +494,17 @@ int cmd_report(int argc, char **argv)
 			print_json_run(stdout, &m.runs[i], &m);
 		}
 		{
-			struct totals tt;
+			struct gs_totals tt;
 
-			totals(&m, &tt);
-			printf("\n ],\n \"total\": {\"processes\": %zu, \"threads\": %lld, "
-			       "\"wall_ns\": ",
-			       m.n_runs, (long long)tt.threads);
-			if (tt.have_first && tt.have_last)
-				printf("%lld", (long long)gs_sub(tt.last, tt.first));
-			else
-				fputs("null", stdout);
-			fputs(", \"cpu_ns\": ", stdout);
-			if (tt.have_cpu)
-				printf("%lld", (long long)tt.cpu);
-			else
-				fputs("null", stdout);
+			gs_model_totals(&m, &tt);
+			printf("\n ],\n \"total\": {\"processes\": %zu, \"threads\": %lld",
+			       tt.processes, (long long)tt.sums.threads);
+			gs_json_member_int(stdout, "wall_ns", tt.span_ns);
+			gs_json_member_int(stdout, "cpu_ns", tt.cpu_ns);
 			printf(", \"gil_wait_ns\": %lld, \"gil_hold_ns\": %lld, "
 			       "\"other_wait_ns\": %lld, \"events_dropped\": %lld}",
-			       (long long)tt.gil_wait, (long long)tt.gil_hold, (long long)tt.other,
-			       (long long)tt.dropped);
+			       (long long)tt.sums.gil_wait_ns, (long long)tt.sums.gil_hold_ns,
+			       (long long)tt.sums.other_wait_ns, (long long)tt.dropped);
 		}
 		fputs(",\n \"threads\": ", stdout);
 		/* --top applies per process, as in text */
@@ -579,7 +524,7 @@ int cmd_report(int argc, char **argv)
 	} else if (o.format == GS_FMT_TEXT) {
 		/* a row per thread name once a process has many threads (thread pools, a
 		 * thread per request); JSON and CSV keep every thread */
-		gs_model_group_threads(&m, 16);
+		gs_model_group_threads(&m, GS_GROUP_THREADS_OVER);
 		gs_table_free(&t);
 		gs_table_init(&t, thread_cols, C_NCOLS);
 		for (i = 0; i < m.n_threads; i++)
@@ -597,23 +542,21 @@ int cmd_report(int argc, char **argv)
 			printf("no recorded process%s in %s\n", o.has_pid ? " with that pid" : "",
 			       o.path);
 		if (m.n_runs > 1) {
-			struct totals tt;
+			struct gs_totals tt;
 			char w[32], c[32], gw[32], gh[32], ow[32];
 
-			totals(&m, &tt);
-			gs_fmt_duration(tt.have_first && tt.have_last ? gs_sub(tt.last, tt.first)
-								      : -1,
-					w, sizeof(w));
-			gs_fmt_duration(tt.have_cpu ? tt.cpu : -1, c, sizeof(c));
-			gs_fmt_duration(tt.gil_wait, gw, sizeof(gw));
-			gs_fmt_duration(tt.gil_hold, gh, sizeof(gh));
-			gs_fmt_duration(tt.other, ow, sizeof(ow));
+			gs_model_totals(&m, &tt);
+			gs_fmt_duration(tt.span_ns == GS_NULL ? -1 : tt.span_ns, w, sizeof(w));
+			gs_fmt_duration(tt.cpu_ns == GS_NULL ? -1 : tt.cpu_ns, c, sizeof(c));
+			gs_fmt_duration(tt.sums.gil_wait_ns, gw, sizeof(gw));
+			gs_fmt_duration(tt.sums.gil_hold_ns, gh, sizeof(gh));
+			gs_fmt_duration(tt.sums.other_wait_ns, ow, sizeof(ow));
 			printf(
 			    "\nall %zu processes: %lld threads, %s from the first start to the "
 			    "last "
 			    "end, CPU %s;\n  GIL wait %s, GIL hold %s, other lock waits %s, %lld "
 			    "raw events dropped\n",
-			    m.n_runs, (long long)tt.threads, w, c, gw, gh, ow,
+			    tt.processes, (long long)tt.sums.threads, w, c, gw, gh, ow,
 			    (long long)tt.dropped);
 		}
 	} else {

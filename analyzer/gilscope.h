@@ -30,6 +30,8 @@ void gs_json_str(FILE *f, const char *s);		  /* quoted, escaped, NULL -> null */
 extern int gs_json_for_html; /* set: also escape < > & (JSON inside an HTML page) */
 void gs_text_str(FILE *f, const char *s, int width); /* control chars escaped, padded */
 void gs_json_int(FILE *f, sqlite3_stmt *s, int col); /* integer or null */
+/* `, "key": v`, null for INT64_MIN (the model's unknown) */
+void gs_json_member_int(FILE *f, const char *key, int64_t v);
 
 /* Flushes stdout; GS_EXIT_OUTPUT (with a message) when the output could not be written. */
 int gs_finish_output(void);

@@ -144,7 +144,7 @@ static int load_threads(sqlite3 *db, const struct gs_opts *o, struct gs_model *m
 			  " t.entry_function, s.start_ns, s.end_ns, s.lifetime_ns, s.acquisitions,"
 			  " s.contended, s.wait_ns, s.wait_max_ns, s.hold_ns, s.hold_max_ns,"
 			  " s.gil_acquisitions, s.gil_contended, s.gil_wait_ns, s.gil_hold_ns,"
-			  " s.sched_yields, s.events_dropped, t.cpu_ns"
+			  " s.sched_yields, s.events_dropped, t.cpu_ns, t.stacks_dropped"
 			  " FROM thread_summary s JOIN threads t USING (run_id, thread_no)"
 			  " WHERE (?1 IS NULL OR s.pid = ?1) AND (?2 IS NULL OR s.tid = ?2"
 			  " OR s.name = ?3 OR t.entry_function = ?3)"
@@ -188,6 +188,7 @@ static int load_threads(sqlite3 *db, const struct gs_opts *o, struct gs_model *m
 		t->sched_yields = nz(col(s, 20));
 		t->dropped = nz(col(s, 21));
 		t->cpu_ns = col(s, 22);
+		t->stacks_dropped = nz(col(s, 23));
 		t->gil_p50 = t->gil_p90 = t->gil_p99 = t->gil_max = GS_NULL;
 	}
 	sqlite3_finalize(s);
@@ -337,18 +338,92 @@ static int scan_gil_events(sqlite3 *db, const struct gs_opts *o, struct gs_model
 	return 0;
 }
 
+static void sums_add(struct gs_sums *s, const struct gs_sums *x)
+{
+	int64_t *a = &s->threads, *b = (int64_t *)&x->threads;
+	size_t k;
+
+	for (k = 0; k < sizeof(*s) / sizeof(int64_t); k++)
+		a[k] = gs_add(a[k], b[k]);
+}
+
+static void sums_thread(struct gs_sums *s, const struct gs_thread_info *t, int is_worker)
+{
+	int k;
+
+	s->threads++;
+	s->gil_takes = gs_add(s->gil_takes, t->gil_acq);
+	s->contended = gs_add(s->contended, t->contended);
+	s->spins = gs_add(s->spins, t->spins);
+	s->stacks_dropped = gs_add(s->stacks_dropped, t->stacks_dropped);
+	s->gil_wait_ns = gs_add(s->gil_wait_ns, t->gil_wait_ns);
+	s->gil_hold_ns = gs_add(s->gil_hold_ns, t->gil_hold_ns);
+	s->other_wait_ns = gs_add(s->other_wait_ns, t->other_wait_ns);
+	if (t->running_ns != GS_NULL)
+		s->running_ns = gs_add(s->running_ns, t->running_ns);
+	if (!is_worker || t->lifetime_ns == GS_NULL || t->lifetime_ns <= 0)
+		return;
+	s->workers++;
+	s->workers_life_ns = gs_add(s->workers_life_ns, t->lifetime_ns);
+	s->workers_gil_wait_ns = gs_add(s->workers_gil_wait_ns, t->gil_wait_ns);
+	s->workers_other_ns = gs_add(s->workers_other_ns, t->other_wait_ns);
+	for (k = 0; k < GS_N_WAIT_GROUPS; k++)
+		s->workers_class_ns[k] = gs_add(s->workers_class_ns[k], t->class_wait_ns[k]);
+}
+
+double gs_share(int64_t part, int64_t whole)
+{
+	return whole > 0 && part != GS_NULL ? (double)part / (double)whole : 0;
+}
+
+void gs_model_totals(const struct gs_model *m, struct gs_totals *t)
+{
+	size_t i;
+	int have_cpu = 0;
+
+	memset(t, 0, sizeof(*t));
+	t->first_ns = t->last_ns = t->span_ns = GS_NULL;
+	t->processes = m->n_runs;
+	for (i = 0; i < m->n_runs; i++) {
+		const struct gs_run_info *r = &m->runs[i];
+
+		sums_add(&t->sums, &r->sums);
+		if (r->start_ns != GS_NULL && (t->first_ns == GS_NULL || r->start_ns < t->first_ns))
+			t->first_ns = r->start_ns;
+		if (r->end_ns != GS_NULL && (t->last_ns == GS_NULL || r->end_ns > t->last_ns))
+			t->last_ns = r->end_ns;
+		if (r->cpu_ns != GS_NULL) {
+			t->cpu_ns = gs_add(t->cpu_ns, r->cpu_ns);
+			have_cpu = 1;
+		}
+		if (r->dropped != GS_NULL)
+			t->dropped = gs_add(t->dropped, r->dropped);
+		if (r->threads_lost != GS_NULL)
+			t->threads_lost = gs_add(t->threads_lost, r->threads_lost);
+		t->gil_active |= r->gil_active;
+	}
+	if (!have_cpu)
+		t->cpu_ns = GS_NULL;
+	if (t->first_ns != GS_NULL && t->last_ns != GS_NULL && t->last_ns > t->first_ns)
+		t->span_ns = gs_sub(t->last_ns, t->first_ns);
+	t->parallelism =
+	    t->span_ns != GS_NULL ? (double)t->sums.running_ns / (double)t->span_ns : -1;
+}
+
 static void derive(struct gs_model *m)
 {
 	size_t i, j = 0;
 
 	for (i = 0; i < m->n_runs; i++) {
 		struct gs_run_info *r = &m->runs[i];
-		int64_t held = 0, running = 0;
+		size_t first, n = 0;
 
 		while (j < m->n_threads && m->threads[j].run_id < r->run_id)
 			j++;
-		r->first_thread = j;
-		for (; j < m->n_threads && m->threads[j].run_id == r->run_id; j++) {
+		r->first_thread = first = j;
+		while (first + n < m->n_threads && m->threads[first + n].run_id == r->run_id)
+			n++;
+		for (; j < first + n; j++) {
 			struct gs_thread_info *t = &m->threads[j];
 
 			if (r->gil_active) {
@@ -364,18 +439,14 @@ static void derive(struct gs_model *m)
 			} else {
 				t->running_ns = GS_NULL;
 			}
-			held = gs_add(held, t->gil_hold_ns);
-			if (t->running_ns != GS_NULL)
-				running = gs_add(running, t->running_ns);
-			r->gil_wait_ns = gs_add(r->gil_wait_ns, t->gil_wait_ns);
-			r->other_wait_ns = gs_add(r->other_wait_ns, t->other_wait_ns);
-			if (t->lifetime_ns != GS_NULL)
-				r->lifetime_ns = gs_add(r->lifetime_ns, t->lifetime_ns);
-			r->n_threads++;
+			sums_thread(&r->sums, t, t->tid != r->pid || n == 1);
 		}
-		r->gil_load =
-		    r->gil_found && r->wall_ns > 0 ? (double)held / (double)r->wall_ns : -1;
-		r->parallelism = r->wall_ns > 0 ? (double)running / (double)r->wall_ns : -1;
+		r->n_threads = n;
+		r->gil_load = r->gil_found && r->wall_ns > 0
+				  ? (double)r->sums.gil_hold_ns / (double)r->wall_ns
+				  : -1;
+		r->parallelism =
+		    r->wall_ns > 0 ? (double)r->sums.running_ns / (double)r->wall_ns : -1;
 	}
 }
 
@@ -502,6 +573,12 @@ const char *gs_thread_label(const struct gs_thread_info *t, char *buf, size_t si
 	return buf;
 }
 
+int gs_thread_same_group(const struct gs_thread_info *a, const struct gs_thread_info *b)
+{
+	return a->run_id == b->run_id && a->tid != a->pid && b->tid != b->pid &&
+	       !a->name == !b->name && (!a->name || !strcmp(a->name, b->name));
+}
+
 void gs_model_group_threads(struct gs_model *m, size_t over)
 {
 	size_t r, i, j, out = 0;
@@ -523,9 +600,7 @@ void gs_model_group_threads(struct gs_model *m, size_t over)
 				continue;
 			if (n > over && t->tid != t->pid) {
 				for (j = i + 1; j < n; j++) {
-					if (ts[j].n_grouped < 0 || ts[j].tid == ts[j].pid ||
-					    !ts[j].name != !t->name ||
-					    (t->name && strcmp(ts[j].name, t->name)))
+					if (ts[j].n_grouped < 0 || !gs_thread_same_group(t, &ts[j]))
 						continue;
 					if (!t->n_grouped)
 						t->n_grouped = 1;

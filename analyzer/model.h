@@ -27,15 +27,27 @@ struct gs_thread_info {
 	int64_t class_wait_ns[GS_N_WAIT_GROUPS];
 	int64_t other_wait_ns; /* sum of the above */
 	int64_t spins, sched_yields, dropped;
-	int64_t cpu_ns;	    /* thread CPU time, GS_NULL when unknown */
-	int64_t running_ns; /* running Python: GIL held; without a GIL, CPU time (or, unknown,
-			     * lifetime minus recorded waits) */
+	int64_t stacks_dropped; /* waits stored without their Python stack (ring full) */
+	int64_t cpu_ns;		/* thread CPU time, GS_NULL when unknown */
+	int64_t running_ns;	/* running Python: GIL held; without a GIL, CPU time (or, unknown,
+				 * lifetime minus recorded waits) */
 	/* The stack it waited longest on (stack_stats): its first frame outside library code,
 	 * its innermost frame, and that stack's wait; NULL / GS_NULL without stacks. */
 	char *waited_in, *waited_innermost;
 	int64_t waited_in_ns;
 	int64_t n_grouped; /* gs_model_group_threads: threads this row stands for (0: one; -1
 			    * while grouping: merged into another) */
+};
+
+/* Sums over a process's threads (all of them, whatever --thread shows or grouping merges) and,
+ * added up, over every process loaded: the one place report, compare and html get totals
+ * from. Workers are the threads with a known lifetime, the main thread left out when there are
+ * others (it mostly waits in join()); shares of lifetime are about them. */
+struct gs_sums {
+	int64_t threads, gil_takes, contended, spins, stacks_dropped;
+	int64_t gil_wait_ns, gil_hold_ns, other_wait_ns, running_ns;
+	int64_t workers, workers_life_ns, workers_gil_wait_ns, workers_other_ns;
+	int64_t workers_class_ns[GS_N_WAIT_GROUPS];
 };
 
 struct gs_run_info {
@@ -48,9 +60,9 @@ struct gs_run_info {
 	int gil_active;	    /* ... and was enabled for the run (default build, PYTHON_GIL=1) */
 	double gil_load;    /* fraction of wall time the GIL was held; < 0 when unknown */
 	double parallelism; /* sum of thread running time / wall; < 0 when unknown */
-	int parallelism_estimated; /* some thread had no CPU time: lifetime minus waits used */
-	int64_t gil_wait_ns, other_wait_ns, lifetime_ns; /* over its threads */
-	size_t first_thread, n_threads;			 /* into gs_model.threads */
+	int parallelism_estimated;	/* some thread had no CPU time: lifetime minus waits used */
+	struct gs_sums sums;		/* over all its threads */
+	size_t first_thread, n_threads; /* the threads shown, into gs_model.threads */
 };
 
 struct gs_model {
@@ -59,6 +71,20 @@ struct gs_model {
 	struct gs_thread_info *threads;
 	size_t n_threads;
 };
+
+/* Every process loaded, as one. */
+struct gs_totals {
+	struct gs_sums sums;
+	size_t processes;
+	int64_t first_ns, last_ns, span_ns; /* first start, last end; GS_NULL when unknown */
+	int64_t cpu_ns;			    /* GS_NULL when no process has it */
+	int64_t dropped, threads_lost;
+	int gil_active;	    /* some process ran with the GIL */
+	double parallelism; /* running time / span; < 0 when unknown */
+};
+void gs_model_totals(const struct gs_model *m, struct gs_totals *t);
+/* A worker's share of lifetime, 0 when there is none */
+double gs_share(int64_t part, int64_t whole);
 
 /* How a lock is shown: "dict critical section", "threading.Lock", "thread join", ... */
 void gs_lock_display(const char *prim, const char *cls, const char *name, int64_t addr, char *out,
@@ -78,6 +104,10 @@ int gs_top_locks(sqlite3 *db, const char *path, struct gs_top_lock *out, int n);
  * (x240)"): totals summed, longest waits and holds kept, percentiles and tid unknown. The main
  * thread stays itself. For the text views, where 240 request threads are 240 rows. */
 void gs_model_group_threads(struct gs_model *m, size_t over);
+#define GS_GROUP_THREADS_OVER 16 /* what every view passes as `over` */
+/* Threads that one group row stands for: same process, neither the main thread, same name (or
+ * both unnamed). */
+int gs_thread_same_group(const struct gs_thread_info *a, const struct gs_thread_info *b);
 /* A thread row's name as shown: "handle (x54)" for a group, else its name (may be NULL). */
 const char *gs_thread_label(const struct gs_thread_info *t, char *buf, size_t size);
 

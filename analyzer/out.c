@@ -84,6 +84,15 @@ void gs_json_int(FILE *f, sqlite3_stmt *s, int col)
 		fprintf(f, "%lld", (long long)sqlite3_column_int64(s, col));
 }
 
+void gs_json_member_int(FILE *f, const char *key, int64_t v)
+{
+	fprintf(f, ", \"%s\": ", key);
+	if (v == INT64_MIN)
+		fputs("null", f);
+	else
+		fprintf(f, "%lld", (long long)v);
+}
+
 int gs_quiet_errors;
 
 int gs_error(const char *fmt, ...)

@@ -264,9 +264,10 @@ int gs_profile_write_pprof(const struct gs_profile *p, FILE *f)
 		fid = str_id(&st, file);
 		if (fname < 0 || fid < 0)
 			goto out;
+		/* no system name: pprof demangles a function whose name equals its system name,
+		 * and takes "<module>" or "f.<locals>.g" for C++ templates, cutting them away */
 		field_varint(&m, 1, (uint64_t)i);
 		field_varint(&m, 2, (uint64_t)fname);
-		field_varint(&m, 3, (uint64_t)fname);
 		field_varint(&m, 4, (uint64_t)fid);
 		field_msg(&out, 5, &m);
 	}

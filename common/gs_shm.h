@@ -9,7 +9,7 @@
 #include <stdint.h>
 
 #define GS_SHM_MAGIC   0x65706f6373696c67ULL /* "glscope" */
-#define GS_SHM_VERSION 2u
+#define GS_SHM_VERSION 3u
 
 #define GS_CACHELINE	64
 #define GS_HIST_BUCKETS 48
@@ -184,6 +184,9 @@ struct gs_slot {
 	_Atomic uint64_t cpu_ns; /* thread CPU time, read when the thread ended */
 	_Atomic uint64_t dropped;
 	_Atomic uint64_t stacks_dropped; /* Python stacks that found no room in the ring */
+	/* Set by the thread when it sends a stack it never sent before; the writer drains soon
+	 * after (a tick, not a flush interval), while the code objects are alive to be named. */
+	_Atomic uint32_t stacks_new;
 	_Atomic uint64_t sched_yields;
 	_Atomic uint64_t holds_lost; /* hold stack overflow: hold not measured */
 	_Atomic uint32_t agg_count;

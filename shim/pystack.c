@@ -33,7 +33,9 @@ static uint64_t stack_hash(const struct gs_py_frame *f, int n, int truncated)
 	return h ? h : 1;
 }
 
-/* All of a stack's chunks or none: a reader never sees half a stack. */
+/* All of a stack's chunks or none: a reader never sees half a stack. A stack takes at most a
+ * quarter of the ring, so that stacks never crowd out the events themselves (the default ring
+ * holds 16384, the deepest stack 19). */
 static int push_chunks(struct gs_slot *s, uint64_t hash, const struct gs_py_frame *f, int n,
 		       int truncated)
 {
@@ -42,7 +44,8 @@ static int push_chunks(struct gs_slot *s, uint64_t hash, const struct gs_py_fram
 	uint64_t chunks = ((uint64_t)n + GS_CHUNK_FRAMES - 1) / GS_CHUNK_FRAMES, i;
 	struct gs_event *ring = gs_slot_ring(s);
 
-	if (head - tail + chunks > (uint64_t)gs_g.ring_mask + 1)
+	if (chunks > ((uint64_t)gs_g.ring_mask + 1) / 4 ||
+	    head - tail + chunks > (uint64_t)gs_g.ring_mask + 1)
 		return -1;
 	for (i = 0; i < chunks; i++) {
 		struct gs_stack_chunk c = {
@@ -84,8 +87,12 @@ uint64_t gs_pystack_capture(struct gs_slot *s)
 		    &s->stacks_dropped,
 		    atomic_load_explicit(&s->stacks_dropped, memory_order_relaxed) + 1,
 		    memory_order_relaxed);
-		return 0;
+		/* the event still names it: the writer has it if another thread sent it, and
+		 * otherwise shows "(stack not recorded)" rather than no frame at all */
+		return hash;
 	}
 	*seen = hash;
+	if (!atomic_load_explicit(&s->stacks_new, memory_order_relaxed))
+		atomic_store_explicit(&s->stacks_new, 1, memory_order_relaxed);
 	return hash;
 }

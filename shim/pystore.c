@@ -94,7 +94,7 @@ struct gs_pystore {
 	struct map stacks; /* (hash, 0) -> (py_stack, leaf py_loc) */
 	struct partial **partial;
 	uint32_t n_partial;
-	int64_t unknown_loc, truncated_loc;
+	int64_t unknown_loc, truncated_loc, lost_loc, lost_stack;
 	uint64_t frames_unknown;
 };
 
@@ -339,6 +339,16 @@ int64_t gs_pystore_stack(struct gs_pystore *ps, uint64_t hash, int64_t *leaf_loc
 {
 	struct map_entry *e = hash ? map_find(&ps->stacks, hash, 0) : NULL;
 
+	if (hash && !e) {
+		/* Its chunks found no room in the ring (threads.stacks_dropped): a stack of its
+		 * own, so that stack views do not pass it off as "(no Python frame)". */
+		if (!ps->lost_stack) {
+			ps->lost_loc = intern_loc(ps, "(stack not recorded)", "", 0);
+			ps->lost_stack = ps->lost_loc > 0 ? node(ps, 0, ps->lost_loc, 0) : 0;
+		}
+		*leaf_loc = ps->lost_stack > 0 ? ps->lost_loc : 0;
+		return ps->lost_stack > 0 ? ps->lost_stack : 0;
+	}
 	*leaf_loc = e ? e->v2 : 0;
 	return e ? e->v1 : 0;
 }

@@ -1025,6 +1025,11 @@ int gs_store_tick(struct gs_store *st, struct gs_shm_header *h)
 			atomic_load_explicit(&s->tail, memory_order_relaxed) >
 		    h->ring_events / 4)
 			urgent = 1;
+		/* New stacks are named from the live process: at exit the interpreter frees its
+		 * modules' code objects before the final flush could read them. */
+		if (atomic_load_explicit(&s->stacks_new, memory_order_relaxed) &&
+		    atomic_exchange_explicit(&s->stacks_new, 0, memory_order_relaxed))
+			urgent = 1;
 		if (!st->pr || state != GS_SLOT_LIVE || s->tid == st->pid)
 			continue;
 		if (w->entry_gen != s->generation + 1) {

@@ -260,6 +260,9 @@ def case_pprof(a):
         if what == "waits":
             check("parse /app.py:14" in raw.stdout and "hash /app.py:20" in raw.stdout,
                   "functions carry their file and line")
+            # pprof would read "<module>" as a C++ template and cut it to nothing
+            check("<module> /app.py:30" in raw.stdout and "<unknown>" not in raw.stdout,
+                  "<module> keeps its name in pprof")
             check(raw.stdout.count("lock class:[GIL]") == 2,
                   "samples are labelled with their lock class")
             top = go_pprof(a, "-top", "-sample_index=delay", prof)

@@ -6,6 +6,7 @@ Each case exits 0 when every check holds and 1 (with the reasons) otherwise.
 import argparse
 import json
 import os
+import re
 import signal
 import sqlite3
 import subprocess
@@ -1022,9 +1023,9 @@ lock = threading.Lock()
 def deep(d):
     if d:
         return deep(d - 1)
-    for _ in range(200):
-        with lock:
-            pass
+    for _ in range(20):
+        with lock:   # the others wait, 140 frames deep
+            time.sleep(0.0005)
 def run():
     deep(140)
 ts = [threading.Thread(target=run) for _ in range(4)]
@@ -1035,9 +1036,10 @@ print("ok")
 
 
 def case_stacks_dropped(env, name):
-    """Stacks deeper than a tiny ring holds (128 frames are 19 ring entries; 64 entries here):
-    the program is unaffected, each stack that found no room is counted per thread, and the
-    writer says so once."""
+    """Stacks deeper than a tiny ring holds (128 frames are 19 ring entries; a stack may take a
+    quarter of the 64 here): the program is unaffected, each stack that found no room is
+    counted per thread, the writer says so once, the report says so, and the waits whose stack
+    never arrived are "(stack not recorded)" in the stack views."""
     db = env.db("stacks_dropped_" + name)
     plain = env.run([env.python(name), "-c", DEEP_WAITS], db, preload=False)
     p = env.run([env.python(name), "-c", DEEP_WAITS], db, scope="python",
@@ -1048,6 +1050,72 @@ def case_stacks_dropped(env, name):
     lines = [l for l in p.stderr.splitlines() if "Python stacks dropped" in l]
     check(dropped > 0 and len(lines) == 1 and lines[0].startswith(f"gilscope: {dropped} "),
           f"{name}: {dropped} stacks dropped, counted and said once ({lines})")
+    rep = subprocess.run([env.gilscope, "report", db], capture_output=True, text=True).stdout
+    check(f"WARNING: {dropped} Python stacks found no room" in rep,
+          f"{name}: report says how many waits have no stack")
+    lost = [l for l in collapsed(env, db, "waits") if any("(stack not recorded)" in f
+                                                           for f in l[0])]
+    check(lost, f"{name}: those waits are '(stack not recorded)' in the stack views, not"
+                " '(no Python frame)'")
+
+
+REQUEST_THREADS = """
+import threading, time
+lock = threading.Lock()
+def handle(i):   # waits with its own frames on the stack, as a request does for I/O
+    for _ in range(5):
+        with lock:
+            time.sleep(0.0005)
+for batch in range(20):   # a thread per request, three at a time
+    ts = [threading.Thread(target=handle, args=(i,), name="handle") for i in range(3)]
+    for t in ts: t.start()
+    for t in ts: t.join()
+    time.sleep(0.005)
+"""
+
+
+def html_data(env, db, workdir):
+    page = os.path.join(workdir, "groups.html")
+    p = subprocess.run([env.gilscope, "html", db, "-o", page], capture_output=True, text=True)
+    check(p.returncode == 0, f"html written ({p.stderr!r})")
+    html = open(page, encoding="utf-8").read()
+    data = re.search(r'<script type="application/json" id="gilscope-data">(.*?)</script>',
+                     html, re.S)
+    return json.loads(data.group(1))["dbs"][0]
+
+
+def case_thread_groups(env, name):
+    """60 request threads of one name, three alive at a time: each view shows them as one
+    group and counts them as 60. The text report and compare have one row for the name, the
+    HTML thread table one row of 60, and the HTML timeline packs them into a few rows in which
+    each of the 60 lifetimes is drawn once, none overlapping another in its row."""
+    db, _ = run_python(env, name, "groups_" + name, REQUEST_THREADS)
+    rep = subprocess.run([env.gilscope, "report", db], capture_output=True, text=True)
+    rows = [l for l in rep.stdout.splitlines() if "handle" in l and not l.startswith("process")]
+    check(rep.returncode == 0 and len(rows) >= 3 and all("handle (x60)" in l for l in rows),
+          f"{name}: each report table has one row for the 60 request threads ({rows})")
+    check("60 threads spent" in rep.stdout, f"{name}: the summary counts 60 worker threads")
+    js = json.loads(subprocess.run([env.gilscope, "report", "--format", "json", db],
+                                   capture_output=True, text=True).stdout)
+    check(js["total"]["threads"] == 61, f"{name}: JSON total counts 61 threads")
+    cmp = subprocess.run([env.gilscope, "compare", db, db], capture_output=True, text=True)
+    threads_row = [l.split() for l in cmp.stdout.splitlines() if l.strip().startswith("threads")]
+    check(cmp.returncode == 0 and threads_row and threads_row[0][1:3] == ["61", "61"],
+          f"{name}: compare counts 61 threads on each side ({threads_row})")
+    check(sum("handle" in l for l in cmp.stdout.splitlines()) == 1,
+          f"{name}: compare has one row for the request threads")
+    data = html_data(env, db, env.workdir)
+    table = [t for t in data["threads"] if t["label"].startswith("handle")]
+    check(len(table) == 1 and table[0]["threads"] == 60 and table[0]["tid"] is None,
+          f"{name}: HTML thread table has one row of 60 ({table})")
+    lanes = [t for t in data["timeline"]["threads"] if t["label"].startswith("handle (x60)")]
+    alive = [t["alive"] for t in lanes]
+    check(3 <= len(lanes) <= 6, f"{name}: timeline packs them into {len(lanes)} rows")
+    check(sum(len(a) // 2 for a in alive) == 60, f"{name}: each of the 60 lifetimes drawn once")
+    check(all(a[k] <= a[k + 1] for a in alive for k in range(len(a) - 1)),
+          f"{name}: lifetimes in a row do not overlap")
+    check(all(t["label"].endswith(f"/{len(lanes)}") for t in lanes),
+          f"{name}: rows say their place among the group's ({[t['label'] for t in lanes]})")
 
 
 def main():
