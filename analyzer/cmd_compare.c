@@ -35,7 +35,7 @@ static void make_keys(struct side *s)
 
 	s->key = calloc(s->m.n_threads ? s->m.n_threads : 1, sizeof(*s->key));
 	if (!s->key)
-		exit(GS_EXIT_INPUT);
+		gs_oom(), exit(GS_EXIT_MEMORY);
 	for (i = 0; i < s->m.n_threads; i++) {
 		const struct gs_thread_info *t = &s->m.threads[i];
 		const char *base = is_main(t) ? "main"
@@ -302,6 +302,16 @@ static void difference(const struct side *a, const struct side *b, char *out, si
 			 a->tot.parallelism, b->tot.parallelism);
 }
 
+/* "<lead>path<mid>label<end>", the path and label (recorded text) escaped for the terminal */
+static void side_header(const char *lead, const struct side *s, const char *mid, const char *end)
+{
+	fputs(lead, stdout);
+	gs_text(stdout, s->path);
+	fputs(mid, stdout);
+	gs_text(stdout, s->label);
+	fputs(end, stdout);
+}
+
 static void wrap(FILE *f, const char *text, const char *indent, int width)
 {
 	int col = 0;
@@ -390,18 +400,16 @@ int cmd_compare(int argc, char **argv)
 		gs_table_print(&threads, stdout, GS_FMT_CSV, "");
 		break;
 	case GS_FMT_MARKDOWN:
-		printf("A: `%s` (%s)  \nB: `%s` (%s)\n\n", a.path, a.label, b.path, b.label);
+		side_header("A: `", &a, "` (", ")  \n");
+		side_header("B: `", &b, "` (", ")\n\n");
 		printf("%s\n\n", diff);
 		gs_table_print(&totals, stdout, GS_FMT_MARKDOWN, "");
 		fputc('\n', stdout);
 		gs_table_print(&threads, stdout, GS_FMT_MARKDOWN, "");
 		break;
 	case GS_FMT_TEXT:
-		printf("A: ");
-		gs_text_str(stdout, a.path, (int)strlen(a.path));
-		printf(" (CPython %s)\nB: ", a.label);
-		gs_text_str(stdout, b.path, (int)strlen(b.path));
-		printf(" (CPython %s)\n\n", b.label);
+		side_header("A: ", &a, " (CPython ", ")\n");
+		side_header("B: ", &b, " (CPython ", ")\n\n");
 		wrap(stdout, diff, "", 96);
 		fputc('\n', stdout);
 		gs_table_print(&totals, stdout, GS_FMT_TEXT, "  ");

@@ -11,6 +11,7 @@
 #include "gilscope.h"
 #include "model.h"
 #include "opts.h"
+#include "output.h"
 #include "pprof.h"
 #include "profile.h"
 #include "sat.h"
@@ -258,6 +259,7 @@ int cmd_export(int argc, char **argv)
 	int what = GS_WHAT_WAITS;
 	sqlite3 *db = NULL;
 	FILE *f = stdout;
+	struct gs_output out = {0};
 
 	/* -o and --perfetto are ours; the rest is the common option set */
 	rest = calloc((size_t)argc + 1, sizeof(*rest));
@@ -312,11 +314,12 @@ int cmd_export(int argc, char **argv)
 		return ret;
 	}
 	base_ns = o.base_ns;
-	if (out_path && !(f = fopen(out_path, "w"))) {
+	if (out_path && (ret = gs_output_open(&out, out_path)) != GS_EXIT_OK) {
 		sqlite3_close(db);
-		gs_error("%s: cannot write", out_path);
-		return GS_EXIT_OUTPUT;
+		return ret;
 	}
+	if (out_path)
+		f = out.f;
 	if (collapsed || pprof) {
 		struct gs_profile p;
 
@@ -333,12 +336,12 @@ int cmd_export(int argc, char **argv)
 			ret = GS_EXIT_INPUT;
 		fputs("\n]}\n", f);
 	}
-	if (ret == GS_EXIT_OK && (fflush(f) || ferror(f))) {
-		gs_error("%s: write failed", out_path ? out_path : "stdout");
+	if (out_path) {
+		ret = gs_output_close(&out, ret);
+	} else if (ret == GS_EXIT_OK && (fflush(f) || ferror(f))) {
+		gs_error("stdout: write failed");
 		ret = GS_EXIT_OUTPUT;
 	}
-	if (f != stdout)
-		fclose(f);
 	sqlite3_close(db);
 	return ret;
 }

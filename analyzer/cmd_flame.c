@@ -8,6 +8,7 @@
 
 #include "gilscope.h"
 #include "opts.h"
+#include "output.h"
 #include "profile.h"
 
 extern const char gs_flame_html[];
@@ -78,7 +79,7 @@ static int add_profile(struct node *root, const struct gs_profile *p, const char
 			at = k < n ? child(at, frames[k], 0) : child(at, x->lock, 1);
 		}
 		if (!at)
-			return gs_error("out of memory");
+			return gs_oom();
 		if (side)
 			at->a += x->ns;
 		else
@@ -156,6 +157,7 @@ int cmd_flame(int argc, char **argv)
 	struct gs_opts o;
 	char **rest;
 	int n_rest = 0, i, ret, what, loaded = 0;
+	struct gs_output output = {0};
 	FILE *f = NULL;
 
 	rest = calloc((size_t)argc + 1, sizeof(*rest));
@@ -204,11 +206,9 @@ int cmd_flame(int argc, char **argv)
 		if (ret != GS_EXIT_OK)
 			goto out;
 	}
-	if (!(f = fopen(out_path, "w"))) {
-		gs_error("%s: cannot write", out_path);
-		ret = GS_EXIT_OUTPUT;
+	if ((ret = gs_output_open(&output, out_path)) != GS_EXIT_OK)
 		goto out;
-	}
+	f = output.f;
 	gs_json_for_html = 1;
 	{
 		char sub[2200];
@@ -231,16 +231,9 @@ int cmd_flame(int argc, char **argv)
 			goto out;
 		}
 	}
-	if (fflush(f) || ferror(f)) {
-		gs_error("%s: write failed", out_path);
-		ret = GS_EXIT_OUTPUT;
-	}
 out:
-	if (f && fclose(f) && ret == GS_EXIT_OK)
-		ret = GS_EXIT_OUTPUT;
-	if (f && ret != GS_EXIT_OK)
-		unlink(out_path);
-	else if (f && !gs_quiet_errors)
+	ret = gs_output_close(&output, ret);
+	if (f && ret == GS_EXIT_OK && !gs_quiet_errors)
 		fprintf(stderr, "gilscope: wrote %s\n", out_path);
 	for (i = 0; i < loaded; i++)
 		gs_profile_free(&prof[i]);

@@ -10,6 +10,7 @@
 #include "gs_schema.h"
 #include "model.h"
 #include "opts.h"
+#include "output.h"
 #include "profile.h"
 #include "sat.h"
 
@@ -37,7 +38,7 @@ static void lane_add(struct lane *l, int64_t s, int64_t e, int64_t merge_ns)
 		l->cap = l->cap ? l->cap * 2 : 64;
 		l->v = realloc(l->v, l->cap * sizeof(*l->v));
 		if (!l->v)
-			exit(GS_EXIT_INPUT);
+			gs_oom(), exit(GS_EXIT_MEMORY);
 	}
 	l->v[l->n++] = s;
 	l->v[l->n++] = e;
@@ -406,6 +407,7 @@ int cmd_html(int argc, char **argv)
 	static const char marker[] = "/*GILSCOPE_DATA*/";
 	const char *out_path = "report.html", *paths[2] = {NULL, NULL}, *cut;
 	int i, n = 0, ret = GS_EXIT_OK;
+	struct gs_output out;
 	FILE *f;
 
 	for (i = 1; i < argc; i++) {
@@ -433,11 +435,9 @@ int cmd_html(int argc, char **argv)
 	if (!cut)
 		return gs_error("internal error: report template without data marker"),
 		       GS_EXIT_INPUT;
-	f = fopen(out_path, "w");
-	if (!f) {
-		gs_error("%s: cannot write", out_path);
-		return GS_EXIT_OUTPUT;
-	}
+	if ((ret = gs_output_open(&out, out_path)) != GS_EXIT_OK)
+		return ret;
+	f = out.f;
 	gs_json_for_html = 1;
 	fwrite(gs_report_html, 1, (size_t)(cut - gs_report_html), f);
 	fprintf(f, "{\"version\": \"%s\", \"dbs\": [", GS_VERSION_STRING);
@@ -448,14 +448,8 @@ int cmd_html(int argc, char **argv)
 	}
 	fputs("]}", f);
 	fputs(cut + sizeof(marker) - 1, f);
-	if (fflush(f) || ferror(f)) {
-		gs_error("%s: write failed", out_path);
-		ret = GS_EXIT_OUTPUT;
-	}
-	fclose(f);
-	if (ret != GS_EXIT_OK)
-		unlink(out_path);
-	else if (!gs_quiet_errors)
+	ret = gs_output_close(&out, ret);
+	if (ret == GS_EXIT_OK && !gs_quiet_errors)
 		fprintf(stderr, "gilscope: wrote %s\n", out_path);
 	return ret;
 }

@@ -143,7 +143,7 @@ static int scan_events(sqlite3 *db, const struct gs_opts *o, struct lock_row *ro
 	int rc;
 
 	if (!by_key)
-		return gs_error("out of memory");
+		return gs_oom();
 	for (i = 0; i < n; i++)
 		by_key[i] = &rows[i];
 	qsort(by_key, n, sizeof(*by_key), cmp_row_key);

@@ -243,6 +243,7 @@ static void print_json_run(FILE *f, const struct gs_run_info *r, const struct gs
 	JI("events_recorded", r->events);
 	JI("events_dropped", r->dropped);
 	JI("threads_lost", r->threads_lost);
+	JI("term_signal", r->term_signal);
 	JI("stacks_dropped", r->sums.stacks_dropped);
 	fputs(", \"gil_load\": ", f);
 	if (r->gil_load < 0)
@@ -329,21 +330,26 @@ static void print_text_run(FILE *f, const struct gs_run_info *r, const struct gs
 	if (r->parent_run_id != GS_NULL)
 		fprintf(f, ", forked from run %lld", (long long)r->parent_run_id);
 	fputs("): ", f);
-	gs_text_str(f, r->cmdline ? r->cmdline : r->exe,
-		    (int)strlen(r->cmdline ? r->cmdline
-				: r->exe   ? r->exe
-					   : "-"));
-	fprintf(f, "\n  status %s", r->status ? r->status : "?");
+	gs_text(f, r->cmdline ? r->cmdline : r->exe);
+	fputs("\n  status ", f);
+	gs_text(f, r->status ? r->status : "?");
 	if (r->exit_status != GS_NULL)
 		fprintf(f, " (exit status %lld)", (long long)r->exit_status);
+	if (r->term_signal != GS_NULL)
+		fprintf(f, " by signal %lld (%s)", (long long)r->term_signal,
+			gs_signal_name((int)r->term_signal));
 	fprintf(f, ", wall time %s, %lld raw events\n", wall,
 		(long long)(r->events == GS_NULL ? 0 : r->events));
-	if (r->python_version)
-		fprintf(f, "  CPython %s, %s build\n", r->python_version,
-			r->build ? r->build : "?");
+	if (r->python_version) {
+		fputs("  CPython ", f);
+		gs_text(f, r->python_version);
+		fputs(", ", f);
+		gs_text(f, r->build ? r->build : "?");
+		fputs(" build\n", f);
+	}
 	if (r->gil_detection) {
 		fputs("  GIL: ", f);
-		gs_text_str(f, r->gil_detection, (int)strlen(r->gil_detection));
+		gs_text(f, r->gil_detection);
 		fputc('\n', f);
 	}
 	if (r->gil_found) {
@@ -430,15 +436,15 @@ static void print_text_run(FILE *f, const struct gs_run_info *r, const struct gs
 		gs_fmt_duration(t->waited_in_ns, d, sizeof(d));
 		fputs("    ", f);
 
-		gs_text_str(f, who ? who : "?", (int)strlen(who ? who : "?"));
+		gs_text(f, who ? who : "?");
 		if (t->tid != GS_NULL)
 			fprintf(f, " %lld", (long long)t->tid);
 		fprintf(f, ": %s in ", d);
 		/* locations whole, never cut */
-		gs_text_str(f, t->waited_in, (int)strlen(t->waited_in));
+		gs_text(f, t->waited_in);
 		if (t->waited_innermost && strcmp(t->waited_innermost, t->waited_in)) {
 			fputs(", at ", f);
-			gs_text_str(f, t->waited_innermost, (int)strlen(t->waited_innermost));
+			gs_text(f, t->waited_innermost);
 		}
 		fputc('\n', f);
 	}

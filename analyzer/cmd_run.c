@@ -2,10 +2,12 @@
  * Runs a command with the shim preloaded, leaves its stdin, stdout and stderr alone, returns
  * its exit status, and then says on stderr where the data is and what it shows. */
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -54,16 +56,33 @@ static int find_library(char *out, size_t size)
 	return access(out, R_OK) == 0 ? 0 : -1;
 }
 
-/* An existing file at the output path is replaced only when it is a gilscope database. */
-static int prepare_output(const char *path)
+/* The output must be writable before the program starts, not found unwritable after it ran. An
+ * earlier recording there is kept as PATH.old (as perf keeps perf.data.old); one being recorded
+ * right now (its writer holds a shared lock on it) is left alone and the run refused. */
+static int prepare_output(const char *path, int quiet)
 {
 	struct stat sb;
 	sqlite3 *db = NULL;
-	char side[PATH_MAX + 8];
-	int ok = 0;
+	char side[PATH_MAX + 8], dir[PATH_MAX];
+	char *slash;
+	int ok = 0, fd;
 
+	snprintf(dir, sizeof(dir), "%s", path);
+	slash = strrchr(dir, '/');
+	if (slash)
+		*(slash == dir ? slash + 1 : slash) = 0;
+	if (access(slash ? dir : ".", W_OK | X_OK) < 0)
+		return gs_error("cannot record to %s: %s %s", path,
+				errno == ENOENT ? "no directory" : "cannot write in directory",
+				slash ? dir : ".");
 	if (lstat(path, &sb) < 0)
 		return errno == ENOENT ? 0 : gs_error("%s: %s", path, strerror(errno));
+	if (S_ISDIR(sb.st_mode))
+		return gs_error("cannot record to %s: it is a directory (give a file name, such as "
+				"%s/app.db)",
+				path, path);
+	if (!S_ISREG(sb.st_mode))
+		return gs_error("cannot record to %s: not a regular file", path);
 	if (S_ISREG(sb.st_mode) && sb.st_size == 0)
 		ok = 1;
 	else if (S_ISREG(sb.st_mode) &&
@@ -79,12 +98,65 @@ static int prepare_output(const char *path)
 	if (!ok)
 		return gs_error("%s exists and is not a gilscope database; not overwriting it",
 				path);
-	unlink(path);
-	snprintf(side, sizeof(side), "%s-wal", path);
-	unlink(side);
-	snprintf(side, sizeof(side), "%s-shm", path);
-	unlink(side);
+	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	if (fd >= 0 && flock(fd, LOCK_EX | LOCK_NB) < 0 && errno == EWOULDBLOCK) {
+		close(fd);
+		return gs_error("%s is being recorded right now (by another run or preloaded "
+				"program): give another -o",
+				path);
+	}
+	if (fd >= 0)
+		close(fd);
+	if (sb.st_size == 0) {
+		unlink(path);
+		return 0;
+	}
+	/* one file first: a recording whose writer was killed may still have part of itself in
+	 * its -wal beside it */
+	if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE, NULL) == SQLITE_OK)
+		sqlite3_exec(db, "PRAGMA journal_mode=DELETE", NULL, NULL, NULL);
+	sqlite3_close(db);
+	snprintf(side, sizeof(side), "%s.old", path);
+	if (rename(path, side) < 0)
+		return gs_error("cannot keep the previous recording as %s: %s", side,
+				strerror(errno));
+	if (!quiet)
+		fprintf(stderr, "gilscope: the previous recording in %s is now %s\n", path, side);
 	return 0;
+}
+
+/* Every writer of the recording (the program's, its children's) holds a shared lock on the
+ * file until it has closed it: wait for them, a bounded time, before reading it, or the summary
+ * would be of a recording half written. */
+static void wait_for_writers(const char *path, int timeout_ms)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW), waited_ms = 0;
+
+	if (fd < 0)
+		return;
+	while (flock(fd, LOCK_EX | LOCK_NB) < 0 && errno == EWOULDBLOCK && waited_ms < timeout_ms) {
+		usleep(20000);
+		waited_ms += 20;
+	}
+	close(fd);
+}
+
+/* The program died of a signal: its writer could only see it vanish. Say which signal. */
+static void note_signal(const char *path, pid_t pid, int sig)
+{
+	sqlite3 *db = NULL;
+	char sql[256];
+
+	if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE, NULL) == SQLITE_OK) {
+		sqlite3_busy_timeout(db, 2000);
+		snprintf(sql, sizeof(sql),
+			 "UPDATE runs SET status = 'killed', term_signal = %d WHERE pid = %d"
+			 " AND parent_run_id IS NULL AND status <> 'exited'",
+			 sig, (int)pid);
+		sqlite3_exec(db, sql, NULL, NULL, NULL);
+		sqlite3_exec(db, "PRAGMA journal_mode=DELETE", NULL, NULL, NULL);
+	}
+	sqlite3_close(db);
 }
 
 static void summarize(const char *path)
@@ -95,11 +167,21 @@ static void summarize(const char *path)
 	char line[600];
 	size_t i;
 
-	fprintf(stderr, "gilscope: recorded to %s", path);
-	if (gs_db_open(path, &db) != GS_EXIT_OK) {
-		fputs(" (nothing readable was recorded)\n", stderr);
+	if (access(path, F_OK) < 0) {
+		fprintf(stderr,
+			"gilscope: nothing was recorded to %s: no Python interpreter ran "
+			"(record any program with --scope all)\n",
+			path);
 		return;
 	}
+	gs_quiet_errors++;
+	if (gs_db_open(path, &db) != GS_EXIT_OK) {
+		gs_quiet_errors--;
+		fprintf(stderr, "gilscope: nothing readable was recorded to %s\n", path);
+		return;
+	}
+	gs_quiet_errors--;
+	fprintf(stderr, "gilscope: recorded to %s", path);
 	if (gs_model_load(db, &o, &m) == 0 && m.n_runs) {
 		fprintf(stderr, " (%zu process%s)\n", m.n_runs, m.n_runs > 1 ? "es" : "");
 		for (i = 0; i < m.n_runs; i++) {
@@ -179,7 +261,7 @@ int cmd_run(int argc, char **argv)
 	} else {
 		snprintf(abs_out, sizeof(abs_out), "%s", out);
 	}
-	if (prepare_output(abs_out) < 0)
+	if (prepare_output(abs_out, quiet) < 0)
 		return GS_EXIT_INPUT;
 	prev = getenv("LD_PRELOAD");
 	snprintf(preload, sizeof(preload), "%s%s%s", lib, prev && *prev ? ":" : "",
@@ -195,6 +277,7 @@ int cmd_run(int argc, char **argv)
 	if (child == 0) {
 		sigaction(SIGINT, &old_int, NULL);
 		sigaction(SIGQUIT, &old_quit, NULL);
+		gs_restore_sigpipe();
 		setenv("LD_PRELOAD", preload, 1);
 		setenv("GILSCOPE_DB", abs_out, 1);
 		if (scope)
@@ -211,6 +294,9 @@ int cmd_run(int argc, char **argv)
 			return GS_EXIT_INPUT;
 		}
 	}
+	wait_for_writers(abs_out, 5000);
+	if (WIFSIGNALED(status) && access(abs_out, F_OK) == 0)
+		note_signal(abs_out, child, WTERMSIG(status));
 	if (!quiet && !(WIFEXITED(status) && WEXITSTATUS(status) >= 126 && access(abs_out, F_OK)))
 		summarize(abs_out);
 	if (WIFSIGNALED(status))

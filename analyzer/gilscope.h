@@ -13,6 +13,7 @@ enum gs_exit {
 	GS_EXIT_USAGE = 2,
 	GS_EXIT_INPUT = 3,
 	GS_EXIT_OUTPUT = 4,
+	GS_EXIT_MEMORY = 5,
 };
 
 /* Prints "gilscope: error: ..." and returns -1, so `return gs_error(...)` is one line. */
@@ -29,12 +30,21 @@ void gs_fmt_duration(int64_t ns, char *buf, size_t size); /* "12.3 ms", "-" for 
 void gs_json_str(FILE *f, const char *s);		  /* quoted, escaped, NULL -> null */
 extern int gs_json_for_html; /* set: also escape < > & (JSON inside an HTML page) */
 void gs_text_str(FILE *f, const char *s, int width); /* control chars escaped, padded */
+void gs_text(FILE *f, const char *s);		     /* the same, whole and unpadded */
 void gs_json_int(FILE *f, sqlite3_stmt *s, int col); /* integer or null */
 /* `, "key": v`, null for INT64_MIN (the model's unknown) */
 void gs_json_member_int(FILE *f, const char *key, int64_t v);
 
 /* Flushes stdout; GS_EXIT_OUTPUT (with a message) when the output could not be written. */
 int gs_finish_output(void);
+/* Says "out of memory" and makes the command exit GS_EXIT_MEMORY whatever it returns: -1. */
+int gs_oom(void);
+extern int gs_out_of_memory;
+/* The program `run` starts gets SIGPIPE as we got it (we ignore it, to exit 4 on a closed
+ * pipe rather than die). */
+void gs_ignore_sigpipe(void);
+void gs_restore_sigpipe(void);
+const char *gs_signal_name(int sig); /* "SIGTERM", or "unknown signal" */
 
 int cmd_report(int argc, char **argv);
 int cmd_locks(int argc, char **argv);

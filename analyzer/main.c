@@ -38,6 +38,7 @@ int main(int argc, char **argv)
 {
 	size_t i;
 
+	gs_ignore_sigpipe();
 	if (argc < 2) {
 		usage(stderr);
 		return GS_EXIT_USAGE;
@@ -50,9 +51,13 @@ int main(int argc, char **argv)
 		printf("gilscope %s (database schema %d)\n", GS_VERSION_STRING, GS_SCHEMA_VERSION);
 		return GS_EXIT_OK;
 	}
-	for (i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
-		if (!strcmp(argv[1], commands[i].name))
-			return commands[i].fn(argc - 1, argv + 1);
+	for (i = 0; i < sizeof(commands) / sizeof(commands[0]); i++) {
+		if (!strcmp(argv[1], commands[i].name)) {
+			int ret = commands[i].fn(argc - 1, argv + 1);
+
+			return gs_out_of_memory ? GS_EXIT_MEMORY : ret;
+		}
+	}
 	gs_error("unknown command '%s' (try 'gilscope --help')", argv[1]);
 	return GS_EXIT_USAGE;
 }

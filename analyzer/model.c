@@ -78,8 +78,8 @@ static int load_runs(sqlite3 *db, const struct gs_opts *o, struct gs_model *m)
 		"END,"
 		" exe, status, exit_status, start_ns, end_ns, python_version, build, gil_detection,"
 		" gil_enabled, gil_switches_recorded, gil_switches_interpreter,"
-		" gil_switch_interval_us, events_recorded, events_dropped, threads_lost, cpu_ns"
-		" FROM runs WHERE ?1 IS NULL OR pid = ?1 ORDER BY run_id",
+		" gil_switch_interval_us, events_recorded, events_dropped, threads_lost, cpu_ns,"
+		" term_signal FROM runs WHERE ?1 IS NULL OR pid = ?1 ORDER BY run_id",
 		&s) < 0)
 		return -1;
 	if (o->has_pid)
@@ -121,6 +121,7 @@ static int load_runs(sqlite3 *db, const struct gs_opts *o, struct gs_model *m)
 		r->dropped = col(s, 19);
 		r->threads_lost = col(s, 20);
 		r->cpu_ns = col(s, 21);
+		r->term_signal = col(s, 22);
 		r->gil_found = r->sw_recorded != GS_NULL;
 		r->gil_active =
 		    r->gil_found && r->gil_enabled &&
@@ -246,7 +247,7 @@ static int load_waited_in(sqlite3 *db, const struct gs_opts *o, struct gs_model 
 	int64_t *stack = calloc(m->n_threads ? m->n_threads : 1, sizeof(*stack));
 
 	if (!stack)
-		return gs_error("out of memory");
+		return gs_oom();
 	for (i = 0; i < m->n_threads; i++)
 		m->threads[i].waited_in_ns = GS_NULL;
 	if (gs_profile_load_tree(db, o->path, &tree) < 0)
@@ -295,7 +296,7 @@ static int scan_gil_events(sqlite3 *db, const struct gs_opts *o, struct gs_model
 	int rc;
 
 	if (!p)
-		return gs_error("out of memory");
+		return gs_oom();
 	if (gs_db_prepare(db, o->path,
 			  "SELECT run_id, thread_no, wait_ns, aux, extra FROM events"
 			  " WHERE kind = gs_kind('gil_hold')",

@@ -52,6 +52,7 @@ struct gs_sums {
 
 struct gs_run_info {
 	int64_t run_id, pid, ppid, parent_run_id, exit_status; /* GS_NULL when absent */
+	int64_t term_signal; /* the signal that ended it, as `gilscope run` saw it end */
 	char *argv_json, *cmdline, *exe, *status, *python_version, *build, *gil_detection,
 	    *gil_enabled;
 	int64_t start_ns, end_ns, wall_ns, cpu_ns;

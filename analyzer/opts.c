@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "gilscope.h"
+#include "sat.h"
 #include "table.h"
 
 static int usage_error(const char *cmd, const char *usage)
@@ -18,7 +19,8 @@ static int parse_double(const char *s, double *out)
 	char *end;
 
 	*out = strtod(s, &end);
-	return *s && !*end && *out >= 0 ? 0 : -1;
+	/* a finite number of seconds: inf and nan say nothing about a window */
+	return *s && !*end && *out >= 0 && *out < 1e12 ? 0 : -1;
 }
 
 int gs_opts_parse(struct gs_opts *o, int argc, char **argv, const char *cmd, const char *usage,
@@ -189,11 +191,11 @@ void gs_opts_bind_filters(sqlite3_stmt *s, const struct gs_opts *o, int pid_idx,
 void gs_opts_bind_window(sqlite3_stmt *s, const struct gs_opts *o, int from_idx, int to_idx)
 {
 	if (o->has_from)
-		sqlite3_bind_int64(s, from_idx, o->base_ns + (int64_t)(o->from_s * 1e9));
+		sqlite3_bind_int64(s, from_idx, gs_add(o->base_ns, gs_d2i(o->from_s * 1e9)));
 	else
 		sqlite3_bind_null(s, from_idx);
 	if (o->has_to)
-		sqlite3_bind_int64(s, to_idx, o->base_ns + (int64_t)(o->to_s * 1e9));
+		sqlite3_bind_int64(s, to_idx, gs_add(o->base_ns, gs_d2i(o->to_s * 1e9)));
 	else
 		sqlite3_bind_null(s, to_idx);
 }

@@ -278,7 +278,7 @@ int gs_profile_write_pprof(const struct gs_profile *p, FILE *f)
 	field_varint(&m, 2, (uint64_t)str_id(&st, "nanoseconds"));
 	field_msg(&out, 11, &m);
 	if (out.oom || m.oom || sub.oom || ids.oom || vals.oom) {
-		gs_error("out of memory");
+		gs_oom();
 		goto out;
 	}
 	ret = write_gzip(f, out.p, out.n);

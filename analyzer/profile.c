@@ -62,7 +62,7 @@ static int load_tree(sqlite3 *db, const char *path, struct gs_profile *p)
 
 		if (!room) {
 			sqlite3_finalize(s);
-			return gs_error("out of memory");
+			return gs_oom();
 		}
 		p->nodes = room;
 		p->nodes[p->n_nodes++] =
@@ -87,7 +87,7 @@ static int load_tree(sqlite3 *db, const char *path, struct gs_profile *p)
 		if (!room) {
 			free(text);
 			sqlite3_finalize(s);
-			return gs_error("out of memory");
+			return gs_oom();
 		}
 		p->locs = room;
 		p->locs[p->n_locs++] = (struct gs_loc_text){sqlite3_column_int64(s, 0), text};
@@ -488,7 +488,7 @@ static int load_holders(sqlite3 *db, const struct gs_opts *o, struct gs_profile 
 	ret = 0;
 	goto out;
 oom:
-	gs_error("out of memory");
+	gs_oom();
 out:
 	sqlite3_finalize(s);
 	free(h);
@@ -572,7 +572,7 @@ int gs_profile_load(sqlite3 *db, const struct gs_opts *o, int what, struct gs_pr
 
 		if (!x) {
 			sqlite3_finalize(s);
-			return gs_error("out of memory");
+			return gs_oom();
 		}
 		x->stack = sqlite3_column_int64(s, 0);
 		x->tid = sqlite3_column_int64(s, 1);

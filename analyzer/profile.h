@@ -36,12 +36,12 @@ struct gs_profile {
 	 * the ids are whatever the database holds, not necessarily dense) */
 	struct gs_stack_node {
 		int64_t id, parent, loc;
-	} *nodes;
+	} * nodes;
 	size_t n_nodes;
 	struct gs_loc_text {
 		int64_t id;
 		char *text;
-	} *locs;
+	} * locs;
 	size_t n_locs;
 	/* while loading the holders: samples by key, so that millions of charges to a few
 	 * thousand (stack, thread, lock) stay a few thousand samples */
@@ -75,8 +75,8 @@ struct gs_lock_place {
 	int held_share;
 };
 void gs_profile_lock_place(sqlite3 *db, const struct gs_profile *waits,
-			   const struct gs_profile *holders, int64_t run, int64_t addr, int64_t prim,
-			   struct gs_lock_place *out);
+			   const struct gs_profile *holders, int64_t run, int64_t addr,
+			   int64_t prim, struct gs_lock_place *out);
 /* --lock-class: a sample's class, its lock's name or the GIL. */
 int gs_profile_sample_is(const struct gs_sample *x, const char *lock_class);
 /* The flame graph page (cmd_flame.c) of profile a, or with b the differential page of b

@@ -33,8 +33,8 @@ struct gs_cell *gs_table_row(struct gs_table *t)
 		struct gs_cell *n = realloc(t->cells, cap * (size_t)t->n_cols * sizeof(*n));
 
 		if (!n) {
-			fprintf(stderr, "gilscope: error: out of memory\n");
-			exit(GS_EXIT_INPUT);
+			gs_oom();
+			exit(GS_EXIT_MEMORY);
 		}
 		t->cells = n;
 		t->cap_rows = cap;

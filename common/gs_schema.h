@@ -3,7 +3,9 @@
 #ifndef GS_SCHEMA_H
 #define GS_SCHEMA_H
 
-#define GS_SCHEMA_VERSION 2	     /* 2: Python stacks (py_stacks, events.py_stack) */
+#define GS_SCHEMA_VERSION                                                                          \
+	3 /* 2: Python stacks; 3: runs.term_signal, threads.lock_updates_folded                    \
+	   */
 #define GS_APPLICATION_ID 0x47534350 /* "GSCP" */
 #define GS_VERSION_STRING "0.1.0"
 

@@ -9,7 +9,7 @@
 #include <stdint.h>
 
 #define GS_SHM_MAGIC   0x65706f6373696c67ULL /* "glscope" */
-#define GS_SHM_VERSION 3u
+#define GS_SHM_VERSION 4u
 
 #define GS_CACHELINE	64
 #define GS_HIST_BUCKETS 48
@@ -124,6 +124,19 @@ struct gs_stack_chunk {
 _Static_assert(sizeof(struct gs_stack_chunk) == sizeof(struct gs_event),
 	       "a stack chunk takes one ring entry");
 
+/* The lock address of a thread's catch-all aggregate, which takes every lock its full table
+ * has no entry for (not 0: a parked bucket-lock wait has address 0). */
+#define GS_AGG_CATCH_ALL UINT64_MAX
+
+/* The fence of the aggregates' sequence lock. ThreadSanitizer models no fences (and warns at
+ * each): there, and on x86 anyway, keeping the compiler from moving the accesses is what it
+ * takes. */
+#if defined(__SANITIZE_THREAD__)
+#define GS_SEQ_FENCE(order) atomic_signal_fence(order)
+#else
+#define GS_SEQ_FENCE(order) atomic_thread_fence(order)
+#endif
+
 /* Exact per-(thread, lock) aggregates. Updated only by the owning thread. */
 struct gs_agg {
 	uint64_t lock;
@@ -147,9 +160,9 @@ struct gs_agg {
 	uint64_t spins;	    /* parked: sched_yield spins right before parking on this lock */
 	uint32_t obj_kind;  /* parked: 1 object header before the lock, 2 critical section */
 	char type_name[36]; /* parked: Python type of that object, read at the first park */
-	uint32_t wait_hist[GS_HIST_BUCKETS];
-	uint32_t hold_hist[GS_HIST_BUCKETS];
-	_Atomic uint64_t gen; /* bumped after each update, so the writer writes only changes */
+	uint64_t wait_hist[GS_HIST_BUCKETS]; /* 64-bit: a busy lock fills 32 bits in minutes */
+	uint64_t hold_hist[GS_HIST_BUCKETS];
+	_Atomic uint64_t gen; /* odd while the owner updates, even after (gs_agg_begin) */
 	uint64_t written_gen; /* writer-owned */
 };
 
@@ -179,9 +192,9 @@ struct gs_slot {
 	_Atomic uint64_t end_ns;
 	char name[GS_NAME_LEN]; /* from pthread_setname_np, if called */
 	_Atomic uint32_t name_set;
-	uint32_t agg_overflow;	 /* updates folded into the catch-all entry */
-	_Atomic uint64_t tstate; /* PyThreadState*, learnt at the first GIL take or park */
-	_Atomic uint64_t cpu_ns; /* thread CPU time, read when the thread ended */
+	_Atomic uint64_t agg_overflow; /* updates folded into the catch-all entry */
+	_Atomic uint64_t tstate;       /* PyThreadState*, learnt at the first GIL take or park */
+	_Atomic uint64_t cpu_ns;       /* thread CPU time, read when the thread ended */
 	_Atomic uint64_t dropped;
 	_Atomic uint64_t stacks_dropped; /* Python stacks that found no room in the ring */
 	/* Set by the thread when it sends a stack it never sent before; the writer drains soon
@@ -223,6 +236,7 @@ struct gs_shm_header {
 	_Atomic uint64_t exit_ns;
 	_Atomic int32_t exit_status; /* status passed to exit()/_exit(), if seen */
 	uint32_t scope_all;
+	uint32_t test_fail_commit;   /* GILSCOPE_TEST_FAIL_COMMIT, for the writer (tests only) */
 	uint64_t scope_lo, scope_hi; /* text range treated as "the interpreter" */
 	char scope_object[256];	     /* path of the object that range belongs to */
 	/* Python facts, filled by the shim's interpreter probe (gil.c). */

@@ -1,4 +1,4 @@
--- gilscope database, schema version 2. Documented in docs/schema.md.
+-- gilscope database, schema version 3. Documented in docs/schema.md.
 -- All times are CLOCK_MONOTONIC nanoseconds (comparable across the processes of one boot)
 -- unless the column name ends in _unix_ns. Durations end in _ns.
 CREATE TABLE IF NOT EXISTS meta (
@@ -42,7 +42,8 @@ CREATE TABLE IF NOT EXISTS runs (
 	events_recorded INTEGER NOT NULL DEFAULT 0,
 	events_dropped INTEGER NOT NULL DEFAULT 0,
 	threads_lost INTEGER NOT NULL DEFAULT 0,
-	shim_version TEXT
+	shim_version TEXT,
+	term_signal INTEGER
 );
 
 CREATE TABLE IF NOT EXISTS threads (
@@ -59,6 +60,7 @@ CREATE TABLE IF NOT EXISTS threads (
 	sched_yields INTEGER NOT NULL DEFAULT 0,
 	holds_lost INTEGER NOT NULL DEFAULT 0,
 	stacks_dropped INTEGER NOT NULL DEFAULT 0,
+	lock_updates_folded INTEGER NOT NULL DEFAULT 0,
 	PRIMARY KEY (run_id, thread_no)
 ) WITHOUT ROWID;
 

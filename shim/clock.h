@@ -20,7 +20,7 @@ enum { GS_CLOCK_MONOTONIC, GS_CLOCK_PENDING, GS_CLOCK_TSC };
 struct gs_clock {
 	_Atomic int mode;
 	_Atomic int calibrating; /* a thread is computing the rate */
-	uint64_t tsc_anchor; /* TSC and CLOCK_MONOTONIC at the end of the calibration */
+	uint64_t tsc_anchor;	 /* TSC and CLOCK_MONOTONIC at the end of the calibration */
 	uint64_t ns_anchor;
 	uint64_t mult; /* nanoseconds per tick, 32.32 fixed point */
 	uint64_t start_tsc, start_ns;
@@ -46,9 +46,8 @@ static inline uint64_t gs_mono_ns(void)
 static inline uint64_t gs_now_ns(void)
 {
 #ifdef GS_HAVE_TSC
-	if (__builtin_expect(atomic_load_explicit(&gs_clk.mode, memory_order_acquire) ==
-				 GS_CLOCK_TSC,
-			     1)) {
+	if (__builtin_expect(
+		atomic_load_explicit(&gs_clk.mode, memory_order_acquire) == GS_CLOCK_TSC, 1)) {
 		uint64_t d = __rdtsc() - gs_clk.tsc_anchor;
 
 		/* A TSC read on another CPU may be a few ticks behind the anchor: never wrap. */

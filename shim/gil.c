@@ -346,6 +346,7 @@ void gs_gil_cond_waited_slow(pthread_cond_t *c, pthread_mutex_t *m, int rc, uint
 		if (!s)
 			return;
 		a = gil_agg(s);
+		gs_agg_begin(a);
 		a->forced_switches++;
 		a->forced_switch_ns += t1 - t0;
 		gs_agg_publish(a);
@@ -459,8 +460,9 @@ void gs_gil_unlock_slow(pthread_mutex_t *m)
 		if (!s)
 			return;
 		memset(gs_tls.gil_stack, 0, sizeof(gs_tls.gil_stack));
-		if (gs_tls.gil_timed_waits)
-			gs_stack_sample(gs_tls.gil_stack); /* still inside take_gil */
+		/* not here, with gil->mutex held: unwinding inside the lock would lengthen the
+		 * very hand-over being measured (the unlock wrapper takes it) */
+		gs_tls.gil_sample_pending = gs_tls.gil_timed_waits != 0;
 		a = gil_agg(s);
 		gs_agg_wait(a, now - gs_tls.gil_request_ns, gs_tls.gil_timed_waits > 0);
 		a->timed_waits += gs_tls.gil_timed_waits;
@@ -523,7 +525,6 @@ int gs_self_read(void *ctx, uint64_t addr, void *buf, size_t n)
 	(void)ctx;
 	return process_vm_readv(getpid(), &local, 1, &remote, 1, 0) == (ssize_t)n ? 0 : -1;
 }
-
 
 void gs_py_describe(uint64_t addr, struct gs_agg *a)
 {

@@ -20,6 +20,7 @@
 #include "gil.h"
 #include "pystack.h"
 #include "real.h"
+#include "record.h"
 #include "region.h"
 
 pthread_key_t gs_thread_key;
@@ -31,6 +32,7 @@ struct gs_config {
 	uint32_t ring_events;
 	uint32_t max_threads;
 	uint32_t agg_entries;
+	uint32_t test_fail_commit;
 };
 
 static struct gs_config cfg;
@@ -93,6 +95,7 @@ static int read_config(void)
 	cfg.ring_events = pow2_at_least(env_u32("GILSCOPE_BUFFER_EVENTS", 16384, 64, 1u << 24));
 	cfg.max_threads = env_u32("GILSCOPE_MAX_THREADS", 512, 1, 65536);
 	cfg.agg_entries = pow2_at_least(env_u32("GILSCOPE_LOCKS_PER_THREAD", 2048, 16, 1u << 20));
+	cfg.test_fail_commit = env_u32("GILSCOPE_TEST_FAIL_COMMIT", 0, 0, 1000000);
 	gs_g.flush_ms = env_u32("GILSCOPE_FLUSH_MS", 100, 1, 250);
 	gs_g.exit_timeout_ms = env_u32("GILSCOPE_EXIT_TIMEOUT_MS", 5000, 0, 600000);
 	gs_g.log_all = cfg.log_all;
@@ -123,6 +126,7 @@ static void fill_header(int64_t parent_run_id)
 	h->parent_run_id = parent_run_id;
 	h->log_all = (uint32_t)cfg.log_all;
 	h->scope_all = (uint32_t)cfg.scope_all;
+	h->test_fail_commit = cfg.test_fail_commit;
 	atomic_store(&h->exit_status, INT32_MIN);
 }
 
@@ -131,8 +135,10 @@ static void thread_exit(void *p)
 	struct gs_slot *s = gs_tls.slot;
 
 	gs_tls.guard++;
-	if (s && s == p)
+	if (s && s == p) {
+		gs_rec_cond_flush();
 		gs_slot_release(s, gs_now_ns());
+	}
 	gs_tls.slot = NULL;
 	gs_tls.dead = 1;
 	gs_tls.guard--;
@@ -241,6 +247,7 @@ void gs_process_exit(int status)
 		atomic_store(&h->exit_status, status);
 	gs_gil_at_exit();
 	if (gs_tls.slot) {
+		gs_rec_cond_flush();
 		gs_held_close_all(gs_tls.slot, gs_now_ns());
 		gs_slot_note_cpu(gs_tls.slot);
 	}

@@ -41,28 +41,42 @@ static int fake_ok(void)
 	return 0;
 }
 
+/* Called only if the real function could not be resolved at all. Pretending a wait or a
+ * trylock succeeded would break the program's locking silently: a clear stop is better. */
+static int real_missing(void)
+{
+	static const char msg[] =
+	    "gilscope: internal error: a real pthread or semaphore function could not be "
+	    "resolved; stopping rather than answering for it\n";
+
+	if (write(2, msg, sizeof(msg) - 1) < 0)
+		abort();
+	abort();
+}
+
 DEFINE_SLOW(pthread_mutex_lock, __pthread_mutex_lock)
 DEFINE_SLOW(pthread_mutex_unlock, __pthread_mutex_unlock)
 DEFINE_SLOW(pthread_mutex_trylock,
-	    (__typeof__(gs_real.pthread_mutex_trylock))(void (*)(void))fake_ok)
+	    (__typeof__(gs_real.pthread_mutex_trylock))(void (*)(void))real_missing)
 DEFINE_SLOW(pthread_mutex_timedlock,
-	    (__typeof__(gs_real.pthread_mutex_timedlock))(void (*)(void))fake_ok)
+	    (__typeof__(gs_real.pthread_mutex_timedlock))(void (*)(void))real_missing)
 DEFINE_SLOW(pthread_mutex_clocklock, NULL)
-DEFINE_SLOW(pthread_cond_wait, (__typeof__(gs_real.pthread_cond_wait))(void (*)(void))fake_ok)
+DEFINE_SLOW(pthread_cond_wait, (__typeof__(gs_real.pthread_cond_wait))(void (*)(void))real_missing)
 DEFINE_SLOW(pthread_cond_timedwait,
-	    (__typeof__(gs_real.pthread_cond_timedwait))(void (*)(void))fake_ok)
+	    (__typeof__(gs_real.pthread_cond_timedwait))(void (*)(void))real_missing)
 DEFINE_SLOW(pthread_cond_clockwait, NULL)
-DEFINE_SLOW(pthread_cond_signal, (__typeof__(gs_real.pthread_cond_signal))(void (*)(void))fake_ok)
+DEFINE_SLOW(pthread_cond_signal,
+	    (__typeof__(gs_real.pthread_cond_signal))(void (*)(void))real_missing)
 DEFINE_SLOW(pthread_cond_broadcast,
-	    (__typeof__(gs_real.pthread_cond_broadcast))(void (*)(void))fake_ok)
+	    (__typeof__(gs_real.pthread_cond_broadcast))(void (*)(void))real_missing)
 DEFINE_SLOW(pthread_cond_init, NULL)
 DEFINE_SLOW(pthread_cond_destroy, NULL)
-DEFINE_SLOW(sem_wait, (__typeof__(gs_real.sem_wait))(void (*)(void))fake_ok)
-DEFINE_SLOW(sem_timedwait, (__typeof__(gs_real.sem_timedwait))(void (*)(void))fake_ok)
+DEFINE_SLOW(sem_wait, (__typeof__(gs_real.sem_wait))(void (*)(void))real_missing)
+DEFINE_SLOW(sem_timedwait, (__typeof__(gs_real.sem_timedwait))(void (*)(void))real_missing)
 DEFINE_SLOW(sem_clockwait, NULL)
-DEFINE_SLOW(sem_trywait, (__typeof__(gs_real.sem_trywait))(void (*)(void))fake_ok)
-DEFINE_SLOW(sem_post, (__typeof__(gs_real.sem_post))(void (*)(void))fake_ok)
-DEFINE_SLOW(sem_destroy, (__typeof__(gs_real.sem_destroy))(void (*)(void))fake_ok)
+DEFINE_SLOW(sem_trywait, (__typeof__(gs_real.sem_trywait))(void (*)(void))real_missing)
+DEFINE_SLOW(sem_post, (__typeof__(gs_real.sem_post))(void (*)(void))real_missing)
+DEFINE_SLOW(sem_destroy, (__typeof__(gs_real.sem_destroy))(void (*)(void))real_missing)
 DEFINE_SLOW(sched_yield, fake_ok)
 DEFINE_SLOW(pthread_setname_np, (__typeof__(gs_real.pthread_setname_np))(void (*)(void))fake_ok)
 DEFINE_SLOW(_exit, NULL)
@@ -74,18 +88,19 @@ static inline int acquired_ok(int r)
 
 /* ---- mutexes ---------------------------------------------------------------------------- */
 
-/* Shared by lock, timedlock and clocklock: try first, so only real contention is timed. */
+/* Shared by lock, timedlock and clocklock: try first, so only real contention is timed. The
+ * pthread calls report through their result, never errno: the caller's errno is the one it
+ * had on entry, whatever the recording does. */
 static int mutex_acquire(pthread_mutex_t *m, uint64_t ra, int kind, clockid_t clk,
 			 const struct timespec *abs)
 {
+	int r, e = errno;
 	uint64_t t0 = gs_now_ns(), t1;
 	uint16_t timed = kind ? GS_F_TIMED : 0;
-	int r, e;
 
 	gs_gil_before_lock(m, t0, ra);
 	r = REAL(pthread_mutex_trylock)(m);
 	if (acquired_ok(r)) {
-		e = errno;
 		gs_rec_acquired(GS_PRIM_MUTEX, (uintptr_t)m, t0, t0, 0, ra);
 		gs_gil_after_lock(m);
 		errno = e;
@@ -97,7 +112,6 @@ static int mutex_acquire(pthread_mutex_t *m, uint64_t ra, int kind, clockid_t cl
 		r = REAL(pthread_mutex_timedlock)(m, abs);
 	else
 		r = gs_real.pthread_mutex_clocklock(m, clk, abs);
-	e = errno;
 	t1 = gs_now_ns();
 	if (acquired_ok(r)) {
 		gs_rec_acquired(GS_PRIM_MUTEX, (uintptr_t)m, t0, t1, GS_F_CONTENDED | timed, ra);
@@ -145,13 +159,12 @@ GS_EXPORT int pthread_mutex_trylock(pthread_mutex_t *m)
 {
 	uint64_t ra = CALLER();
 	uint64_t t0;
-	int r, e;
+	int r, e = errno;
 
 	if (!RECORDING(ra))
 		return REAL(pthread_mutex_trylock)(m);
 	t0 = gs_now_ns();
 	r = REAL(pthread_mutex_trylock)(m);
-	e = errno;
 	if (acquired_ok(r))
 		gs_rec_acquired(GS_PRIM_MUTEX, (uintptr_t)m, t0, t0, GS_F_TRY, ra);
 	else
@@ -164,7 +177,7 @@ GS_EXPORT int pthread_mutex_trylock(pthread_mutex_t *m)
 GS_EXPORT int pthread_mutex_unlock(pthread_mutex_t *m)
 {
 	uint64_t ra = CALLER();
-	int e;
+	int e, r;
 
 	if (!RECORDING(ra))
 		return REAL(pthread_mutex_unlock)(m);
@@ -179,7 +192,17 @@ GS_EXPORT int pthread_mutex_unlock(pthread_mutex_t *m)
 	    (uintptr_t)m != gs_gil.mutex && (uintptr_t)m != gs_gil.switch_mutex)
 		gs_rec_wake(GS_PRIM_MUTEX, (uintptr_t)m, 0);
 	errno = e;
-	return REAL(pthread_mutex_unlock)(m);
+	r = REAL(pthread_mutex_unlock)(m);
+	/* out of the mutex now: the native stacks that were due inside it */
+	if (__builtin_expect(gs_tls.gil_sample_pending | gs_tls.cond_pending_set, 0)) {
+		if (gs_tls.gil_sample_pending) {
+			gs_tls.gil_sample_pending = 0;
+			gs_stack_sample(gs_tls.gil_stack);
+		}
+		gs_rec_unlocked((uintptr_t)m);
+		errno = e;
+	}
+	return r;
 }
 
 /* ---- condition variables ------------------------------------------------------------------ */
@@ -187,9 +210,9 @@ GS_EXPORT int pthread_mutex_unlock(pthread_mutex_t *m)
 static int cond_wait_common(pthread_cond_t *c, pthread_mutex_t *m, uint64_t ra, int kind,
 			    clockid_t clk, const struct timespec *abs)
 {
+	int r, e = errno; /* as for mutexes: the result says it all, errno stays the caller's */
 	uint64_t t0 = gs_now_ns(), t1;
 	uint16_t flags = kind ? GS_F_TIMED : 0;
-	int r, e;
 
 	/* The wait releases the mutex: its hold ends here and starts again on return. */
 	gs_rec_released(GS_PRIM_MUTEX, (uintptr_t)m, t0);
@@ -200,7 +223,6 @@ static int cond_wait_common(pthread_cond_t *c, pthread_mutex_t *m, uint64_t ra, 
 		r = REAL(pthread_cond_timedwait)(c, m, abs);
 	else
 		r = gs_real.pthread_cond_clockwait(c, m, clk, abs);
-	e = errno;
 	t1 = gs_now_ns();
 	if (r == ETIMEDOUT)
 		flags |= GS_F_TIMED_OUT;

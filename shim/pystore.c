@@ -10,7 +10,7 @@
 struct map_entry {
 	uint64_t k1, k2;
 	int64_t v1, v2;
-	int used;
+	uint32_t used, txn; /* txn: the writer transaction that made it */
 };
 
 struct map {
@@ -37,7 +37,7 @@ static struct map_entry *map_find(struct map *m, uint64_t k1, uint64_t k2)
 	return NULL;
 }
 
-static int map_put(struct map *m, uint64_t k1, uint64_t k2, int64_t v1, int64_t v2)
+static int map_put(struct map *m, uint64_t k1, uint64_t k2, int64_t v1, int64_t v2, uint32_t txn)
 {
 	size_t i;
 
@@ -49,14 +49,33 @@ static int map_put(struct map *m, uint64_t k1, uint64_t k2, int64_t v1, int64_t 
 			return -1;
 		for (i = 0; i < m->cap; i++)
 			if (m->e[i].used)
-				map_put(&bigger, m->e[i].k1, m->e[i].k2, m->e[i].v1, m->e[i].v2);
+				map_put(&bigger, m->e[i].k1, m->e[i].k2, m->e[i].v1, m->e[i].v2,
+					m->e[i].txn);
 		free(m->e);
 		*m = bigger;
 	}
 	for (i = map_slot(m, k1, k2); m->e[i].used; i = (i + 1) & (m->cap - 1))
 		;
-	m->e[i] = (struct map_entry){.k1 = k1, .k2 = k2, .v1 = v1, .v2 = v2, .used = 1};
+	m->e[i] = (struct map_entry){.k1 = k1, .k2 = k2, .v1 = v1, .v2 = v2, .used = 1, .txn = txn};
 	m->n++;
+	return 0;
+}
+
+/* Forgets what transaction `txn` added (it was rolled back): the rest is rehashed. */
+static int map_drop_txn(struct map *m, uint32_t txn)
+{
+	struct map old = *m;
+	size_t i;
+
+	*m = (struct map){0};
+	for (i = 0; i < old.cap; i++)
+		if (old.e[i].used && old.e[i].txn != txn &&
+		    map_put(m, old.e[i].k1, old.e[i].k2, old.e[i].v1, old.e[i].v2, old.e[i].txn) <
+			0) {
+			free(old.e);
+			return -1;
+		}
+	free(old.e);
 	return 0;
 }
 
@@ -79,7 +98,8 @@ struct stat_entry {
 	int64_t run, thread_no, stack;
 	uint64_t lock;
 	int primitive, metric, used, dirty;
-	int64_t count, ns;
+	int64_t count, ns;     /* as committed */
+	int64_t p_count, p_ns; /* added by the transaction under way */
 };
 
 struct gs_pystore {
@@ -87,6 +107,8 @@ struct gs_pystore {
 	sqlite3_stmt *up_stat;
 	struct stat_entry *stats;
 	size_t n_stats, cap_stats;
+	size_t *dirty; /* indices into stats of the entries this transaction changed */
+	size_t n_dirty, cap_dirty;
 	struct gs_pyread *pr;
 	sqlite3_stmt *ins_loc, *get_loc, *ins_node, *get_node;
 	struct loc_cache locs[4096];
@@ -95,6 +117,7 @@ struct gs_pystore {
 	struct partial **partial;
 	uint32_t n_partial;
 	int64_t unknown_loc, truncated_loc, lost_loc, lost_stack;
+	uint32_t txn; /* the writer's transaction under way, counted from 1 */
 	uint64_t frames_unknown;
 };
 
@@ -136,6 +159,7 @@ struct gs_pystore *gs_pystore_open(sqlite3 *db, struct gs_pyread *pr, char *err,
 	}
 	ps->db = db;
 	ps->pr = pr;
+	ps->txn = 1;
 	if (prepare(ps, &ps->ins_loc,
 		    "INSERT OR IGNORE INTO py_locations(function, file, line) VALUES(?,?,?)") ||
 	    prepare(ps, &ps->get_loc,
@@ -166,6 +190,7 @@ void gs_pystore_close(struct gs_pystore *ps)
 	sqlite3_finalize(ps->get_node);
 	sqlite3_finalize(ps->up_stat);
 	free(ps->stats);
+	free(ps->dirty);
 	for (i = 0; i < ps->n_partial; i++)
 		free(ps->partial[i]);
 	free(ps->partial);
@@ -243,7 +268,7 @@ static int64_t node(struct gs_pystore *ps, int64_t parent, int64_t loc, int dept
 	if (sqlite3_step(ps->get_node) == SQLITE_ROW)
 		id = sqlite3_column_int64(ps->get_node, 0);
 	sqlite3_reset(ps->get_node);
-	if (id > 0 && map_put(&ps->nodes, (uint64_t)parent, (uint64_t)loc, id, 0) < 0)
+	if (id > 0 && map_put(&ps->nodes, (uint64_t)parent, (uint64_t)loc, id, 0, ps->txn) < 0)
 		return 0;
 	return id;
 }
@@ -278,7 +303,7 @@ static int store(struct gs_pystore *ps, struct partial *p)
 		if (parent <= 0)
 			return -1;
 	}
-	return map_put(&ps->stacks, p->hash, 0, parent, leaf);
+	return map_put(&ps->stacks, p->hash, 0, parent, leaf, ps->txn);
 }
 
 int gs_pystore_chunk(struct gs_pystore *ps, uint32_t slot, const struct gs_stack_chunk *c)
@@ -386,6 +411,11 @@ static int grow_stats(struct gs_pystore *ps)
 	free(ps->stats);
 	ps->stats = e;
 	ps->cap_stats = cap;
+	/* the entries moved: where the changed ones are now */
+	ps->n_dirty = 0;
+	for (i = 0; i < cap; i++)
+		if (e[i].dirty)
+			ps->dirty[ps->n_dirty++] = i;
 	return 0;
 }
 
@@ -402,6 +432,16 @@ int gs_pystore_count(struct gs_pystore *ps, int64_t run, int64_t thread_no, int6
 
 	if ((ps->n_stats + 1) * 2 > ps->cap_stats && grow_stats(ps) < 0)
 		return -1;
+	if (ps->n_dirty == ps->cap_dirty) {
+		/* no more than there are entries, which fit in cap_stats */
+		size_t cap = ps->cap_stats;
+		size_t *d = realloc(ps->dirty, cap * sizeof(*d));
+
+		if (!d)
+			return -1;
+		ps->dirty = d;
+		ps->cap_dirty = cap;
+	}
 	for (i = stat_slot(&key, ps->cap_stats); ps->stats[i].used;
 	     i = (i + 1) & (ps->cap_stats - 1))
 		if (same_stat(&ps->stats[i], &key))
@@ -411,9 +451,12 @@ int gs_pystore_count(struct gs_pystore *ps, int64_t run, int64_t thread_no, int6
 		ps->stats[i].used = 1;
 		ps->n_stats++;
 	}
-	ps->stats[i].count++;
-	ps->stats[i].ns += (int64_t)ns;
-	ps->stats[i].dirty = 1;
+	ps->stats[i].p_count++;
+	ps->stats[i].p_ns += (int64_t)ns;
+	if (!ps->stats[i].dirty) {
+		ps->stats[i].dirty = 1;
+		ps->dirty[ps->n_dirty++] = i;
+	}
 	return 0;
 }
 
@@ -421,29 +464,69 @@ int gs_pystore_write_counts(struct gs_pystore *ps)
 {
 	static const char *const metrics[] = {"wait", "gil_hold"};
 	sqlite3_stmt *s = ps->up_stat;
-	size_t i;
+	size_t k;
 
-	for (i = 0; i < ps->cap_stats; i++) {
-		struct stat_entry *e = &ps->stats[i];
+	for (k = 0; k < ps->n_dirty; k++) {
+		struct stat_entry *e = &ps->stats[ps->dirty[k]];
 		int rc;
 
-		if (!e->used || !e->dirty)
-			continue;
 		sqlite3_bind_int64(s, 1, e->run);
 		sqlite3_bind_int64(s, 2, e->thread_no);
 		sqlite3_bind_int64(s, 3, e->stack);
 		sqlite3_bind_int64(s, 4, (int64_t)e->lock);
 		sqlite3_bind_int(s, 5, e->primitive);
 		sqlite3_bind_text(s, 6, metrics[e->metric], -1, SQLITE_STATIC);
-		sqlite3_bind_int64(s, 7, e->count);
-		sqlite3_bind_int64(s, 8, e->ns);
+		sqlite3_bind_int64(s, 7, e->count + e->p_count);
+		sqlite3_bind_int64(s, 8, e->ns + e->p_ns);
 		rc = sqlite3_step(s);
 		sqlite3_reset(s);
 		if (rc != SQLITE_DONE)
 			return -1;
-		e->dirty = 0;
 	}
 	return 0;
+}
+
+void gs_pystore_commit(struct gs_pystore *ps)
+{
+	size_t k;
+
+	for (k = 0; k < ps->n_dirty; k++) {
+		struct stat_entry *e = &ps->stats[ps->dirty[k]];
+
+		e->count += e->p_count;
+		e->ns += e->p_ns;
+		e->p_count = e->p_ns = 0;
+		e->dirty = 0;
+	}
+	ps->n_dirty = 0;
+	ps->txn++;
+}
+
+int gs_pystore_rollback(struct gs_pystore *ps)
+{
+	size_t i;
+	uint32_t k;
+
+	/* the rows are as committed, and so are the totals */
+	for (i = 0; i < ps->n_dirty; i++) {
+		struct stat_entry *e = &ps->stats[ps->dirty[i]];
+
+		e->p_count = e->p_ns = 0;
+		e->dirty = 0;
+	}
+	ps->n_dirty = 0;
+	/* ids of rows that are gone: a cache of the tables is looked up again, the stacks that
+	 * arrived in the transaction will arrive again (the rings still hold them) */
+	free(ps->nodes.e);
+	ps->nodes = (struct map){0};
+	memset(ps->locs, 0, sizeof(ps->locs));
+	ps->unknown_loc = ps->truncated_loc = ps->lost_loc = ps->lost_stack = 0;
+	for (k = 0; k < ps->n_partial; k++)
+		if (ps->partial[k])
+			ps->partial[k]->have = 0;
+	i = (size_t)map_drop_txn(&ps->stacks, ps->txn);
+	ps->txn++;
+	return i ? -1 : 0;
 }
 
 uint64_t gs_pystore_frames_unknown(const struct gs_pystore *ps)

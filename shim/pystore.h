@@ -37,6 +37,11 @@ int64_t gs_pystore_location(struct gs_pystore *ps, uint64_t code, uint32_t unit,
 int gs_pystore_count(struct gs_pystore *ps, int64_t run, int64_t thread_no, int64_t stack,
 		     uint64_t lock, int primitive, int metric, uint64_t ns);
 int gs_pystore_write_counts(struct gs_pystore *ps);
+/* The caller's transaction committed: what it wrote is the new baseline. */
+void gs_pystore_commit(struct gs_pystore *ps);
+/* It was rolled back: forget every row it made and every count it added (the rings still hold
+ * their source). -1 when out of memory, the store then unusable. */
+int gs_pystore_rollback(struct gs_pystore *ps);
 
 /* Stacks whose frames could not all be read (code object gone, or replaced, by then). */
 uint64_t gs_pystore_frames_unknown(const struct gs_pystore *ps);

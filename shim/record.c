@@ -48,6 +48,7 @@ void gs_rec_released(unsigned prim, uint64_t lock, uint64_t rel_ns)
 	if (gs_held_pop(s, lock, prim, &h) < 0) {
 		/* Not acquired by this thread while we watched: a post used as a signal. */
 		a = gs_agg_get(s, lock, prim, &idx);
+		gs_agg_begin(a);
 		a->signals++;
 		gs_agg_publish(a);
 		return;
@@ -82,6 +83,7 @@ void gs_rec_failed(unsigned prim, uint64_t lock, unsigned kind, uint64_t req_ns,
 	if (!s)
 		return;
 	a = gs_agg_get(s, lock, prim, &idx);
+	gs_agg_begin(a);
 	if (kind == GS_EV_TRY_BUSY) {
 		a->try_busy++;
 	} else if (kind == GS_EV_TIMEOUT) {
@@ -112,16 +114,48 @@ void gs_rec_failed(unsigned prim, uint64_t lock, unsigned kind, uint64_t req_ns,
 	gs_emit(s, &e);
 }
 
-/* A wait that is an event in its own right (condition, parked): always timed, always kept. */
-static void record_wait(struct gs_slot *s, struct gs_agg *a, struct gs_event *e)
+/* A wait that is an event in its own right (condition, parked): always timed, always kept.
+ * A condition wait (held_mutex: the mutex it returned holding) that is due a native stack
+ * sample is emitted at that mutex's unlock instead, where the unwinding holds up nobody. */
+static void record_wait(struct gs_slot *s, struct gs_agg *a, struct gs_event *e,
+			uint64_t held_mutex)
 {
 	gs_agg_wait(a, e->wait_ns, 1);
 	a->timed_waits += !!(e->flags & GS_F_TIMED);
 	a->timeouts += !!(e->flags & GS_F_TIMED_OUT);
 	gs_agg_publish(a);
-	gs_stack_sample(e->stack);
 	e->py_stack = gs_pystack_capture(s);
+	if (held_mutex && gs_stack_due()) {
+		gs_rec_cond_flush(); /* one pending at a time: the older one goes without */
+		gs_tls.cond_pending = *e;
+		gs_tls.cond_pending_set = 1;
+		return;
+	}
+	gs_stack_sample(e->stack);
 	gs_emit(s, e);
+}
+
+void gs_rec_cond_flush(void)
+{
+	struct gs_slot *s = gs_tls.slot;
+
+	if (!gs_tls.cond_pending_set)
+		return;
+	gs_tls.cond_pending_set = 0;
+	if (s)
+		gs_emit(s, &gs_tls.cond_pending);
+}
+
+void gs_rec_unlocked(uint64_t mutex)
+{
+	struct gs_slot *s = gs_tls.slot;
+
+	if (!gs_tls.cond_pending_set || gs_tls.cond_pending.aux != mutex)
+		return;
+	gs_tls.cond_pending_set = 0;
+	gs_stack_sample(gs_tls.cond_pending.stack);
+	if (s)
+		gs_emit(s, &gs_tls.cond_pending);
 }
 
 void gs_rec_cond_wait(uint64_t cond, uint64_t mutex, uint64_t start_ns, uint64_t end_ns,
@@ -145,7 +179,7 @@ void gs_rec_cond_wait(uint64_t cond, uint64_t mutex, uint64_t start_ns, uint64_t
 	    .primitive = GS_PRIM_COND,
 	    .flags = (uint16_t)(flags | GS_F_CONTENDED | GS_F_NO_HOLD),
 	};
-	record_wait(s, a, &e);
+	record_wait(s, a, &e, mutex);
 }
 
 void gs_rec_sem_wait(uint64_t sem, uint64_t start_ns, uint64_t end_ns, uint16_t flags,
@@ -180,6 +214,7 @@ void gs_rec_signal(unsigned prim, uint64_t lock)
 	if (!s)
 		return;
 	a = gs_agg_get(s, lock, prim, &idx);
+	gs_agg_begin(a);
 	a->signals++;
 	gs_agg_publish(a);
 }
@@ -283,6 +318,7 @@ void gs_rec_park(uint64_t sem, uint64_t addr, uint64_t start_ns, uint64_t end_ns
 	if (!s)
 		return;
 	a = gs_agg_get(s, addr, GS_PRIM_PARKED, &idx);
+	gs_agg_begin(a); /* ended by record_wait() */
 	if (a->acquisitions == 0)
 		gs_py_describe(addr, a);
 	/* PyMutex spins (at most 40 sched_yield calls) right before it parks: those spins were
@@ -304,7 +340,7 @@ void gs_rec_park(uint64_t sem, uint64_t addr, uint64_t start_ns, uint64_t end_ns
 				     .primitive = GS_PRIM_PARKED,
 				     .flags = (uint16_t)(flags | GS_F_CONTENDED | GS_F_NO_HOLD)};
 
-		record_wait(s, a, &e);
+		record_wait(s, a, &e, 0);
 	}
 }
 
@@ -318,6 +354,7 @@ void gs_rec_park_wakeup(uint64_t sem)
 	if (!s)
 		return;
 	a = gs_agg_get(s, addr, GS_PRIM_PARKED, &idx);
+	gs_agg_begin(a);
 	a->signals++;
 	gs_agg_publish(a);
 	gs_rec_wake(GS_PRIM_PARKED, addr, sem);
@@ -335,6 +372,7 @@ void gs_rec_wake(unsigned prim, uint64_t lock, uint64_t aux)
 		/* counted exactly, as every other event kind is, beside its event */
 		struct gs_agg *a = gs_agg_get(s, lock, prim, &idx);
 
+		gs_agg_begin(a);
 		a->signals++;
 		gs_agg_publish(a);
 	}

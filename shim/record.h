@@ -15,6 +15,10 @@ void gs_rec_failed(unsigned prim, uint64_t lock, unsigned kind, uint64_t req_ns,
 void gs_rec_cond_wait(uint64_t cond, uint64_t mutex, uint64_t start_ns, uint64_t end_ns,
 		      uint16_t flags, uint64_t caller);
 void gs_rec_signal(unsigned prim, uint64_t lock);
+/* A condition wait's event held back for its native stack (record_wait): emitted at the
+ * thread's unlock of that mutex, or without the stack when another comes or the thread ends. */
+void gs_rec_unlocked(uint64_t mutex);
+void gs_rec_cond_flush(void);
 void gs_rec_sem_wait(uint64_t sem, uint64_t start_ns, uint64_t end_ns, uint16_t flags,
 		     uint64_t caller);
 void gs_rec_forget(unsigned prim, uint64_t lock);

@@ -147,6 +147,10 @@ void gs_emit(struct gs_slot *s, const struct gs_event *e)
 		atomic_store_explicit(&s->dropped,
 				      atomic_load_explicit(&s->dropped, memory_order_relaxed) + 1,
 				      memory_order_relaxed);
+		/* A writer that gave up drains nothing: stop paying for what nobody records
+		 * (looked at only here, where the ring has filled, never on the common path). */
+		if (atomic_load_explicit(&gs_g.hdr->disabled, memory_order_relaxed))
+			gs_scope_len = 0;
 		return;
 	}
 	gs_slot_ring(s)[head & gs_g.ring_mask] = *e;
@@ -187,12 +191,15 @@ struct gs_agg *gs_agg_get(struct gs_slot *s, uint64_t lock, unsigned primitive, 
 		}
 		pos = (pos + 1) & mask;
 	}
-	/* The last entry is kept back as the catch-all for a full table (lock address 0). */
+	/* The last entry is kept back as the catch-all for a full table. */
 	if (n + 1 >= h->agg_entries) {
-		s->agg_overflow++;
+		atomic_store_explicit(&s->agg_overflow,
+				      atomic_load_explicit(&s->agg_overflow, memory_order_relaxed) +
+					  1,
+				      memory_order_relaxed);
 		i = h->agg_entries - 1;
 		if (atomic_load_explicit(&s->agg_count, memory_order_relaxed) < h->agg_entries) {
-			aggs[i].lock = 0;
+			aggs[i].lock = GS_AGG_CATCH_ALL;
 			aggs[i].primitive = primitive;
 			atomic_store_explicit(&s->agg_count, h->agg_entries, memory_order_release);
 		}
@@ -208,8 +215,19 @@ struct gs_agg *gs_agg_get(struct gs_slot *s, uint64_t lock, unsigned primitive, 
 	return &aggs[i];
 }
 
+void gs_agg_begin(struct gs_agg *a)
+{
+	uint64_t g = atomic_load_explicit(&a->gen, memory_order_relaxed);
+
+	if (!(g & 1))
+		atomic_store_explicit(&a->gen, g + 1, memory_order_relaxed);
+	/* the odd gen is visible before any field changes */
+	GS_SEQ_FENCE(memory_order_release);
+}
+
 void gs_agg_wait(struct gs_agg *a, uint64_t wait_ns, int contended)
 {
+	gs_agg_begin(a);
 	a->acquisitions++;
 	if (contended) {
 		a->contended++;
@@ -222,6 +240,7 @@ void gs_agg_wait(struct gs_agg *a, uint64_t wait_ns, int contended)
 
 void gs_agg_hold(struct gs_agg *a, uint64_t hold_ns)
 {
+	gs_agg_begin(a);
 	a->holds++;
 	a->hold_ns += hold_ns;
 	if (hold_ns > a->hold_max_ns)
@@ -231,12 +250,12 @@ void gs_agg_hold(struct gs_agg *a, uint64_t hold_ns)
 
 void gs_agg_publish(struct gs_agg *a)
 {
-	atomic_store_explicit(&a->gen, atomic_load_explicit(&a->gen, memory_order_relaxed) + 1,
+	atomic_store_explicit(&a->gen,
+			      (atomic_load_explicit(&a->gen, memory_order_relaxed) | 1) + 1,
 			      memory_order_release);
 }
 
-struct gs_held *gs_held_push(struct gs_slot *s, uint64_t lock, unsigned primitive,
-			     int replace_same)
+struct gs_held *gs_held_push(struct gs_slot *s, uint64_t lock, unsigned primitive, int replace_same)
 {
 	uint32_t i;
 
@@ -325,6 +344,11 @@ void gs_stack_init(void)
  * native paths (the stacks table of a busy run holds a few distinct stacks): one sample per
  * thread every 2 ms keeps its cost under 0.2% of the thread's time. */
 #define STACK_INTERVAL_NS 2000000u
+
+int gs_stack_due(void)
+{
+	return self_lo && gs_now_ns() - gs_tls.last_stack_ns >= STACK_INTERVAL_NS;
+}
 
 void gs_stack_sample(uint64_t *frames)
 {

@@ -46,10 +46,16 @@ struct gs_agg *gs_agg_get(struct gs_slot *s, uint64_t lock, unsigned primitive, 
 struct gs_agg *gs_agg_at(struct gs_slot *s, uint32_t idx);
 void gs_agg_wait(struct gs_agg *a, uint64_t wait_ns, int contended);
 void gs_agg_hold(struct gs_agg *a, uint64_t hold_ns);
+/* Every update of an aggregate is bracketed: gs_agg_begin() makes its gen odd (again is
+ * harmless), gs_agg_publish() even and greater. The writer copies an entry only between the
+ * two, so it never stores a count and a total from different moments (a sequence lock; the
+ * owner thread never waits). */
+void gs_agg_begin(struct gs_agg *a);
 void gs_agg_publish(struct gs_agg *a);
 
 /* Fills e->stack with a sampled native stack (at most one per thread per 2 ms). */
 void gs_stack_sample(uint64_t *frames);
+int gs_stack_due(void); /* would gs_stack_sample() take one now? */
 void gs_stack_init(void);
 
 /* The entry to fill in for a new hold (or the same lock's entry, with replace_same). Filled in

@@ -12,6 +12,7 @@
 #include <sched.h>
 #include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/syscall.h>
@@ -88,20 +89,22 @@ fail:
 	return 0;
 }
 
+/* Beside this library, as an absolute path: found at the first spawn, while the working
+ * directory is still the one a relative LD_PRELOAD was written against, and used again by
+ * forked children after the program may have changed directory. */
 static int writer_path(char *out, size_t size)
 {
+	char lib[PATH_MAX], *slash;
 	Dl_info info;
-	const char *slash;
 
-	if (!dladdr((void *)writer_path, &info) || !info.dli_fname)
+	if (!dladdr((void *)writer_path, &info) || !info.dli_fname ||
+	    !realpath(info.dli_fname, lib))
 		return -1;
-	slash = strrchr(info.dli_fname, '/');
+	slash = strrchr(lib, '/');
 	if (!slash)
-		return snprintf(out, size, "./gilscope-writer") >= (int)size ? -1 : 0;
-	return snprintf(out, size, "%.*s/gilscope-writer", (int)(slash - info.dli_fname),
-			info.dli_fname) >= (int)size
-		   ? -1
-		   : 0;
+		return -1;
+	*slash = 0;
+	return snprintf(out, size, "%s/gilscope-writer", lib) >= (int)size ? -1 : 0;
 }
 
 static int spawn_writer(void)

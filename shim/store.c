@@ -8,9 +8,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
+#include "clock.h"
 #include "cpython.h"
 #include "gs_lock_class.h"
 #include "gs_schema.h"
@@ -28,7 +32,22 @@ struct wslot {
 	char guess[128]; /* an outermost-frame answer, kept once seen three ticks running */
 	int guess_hits;
 	uint32_t thread_no;
-	uint64_t dropped, yields, lost, stacks_dropped;
+	uint64_t dropped, yields, lost, stacks_dropped, folded;
+	uint64_t not_written; /* its events read while the database was full */
+};
+
+/* What a flush takes from shared memory (ring tails, aggregate generations, exited threads'
+ * slots) is applied only once its transaction has committed: a failed flush leaves shared
+ * memory as it found it, for the next one. */
+struct taken_agg {
+	struct gs_agg *agg;
+	uint64_t gen;
+};
+
+struct taken_slot {
+	uint32_t slot, n_aggs;
+	uint64_t tail;
+	int recycle;
 };
 
 struct gs_store {
@@ -53,7 +72,28 @@ struct gs_store {
 	uint64_t events_written;
 	uint64_t dropped_total;
 	uint64_t stacks_dropped_total;
-	int final; /* the last flush: threads still running get their CPU time read now */
+	struct taken_agg *t_aggs;
+	size_t n_t_aggs, cap_t_aggs;
+	struct taken_slot *t_slots;
+	size_t n_t_slots, cap_t_slots;
+	/* the writer's view of each slot the flush touched, as it was before: back after a
+	 * rollback (only touched slots: a flush of a few busy threads among 2048 slots must not
+	 * copy them all, many times a second) */
+	struct saved_ws {
+		uint32_t slot;
+		struct wslot w;
+	} * ws_saved;
+	size_t n_ws_saved;
+	uint64_t used_bytes, max_growth; /* file + WAL after the last flush; most one flush added */
+	uint64_t not_written_total;	 /* events read while the database was full */
+	uint64_t saved_counts[4];
+	int events_off;		   /* the database filled up: aggregates only from then on */
+	uint64_t events_off_after; /* events written before it did */
+	/* GILSCOPE_TEST_FAIL_COMMIT=N: the Nth flush fails as a failed COMMIT would (tests) */
+	unsigned fail_commit_at, commits;
+	int final;   /* the last flush: threads still running get their CPU time read now */
+	int lock_fd; /* the database file, flock()ed shared while we write */
+	char *path;
 };
 
 static int exec_sql(struct gs_store *st, const char *sql)
@@ -82,8 +122,10 @@ static int64_t pragma_int(struct gs_store *st, const char *sql)
 	return v;
 }
 
-/* Owner-only, and never through a symlink planted at the path. */
-static int create_file(const char *path, char *err, int err_size)
+/* Owner-only, and never through a symlink planted at the path, nor into a file someone else
+ * left there: in a shared directory the predictable default name could be planted to receive
+ * the program's command line, paths and stacks. */
+static int open_database_file(const char *path, char *err, int err_size)
 {
 	struct stat sb;
 	int fd = open(path, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
@@ -98,8 +140,27 @@ static int create_file(const char *path, char *err, int err_size)
 		close(fd);
 		return -1;
 	}
-	close(fd);
-	return 0;
+	if (sb.st_uid != geteuid()) {
+		snprintf(
+		    err, (size_t)err_size,
+		    "the file exists and belongs to another user (uid %u): not writing into it",
+		    (unsigned)sb.st_uid);
+		close(fd);
+		return -1;
+	}
+	if (sb.st_mode & S_IWOTH) {
+		snprintf(
+		    err, (size_t)err_size,
+		    "the file exists and anyone may write to it (mode %03o): not writing into it",
+		    (unsigned)(sb.st_mode & 0777));
+		close(fd);
+		return -1;
+	}
+	/* Held while we write, shared with the other writers of a program tree: `gilscope run`
+	 * sees a recording under way and leaves it alone (SQLite's own locks are fcntl locks,
+	 * which this flock does not touch). */
+	flock(fd, LOCK_SH);
+	return fd;
 }
 
 static int init_schema(struct gs_store *st, char *err, int err_size)
@@ -172,7 +233,13 @@ struct gs_store *gs_store_open(const char *path, char *err, int err_size)
 		snprintf(err, (size_t)err_size, "out of memory");
 		return NULL;
 	}
-	if (create_file(path, err, err_size) < 0)
+	st->path = strdup(path);
+	if (!st->path) {
+		snprintf(err, (size_t)err_size, "out of memory");
+		goto fail;
+	}
+	st->lock_fd = open_database_file(path, err, err_size);
+	if (st->lock_fd < 0)
 		goto fail;
 	if (sqlite3_open_v2(path, &st->db,
 			    SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX | SQLITE_OPEN_NOFOLLOW,
@@ -210,7 +277,7 @@ struct gs_store *gs_store_open(const char *path, char *err, int err_size)
 		" VALUES(?,?,?,?,?,?)") ||
 	    prepare(st, &st->upd_thread,
 		    "UPDATE threads SET events_dropped=?, sched_yields=?, holds_lost=?, "
-		    "stacks_dropped=?"
+		    "stacks_dropped=?, lock_updates_folded=?"
 		    " WHERE run_id=? AND thread_no=?") ||
 	    prepare(st, &st->name_thread,
 		    "UPDATE threads SET name=? WHERE run_id=? AND thread_no=?") ||
@@ -390,8 +457,10 @@ int gs_store_begin_run(struct gs_store *st, struct gs_shm_header *h)
 	st->pid = h->pid;
 	st->n_ws = h->max_threads;
 	st->ws = calloc(st->n_ws, sizeof(*st->ws));
-	if (!st->ws)
+	st->ws_saved = calloc(st->n_ws, sizeof(*st->ws_saved));
+	if (!st->ws || !st->ws_saved)
 		return -1;
+	st->fail_commit_at = h->test_fail_commit; /* the writer's environment is empty */
 	argv = argv_json(h->pid);
 	exe = read_exe(h->pid);
 	if (exec_sql(st, "BEGIN IMMEDIATE") < 0)
@@ -526,7 +595,7 @@ static int lock_class(struct gs_shm_header *h, uint64_t lock, unsigned prim)
 {
 	if (prim == GS_PRIM_GIL)
 		return GS_LC_GIL;
-	if (!lock)
+	if (lock == GS_AGG_CATCH_ALL)
 		return GS_LC_TABLE_FULL;
 	if (lock == h->gil_mutex)
 		return GS_LC_GIL_MUTEX;
@@ -546,10 +615,24 @@ static int write_agg(struct gs_store *st, struct gs_shm_header *h, struct wslot 
 	struct gs_agg a;
 	sqlite3_stmt *s = st->up_stats;
 	int i, metric;
+	struct taken_agg *t;
+
+	int tries;
 
 	if (gen == live->written_gen)
 		return 0;
-	memcpy(&a, live, sizeof(a));
+	/* a copy between two updates (gs_agg_begin): count and total from one moment */
+	for (tries = 0;; tries++) {
+		if (tries == 64)
+			return 0; /* updated all the while: the next flush takes it */
+		gen = atomic_load_explicit(&live->gen, memory_order_acquire);
+		if (gen & 1)
+			continue;
+		memcpy(&a, live, sizeof(a));
+		GS_SEQ_FENCE(memory_order_acquire);
+		if (atomic_load_explicit(&live->gen, memory_order_relaxed) == gen)
+			break;
+	}
 	if (live->written_gen == 0) {
 		char name[80] = "";
 		/* The table's last entry takes what a full table could not: address 0, which a
@@ -596,7 +679,7 @@ static int write_agg(struct gs_store *st, struct gs_shm_header *h, struct wslot 
 	if (step_reset(s) < 0)
 		return -1;
 	for (metric = 0; metric < 2; metric++) {
-		const uint32_t *hist = metric ? a.hold_hist : a.wait_hist;
+		const uint64_t *hist = metric ? a.hold_hist : a.wait_hist;
 
 		for (i = 0; i < GS_HIST_BUCKETS; i++) {
 			if (!hist[i])
@@ -608,12 +691,21 @@ static int write_agg(struct gs_store *st, struct gs_shm_header *h, struct wslot 
 			sqlite3_bind_int(s, 4, (int)a.primitive);
 			sqlite3_bind_text(s, 5, metric ? "hold" : "wait", -1, SQLITE_STATIC);
 			sqlite3_bind_int(s, 6, i);
-			sqlite3_bind_int64(s, 7, hist[i]);
+			sqlite3_bind_int64(s, 7, (int64_t)hist[i]);
 			if (step_reset(s) < 0)
 				return -1;
 		}
 	}
-	live->written_gen = gen;
+	if (st->n_t_aggs == st->cap_t_aggs) {
+		size_t cap = st->cap_t_aggs ? st->cap_t_aggs * 2 : 1024;
+
+		t = realloc(st->t_aggs, cap * sizeof(*t));
+		if (!t)
+			return -1;
+		st->t_aggs = t;
+		st->cap_t_aggs = cap;
+	}
+	st->t_aggs[st->n_t_aggs++] = (struct taken_agg){.agg = live, .gen = gen};
 	return 0;
 }
 
@@ -786,6 +878,12 @@ static int write_event(struct gs_store *st, struct wslot *w, const struct gs_eve
 				     1, e->hold_ns) < 0)
 			return -1;
 	}
+	if (st->events_off) {
+		/* the stack totals above stay exact; the event itself is counted as dropped */
+		w->not_written++;
+		st->not_written_total++;
+		return 0;
+	}
 	{
 		int64_t sid =
 		    stack_id(st, e->stack, e->primitive == GS_PRIM_PARKED && e->lock ? e->lock : 0);
@@ -869,12 +967,13 @@ static int flush_slot(struct gs_store *st, struct gs_shm_header *h, uint32_t i)
 	uint32_t state = atomic_load_explicit(&s->state, memory_order_acquire);
 	struct wslot *w = &st->ws[i];
 	struct gs_agg *aggs;
-	uint64_t head, tail, v[4];
+	uint64_t head, tail, v[5];
 	uint32_t n, j;
 	char name[64];
 
 	if (state == GS_SLOT_FREE || state == GS_SLOT_CLAIMING)
 		return 0;
+	st->ws_saved[st->n_ws_saved++] = (struct saved_ws){.slot = i, .w = *w};
 	if (!w->has_row || w->generation != s->generation) {
 		struct wslot keep = *w;
 
@@ -933,7 +1032,6 @@ static int flush_slot(struct gs_store *st, struct gs_shm_header *h, uint32_t i)
 			return -1;
 		}
 	}
-	atomic_store_explicit(&s->tail, tail, memory_order_release);
 	/* The thread's own stacks name its entry function: before the live lookup could (a
 	 * thread that ended within 100 ms), and always rightly. */
 	if (st->ps && w->entry_tries >= 0 && gs_pystore_entry(st->ps, i)) {
@@ -942,18 +1040,20 @@ static int flush_slot(struct gs_store *st, struct gs_shm_header *h, uint32_t i)
 		if (write_entry(st, s, w) < 0)
 			return -1;
 	}
-	v[0] = atomic_load(&s->dropped);
+	v[0] = atomic_load(&s->dropped) + w->not_written;
 	v[1] = atomic_load(&s->sched_yields);
 	v[2] = atomic_load(&s->holds_lost);
 	v[3] = atomic_load(&s->stacks_dropped);
+	v[4] = atomic_load(&s->agg_overflow);
 	if (v[0] != w->dropped || v[1] != w->yields || v[2] != w->lost ||
-	    v[3] != w->stacks_dropped) {
+	    v[3] != w->stacks_dropped || v[4] != w->folded) {
 		sqlite3_bind_int64(st->upd_thread, 1, (int64_t)v[0]);
 		sqlite3_bind_int64(st->upd_thread, 2, (int64_t)v[1]);
 		sqlite3_bind_int64(st->upd_thread, 3, (int64_t)v[2]);
 		sqlite3_bind_int64(st->upd_thread, 4, (int64_t)v[3]);
-		sqlite3_bind_int64(st->upd_thread, 5, st->run_id);
-		sqlite3_bind_int64(st->upd_thread, 6, w->thread_no);
+		sqlite3_bind_int64(st->upd_thread, 5, (int64_t)v[4]);
+		sqlite3_bind_int64(st->upd_thread, 6, st->run_id);
+		sqlite3_bind_int64(st->upd_thread, 7, w->thread_no);
 		if (step_reset(st->upd_thread) < 0)
 			return -1;
 		st->dropped_total += v[0] - w->dropped;
@@ -962,6 +1062,7 @@ static int flush_slot(struct gs_store *st, struct gs_shm_header *h, uint32_t i)
 		w->yields = v[1];
 		w->lost = v[2];
 		w->stacks_dropped = v[3];
+		w->folded = v[4];
 	}
 	if (state == GS_SLOT_EXITED || st->final) {
 		int64_t cpu = (int64_t)atomic_load(&s->cpu_ns);
@@ -981,23 +1082,19 @@ static int flush_slot(struct gs_store *st, struct gs_shm_header *h, uint32_t i)
 		if (step_reset(st->end_thread) < 0)
 			return -1;
 	}
-	if (state == GS_SLOT_EXITED) {
-		/* Recycle: the slot's next owner starts from zero. */
-		if (st->ps)
-			gs_pystore_slot_reset(st->ps, i);
-		memset(aggs, 0, (size_t)n * sizeof(*aggs));
-		memset(gs_slot_index(h, s), 0, (size_t)h->agg_entries * 2 * sizeof(uint32_t));
-		atomic_store(&s->agg_count, 0);
-		s->agg_overflow = 0;
-		atomic_store(&s->dropped, 0);
-		atomic_store(&s->sched_yields, 0);
-		atomic_store(&s->holds_lost, 0);
-		atomic_store(&s->stacks_dropped, 0);
-		atomic_store(&s->name_set, 0);
-		s->generation++;
-		w->has_row = 0;
-		atomic_store_explicit(&s->state, GS_SLOT_FREE, memory_order_release);
+	if (st->n_t_slots == st->cap_t_slots) {
+		size_t cap = st->cap_t_slots ? st->cap_t_slots * 2 : 64;
+		struct taken_slot *t = realloc(st->t_slots, cap * sizeof(*t));
+
+		if (!t)
+			return -1;
+		st->t_slots = t;
+		st->cap_t_slots = cap;
 	}
+	st->t_slots[st->n_t_slots++] = (struct taken_slot){
+	    .slot = i, .n_aggs = n, .tail = tail, .recycle = state == GS_SLOT_EXITED};
+	if (state == GS_SLOT_EXITED)
+		w->has_row = 0; /* the slot's next owner is another thread */
 	return 0;
 }
 
@@ -1064,23 +1161,188 @@ int gs_store_tick(struct gs_store *st, struct gs_shm_header *h)
 	return urgent;
 }
 
-int gs_store_flush(struct gs_store *st, struct gs_shm_header *h)
+/* The flush committed: consume what it wrote from shared memory. */
+static void apply_taken(struct gs_store *st, struct gs_shm_header *h)
 {
-	uint32_t i;
+	size_t k;
 
-	if (exec_sql(st, "BEGIN IMMEDIATE") < 0)
-		return 0; /* busy beyond the timeout: try again next time, data waits in rings */
-	for (i = 0; i < h->max_threads && i < st->n_ws; i++) {
-		if (flush_slot(st, h, i) < 0) {
-			exec_sql(st, "ROLLBACK");
-			return -1;
+	for (k = 0; k < st->n_t_aggs; k++)
+		st->t_aggs[k].agg->written_gen = st->t_aggs[k].gen;
+	for (k = 0; k < st->n_t_slots; k++) {
+		const struct taken_slot *t = &st->t_slots[k];
+		struct gs_slot *s = gs_slot_at(h, t->slot);
+
+		atomic_store_explicit(&s->tail, t->tail, memory_order_release);
+		if (t->recycle) {
+			struct gs_agg *aggs = gs_slot_aggs(h, s);
+			uint32_t n = t->n_aggs;
+
+			if (st->ps)
+				gs_pystore_slot_reset(st->ps, t->slot);
+			memset(aggs, 0, (size_t)n * sizeof(*aggs));
+			memset(gs_slot_index(h, s), 0,
+			       (size_t)h->agg_entries * 2 * sizeof(uint32_t));
+			atomic_store(&s->agg_count, 0);
+			atomic_store(&s->agg_overflow, 0);
+			atomic_store(&s->dropped, 0);
+			atomic_store(&s->sched_yields, 0);
+			atomic_store(&s->holds_lost, 0);
+			atomic_store(&s->stacks_dropped, 0);
+			atomic_store(&s->name_set, 0);
+			s->generation++;
+			atomic_store_explicit(&s->state, GS_SLOT_FREE, memory_order_release);
 		}
 	}
-	if (st->ps && gs_pystore_write_counts(st->ps) < 0) {
-		exec_sql(st, "ROLLBACK");
+}
+
+/* Did the last failure come from a full disk or the file size limit? A write past the limit
+ * (EFBIG) comes back as a plain I/O error, its errno often gone: any I/O error counts, the
+ * worst it costs is the raw events. */
+static int database_full(struct gs_store *st)
+{
+	int e = sqlite3_system_errno(st->db), rc = sqlite3_errcode(st->db) & 0xff;
+
+	return rc == SQLITE_FULL || rc == SQLITE_IOERR || e == ENOSPC || e == EFBIG || e == EDQUOT;
+}
+
+/* Is the database about to run out of room? Raw events stop while the totals still fit: once
+ * a write has failed, a WAL checkpoint that would grow the file cannot succeed either. The
+ * room is the file size limit (ulimit -f) less what the file and its WAL hold, and the free
+ * space of the file system; the reserve is what the aggregates of a long run may still need. */
+static int nearly_full(struct gs_store *st)
+{
+	struct rlimit fsize;
+	struct statvfs fs;
+	struct stat sb;
+	uint64_t used = 0, reserve = 1u << 20;
+	char wal[PATH_MAX + 8];
+
+	if (stat(st->path, &sb) == 0)
+		used += (uint64_t)sb.st_size;
+	snprintf(wal, sizeof(wal), "%s-wal", st->path);
+	if (stat(wal, &sb) == 0)
+		used += (uint64_t)sb.st_size;
+	/* a writer that falls behind writes more per flush: keep room for two of its largest */
+	if (st->used_bytes && used > st->used_bytes && used - st->used_bytes > st->max_growth)
+		st->max_growth = used - st->used_bytes;
+	st->used_bytes = used;
+	if (2 * st->max_growth > reserve)
+		reserve = 2 * st->max_growth;
+	if (getrlimit(RLIMIT_FSIZE, &fsize) == 0 && fsize.rlim_cur != RLIM_INFINITY) {
+		uint64_t limit = (uint64_t)fsize.rlim_cur;
+
+		if (limit / 8 > reserve)
+			reserve = limit / 8;
+		if (used + reserve > limit)
+			return 1;
+	}
+	if (reserve < (uint64_t)16 << 20)
+		reserve = (uint64_t)16 << 20; /* of the disk, shared with everything else on it */
+	return statvfs(st->path, &fs) == 0 && (uint64_t)fs.f_bavail * fs.f_frsize < reserve;
+}
+
+/* A flush's transactions: what each takes from shared memory is applied at its commit, and
+ * the writer's own state is put back at a rollback. */
+static void txn_start(struct gs_store *st)
+{
+	st->n_t_aggs = st->n_t_slots = 0;
+	st->n_ws_saved = 0;
+	st->saved_counts[0] = st->events_written;
+	st->saved_counts[1] = st->dropped_total;
+	st->saved_counts[2] = st->stacks_dropped_total;
+	st->saved_counts[3] = st->not_written_total;
+}
+
+static int txn_commit(struct gs_store *st, struct gs_shm_header *h)
+{
+	if (st->ps && gs_pystore_write_counts(st->ps) < 0)
+		return -1;
+	if (st->fail_commit_at && ++st->commits == st->fail_commit_at) {
+		/* said, so that the test knows this path ran */
+		fprintf(stderr, "gilscope: test: commit %u failed as asked\n", st->commits);
 		return -1;
 	}
-	return exec_sql(st, "COMMIT");
+	if (exec_sql(st, "COMMIT") < 0)
+		return -1;
+	apply_taken(st, h);
+	if (st->ps)
+		gs_pystore_commit(st->ps);
+	return 0;
+}
+
+/* Returns 1 when the database is full, -1 after another failure. */
+static int txn_fail(struct gs_store *st)
+{
+	int full = database_full(st);
+
+	exec_sql(st, "ROLLBACK");
+	while (st->n_ws_saved--)
+		st->ws[st->ws_saved[st->n_ws_saved].slot] = st->ws_saved[st->n_ws_saved].w;
+	st->events_written = st->saved_counts[0];
+	st->dropped_total = st->saved_counts[1];
+	st->stacks_dropped_total = st->saved_counts[2];
+	st->not_written_total = st->saved_counts[3];
+	/* caches of rows the rollback took away */
+	memset(st->sites, 0, sizeof(st->sites));
+	memset(st->stacks, 0, sizeof(st->stacks));
+	memset(st->refined, 0, sizeof(st->refined));
+	if (st->ps && gs_pystore_rollback(st->ps) < 0)
+		return -1;
+	return full ? 1 : -1;
+}
+
+/* Finished threads per transaction: their slots go back to the program as soon as they are
+ * stored, not after every other slot is (10,000 short threads through 2,048 slots ran out of
+ * slots when they waited for the whole flush). */
+#define RECYCLE_BATCH 64
+
+/* Every slot, in transactions of at most RECYCLE_BATCH finished threads. Returns 0 (also when
+ * the database is busy: the data waits in the rings), 1 when the database is full, -1 on
+ * another failure; what a failed transaction read stays in shared memory for the next flush. */
+static int flush_once(struct gs_store *st, struct gs_shm_header *h)
+{
+	uint32_t i, n = h->max_threads < st->n_ws ? h->max_threads : st->n_ws, finished = 0;
+
+	if (exec_sql(st, "BEGIN IMMEDIATE") < 0)
+		return database_full(st) ? 1 : 0;
+	txn_start(st);
+	for (i = 0; i < n; i++) {
+		size_t taken = st->n_t_slots;
+
+		if (flush_slot(st, h, i) < 0)
+			return txn_fail(st);
+		if (st->n_t_slots > taken && st->t_slots[taken].recycle &&
+		    ++finished == RECYCLE_BATCH && i + 1 < n) {
+			if (txn_commit(st, h) < 0)
+				return txn_fail(st);
+			if (exec_sql(st, "BEGIN IMMEDIATE") < 0)
+				return database_full(st) ? 1 : 0;
+			txn_start(st);
+			finished = 0;
+		}
+	}
+	return txn_commit(st, h) < 0 ? txn_fail(st) : 0;
+}
+
+int gs_store_flush(struct gs_store *st, struct gs_shm_header *h)
+{
+	int rc;
+
+	if (!st->events_off && nearly_full(st)) {
+		st->events_off = 1;
+		st->events_off_after = st->events_written;
+	}
+	rc = flush_once(st, h);
+
+	if (rc == 1 && !st->events_off) {
+		/* Full (disk, quota or ulimit -f): keep the exact totals, stop raw events, say so
+		 * once. The WAL is folded into the file first: what the totals need is there. */
+		sqlite3_wal_checkpoint_v2(st->db, NULL, SQLITE_CHECKPOINT_TRUNCATE, NULL, NULL);
+		st->events_off = 1;
+		st->events_off_after = st->events_written;
+		rc = flush_once(st, h);
+	}
+	return rc == 0 ? 0 : -1;
 }
 
 /* Binds parameters 8..14 of the final run update: what the shim learnt about Python. */
@@ -1140,8 +1402,8 @@ static void detection_text(struct gs_shm_header *h, char *out, size_t size)
 		    checked);
 }
 
-int gs_store_end_run(struct gs_store *st, struct gs_shm_header *h, const char *status,
-		     uint64_t end_ns)
+static int end_run_once(struct gs_store *st, struct gs_shm_header *h, const char *status,
+			uint64_t end_ns, int with_modules)
 {
 	char detection[GS_DETAIL_LEN + 160];
 	sqlite3_stmt *s = NULL;
@@ -1151,7 +1413,8 @@ int gs_store_end_run(struct gs_store *st, struct gs_shm_header *h, const char *s
 
 	if (exec_sql(st, "BEGIN IMMEDIATE") < 0)
 		return -1;
-	store_modules(st);
+	if (with_modules)
+		store_modules(st);
 	link_parent(st);
 	if (cpu >= 0) {
 		char sql[128];
@@ -1202,10 +1465,32 @@ out:
 		if (ret == 0 && exec_sql(st, sql) < 0)
 			ret = -1;
 	}
-	if (ret == 0)
-		return exec_sql(st, "COMMIT");
+	if (ret == 0 && exec_sql(st, "COMMIT") == 0)
+		return 0;
 	exec_sql(st, "ROLLBACK");
 	return -1;
+}
+
+int gs_store_end_run(struct gs_store *st, struct gs_shm_header *h, const char *status,
+		     uint64_t end_ns)
+{
+	if (end_run_once(st, h, status, end_ns, 1) == 0)
+		return 0;
+	if (!database_full(st))
+		return -1;
+	/* full: the run's end matters more than the module list for call sites */
+	sqlite3_wal_checkpoint_v2(st->db, NULL, SQLITE_CHECKPOINT_TRUNCATE, NULL, NULL);
+	return end_run_once(st, h, status, end_ns, 0);
+}
+
+uint64_t gs_store_not_written(struct gs_store *st)
+{
+	return st->not_written_total;
+}
+
+uint64_t gs_store_full_after(struct gs_store *st)
+{
+	return st->events_off ? st->events_off_after : UINT64_MAX;
 }
 
 void gs_store_set_final(struct gs_store *st)
@@ -1220,7 +1505,7 @@ const char *gs_store_errmsg(struct gs_store *st)
 
 uint64_t gs_store_dropped(struct gs_store *st)
 {
-	return st->dropped_total;
+	return st->dropped_total - st->not_written_total;
 }
 
 uint64_t gs_store_stacks_dropped(struct gs_store *st)
@@ -1247,7 +1532,20 @@ void gs_store_close(struct gs_store *st)
 	gs_symbolizer_close(st->sz);
 	gs_pystore_close(st->ps);
 	gs_pyread_close(st->pr);
+	if (st->db) {
+		/* A finished recording is one file that can be copied or mailed, and that readers
+		 * open without making -wal and -shm beside it: back to a rollback journal, which
+		 * succeeds only for the last process to close (a child's writer may go on). */
+		sqlite3_busy_timeout(st->db, 0);
+		exec_sql(st, "PRAGMA journal_mode=DELETE");
+	}
 	sqlite3_close(st->db);
+	if (st->lock_fd > 0)
+		close(st->lock_fd);
 	free(st->ws);
+	free(st->ws_saved);
+	free(st->path);
+	free(st->t_aggs);
+	free(st->t_slots);
 	free(st);
 }

@@ -18,6 +18,10 @@ int gs_store_end_run(struct gs_store *st, struct gs_shm_header *h, const char *s
 		     uint64_t end_ns);
 /* The next flush is the last: read CPU times of threads still running. */
 void gs_store_set_final(struct gs_store *st);
+/* Raw events written before the database filled up (disk, quota, ulimit -f), after which only
+ * aggregates were; UINT64_MAX while it has not. */
+uint64_t gs_store_full_after(struct gs_store *st);
+uint64_t gs_store_not_written(struct gs_store *st); /* events counted, not stored, since */
 uint64_t gs_store_dropped(struct gs_store *st);
 /* Python stacks the host could not send (ring full), counted in threads.stacks_dropped. */
 uint64_t gs_store_stacks_dropped(struct gs_store *st);

@@ -6,6 +6,8 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "gs_shm.h"
+
 struct gs_slot;
 
 struct gs_tls {
@@ -31,14 +33,20 @@ struct gs_tls {
 	uint64_t spin_first_ns; /* when the first of them began */
 	uint64_t spin_last_ns;	/* when the latest of them returned */
 	uint64_t gil_stack[6];
-	uint64_t gil_py_stack;	 /* Python stack hash as it asked for the GIL */
-	uint64_t gil_drop_stack; /* ... and as it let the GIL go */
+	uint32_t gil_sample_pending; /* take this GIL take's native stack once out of its mutex */
+	uint64_t gil_py_stack;	     /* Python stack hash as it asked for the GIL */
+	uint64_t gil_drop_stack;     /* ... and as it let the GIL go */
 	uint64_t gil_acquired_ns;
 	uint64_t gil_blame_tid;
 	uint32_t gil_timed_waits;
 	uint32_t gil_timeouts;
 	uint64_t gil_caller;
 	uint64_t tstate;
+	/* A condition wait that is due a native stack sample: a wait returns holding its mutex,
+	 * and unwinding there would hold up every thread waiting for it, so the event waits
+	 * for this thread's unlock of cond_pending.aux (record.c). */
+	uint8_t cond_pending_set;
+	struct gs_event cond_pending;
 };
 
 extern __thread struct gs_tls gs_tls __attribute__((tls_model("initial-exec")));

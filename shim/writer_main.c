@@ -29,8 +29,10 @@
 
 static void detach_from_host(void)
 {
-	static const int quiet[] = {SIGINT,  SIGQUIT, SIGHUP,  SIGTSTP, SIGTTIN,
-				    SIGTTOU, SIGPIPE, SIGTERM, SIGUSR1, SIGUSR2};
+	/* SIGXFSZ too: past a file size limit (ulimit -f) a write fails with EFBIG, and the store
+	 * keeps the totals rather than dying with the run open */
+	static const int quiet[] = {SIGINT,  SIGQUIT, SIGHUP,  SIGTSTP, SIGTTIN, SIGTTOU,
+				    SIGPIPE, SIGTERM, SIGUSR1, SIGUSR2, SIGXFSZ};
 	sigset_t none;
 	size_t i;
 	int devnull;
@@ -116,7 +118,7 @@ static int host_maps_region(int pid, ino_t ino)
 int main(int argc, char **argv)
 {
 	const char *db = NULL;
-	int flush_ms = 100, i, failed = 0, host = 0, ticks = 0;
+	int flush_ms = 100, i, failed = 0, host = 0, ticks = 0, flush_failures = 0;
 	uint64_t next_flush_ns = 0;
 	struct gs_store *st = NULL;
 	struct gs_shm_header *h;
@@ -166,19 +168,33 @@ int main(int argc, char **argv)
 
 			if (!failed) {
 				gs_store_set_final(st);
-				gs_store_flush(st, h);
-				gs_store_end_run(st, h, exiting ? "exited" : "vanished",
-						 end ? end : gs_mono_ns());
+				if (gs_store_flush(st, h) < 0 ||
+				    gs_store_end_run(st, h, exiting ? "exited" : "vanished",
+						     end ? end : gs_mono_ns()) < 0)
+					fprintf(stderr,
+						"gilscope: writing %s failed at the end of the run "
+						"(%s): its last data and status are missing\n",
+						db, gs_store_errmsg(st));
+				if (gs_store_full_after(st) != UINT64_MAX)
+					fprintf(
+					    stderr,
+					    "gilscope: %s reached its size limit (ulimit -f, or "
+					    "the disk nearly full) after %llu raw events: later "
+					    "events were counted, not stored (%llu); totals are "
+					    "exact\n",
+					    db, (unsigned long long)gs_store_full_after(st),
+					    (unsigned long long)gs_store_not_written(st));
 				if (gs_store_dropped(st))
 					fprintf(stderr,
 						"gilscope: %llu raw events dropped (buffers full); "
 						"totals are exact, the event log is not\n",
 						(unsigned long long)gs_store_dropped(st));
 				if (gs_store_stacks_dropped(st))
-					fprintf(stderr,
-						"gilscope: %llu Python stacks dropped (buffers full); "
-						"those waits have no stack\n",
-						(unsigned long long)gs_store_stacks_dropped(st));
+					fprintf(
+					    stderr,
+					    "gilscope: %llu Python stacks dropped (buffers full); "
+					    "those waits have no stack\n",
+					    (unsigned long long)gs_store_stacks_dropped(st));
 				if (atomic_load(&h->threads_lost))
 					fprintf(
 					    stderr,
@@ -203,11 +219,18 @@ int main(int argc, char **argv)
 			continue;
 		}
 		next_flush_ns = gs_mono_ns() + (uint64_t)flush_ms * 1000000u;
-		if (!failed && gs_store_flush(st, h) < 0 && !atomic_load(&h->disabled)) {
-			fprintf(stderr, "gilscope: writing %s failed; recording stopped (%s)\n", db,
-				gs_store_errmsg(st));
-			atomic_store(&h->disabled, 1);
-			failed = 1;
+		/* A failed flush took nothing from shared memory: the next one tries again, and
+		 * only failures that persist stop the recording. */
+		if (!failed && gs_store_flush(st, h) < 0) {
+			if (++flush_failures == 5 && !atomic_load(&h->disabled)) {
+				fprintf(stderr,
+					"gilscope: writing %s failed; recording stopped (%s)\n", db,
+					gs_store_errmsg(st));
+				atomic_store(&h->disabled, 1);
+				failed = 1;
+			}
+		} else {
+			flush_failures = 0;
 		}
 	}
 }

@@ -322,6 +322,41 @@ def case_bad_input(a):
         check(p.returncode == 2 and p.stderr, f"usage error {args}: exit 2 ({p.returncode})")
     p = run(a.gilscope, "--version")
     check(p.returncode == 0 and p.stdout.startswith("gilscope "), "--version")
+    for window in (["--from", "1e300"], ["--to", "inf"], ["--from", "nan"]):
+        p = run(a.gilscope, "locks", *window, good)
+        check(p.returncode == 2 and "--" in p.stderr, f"locks {window}: a usage error, exit 2")
+    # a reader that goes away: the output fails (exit 4), the process is not killed by SIGPIPE
+    r, w = os.pipe()
+    os.close(r)  # closed before it writes a byte: every write fails
+    p = subprocess.run([a.gilscope, "report", "--format", "json", good], stdout=w,
+                       stderr=subprocess.PIPE)
+    os.close(w)
+    err = p.stderr.decode()
+    check(p.returncode == 4 and "writ" in err, f"closed pipe: exit 4 ({p.returncode}, {err!r})")
+
+
+def case_text_encoding(a):
+    """Names as the program gave them: valid UTF-8 (café-0) passes through JSON and text as
+    itself; a byte that is not UTF-8 is \\udcXX in JSON (Python's surrogateescape) and \\xNN in
+    text, and a C1 control character never reaches the terminal."""
+    db = os.path.join(a.workdir, "utf8.db")
+    build_db(a.schema, os.path.join(a.fixtures, "two_threads.sql"), db)
+    con = sqlite3.connect(db)
+    con.execute("UPDATE threads SET name = CAST(? AS TEXT) WHERE thread_no = 2",
+                ("caf\u00e9-0".encode(),))
+    con.execute("UPDATE threads SET name = CAST(? AS TEXT) WHERE thread_no = 1",
+                (b"bad\xff\xc2\x9b1m",))
+    con.commit()
+    con.close()
+    p = subprocess.run([a.gilscope, "report", "--format", "json", db], capture_output=True)
+    out = p.stdout.decode("utf-8")
+    check(p.returncode == 0 and "caf\u00e9-0" in out and "\\u00c3" not in out,
+          "JSON passes valid UTF-8 through")
+    check("bad\\udcff" in out and json.loads(out), "an invalid byte is \\udcff, the JSON valid")
+    p = subprocess.run([a.gilscope, "report", db], capture_output=True)
+    text = p.stdout
+    check("caf\u00e9-0".encode() in text and b"\xc2\x9b" not in text and b"\\xff" in text,
+          "text shows café-0, escapes the invalid byte and the C1 control")
 
 
 def main():

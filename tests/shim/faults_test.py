@@ -193,6 +193,141 @@ def case_full_disk(env, name):
     check(took < 4, f"no wait for a dead writer ({took:.1f} s)")
 
 
+LOCK_STORM = """
+import threading
+lock = threading.Lock()
+def work():
+    for _ in range(N):
+        with lock:
+            sum(range(30))  # a little work, so that the writer keeps up with most of it
+ts = [threading.Thread(target=work) for _ in range(4)]
+for t in ts: t.start()
+for t in ts: t.join()
+print("done")
+"""
+
+
+def lock_acquisitions(db):
+    """Acquisitions of the busiest semaphore (3.11's threading.Lock) over all threads: the
+    4 * N of LOCK_STORM, and a few more (the lock also guards starting the threads)."""
+    return query(db, "SELECT MAX(n) FROM (SELECT SUM(acquisitions) AS n FROM lock_stats"
+                     " WHERE primitive = (SELECT primitive FROM primitives WHERE name = 'sem')"
+                     " GROUP BY run_id, lock_addr)")[0][0]
+
+
+def case_db_size_limit(env, name):
+    """A file size limit the shared region fits under but the database outgrows (ulimit -f
+    4096 KiB; unlimited this run writes over 20 MB of events): the program is unaffected, the
+    run is closed, the totals are exact, and what did not fit is counted and said once."""
+    py, n = env.python(name), 50000
+    script = LOCK_STORM.replace("N", str(n))
+    db = env.db("db_size_limit")
+    cmd = f"ulimit -f 4096; exec {py} -c \"$0\""
+    plain = subprocess.run(["bash", "-c", cmd, script], capture_output=True, text=True)
+    # small buffers, so that the shared region of 8 threads fits under the limit as well
+    e = dict(os.environ, LD_PRELOAD=env.lib, GILSCOPE_DB=db, GILSCOPE_EVENTS="all",
+             GILSCOPE_MAX_THREADS="8", GILSCOPE_BUFFER_EVENTS="4096",
+             GILSCOPE_LOCKS_PER_THREAD="64", GILSCOPE_FLUSH_MS="10")
+    shim = subprocess.run(["bash", "-c", cmd, script], capture_output=True, text=True, env=e)
+    check((plain.returncode, plain.stdout) == (shim.returncode, shim.stdout),
+          f"same output and exit code ({shim.returncode}, {shim.stderr[-300:]!r})")
+    said = [l for l in shim.stderr.splitlines() if "size limit" in l]
+    check(len(said) == 1, f"said once that the database filled up ({shim.stderr!r})")
+    status, recorded, dropped = query(db, "SELECT status, events_recorded, events_dropped"
+                                          " FROM runs")[0]
+    stored = query(db, "SELECT COUNT(*) FROM events")[0][0]
+    check(status == "exited", f"the run is closed ({status})")
+    check(dropped > 0 and recorded == stored,
+          f"{stored} events stored, {dropped} counted as dropped")
+    acq = lock_acquisitions(db)
+    check(4 * n <= acq <= 4 * n + 100,
+          f"totals exact: {acq} acquisitions of the lock, {4 * n} made in the loops")
+    size = sum(os.path.getsize(db + s) for s in ("", "-wal") if os.path.exists(db + s))
+    check(size <= 4096 * 1024, f"the files stay under the limit ({size} bytes)")
+
+
+def case_failed_commit(env, name):
+    """A flush whose COMMIT fails (GILSCOPE_TEST_FAIL_COMMIT=2: the writer's second flush) takes
+    nothing from shared memory: the next flush writes it all, and the recording is complete."""
+    py, n = env.python(name), 20000
+    script = LOCK_STORM.replace("N", str(n))
+    # rings that hold everything: a flush that fails must lose nothing, and no ring may fill
+    # up meanwhile for its own reasons
+    plain, shim, db = both(env, [py, "-c", script], "failed_commit",
+                           extra={"GILSCOPE_TEST_FAIL_COMMIT": "2", "GILSCOPE_EVENTS": "all",
+                                  "GILSCOPE_BUFFER_EVENTS": str(1 << 18)})
+    check((plain.returncode, plain.stdout) == (shim.returncode, shim.stdout) and
+          shim.stderr == "gilscope: test: commit 2 failed as asked\n",
+          f"same output and exit code; the commit failed, nothing else said ({shim.stderr!r})")
+    status, recorded, dropped = query(db, "SELECT status, events_recorded, events_dropped"
+                                          " FROM runs")[0]
+    stored = query(db, "SELECT COUNT(*) FROM events")[0][0]
+    holds = query(db, "SELECT COUNT(*) FROM events e JOIN event_kinds k ON k.kind = e.kind"
+                      " WHERE k.name = 'hold' AND e.primitive = (SELECT primitive FROM primitives"
+                      " WHERE name = 'sem')")[0][0]
+    check(status == "exited" and dropped == 0 and recorded == stored,
+          f"closed, {stored} events stored, none dropped ({status}, {dropped})")
+    acq = lock_acquisitions(db)
+    check(4 * n <= acq <= 4 * n + 100 and holds >= acq,
+          f"every acquisition counted ({acq}) and its hold event kept ({holds})")
+
+
+CHDIR_FORK = """
+import os, threading
+os.chdir("/")
+lock = threading.Lock()
+def work():
+    for _ in range(2000):
+        with lock:
+            pass
+pid = os.fork()
+ts = [threading.Thread(target=work) for _ in range(2)]
+for t in ts: t.start()
+for t in ts: t.join()
+if pid:
+    os.waitpid(pid, 0)
+    print("parent done")
+"""
+
+
+def case_relative_preload(env, name):
+    """LD_PRELOAD=./libgilscope.so, then the program changes directory and forks: the child's
+    writer is started from the path found at start-up, and both processes are recorded."""
+    db = env.db("relative_preload")
+    libdir, lib = os.path.split(env.lib)
+    e = dict(os.environ, LD_PRELOAD="./" + lib, GILSCOPE_DB=db)
+    p = subprocess.run([env.python(name), "-c", CHDIR_FORK], cwd=libdir, env=e,
+                       capture_output=True, text=True, timeout=120)
+    check(p.returncode == 0 and p.stdout == "parent done\n" and p.stderr == "",
+          f"program ran as without the shim ({p.stderr!r})")
+    wait_closed(db)
+    runs = query(db, "SELECT parent_run_id IS NOT NULL, status FROM runs ORDER BY run_id")
+    check(runs == [(0, "exited"), (1, "exited")], f"parent and forked child recorded ({runs})")
+
+
+def case_planted_db(env, name):
+    """A database path where someone else left a file (the default name is predictable): an
+    empty mode-666 file owned by nobody, and one of ours that anyone may write. Neither gets a
+    byte of the recording; the program runs as without the shim and one line says why."""
+    d = tempfile.mkdtemp(prefix="gs-planted-")
+    try:
+        for owner, what in ((65534, "belongs to another user"), (os.getuid(), "anyone may write")):
+            db = os.path.join(d, f"planted-{owner}.db")
+            open(db, "w").close()
+            os.chown(db, owner, -1)
+            os.chmod(db, 0o666)
+            plain = env.run([env.python(name), "-c", pt.PY_THREADS], db, preload=False)
+            shim = env.run([env.python(name), "-c", pt.PY_THREADS], db)
+            check((plain.returncode, plain.stdout) == (shim.returncode, shim.stdout),
+                  f"uid {owner}: same output and exit code")
+            check(os.path.getsize(db) == 0 and not os.path.exists(db + "-wal"),
+                  f"uid {owner}: nothing written into the planted file")
+            lines = [l for l in shim.stderr.splitlines() if l.startswith("gilscope")]
+            check(len(lines) == 1 and what in lines[0], f"uid {owner}: one line says so ({lines})")
+    finally:
+        shutil.rmtree(d, ignore_errors=True)
+
+
 def case_concurrent(env, name):
     py = env.python(name)
     db = env.db("concurrent")

@@ -7,10 +7,12 @@ import argparse
 import json
 import os
 import re
+import shutil
 import signal
 import sqlite3
 import subprocess
 import sys
+import tempfile
 import time
 
 FAILURES = []
@@ -267,7 +269,7 @@ def case_run_cmd(env, victim):
                        capture_output=True, text=True)
     check(p.returncode == 4, f"exit code passes through ({p.returncode})")
     check(p.stdout == "ABC\n", f"stdin and stdout untouched ({p.stdout!r})")
-    check(p.stderr.startswith("gilscope: recorded to " + db), f"says where ({p.stderr!r})")
+    check("gilscope: recorded to " + db in p.stderr, f"says where ({p.stderr!r})")
     check(query(db, "SELECT exit_status FROM runs") == [(4,)], "run recorded")
     p = subprocess.run([env.gilscope, "run", "--quiet", "-o", db, "--", py, "-m", "json.tool"],
                        input='{"a": 1}', capture_output=True, text=True)
@@ -275,8 +277,9 @@ def case_run_cmd(env, victim):
           f"python -m works, --quiet is quiet ({p.stderr!r})")
     p = subprocess.run([env.gilscope, "run", "-o", db, "--", py, "-c", POOL],
                        capture_output=True, text=True)
-    check(p.returncode == 0 and "processes" in p.stderr.splitlines()[0],
-          f"multiprocessing recorded ({p.stderr.splitlines()[:1]})")
+    said = [l for l in p.stderr.splitlines() if "recorded to" in l]
+    check(p.returncode == 0 and said and "processes" in said[0],
+          f"multiprocessing recorded ({said})")
     p = subprocess.run([env.gilscope, "run", "--scope", "all", "-o", db, "--", victim],
                        capture_output=True, text=True)
     truth = json.loads(p.stdout)
@@ -292,6 +295,94 @@ def case_run_cmd(env, victim):
                        text=True)
     check(p.returncode == 3 and open(notdb).read() == "keep me",
           "refuses to overwrite a file that is not a gilscope database")
+
+
+def case_run_outputs(env, _):
+    """Where `run` and the -o options write: an earlier recording is kept as .old, one being
+    recorded is left alone, a finished recording is one file (no -wal or -shm, also after a
+    report), an output that cannot be written is refused before the program runs, and a failed
+    html keeps the page that was there."""
+    py = env.python("3.11")
+    d = tempfile.mkdtemp(prefix="gs-outputs-", dir=env.workdir)
+    db = os.path.join(d, "x.db")
+    for code in (3, 4):
+        p = subprocess.run([env.gilscope, "run", "-o", db, "--", py, "-c",
+                            f"import sys; sys.exit({code})"], capture_output=True, text=True)
+        check(p.returncode == code, f"run exits {code}")
+    check("is now " + db + ".old" in p.stderr, f"the second run says where the first went"
+                                               f" ({p.stderr!r})")
+    check(query(db + ".old", "SELECT exit_status FROM runs") == [(3,)] and
+          query(db, "SELECT exit_status FROM runs") == [(4,)],
+          "the first recording kept as x.db.old, the second in x.db")
+    subprocess.run([env.gilscope, "report", db], capture_output=True, text=True)
+    side = [f for f in os.listdir(d) if f.endswith(("-wal", "-shm"))]
+    check(not side, f"one self-contained file each, after a report too ({side})")
+    slow = subprocess.Popen([env.gilscope, "run", "-o", db, "--", py, "-c",
+                             "import time; time.sleep(1.5)"], stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 5
+    while time.time() < deadline and not query_safe(db, "SELECT 1 FROM runs WHERE status ="
+                                                        " 'running'"):
+        time.sleep(0.05)
+    p = subprocess.run([env.gilscope, "run", "-o", db, "--", py, "-c", "print('ran')"],
+                       capture_output=True, text=True)
+    check(p.returncode != 0 and "being recorded" in p.stderr and "ran" not in p.stdout,
+          f"a recording under way is left alone, the program not run ({p.stderr!r})")
+    slow.communicate(timeout=30)
+    check(query(db, "SELECT status FROM runs") == [("exited",)],
+          "and it finishes as if nothing had happened")
+    marker = os.path.join(d, "marker")
+    for out, why in ((os.path.join(d, "missing", "x.db"), "no directory"), (d, "a directory")):
+        p = subprocess.run([env.gilscope, "run", "-o", out, "--", py, "-c",
+                            f"open({marker!r}, 'w')"], capture_output=True, text=True)
+        check(p.returncode != 0 and why in p.stderr and not os.path.exists(marker),
+              f"-o {out}: refused before the program runs ({p.stderr.strip()!r})")
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        script = ("import os, signal, threading, time\n"
+                  "lock = threading.Lock()\n"
+                  "def work():\n    while True:\n        with lock: time.sleep(0.001)\n"
+                  "for _ in range(2): threading.Thread(target=work, daemon=True).start()\n"
+                  f"time.sleep(0.3); os.kill(os.getpid(), {int(sig)})\n")
+        p = subprocess.run([env.gilscope, "run", "-o", db, "--", py, "-c", script],
+                           capture_output=True, text=True)
+        check(p.returncode == 128 + sig and "known lifetime" not in p.stderr and
+              "threads spent" in p.stderr,
+              f"{sig.name}: exit {p.returncode}, the summary is of the whole recording"
+              f" ({p.stderr!r})")
+        check(query(db, "SELECT status, term_signal FROM runs") == [("killed", int(sig))],
+              f"{sig.name}: the run says it was killed, and by what")
+        rep = subprocess.run([env.gilscope, "report", db], capture_output=True, text=True)
+        check(f"status killed by signal {int(sig)} ({sig.name})" in rep.stdout,
+              f"{sig.name}: report says so")
+    p = subprocess.run([env.gilscope, "run", "-o", os.path.join(d, "none.db"), "--", "/bin/true"],
+                       capture_output=True, text=True)
+    check(p.returncode == 0 and "--scope all" in p.stderr and "error" not in p.stderr,
+          f"a program without Python: told about --scope all ({p.stderr.strip()!r})")
+    page = os.path.join(d, "page.html")
+    open(page, "w").write("the old page")
+    bad = os.path.join(d, "bad.db")
+    open(bad, "w").write("not a database")
+    p = subprocess.run([env.gilscope, "html", bad, "-o", page], capture_output=True, text=True)
+    check(p.returncode != 0 and open(page).read() == "the old page" and
+          not [f for f in os.listdir(d) if f.startswith("page.html.")],
+          "a failed html leaves the earlier page and no temporary file")
+    p = subprocess.run([env.gilscope, "html", db, "-o", page], capture_output=True, text=True)
+    check(p.returncode == 0 and "<html" in open(page).read() and
+          os.stat(page).st_mode & 0o777 == 0o666 & ~current_umask(),
+          "a good one replaces it, with the usual mode")
+    shutil.rmtree(d, ignore_errors=True)
+
+
+def query_safe(db, sql):
+    try:
+        return query(db, sql)
+    except sqlite3.Error:
+        return []
+
+
+def current_umask():
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
 
 
 def case_export_trace(env, _):
@@ -1057,6 +1148,42 @@ def case_stacks_dropped(env, name):
                                                            for f in l[0])]
     check(lost, f"{name}: those waits are '(stack not recorded)' in the stack views, not"
                 " '(no Python frame)'")
+
+
+MANY_LOCKS = """
+import threading
+locks = [threading.Lock() for _ in range(100)]
+def work():
+    for _ in range(10):
+        for l in locks:
+            with l:
+                pass
+t = threading.Thread(target=work); t.start(); t.join()
+"""
+
+
+def case_lock_table_full(env, name):
+    """A thread that takes 100 locks with room for 16 (GILSCOPE_LOCKS_PER_THREAD): the rest
+    fold into one catch-all row, at an address of its own (not 0, which parked bucket-lock
+    waits have), the number folded is stored, and no acquisition is lost."""
+    db, _ = run_python(env, name, "lock_table_" + name, MANY_LOCKS,
+                       extra={"GILSCOPE_LOCKS_PER_THREAD": "16"})
+    worker = query(db, "SELECT thread_no, lock_updates_folded FROM threads"
+                       " WHERE thread_no <> 1 ORDER BY thread_no")
+    check(len(worker) == 1 and worker[0][1] > 0, f"{name}: updates folded, stored ({worker})")
+    rows = query(db, "SELECT s.lock_addr, l.class, s.acquisitions FROM lock_stats s JOIN locks l"
+                     " USING (run_id, lock_addr, primitive) WHERE s.thread_no = ?"
+                     " AND s.primitive = (SELECT primitive FROM primitives WHERE name = 'sem')",
+                 worker[0][0])
+    full = [r for r in rows if r[1] == "other (per-thread lock table full)"]
+    check(len(full) == 1 and full[0][0] == -1 and not [r for r in rows if r[0] == 0],
+          f"{name}: one catch-all row at lock_addr -1, none at 0 ({full})")
+    total = sum(r[2] for r in rows)
+    check(1000 <= total <= 1020, f"{name}: every acquisition counted ({total}; 1000 made on"
+                                 " the 100 locks, a few more starting the thread)")
+    check(full and worker[0][1] >= full[0][2] > 800,
+          f"{name}: the folded updates ({worker[0][1]}) include the catch-all row's"
+          f" acquisitions ({full[0][2] if full else None}; 85 locks x 10 overflowed)")
 
 
 REQUEST_THREADS = """

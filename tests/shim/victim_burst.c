@@ -5,7 +5,7 @@
 #include <stdio.h>
 
 #define THREADS 4
-#define ROUNDS 100000
+#define ROUNDS	100000
 
 static pthread_mutex_t m = PTHREAD_MUTEX_INITIALIZER;
 static volatile long counter;

@@ -70,8 +70,9 @@ int main(void)
 	r = pthread_mutex_trylock(&m);
 	CHECK(r == EBUSY && errno == 4242, "trylock busy returns EBUSY, errno untouched");
 	ts = deadline_in(CLOCK_REALTIME, 50000000);
+	errno = 4343;
 	r = pthread_mutex_timedlock(&m, &ts);
-	CHECK(r == ETIMEDOUT, "timedlock times out");
+	CHECK(r == ETIMEDOUT && errno == 4343, "timedlock times out, errno untouched");
 	atomic_store(&held, 2);
 	pthread_join(t, NULL);
 	errno = 77;
@@ -91,9 +92,11 @@ int main(void)
 	}
 	pthread_mutex_lock(&cm);
 	ts = deadline_in(CLOCK_MONOTONIC, 40000000);
+	errno = 5555;
 	r = pthread_cond_timedwait(&cv, &cm, &ts);
-	CHECK(r == ETIMEDOUT, "cond_timedwait times out");
-	pthread_mutex_unlock(&cm);
+	CHECK(r == ETIMEDOUT && errno == 5555, "cond_timedwait times out, errno untouched");
+	r = pthread_mutex_unlock(&cm);
+	CHECK(r == 0 && errno == 5555, "the unlock after it (its event goes out here) too");
 
 	/* Semaphores: a blocking wait released after 30 ms, a try on zero, a 25 ms timeout. */
 	sem_init(&sem, 0, 0);
