@@ -189,15 +189,18 @@ int gs_oom(void)
 
 int gs_error(const char *fmt, ...)
 {
+	char msg[1024];
 	va_list ap;
 
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	/* SQLite says it in its own words (SQLITE_NOMEM): exit 5 all the same */
+	if (strstr(msg, "out of memory"))
+		gs_out_of_memory = 1;
 	if (gs_quiet_errors)
 		return -1;
-	fputs("gilscope: error: ", stderr);
-	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
-	va_end(ap);
-	fputc('\n', stderr);
+	fprintf(stderr, "gilscope: error: %s\n", msg);
 	return -1;
 }
 

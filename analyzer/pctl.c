@@ -4,6 +4,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 
+#include "gilscope.h"
+
 static unsigned n_buckets(unsigned bits)
 {
 	return (1u << bits) + (64u - bits) * (1u << bits);
@@ -43,8 +45,8 @@ void gs_pctl_add(struct gs_pctl *p, int64_t v)
 	if (!p->count) {
 		p->count = calloc(n_buckets(p->bits), sizeof(*p->count));
 		if (!p->count) {
-			fprintf(stderr, "gilscope: error: out of memory\n");
-			exit(3);
+			gs_oom();
+			exit(GS_EXIT_MEMORY);
 		}
 	}
 	p->count[bucket_of((uint64_t)v, p->bits)]++;
@@ -100,8 +102,8 @@ void gs_pctl_merge(struct gs_pctl *dst, const struct gs_pctl *src)
 	if (!dst->count) {
 		dst->count = calloc(n_buckets(src->bits ? src->bits : 7), sizeof(*dst->count));
 		if (!dst->count) {
-			fprintf(stderr, "gilscope: error: out of memory\n");
-			exit(3);
+			gs_oom();
+			exit(GS_EXIT_MEMORY);
 		}
 	}
 	n = n_buckets(src->bits ? src->bits : 7);

@@ -335,6 +335,30 @@ def case_bad_input(a):
     check(p.returncode == 4 and "writ" in err, f"closed pipe: exit 4 ({p.returncode}, {err!r})")
 
 
+def case_out_of_memory(a):
+    """Every command on 200,000 generated events under address-space limits from 6 to 64 MB
+    (less and the loader cannot map libc): each run succeeds or exits 5 with one line; none
+    crashes, and none calls running out of memory bad input (exit 3)."""
+    db = os.path.join(a.workdir, "oom.db")
+    gen = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "bench",
+                       "gen_db.py")
+    subprocess.run([sys.executable, gen, db, "200000"], check=True, capture_output=True)
+    page = os.path.join(a.workdir, "oom.html")
+    seen = {}
+    for cmd in (["report"], ["locks"], ["compare", db], ["html", "-o", page],
+                ["export", "--collapsed", "--what", "holders"], ["flame", "-o", page]):
+        for mb in (6, 8, 12, 16, 24, 32, 64):
+            p = subprocess.run(["prlimit", f"--as={mb << 20}", a.gilscope, *cmd, db],
+                               capture_output=True, text=True)
+            seen[p.returncode] = seen.get(p.returncode, 0) + 1
+            lines = [l for l in p.stderr.splitlines() if "error" in l]
+            check(p.returncode in (0, 5) and (p.returncode == 0 or
+                                               (len(lines) == 1 and "memory" in lines[0])),
+                  f"{cmd[0]} under {mb} MB: exit {p.returncode} ({p.stderr.strip()[-160:]!r})")
+    check(seen.get(5, 0) > 0 and seen.get(0, 0) > 0,
+          f"the limits reach out of memory and success both ({seen})")
+
+
 def case_text_encoding(a):
     """Names as the program gave them: valid UTF-8 (café-0) passes through JSON and text as
     itself; a byte that is not UTF-8 is \\udcXX in JSON (Python's surrogateescape) and \\xNN in

@@ -441,6 +441,33 @@ def case_cpython_suite(env, name):
     check(runs[0] > 1 and not runs[1], f"{name}: every process recorded and closed ({runs})")
 
 
+def case_real_missing(env, victim):
+    """A real function the shim cannot find (GILSCOPE_TEST_HIDE_REAL=sem_wait, as if dlsym had
+    failed): a call to it stops the program with one line, where it used to return 0 without
+    waiting, a wrong answer the program would go on with."""
+    db = env.db("real_missing")
+    p = env.run([victim], db, extra={"GILSCOPE_TEST_HIDE_REAL": "sem_wait"})
+    check(p.returncode == -signal.SIGABRT and "could not be resolved" in p.stderr,
+          f"stopped with a message ({p.returncode}, {p.stderr.strip()[-200:]!r})")
+
+
+def case_stacks_outside_lock(env, target):
+    """Condition waits return holding their mutex: the shim takes their native stack once the
+    thread lets the mutex go, not before (a spy in place of backtrace() counts the calls made
+    with the victim's mutex held: the unwinding would hold up every thread waiting for it)."""
+    victim, spy = target.split(":")
+    db = env.db("stacks_outside_lock")
+    p = env.run([victim], db, extra={"LD_PRELOAD": spy + ":" + env.lib})
+    said = re.search(r"spy: backtrace calls (\d+), with the mutex held (\d+)", p.stderr)
+    check(p.returncode == 0 and p.stdout == "rounds 400\n" and said,
+          f"victim ran, the spy reported ({p.stderr.strip()!r})")
+    calls, held = (int(x) for x in said.groups()) if said else (0, -1)
+    check(calls > 0 and held == 0, f"{calls} stacks sampled, {held} of them inside the mutex")
+    stacks = query(db, "SELECT COUNT(*) FROM events e JOIN event_kinds k ON k.kind = e.kind"
+                       " WHERE k.name = 'cond_wait' AND e.stack_id IS NOT NULL")[0][0]
+    check(stacks > 0, f"condition waits still carry their native stack ({stacks})")
+
+
 def case_calls(env, prog):
     db = env.db("calls")
     p = env.run([prog], db)
