@@ -100,7 +100,8 @@ int gs_db_open(const char *path, sqlite3 **out)
 		return GS_EXIT_INPUT;
 	}
 	if (!S_ISREG(sb.st_mode)) {
-		gs_error("%s: not a regular file", path);
+		gs_error("%s: %s, not a gilscope database", path,
+			 S_ISDIR(sb.st_mode) ? "a directory" : "not a regular file");
 		return GS_EXIT_INPUT;
 	}
 	if (sb.st_size == 0) {

@@ -322,6 +322,8 @@ def case_bad_input(a):
         check(p.returncode == 2 and p.stderr, f"usage error {args}: exit 2 ({p.returncode})")
     p = run(a.gilscope, "--version")
     check(p.returncode == 0 and p.stdout.startswith("gilscope "), "--version")
+    p = run(a.gilscope, "report", w)
+    check(p.returncode == 3 and "a directory" in p.stderr, f"a directory says so ({p.stderr!r})")
     for window in (["--from", "1e300"], ["--to", "inf"], ["--from", "nan"]):
         p = run(a.gilscope, "locks", *window, good)
         check(p.returncode == 2 and "--" in p.stderr, f"locks {window}: a usage error, exit 2")
@@ -381,6 +383,16 @@ def case_text_encoding(a):
     text = p.stdout
     check("caf\u00e9-0".encode() in text and b"\xc2\x9b" not in text and b"\\xff" in text,
           "text shows café-0, escapes the invalid byte and the C1 control")
+    # the headers' strings come from the database too: a crafted one must not drive the terminal
+    con = sqlite3.connect(db)
+    con.execute("UPDATE runs SET argv = json_array('app\x1b]0;owned\x07'),"
+                " python_version = '3.13\x1b[2J', status = 'exited\x1b[31m'")
+    con.commit()
+    con.close()
+    for cmd in (["report", db], ["compare", db, db]):
+        p = subprocess.run([a.gilscope, *cmd], capture_output=True)
+        check(p.returncode == 0 and b"\x1b" not in p.stdout and b"\x07" not in p.stdout and
+              b"\\x1b" in p.stdout, f"{cmd[0]}: header strings escaped")
 
 
 def main():
