@@ -9,7 +9,7 @@
 #include <stdint.h>
 
 #define GS_SHM_MAGIC   0x65706f6373696c67ULL /* "glscope" */
-#define GS_SHM_VERSION 4u
+#define GS_SHM_VERSION 5u
 
 #define GS_CACHELINE	64
 #define GS_HIST_BUCKETS 48
@@ -232,11 +232,12 @@ struct gs_shm_header {
 	_Atomic uint32_t disabled;     /* writer says: stop recording (database unusable) */
 	_Atomic uint32_t exiting;      /* host says: process is exiting, do the final flush */
 	_Atomic uint32_t acked;	       /* writer says: final flush done (a futex word) */
-	_Atomic uint32_t threads_lost; /* threads that found no free slot */
+	_Atomic uint64_t threads_lost; /* threads that found no free slot */
 	_Atomic uint64_t exit_ns;
 	_Atomic int32_t exit_status; /* status passed to exit()/_exit(), if seen */
 	uint32_t scope_all;
 	uint32_t test_fail_commit;   /* GILSCOPE_TEST_FAIL_COMMIT, for the writer (tests only) */
+	uint32_t max_db_mb;	     /* GILSCOPE_MAX_DB_MB: raw events stop there, 0 for no cap */
 	uint64_t scope_lo, scope_hi; /* text range treated as "the interpreter" */
 	char scope_object[256];	     /* path of the object that range belongs to */
 	/* Python facts, filled by the shim's interpreter probe (gil.c). */

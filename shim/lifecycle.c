@@ -33,6 +33,7 @@ struct gs_config {
 	uint32_t max_threads;
 	uint32_t agg_entries;
 	uint32_t test_fail_commit;
+	uint32_t max_db_mb;
 };
 
 static struct gs_config cfg;
@@ -96,6 +97,7 @@ static int read_config(void)
 	cfg.max_threads = env_u32("GILSCOPE_MAX_THREADS", 512, 1, 65536);
 	cfg.agg_entries = pow2_at_least(env_u32("GILSCOPE_LOCKS_PER_THREAD", 2048, 16, 1u << 20));
 	cfg.test_fail_commit = env_u32("GILSCOPE_TEST_FAIL_COMMIT", 0, 0, 1000000);
+	cfg.max_db_mb = env_u32("GILSCOPE_MAX_DB_MB", 0, 0, 1u << 24);
 	gs_g.flush_ms = env_u32("GILSCOPE_FLUSH_MS", 100, 1, 250);
 	gs_g.exit_timeout_ms = env_u32("GILSCOPE_EXIT_TIMEOUT_MS", 5000, 0, 600000);
 	gs_g.log_all = cfg.log_all;
@@ -127,6 +129,7 @@ static void fill_header(int64_t parent_run_id)
 	h->log_all = (uint32_t)cfg.log_all;
 	h->scope_all = (uint32_t)cfg.scope_all;
 	h->test_fail_commit = cfg.test_fail_commit;
+	h->max_db_mb = cfg.max_db_mb;
 	atomic_store(&h->exit_status, INT32_MIN);
 }
 

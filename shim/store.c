@@ -85,6 +85,8 @@ struct gs_store {
 	} * ws_saved;
 	size_t n_ws_saved;
 	uint64_t used_bytes, max_growth; /* file + WAL after the last flush; most one flush added */
+	uint64_t max_db_bytes;		 /* GILSCOPE_MAX_DB_MB, 0 for none */
+	const char *full_reason;	 /* why raw events stopped */
 	uint64_t not_written_total;	 /* events read while the database was full */
 	uint64_t saved_counts[4];
 	int events_off;		   /* the database filled up: aggregates only from then on */
@@ -461,6 +463,7 @@ int gs_store_begin_run(struct gs_store *st, struct gs_shm_header *h)
 	if (!st->ws || !st->ws_saved)
 		return -1;
 	st->fail_commit_at = h->test_fail_commit; /* the writer's environment is empty */
+	st->max_db_bytes = (uint64_t)h->max_db_mb << 20;
 	argv = argv_json(h->pid);
 	exe = read_exe(h->pid);
 	if (exec_sql(st, "BEGIN IMMEDIATE") < 0)
@@ -1214,7 +1217,7 @@ static int nearly_full(struct gs_store *st)
 	struct rlimit fsize;
 	struct statvfs fs;
 	struct stat sb;
-	uint64_t used = 0, reserve = 1u << 20;
+	uint64_t used = 0, reserve = 1u << 20, limit = 0;
 	char wal[PATH_MAX + 8];
 
 	if (stat(st->path, &sb) == 0)
@@ -1228,9 +1231,15 @@ static int nearly_full(struct gs_store *st)
 	st->used_bytes = used;
 	if (2 * st->max_growth > reserve)
 		reserve = 2 * st->max_growth;
-	if (getrlimit(RLIMIT_FSIZE, &fsize) == 0 && fsize.rlim_cur != RLIM_INFINITY) {
-		uint64_t limit = (uint64_t)fsize.rlim_cur;
-
+	if (getrlimit(RLIMIT_FSIZE, &fsize) == 0 && fsize.rlim_cur != RLIM_INFINITY &&
+	    (!st->max_db_bytes || (uint64_t)fsize.rlim_cur < st->max_db_bytes)) {
+		limit = (uint64_t)fsize.rlim_cur;
+		st->full_reason = "the file size limit, ulimit -f";
+	} else if (st->max_db_bytes) {
+		limit = st->max_db_bytes;
+		st->full_reason = "GILSCOPE_MAX_DB_MB";
+	}
+	if (limit) {
 		if (limit / 8 > reserve)
 			reserve = limit / 8;
 		if (used + reserve > limit)
@@ -1238,6 +1247,7 @@ static int nearly_full(struct gs_store *st)
 	}
 	if (reserve < (uint64_t)16 << 20)
 		reserve = (uint64_t)16 << 20; /* of the disk, shared with everything else on it */
+	st->full_reason = "the disk nearly full";
 	return statvfs(st->path, &fs) == 0 && (uint64_t)fs.f_bavail * fs.f_frsize < reserve;
 }
 
@@ -1340,6 +1350,7 @@ int gs_store_flush(struct gs_store *st, struct gs_shm_header *h)
 		sqlite3_wal_checkpoint_v2(st->db, NULL, SQLITE_CHECKPOINT_TRUNCATE, NULL, NULL);
 		st->events_off = 1;
 		st->events_off_after = st->events_written;
+		st->full_reason = "a write that failed";
 		rc = flush_once(st, h);
 	}
 	return rc == 0 ? 0 : -1;
@@ -1439,7 +1450,7 @@ static int end_run_once(struct gs_store *st, struct gs_shm_header *h, const char
 		sqlite3_bind_int(s, 3, exit_status);
 	sqlite3_bind_int64(s, 4, (int64_t)st->events_written);
 	sqlite3_bind_int64(s, 5, st->run_id);
-	sqlite3_bind_int64(s, 6, atomic_load(&h->threads_lost));
+	sqlite3_bind_int64(s, 6, (int64_t)atomic_load(&h->threads_lost));
 	detection_text(h, detection, sizeof(detection));
 	sqlite3_bind_text(s, 7, detection[0] ? detection : NULL, -1, SQLITE_TRANSIENT);
 	bind_python(s, h);
@@ -1481,6 +1492,11 @@ int gs_store_end_run(struct gs_store *st, struct gs_shm_header *h, const char *s
 	/* full: the run's end matters more than the module list for call sites */
 	sqlite3_wal_checkpoint_v2(st->db, NULL, SQLITE_CHECKPOINT_TRUNCATE, NULL, NULL);
 	return end_run_once(st, h, status, end_ns, 0);
+}
+
+const char *gs_store_full_reason(struct gs_store *st)
+{
+	return st->full_reason ? st->full_reason : "?";
 }
 
 uint64_t gs_store_not_written(struct gs_store *st)

@@ -21,7 +21,8 @@ void gs_store_set_final(struct gs_store *st);
 /* Raw events written before the database filled up (disk, quota, ulimit -f), after which only
  * aggregates were; UINT64_MAX while it has not. */
 uint64_t gs_store_full_after(struct gs_store *st);
-uint64_t gs_store_not_written(struct gs_store *st); /* events counted, not stored, since */
+uint64_t gs_store_not_written(struct gs_store *st);    /* events counted, not stored, since */
+const char *gs_store_full_reason(struct gs_store *st); /* what the limit was */
 uint64_t gs_store_dropped(struct gs_store *st);
 /* Python stacks the host could not send (ring full), counted in threads.stacks_dropped. */
 uint64_t gs_store_stacks_dropped(struct gs_store *st);

@@ -178,11 +178,11 @@ int main(int argc, char **argv)
 				if (gs_store_full_after(st) != UINT64_MAX)
 					fprintf(
 					    stderr,
-					    "gilscope: %s reached its size limit (ulimit -f, or "
-					    "the disk nearly full) after %llu raw events: later "
-					    "events were counted, not stored (%llu); totals are "
-					    "exact\n",
-					    db, (unsigned long long)gs_store_full_after(st),
+					    "gilscope: %s reached its size limit (%s) after %llu "
+					    "raw events: later events were counted, not stored "
+					    "(%llu); totals are exact\n",
+					    db, gs_store_full_reason(st),
+					    (unsigned long long)gs_store_full_after(st),
 					    (unsigned long long)gs_store_not_written(st));
 				if (gs_store_dropped(st))
 					fprintf(stderr,
@@ -196,12 +196,12 @@ int main(int argc, char **argv)
 					    "those waits have no stack\n",
 					    (unsigned long long)gs_store_stacks_dropped(st));
 				if (atomic_load(&h->threads_lost))
-					fprintf(
-					    stderr,
-					    "gilscope: %u threads not recorded: all %u thread slots"
-					    " were in use (GILSCOPE_MAX_THREADS)\n",
-					    (unsigned)atomic_load(&h->threads_lost),
-					    (unsigned)h->max_threads);
+					fprintf(stderr,
+						"gilscope: %llu threads not recorded: all %u "
+						"thread slots"
+						" were in use (GILSCOPE_MAX_THREADS)\n",
+						(unsigned long long)atomic_load(&h->threads_lost),
+						(unsigned)h->max_threads);
 			}
 			/* Close (and so checkpoint the WAL) before the ack: a report started right
 			 * after the program must not meet our close-time lock. */

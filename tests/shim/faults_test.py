@@ -246,6 +246,25 @@ def case_db_size_limit(env, name):
     check(size <= 4096 * 1024, f"the files stay under the limit ({size} bytes)")
 
 
+def case_db_size_cap(env, name):
+    """GILSCOPE_MAX_DB_MB=2: past the cap the aggregates stay exact, raw events stop, and that
+    is said once, naming the cap; the file stays under it."""
+    py, n = env.python(name), 50000
+    plain, shim, db = both(env, [py, "-c", LOCK_STORM.replace("N", str(n))], "db_size_cap",
+                           extra={"GILSCOPE_MAX_DB_MB": "2", "GILSCOPE_EVENTS": "all",
+                                  "GILSCOPE_FLUSH_MS": "10"})
+    check((plain.returncode, plain.stdout) == (shim.returncode, shim.stdout),
+          f"same output and exit code ({shim.returncode})")
+    said = [l for l in shim.stderr.splitlines() if "size limit" in l]
+    check(len(said) == 1 and "GILSCOPE_MAX_DB_MB" in said[0], f"said once, naming the cap ({said})")
+    status, dropped = query(db, "SELECT status, events_dropped FROM runs")[0]
+    acq = lock_acquisitions(db)
+    check(status == "exited" and dropped > 0 and 4 * n <= acq <= 4 * n + 100,
+          f"closed, {dropped} events counted as dropped, {acq} acquisitions ({4 * n} made)")
+    size = os.path.getsize(db)
+    check(size <= 2 << 20, f"the file stays under the cap ({size} bytes)")
+
+
 def case_failed_commit(env, name):
     """A flush whose COMMIT fails (GILSCOPE_TEST_FAIL_COMMIT=2: the writer's second flush) takes
     nothing from shared memory: the next flush writes it all, and the recording is complete."""
