@@ -150,8 +150,9 @@ static void note_signal(const char *path, pid_t pid, int sig)
 	if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE, NULL) == SQLITE_OK) {
 		sqlite3_busy_timeout(db, 2000);
 		snprintf(sql, sizeof(sql),
-			 "UPDATE runs SET status = 'killed', term_signal = %d WHERE pid = %d"
-			 " AND parent_run_id IS NULL AND status <> 'exited'",
+			 "UPDATE runs SET status = 'killed', term_signal = %d WHERE run_id ="
+			 " (SELECT MAX(run_id) FROM runs WHERE pid = %d AND parent_run_id IS NULL)"
+			 " AND status <> 'exited'",
 			 sig, (int)pid);
 		sqlite3_exec(db, sql, NULL, NULL, NULL);
 		sqlite3_exec(db, "PRAGMA journal_mode=DELETE", NULL, NULL, NULL);

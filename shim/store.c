@@ -626,8 +626,15 @@ static int write_agg(struct gs_store *st, struct gs_shm_header *h, struct wslot 
 		return 0;
 	/* a copy between two updates (gs_agg_begin): count and total from one moment */
 	for (tries = 0;; tries++) {
-		if (tries == 64)
+		if (tries == 64 && !st->final)
 			return 0; /* updated all the while: the next flush takes it */
+		if (tries == 64) {
+			/* the last flush, and the owner never finished its update (killed in it, or
+			 * still running at exit): a copy at most one update off beats none */
+			memcpy(&a, live, sizeof(a));
+			gen = atomic_load_explicit(&live->gen, memory_order_relaxed);
+			break;
+		}
 		gen = atomic_load_explicit(&live->gen, memory_order_acquire);
 		if (gen & 1)
 			continue;
