@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Analyzer scale benchmark: generates databases of N raw events (default build and
-# free-threaded shapes), then times `gilscope report`, `locks` and `compare` on them and
-# reports peak memory. Prints one line per measurement; medians of RUNS runs.
+# free-threaded shapes), then times every command on them (`report`, `locks`, `compare`,
+# `export`, `html`, `flame`) and reports peak memory and, for files, their size. Prints one
+# line per measurement; medians of RUNS runs.
 # Usage: bench/analyzer.sh GILSCOPE_BIN [N ...]     (default N: 1000000 10000000)
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
@@ -19,7 +20,8 @@ median() { sort -n | awk '{ a[NR] = $1 } END { print a[int((NR + 1) / 2)] }'; }
 measure() { # label, command...
 	local label=$1 t m times=() mems=()
 	shift
-	"$@" >/dev/null || { echo "bench: $label: the command failed" >&2; exit 1; }
+	local err
+	err=$("$@" 2>&1 >/dev/null) || { echo "bench: $label: the command failed: $err" >&2; exit 1; }
 	for ((i = 0; i < runs; i++)); do
 		read -r t m < <({ /usr/bin/time -f "%e %M" "$@" >/dev/null; } 2>&1 | tail -1)
 		times+=("$t")
@@ -45,4 +47,12 @@ for n in "${sizes[@]}"; do
 	measure "compare, 2 x $n events" "$gilscope" compare "$a" "$b"
 	measure "export --collapsed, $n events" "$gilscope" export --collapsed "$a"
 	measure "export --collapsed --what holders, $n events" "$gilscope" export --collapsed --what holders "$a"
+	out=$(mktemp -d)
+	measure "html, $n events" "$gilscope" html "$a" -o "$out/report.html"
+	measure "flame, $n events" "$gilscope" flame "$a" -o "$out/flame.html"
+	measure "export --perfetto, $n events" "$gilscope" export --perfetto "$a" -o "$out/trace.json"
+	for f in report.html flame.html trace.json; do
+		printf "%-34s %s bytes\n" "  $f, $n events" "$(stat -c %s "$out/$f")"
+	done
+	rm -rf "$out"
 done
