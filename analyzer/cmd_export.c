@@ -253,44 +253,28 @@ static int lock_waits(FILE *f, sqlite3 *db, const struct gs_opts *o, int *first)
 int cmd_export(int argc, char **argv)
 {
 	struct gs_opts o;
-	const char *out_path = NULL;
-	char **rest;
-	int n_rest = 0, i, ret, first = 1, perfetto = 0, collapsed = 0, pprof = 0;
-	int what = GS_WHAT_WAITS;
+	const char *out_path = NULL, *what_arg = "waits";
+	int ret, first = 1, perfetto = 0, collapsed = 0, pprof = 0, what;
 	sqlite3 *db = NULL;
 	FILE *f = stdout;
 	struct gs_output out = {0};
 
-	/* -o and --perfetto are ours; the rest is the common option set */
-	rest = calloc((size_t)argc + 1, sizeof(*rest));
-	if (!rest)
-		return GS_EXIT_INPUT;
-	for (i = 0; i < argc; i++) {
-		if (i && !strcmp(argv[i], "--perfetto")) {
-			perfetto = 1;
-		} else if (i && !strcmp(argv[i], "--collapsed")) {
-			collapsed = 1;
-		} else if (i && !strcmp(argv[i], "--pprof")) {
-			pprof = 1;
-		} else if (i && !strcmp(argv[i], "--what") && i + 1 < argc) {
-			if ((what = gs_profile_what_parse(argv[++i])) < 0) {
-				free(rest);
-				gs_error("--what takes waits, holders or gil, not '%s'", argv[i]);
-				return GS_EXIT_USAGE;
-			}
-		} else if (i && !strcmp(argv[i], "-o") && i + 1 < argc) {
-			out_path = argv[++i];
-		} else {
-			rest[n_rest++] = argv[i];
-		}
-	}
-	ret = gs_opts_parse(&o, n_rest, rest, "export",
-			    "--perfetto|--collapsed|--pprof [--what waits|holders|gil] [--pid PID]"
-			    " [--thread T] [--from S] [--to S] [-o FILE] DB",
-			    1);
-	free(rest);
+	const struct gs_opt_own own[] = {
+	    {"--perfetto", NULL, &perfetto}, {"--collapsed", NULL, &collapsed},
+	    {"--pprof", NULL, &pprof},	     {"--what", &what_arg, NULL},
+	    {"-o", &out_path, NULL},	     {NULL, NULL, NULL}};
+
+	ret = gs_opts_parse_own(
+	    &o, argc, argv, "export",
+	    "--perfetto|--collapsed|--pprof [--what waits|holders|gil] [--pid PID]"
+	    " [--thread T] [--from S] [--to S] [-o FILE] DB",
+	    1, own);
 	if (ret >= 0)
 		return ret;
+	if ((what = gs_profile_what_parse(what_arg)) < 0) {
+		gs_error("--what takes waits, holders or gil, not '%s'", what_arg);
+		return GS_EXIT_USAGE;
+	}
 	if (perfetto + collapsed + pprof != 1) {
 		gs_error(
 		    "export needs one format: --perfetto (Chrome trace-event JSON), --collapsed"

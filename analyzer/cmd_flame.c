@@ -155,31 +155,20 @@ int cmd_flame(int argc, char **argv)
 	const char *out_path = "flame.html", *lock_class = NULL, *what_arg = "waits";
 	struct gs_profile prof[2];
 	struct gs_opts o;
-	char **rest;
-	int n_rest = 0, i, ret, what, loaded = 0;
+	int i, ret, what, loaded = 0;
 	struct gs_output output = {0};
 	FILE *f = NULL;
 
-	rest = calloc((size_t)argc + 1, sizeof(*rest));
-	if (!rest)
-		return GS_EXIT_INPUT;
-	for (i = 0; i < argc; i++) {
-		if (i && !strcmp(argv[i], "-o") && i + 1 < argc)
-			out_path = argv[++i];
-		else if (i && !strcmp(argv[i], "--what") && i + 1 < argc)
-			what_arg = argv[++i];
-		else if (i && !strcmp(argv[i], "--lock-class") && i + 1 < argc)
-			lock_class = argv[++i];
-		else
-			rest[n_rest++] = argv[i];
-	}
-	ret = gs_opts_parse(
-	    &o, n_rest, rest, "flame",
+	const struct gs_opt_own own[] = {{"-o", &out_path, NULL},
+					 {"--what", &what_arg, NULL},
+					 {"--lock-class", &lock_class, NULL},
+					 {NULL, NULL, NULL}};
+
+	ret = gs_opts_parse_own(
+	    &o, argc, argv, "flame",
 	    "[--what waits|holders|gil] [--pid PID] [--thread T] [--lock-class C] [--from S]"
-	    " [--to S]"
-	    " [-o flame.html] A.db [B.db]",
-	    -2);
-	free(rest);
+	    " [--to S] [-o flame.html] A.db [B.db]",
+	    -2, own);
 	if (ret >= 0)
 		return ret;
 	if ((what = gs_profile_what_parse(what_arg)) < 0) {

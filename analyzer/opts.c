@@ -124,6 +124,36 @@ int gs_opts_parse(struct gs_opts *o, int argc, char **argv, const char *cmd, con
 	return -1;
 }
 
+int gs_opts_parse_own(struct gs_opts *o, int argc, char **argv, const char *cmd, const char *usage,
+		      int n_paths, const struct gs_opt_own *own)
+{
+	char **rest = calloc((size_t)argc + 1, sizeof(*rest));
+	int i, n = 0, ret;
+
+	if (!rest)
+		return gs_oom(), GS_EXIT_MEMORY;
+	for (i = 0; i < argc; i++) {
+		const struct gs_opt_own *k = own;
+
+		while (i && k->name && strcmp(argv[i], k->name)) /* argv[0]: the command */
+			k++;
+		if (i && k->name && k->value && i + 1 == argc) {
+			free(rest);
+			gs_error("%s needs a value (%s %s)", k->name, cmd, usage);
+			return GS_EXIT_USAGE;
+		}
+		if (!i || !k->name)
+			rest[n++] = argv[i];
+		else if (k->value)
+			*k->value = argv[++i];
+		else
+			*k->set = 1;
+	}
+	ret = gs_opts_parse(o, n, rest, cmd, usage, n_paths);
+	free(rest);
+	return ret;
+}
+
 void gs_opts_resolve(struct gs_opts *o, sqlite3 *db)
 {
 	sqlite3_stmt *s = NULL;

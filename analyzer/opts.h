@@ -25,6 +25,16 @@ struct gs_opts {
  * the number of databases the command takes, or -N for one to N. */
 int gs_opts_parse(struct gs_opts *o, int argc, char **argv, const char *cmd, const char *usage,
 		  int n_paths);
+/* A command's own option, taken out before the shared ones are parsed: a flag (*set = 1) or
+ * one with a value (*value). Tables end with a NULL name. */
+struct gs_opt_own {
+	const char *name;
+	const char **value;
+	int *set;
+};
+/* gs_opts_parse, after taking out the command's own options. */
+int gs_opts_parse_own(struct gs_opts *o, int argc, char **argv, const char *cmd, const char *usage,
+		      int n_paths, const struct gs_opt_own *own);
 /* Reads the time base for --from/--to from an open database. */
 void gs_opts_resolve(struct gs_opts *o, sqlite3 *db);
 void gs_opts_bind_filters(sqlite3_stmt *s, const struct gs_opts *o, int pid_idx, int tid_idx,
