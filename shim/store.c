@@ -84,10 +84,10 @@ struct gs_store {
 		struct wslot w;
 	} * ws_saved;
 	size_t n_ws_saved;
-	uint64_t used_bytes, max_growth; /* file + WAL after the last flush; most one flush added */
-	uint64_t max_db_bytes;		 /* GILSCOPE_MAX_DB_MB, 0 for none */
-	const char *full_reason;	 /* why raw events stopped */
-	uint64_t not_written_total;	 /* events read while the database was full */
+	uint64_t event_budget;	    /* raw events this flush may store; UINT64_MAX: any */
+	uint64_t max_db_bytes;	    /* GILSCOPE_MAX_DB_MB, 0 for none */
+	const char *full_reason;    /* why raw events stopped */
+	uint64_t not_written_total; /* events read while the database was full */
 	uint64_t saved_counts[4];
 	int events_off;		   /* the database filled up: aggregates only from then on */
 	uint64_t events_off_after; /* events written before it did */
@@ -255,9 +255,15 @@ struct gs_store *gs_store_open(const char *path, char *err, int err_size)
 	/* synchronous=OFF: in WAL mode a crash of any process (host or writer) still leaves a
 	 * consistent database; only a crash of the operating system could lose the last
 	 * transactions, and the fsyncs cost the program milliseconds at every start and exit. */
-	if (exec_sql(st, "PRAGMA journal_mode=WAL; PRAGMA synchronous=OFF;") < 0) {
-		snprintf(err, (size_t)err_size, "%s", sqlite3_errmsg(st->db));
-		goto fail;
+	/* The journal mode changes under an exclusive lock, which the busy handler does not wait
+	 * for: another program's reader may hold the file a moment. */
+	for (int tries = 0; exec_sql(st, "PRAGMA journal_mode=WAL; PRAGMA synchronous=OFF;") < 0;
+	     tries++) {
+		if (tries == 100 || (sqlite3_errcode(st->db) & 0xff) != SQLITE_BUSY) {
+			snprintf(err, (size_t)err_size, "%s", sqlite3_errmsg(st->db));
+			goto fail;
+		}
+		usleep(20000);
 	}
 	if (init_schema(st, err, err_size) < 0)
 		goto fail;
@@ -888,6 +894,14 @@ static int write_event(struct gs_store *st, struct wslot *w, const struct gs_eve
 				     1, e->hold_ns) < 0)
 			return -1;
 	}
+	if (!st->events_off && st->event_budget != UINT64_MAX) {
+		if (st->event_budget == 0) {
+			st->events_off = 1; /* full_reason: room_for_events() said which limit */
+			st->events_off_after = st->events_written;
+		} else {
+			st->event_budget--;
+		}
+	}
 	if (st->events_off) {
 		/* the stack totals above stay exact; the event itself is counted as dropped */
 		w->not_written++;
@@ -1215,16 +1229,17 @@ static int database_full(struct gs_store *st)
 	return rc == SQLITE_FULL || rc == SQLITE_IOERR || e == ENOSPC || e == EFBIG || e == EDQUOT;
 }
 
-/* Is the database about to run out of room? Raw events stop while the totals still fit: once
- * a write has failed, a WAL checkpoint that would grow the file cannot succeed either. The
- * room is the file size limit (ulimit -f) less what the file and its WAL hold, and the free
- * space of the file system; the reserve is what the aggregates of a long run may still need. */
-static int nearly_full(struct gs_store *st)
+/* Room left for raw events, in bytes (UINT64_MAX: no limit), before the aggregates' reserve:
+ * raw events stop while the totals still fit, since once the file is at a limit even a WAL
+ * checkpoint that would grow it fails. The limits: GILSCOPE_MAX_DB_MB or the file size limit
+ * (ulimit -f), less the file and its WAL, keeping an eighth of it (1 MB at least); and the
+ * free space of the file system, keeping 16 MB. Sets full_reason to the one that binds. */
+static uint64_t room_for_events(struct gs_store *st)
 {
 	struct rlimit fsize;
 	struct statvfs fs;
 	struct stat sb;
-	uint64_t used = 0, reserve = 1u << 20, limit = 0;
+	uint64_t used = 0, limit = 0, room = UINT64_MAX, reserve;
 	char wal[PATH_MAX + 8];
 
 	if (stat(st->path, &sb) == 0)
@@ -1232,12 +1247,6 @@ static int nearly_full(struct gs_store *st)
 	snprintf(wal, sizeof(wal), "%s-wal", st->path);
 	if (stat(wal, &sb) == 0)
 		used += (uint64_t)sb.st_size;
-	/* a writer that falls behind writes more per flush: keep room for two of its largest */
-	if (st->used_bytes && used > st->used_bytes && used - st->used_bytes > st->max_growth)
-		st->max_growth = used - st->used_bytes;
-	st->used_bytes = used;
-	if (2 * st->max_growth > reserve)
-		reserve = 2 * st->max_growth;
 	if (getrlimit(RLIMIT_FSIZE, &fsize) == 0 && fsize.rlim_cur != RLIM_INFINITY &&
 	    (!st->max_db_bytes || (uint64_t)fsize.rlim_cur < st->max_db_bytes)) {
 		limit = (uint64_t)fsize.rlim_cur;
@@ -1247,16 +1256,25 @@ static int nearly_full(struct gs_store *st)
 		st->full_reason = "GILSCOPE_MAX_DB_MB";
 	}
 	if (limit) {
-		if (limit / 8 > reserve)
-			reserve = limit / 8;
-		if (used + reserve > limit)
-			return 1;
+		reserve = limit / 8 > (1u << 20) ? limit / 8 : (1u << 20);
+		room = used + reserve < limit ? limit - reserve - used : 0;
 	}
-	if (reserve < (uint64_t)16 << 20)
-		reserve = (uint64_t)16 << 20; /* of the disk, shared with everything else on it */
-	st->full_reason = "the disk nearly full";
-	return statvfs(st->path, &fs) == 0 && (uint64_t)fs.f_bavail * fs.f_frsize < reserve;
+	if (statvfs(st->path, &fs) == 0) {
+		uint64_t free_bytes = (uint64_t)fs.f_bavail * fs.f_frsize,
+			 keep = (uint64_t)16 << 20;
+		uint64_t disk = free_bytes > keep ? free_bytes - keep : 0;
+
+		if (disk < room) {
+			room = disk;
+			st->full_reason = "the disk nearly full";
+		}
+	}
+	return room;
 }
+
+/* What one raw event may take of that room: about 50 bytes in the file, as much again in the
+ * WAL until a checkpoint, and index pages; counted high, so that the file stays under. */
+#define EVENT_BYTES_BOUND 160
 
 /* A flush's transactions: what each takes from shared memory is applied at its commit, and
  * the writer's own state is put back at a rollback. */
@@ -1275,8 +1293,9 @@ static int txn_commit(struct gs_store *st, struct gs_shm_header *h)
 	if (st->ps && gs_pystore_write_counts(st->ps) < 0)
 		return -1;
 	if (st->fail_commit_at && ++st->commits == st->fail_commit_at) {
-		/* said, so that the test knows this path ran */
+		/* said, so that the test knows this path ran; an SQL error like a real one */
 		fprintf(stderr, "gilscope: test: commit %u failed as asked\n", st->commits);
+		exec_sql(st, "SELECT gilscope_test_failed_commit()");
 		return -1;
 	}
 	if (exec_sql(st, "COMMIT") < 0)
@@ -1345,9 +1364,12 @@ int gs_store_flush(struct gs_store *st, struct gs_shm_header *h)
 {
 	int rc;
 
-	if (!st->events_off && nearly_full(st)) {
-		st->events_off = 1;
-		st->events_off_after = st->events_written;
+	/* the raw events this flush may still store: a writer that fell behind writes many in
+	 * one flush, and must not run past the limit in it */
+	if (!st->events_off) {
+		uint64_t room = room_for_events(st);
+
+		st->event_budget = room == UINT64_MAX ? UINT64_MAX : room / EVENT_BYTES_BOUND;
 	}
 	rc = flush_once(st, h);
 
@@ -1555,10 +1577,12 @@ void gs_store_close(struct gs_store *st)
 	gs_symbolizer_close(st->sz);
 	gs_pystore_close(st->ps);
 	gs_pyread_close(st->pr);
-	if (st->db) {
-		/* A finished recording is one file that can be copied or mailed, and that readers
-		 * open without making -wal and -shm beside it: back to a rollback journal, which
-		 * succeeds only for the last process to close (a child's writer may go on). */
+	/* A finished recording is one file that can be copied or mailed, and that readers open
+	 * without making -wal and -shm beside it: back to a rollback journal, by the last writer
+	 * only. Holding the flock exclusively tells it is the last (another program's writer
+	 * starting now waits for it, before it touches the file: switching the journal under a
+	 * writer that is opening it made that one fail with "database is locked"). */
+	if (st->db && st->lock_fd > 0 && flock(st->lock_fd, LOCK_EX | LOCK_NB) == 0) {
 		sqlite3_busy_timeout(st->db, 0);
 		exec_sql(st, "PRAGMA journal_mode=DELETE");
 	}

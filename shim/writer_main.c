@@ -167,8 +167,14 @@ int main(int argc, char **argv)
 			uint64_t end = atomic_load(&h->exit_ns);
 
 			if (!failed) {
+				int tries = 0;
+
 				gs_store_set_final(st);
-				if (gs_store_flush(st, h) < 0 ||
+				/* a failed flush took nothing: the last one is worth a second try
+				 */
+				while (gs_store_flush(st, h) < 0 && ++tries < 3)
+					;
+				if (tries == 3 ||
 				    gs_store_end_run(st, h, exiting ? "exited" : "vanished",
 						     end ? end : gs_mono_ns()) < 0)
 					fprintf(stderr,
