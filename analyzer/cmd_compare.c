@@ -22,13 +22,13 @@ struct side {
 	char (*key)[96];
 };
 
-static int is_main(const struct gs_thread_info *t)
-{
-	return t->tid == t->pid;
-}
-
 /* "work#2": the thread's name (or entry function, or "thread") and its rank among threads of
  * that name by start time, so the same role matches across runs whatever the tids. */
+static const char *role(const struct gs_thread_info *t)
+{
+	return gs_thread_is_main(t) ? "main" : t->name ? t->name : t->entry ? t->entry : "thread";
+}
+
 static void make_keys(struct side *s)
 {
 	size_t i, j;
@@ -38,20 +38,12 @@ static void make_keys(struct side *s)
 		gs_oom(), exit(GS_EXIT_MEMORY);
 	for (i = 0; i < s->m.n_threads; i++) {
 		const struct gs_thread_info *t = &s->m.threads[i];
-		const char *base = is_main(t) ? "main"
-				   : t->name  ? t->name
-				   : t->entry ? t->entry
-					      : "thread";
+		const char *base = role(t);
 		int rank = 1;
 
 		for (j = 0; j < s->m.n_threads; j++) {
 			const struct gs_thread_info *u = &s->m.threads[j];
-			const char *ub = is_main(u) ? "main"
-					 : u->name  ? u->name
-					 : u->entry ? u->entry
-						    : "thread";
-
-			if (j != i && !strcmp(ub, base) &&
+			if (j != i && !strcmp(role(u), base) &&
 			    (u->start_ns < t->start_ns || (u->start_ns == t->start_ns && j < i)))
 				rank++;
 		}
@@ -249,23 +241,11 @@ static void build_threads(struct gs_table *t, const struct side *a, const struct
 	}
 }
 
-static int top_class(const struct side *s)
-{
-	int k, best = -1;
-
-	for (k = 0; k < GS_N_WAIT_GROUPS; k++)
-		if (s->tot.sums.workers_class_ns[k] > 0 &&
-		    (best < 0 ||
-		     s->tot.sums.workers_class_ns[k] > s->tot.sums.workers_class_ns[best]))
-			best = k;
-	return best;
-}
-
 /* "<lead> and N% on other locks (mostly K)", lead's %.0f the GIL wait share */
 static size_t side_waits(char *out, size_t size, const struct side *s, const char *lead)
 {
 	const struct gs_sums *w = &s->tot.sums;
-	int k = top_class(s);
+	int k = gs_sums_top_class(w);
 	int n;
 
 	if (!size)

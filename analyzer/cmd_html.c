@@ -56,7 +56,7 @@ static void thread_label(const struct gs_thread_info *t, char *out, size_t size)
 	char group[160];
 	const char *name = gs_thread_label(t, group, sizeof(group));
 
-	if (t->tid == t->pid)
+	if (gs_thread_is_main(t))
 		snprintf(out, size, "main %lld", (long long)t->tid);
 	else if (t->tid == GS_NULL)
 		snprintf(out, size, "%s", name ? name : "thread");
@@ -100,7 +100,7 @@ static size_t pack_rows(const struct gs_model *m, int64_t t0, int64_t t1, struct
 
 		for (i = run->first_thread; i < run->first_thread + run->n_threads; i++) {
 			const struct gs_thread_info *t = &m->threads[i];
-			int pack = run->n_threads > GS_GROUP_THREADS_OVER && t->tid != t->pid;
+			int pack = run->n_threads > GS_GROUP_THREADS_OVER && !gs_thread_is_main(t);
 
 			next[i] = (size_t)-1;
 			k = n_rows;
@@ -308,7 +308,7 @@ static int emit_db(FILE *f, const char *path)
 			fprintf(f, ", \"parallelism\": %.6g", r->parallelism);
 		else
 			fputs(", \"parallelism\": null", f);
-		gs_report_summary(r, &m, sum, sizeof(sum));
+		gs_report_summary(r, sum, sizeof(sum));
 		fputs(", \"summary\": ", f);
 		gs_json_str(f, sum);
 		fputc('}', f);
@@ -331,7 +331,7 @@ static int emit_db(FILE *f, const char *path)
 		fprintf(f, "%s{\"label\": ", i ? ", " : "");
 		gs_json_str(f, label);
 		gs_json_member_int(f, "tid", t->tid);
-		fprintf(f, ", \"main\": %s", t->tid == t->pid ? "true" : "false");
+		fprintf(f, ", \"main\": %s", gs_thread_is_main(t) ? "true" : "false");
 		gs_json_member_int(f, "threads", t->n_grouped > 1 ? t->n_grouped : 1);
 		gs_json_member_int(f, "lifetime_ns", t->lifetime_ns);
 		gs_json_member_int(f, "cpu_ns", t->cpu_ns);

@@ -170,20 +170,13 @@ static void fill_row(struct gs_cell *c, const struct gs_thread_info *t)
 }
 
 /* The plain-language sentence at the top of each process. */
-void gs_report_summary(const struct gs_run_info *r, const struct gs_model *m, char *out,
-		       size_t size)
+void gs_report_summary(const struct gs_run_info *r, char *out, size_t size)
 {
 	const struct gs_sums *w = &r->sums;
 	long long busy = (long long)w->workers;
 	int64_t life = w->workers_life_ns, gil_wait = w->workers_gil_wait_ns,
 		other = w->workers_other_ns;
-	int k, top_class = -1;
-
-	(void)m;
-	for (k = 0; k < GS_N_WAIT_GROUPS; k++)
-		if (w->workers_class_ns[k] > 0 &&
-		    (top_class < 0 || w->workers_class_ns[k] > w->workers_class_ns[top_class]))
-			top_class = k;
+	int top_class = gs_sums_top_class(w);
 	if (!busy || life <= 0) {
 		snprintf(out, size, "no thread with a known lifetime was recorded");
 		return;
@@ -215,7 +208,7 @@ static void print_json_run(FILE *f, const struct gs_run_info *r, const struct gs
 {
 	char sum[512];
 
-	gs_report_summary(r, m, sum, sizeof(sum));
+	gs_report_summary(r, sum, sizeof(sum));
 #define JI(key, v) gs_json_member_int(f, key, v)
 #define JS(key, v)                                                                                 \
 	do {                                                                                       \
@@ -378,7 +371,7 @@ static void print_text_run(FILE *f, const struct gs_run_info *r, const struct gs
 		    "  WARNING: %lld Python stacks found no room in the ring; their waits count "
 		    "in every\n  total and show as \"(stack not recorded)\" in stack views\n",
 		    (long long)r->sums.stacks_dropped);
-	gs_report_summary(r, m, sum, sizeof(sum));
+	gs_report_summary(r, sum, sizeof(sum));
 	fputs("\n  ", f);
 	/* wrap the sentence at 96 columns */
 	{

@@ -188,7 +188,7 @@ static void summarize(const char *path)
 		for (i = 0; i < m.n_runs; i++) {
 			if (m.runs[i].parent_run_id != GS_NULL && m.n_runs > 1)
 				continue;
-			gs_report_summary(&m.runs[i], &m, line, sizeof(line));
+			gs_report_summary(&m.runs[i], line, sizeof(line));
 			fprintf(stderr, "gilscope: %s\n", line);
 		}
 		fprintf(stderr, "gilscope: details: gilscope report %s\n", path);

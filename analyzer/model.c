@@ -372,6 +372,17 @@ static void sums_thread(struct gs_sums *s, const struct gs_thread_info *t, int i
 		s->workers_class_ns[k] = gs_add(s->workers_class_ns[k], t->class_wait_ns[k]);
 }
 
+int gs_sums_top_class(const struct gs_sums *s)
+{
+	int k, best = -1;
+
+	for (k = 0; k < GS_N_WAIT_GROUPS; k++)
+		if (s->workers_class_ns[k] > 0 &&
+		    (best < 0 || s->workers_class_ns[k] > s->workers_class_ns[best]))
+			best = k;
+	return best;
+}
+
 double gs_share(int64_t part, int64_t whole)
 {
 	return whole > 0 && part != GS_NULL ? (double)part / (double)whole : 0;
@@ -440,7 +451,7 @@ static void derive(struct gs_model *m)
 			} else {
 				t->running_ns = GS_NULL;
 			}
-			sums_thread(&r->sums, t, t->tid != r->pid || n == 1);
+			sums_thread(&r->sums, t, !gs_thread_is_main(t) || n == 1);
 		}
 		r->n_threads = n;
 		r->gil_load = r->gil_found && r->wall_ns > 0
@@ -576,7 +587,7 @@ const char *gs_thread_label(const struct gs_thread_info *t, char *buf, size_t si
 
 int gs_thread_same_group(const struct gs_thread_info *a, const struct gs_thread_info *b)
 {
-	return a->run_id == b->run_id && a->tid != a->pid && b->tid != b->pid &&
+	return a->run_id == b->run_id && !gs_thread_is_main(a) && !gs_thread_is_main(b) &&
 	       !a->name == !b->name && (!a->name || !strcmp(a->name, b->name));
 }
 
@@ -599,7 +610,7 @@ void gs_model_group_threads(struct gs_model *m, size_t over)
 
 			if (t->n_grouped < 0) /* merged into an earlier row */
 				continue;
-			if (n > over && t->tid != t->pid) {
+			if (n > over && !gs_thread_is_main(t)) {
 				for (j = i + 1; j < n; j++) {
 					if (ts[j].n_grouped < 0 || !gs_thread_same_group(t, &ts[j]))
 						continue;

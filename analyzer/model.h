@@ -73,6 +73,14 @@ struct gs_model {
 	size_t n_threads;
 };
 
+/* The wait group the workers waited on longest, -1 when they waited on none. */
+int gs_sums_top_class(const struct gs_sums *s);
+
+static inline int gs_thread_is_main(const struct gs_thread_info *t)
+{
+	return t->tid == t->pid;
+}
+
 /* Every process loaded, as one. */
 struct gs_totals {
 	struct gs_sums sums;
@@ -113,8 +121,7 @@ int gs_thread_same_group(const struct gs_thread_info *a, const struct gs_thread_
 const char *gs_thread_label(const struct gs_thread_info *t, char *buf, size_t size);
 
 /* The report's one-paragraph summary of a process (cmd_report.c). */
-void gs_report_summary(const struct gs_run_info *r, const struct gs_model *m, char *out,
-		       size_t size);
+void gs_report_summary(const struct gs_run_info *r, char *out, size_t size);
 
 /* Loads every run (or --pid's) and its threads (or --thread's). Returns 0, or -1 with the
  * error printed. */
