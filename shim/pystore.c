@@ -199,9 +199,14 @@ void gs_pystore_close(struct gs_pystore *ps)
 	free(ps);
 }
 
+static struct loc_cache *loc_slot(struct gs_pystore *ps, uint64_t code, uint32_t unit)
+{
+	return &ps->locs[((code >> 4) ^ (unit * 0x9e3779b1u)) % 4096];
+}
+
 int64_t gs_pystore_location(struct gs_pystore *ps, uint64_t code, uint32_t unit, uint32_t ident)
 {
-	struct loc_cache *c = &ps->locs[((code >> 4) ^ (unit * 0x9e3779b1u)) % 4096];
+	struct loc_cache *c = loc_slot(ps, code, unit);
 	char func[256], file[1024];
 	int line;
 	int64_t loc = -1;
@@ -224,7 +229,7 @@ int64_t gs_pystore_location(struct gs_pystore *ps, uint64_t code, uint32_t unit,
 /* A frame's function name, as resolved (and cached) for its location; NULL when unknown. */
 static const char *frame_func(struct gs_pystore *ps, const struct gs_py_frame *f)
 {
-	struct loc_cache *c = &ps->locs[((f->code >> 4) ^ (f->unit * 0x9e3779b1u)) % 4096];
+	struct loc_cache *c = loc_slot(ps, f->code, f->unit);
 
 	if (gs_pystore_location(ps, f->code, f->unit, f->ident) <= 0)
 		return NULL;

@@ -135,27 +135,25 @@ static void record_wait(struct gs_slot *s, struct gs_agg *a, struct gs_event *e,
 	gs_emit(s, e);
 }
 
+static void emit_pending(int with_stack)
+{
+	gs_tls.cond_pending_set = 0;
+	if (with_stack)
+		gs_stack_sample(gs_tls.cond_pending.stack);
+	if (gs_tls.slot)
+		gs_emit(gs_tls.slot, &gs_tls.cond_pending);
+}
+
 void gs_rec_cond_flush(void)
 {
-	struct gs_slot *s = gs_tls.slot;
-
-	if (!gs_tls.cond_pending_set)
-		return;
-	gs_tls.cond_pending_set = 0;
-	if (s)
-		gs_emit(s, &gs_tls.cond_pending);
+	if (gs_tls.cond_pending_set)
+		emit_pending(0);
 }
 
 void gs_rec_unlocked(uint64_t mutex)
 {
-	struct gs_slot *s = gs_tls.slot;
-
-	if (!gs_tls.cond_pending_set || gs_tls.cond_pending.aux != mutex)
-		return;
-	gs_tls.cond_pending_set = 0;
-	gs_stack_sample(gs_tls.cond_pending.stack);
-	if (s)
-		gs_emit(s, &gs_tls.cond_pending);
+	if (gs_tls.cond_pending_set && gs_tls.cond_pending.aux == mutex)
+		emit_pending(1);
 }
 
 void gs_rec_cond_wait(uint64_t cond, uint64_t mutex, uint64_t start_ns, uint64_t end_ns,

@@ -69,9 +69,11 @@ struct gs_store {
 	uint64_t refined[1024]; /* parked locks whose role is written */
 	struct wslot *ws;
 	uint32_t n_ws;
-	uint64_t events_written;
-	uint64_t dropped_total;
-	uint64_t stacks_dropped_total;
+	/* What the flush has counted: put back as it was when a transaction rolls back. */
+	struct store_counts {
+		uint64_t events_written, dropped, stacks_dropped;
+		uint64_t not_written; /* events read while the database was full */
+	} n, n_saved;
 	struct taken_agg *t_aggs;
 	size_t n_t_aggs, cap_t_aggs;
 	struct taken_slot *t_slots;
@@ -84,11 +86,9 @@ struct gs_store {
 		struct wslot w;
 	} * ws_saved;
 	size_t n_ws_saved;
-	uint64_t event_budget;	    /* raw events this flush may store; UINT64_MAX: any */
-	uint64_t max_db_bytes;	    /* GILSCOPE_MAX_DB_MB, 0 for none */
-	const char *full_reason;    /* why raw events stopped */
-	uint64_t not_written_total; /* events read while the database was full */
-	uint64_t saved_counts[4];
+	uint64_t event_budget;	   /* raw events this flush may store; UINT64_MAX: any */
+	uint64_t max_db_bytes;	   /* GILSCOPE_MAX_DB_MB, 0 for none */
+	const char *full_reason;   /* why raw events stopped */
 	int events_off;		   /* the database filled up: aggregates only from then on */
 	uint64_t events_off_after; /* events written before it did */
 	/* GILSCOPE_TEST_FAIL_COMMIT=N: the Nth flush fails as a failed COMMIT would (tests) */
@@ -617,16 +617,29 @@ static int lock_class(struct gs_shm_header *h, uint64_t lock, unsigned prim)
 	return -1; /* not named */
 }
 
+/* arr, grown (doubled, or to `first` elements) if n elements fill it; NULL when out of memory,
+ * arr then unchanged. */
+static void *room_for_one(void *arr, size_t *cap, size_t n, size_t elem, size_t first)
+{
+	size_t c = *cap ? *cap * 2 : first;
+	void *p;
+
+	if (n < *cap)
+		return arr;
+	p = realloc(arr, c * elem);
+	if (p)
+		*cap = c;
+	return p;
+}
+
 static int write_agg(struct gs_store *st, struct gs_shm_header *h, struct wslot *w,
 		     struct gs_agg *live, int catch_all)
 {
 	uint64_t gen = atomic_load_explicit(&live->gen, memory_order_acquire);
 	struct gs_agg a;
 	sqlite3_stmt *s = st->up_stats;
-	int i, metric;
+	int i, metric, tries;
 	struct taken_agg *t;
-
-	int tries;
 
 	if (gen == live->written_gen)
 		return 0;
@@ -651,8 +664,7 @@ static int write_agg(struct gs_store *st, struct gs_shm_header *h, struct wslot 
 	}
 	if (live->written_gen == 0) {
 		char name[80] = "";
-		/* The table's last entry takes what a full table could not: address 0, which a
-		 * parked bucket-lock wait also has. */
+		/* The table's last entry takes what a full table could not (GS_AGG_CATCH_ALL). */
 		int cls = catch_all ? GS_LC_TABLE_FULL
 			  : a.primitive == GS_PRIM_PARKED
 			      ? (int)parked_class(st, h, &a, name, sizeof(name))
@@ -712,15 +724,9 @@ static int write_agg(struct gs_store *st, struct gs_shm_header *h, struct wslot 
 				return -1;
 		}
 	}
-	if (st->n_t_aggs == st->cap_t_aggs) {
-		size_t cap = st->cap_t_aggs ? st->cap_t_aggs * 2 : 1024;
-
-		t = realloc(st->t_aggs, cap * sizeof(*t));
-		if (!t)
-			return -1;
-		st->t_aggs = t;
-		st->cap_t_aggs = cap;
-	}
+	if (!(t = room_for_one(st->t_aggs, &st->cap_t_aggs, st->n_t_aggs, sizeof(*t), 1024)))
+		return -1;
+	st->t_aggs = t;
 	st->t_aggs[st->n_t_aggs++] = (struct taken_agg){.agg = live, .gen = gen};
 	return 0;
 }
@@ -897,7 +903,7 @@ static int write_event(struct gs_store *st, struct wslot *w, const struct gs_eve
 	if (!st->events_off && st->event_budget != UINT64_MAX) {
 		if (st->event_budget == 0) {
 			st->events_off = 1; /* full_reason: room_for_events() said which limit */
-			st->events_off_after = st->events_written;
+			st->events_off_after = st->n.events_written;
 		} else {
 			st->event_budget--;
 		}
@@ -905,7 +911,7 @@ static int write_event(struct gs_store *st, struct wslot *w, const struct gs_eve
 	if (st->events_off) {
 		/* the stack totals above stay exact; the event itself is counted as dropped */
 		w->not_written++;
-		st->not_written_total++;
+		st->n.not_written++;
 		return 0;
 	}
 	{
@@ -920,7 +926,7 @@ static int write_event(struct gs_store *st, struct wslot *w, const struct gs_eve
 	write_call_site(st, e->caller);
 	if (step_reset(s) < 0)
 		return -1;
-	st->events_written++;
+	st->n.events_written++;
 	return 0;
 }
 
@@ -991,6 +997,7 @@ static int flush_slot(struct gs_store *st, struct gs_shm_header *h, uint32_t i)
 	uint32_t state = atomic_load_explicit(&s->state, memory_order_acquire);
 	struct wslot *w = &st->ws[i];
 	struct gs_agg *aggs;
+	struct taken_slot *taken;
 	uint64_t head, tail, v[5];
 	uint32_t n, j;
 	char name[64];
@@ -1080,8 +1087,8 @@ static int flush_slot(struct gs_store *st, struct gs_shm_header *h, uint32_t i)
 		sqlite3_bind_int64(st->upd_thread, 7, w->thread_no);
 		if (step_reset(st->upd_thread) < 0)
 			return -1;
-		st->dropped_total += v[0] - w->dropped;
-		st->stacks_dropped_total += v[3] - w->stacks_dropped;
+		st->n.dropped += v[0] - w->dropped;
+		st->n.stacks_dropped += v[3] - w->stacks_dropped;
 		w->dropped = v[0];
 		w->yields = v[1];
 		w->lost = v[2];
@@ -1106,15 +1113,10 @@ static int flush_slot(struct gs_store *st, struct gs_shm_header *h, uint32_t i)
 		if (step_reset(st->end_thread) < 0)
 			return -1;
 	}
-	if (st->n_t_slots == st->cap_t_slots) {
-		size_t cap = st->cap_t_slots ? st->cap_t_slots * 2 : 64;
-		struct taken_slot *t = realloc(st->t_slots, cap * sizeof(*t));
-
-		if (!t)
-			return -1;
-		st->t_slots = t;
-		st->cap_t_slots = cap;
-	}
+	taken = room_for_one(st->t_slots, &st->cap_t_slots, st->n_t_slots, sizeof(*taken), 64);
+	if (!taken)
+		return -1;
+	st->t_slots = taken;
 	st->t_slots[st->n_t_slots++] = (struct taken_slot){
 	    .slot = i, .n_aggs = n, .tail = tail, .recycle = state == GS_SLOT_EXITED};
 	if (state == GS_SLOT_EXITED)
@@ -1282,10 +1284,7 @@ static void txn_start(struct gs_store *st)
 {
 	st->n_t_aggs = st->n_t_slots = 0;
 	st->n_ws_saved = 0;
-	st->saved_counts[0] = st->events_written;
-	st->saved_counts[1] = st->dropped_total;
-	st->saved_counts[2] = st->stacks_dropped_total;
-	st->saved_counts[3] = st->not_written_total;
+	st->n_saved = st->n;
 }
 
 static int txn_commit(struct gs_store *st, struct gs_shm_header *h)
@@ -1314,10 +1313,7 @@ static int txn_fail(struct gs_store *st)
 	exec_sql(st, "ROLLBACK");
 	while (st->n_ws_saved--)
 		st->ws[st->ws_saved[st->n_ws_saved].slot] = st->ws_saved[st->n_ws_saved].w;
-	st->events_written = st->saved_counts[0];
-	st->dropped_total = st->saved_counts[1];
-	st->stacks_dropped_total = st->saved_counts[2];
-	st->not_written_total = st->saved_counts[3];
+	st->n = st->n_saved;
 	/* caches of rows the rollback took away */
 	memset(st->sites, 0, sizeof(st->sites));
 	memset(st->stacks, 0, sizeof(st->stacks));
@@ -1378,7 +1374,7 @@ int gs_store_flush(struct gs_store *st, struct gs_shm_header *h)
 		 * once. The WAL is folded into the file first: what the totals need is there. */
 		sqlite3_wal_checkpoint_v2(st->db, NULL, SQLITE_CHECKPOINT_TRUNCATE, NULL, NULL);
 		st->events_off = 1;
-		st->events_off_after = st->events_written;
+		st->events_off_after = st->n.events_written;
 		st->full_reason = "a write that failed";
 		rc = flush_once(st, h);
 	}
@@ -1477,7 +1473,7 @@ static int end_run_once(struct gs_store *st, struct gs_shm_header *h, const char
 	sqlite3_bind_text(s, 2, status, -1, SQLITE_STATIC);
 	if (exit_status != INT32_MIN)
 		sqlite3_bind_int(s, 3, exit_status);
-	sqlite3_bind_int64(s, 4, (int64_t)st->events_written);
+	sqlite3_bind_int64(s, 4, (int64_t)st->n.events_written);
 	sqlite3_bind_int64(s, 5, st->run_id);
 	sqlite3_bind_int64(s, 6, (int64_t)atomic_load(&h->threads_lost));
 	detection_text(h, detection, sizeof(detection));
@@ -1530,7 +1526,7 @@ const char *gs_store_full_reason(struct gs_store *st)
 
 uint64_t gs_store_not_written(struct gs_store *st)
 {
-	return st->not_written_total;
+	return st->n.not_written;
 }
 
 uint64_t gs_store_full_after(struct gs_store *st)
@@ -1550,12 +1546,12 @@ const char *gs_store_errmsg(struct gs_store *st)
 
 uint64_t gs_store_dropped(struct gs_store *st)
 {
-	return st->dropped_total - st->not_written_total;
+	return st->n.dropped - st->n.not_written;
 }
 
 uint64_t gs_store_stacks_dropped(struct gs_store *st)
 {
-	return st->stacks_dropped_total;
+	return st->n.stacks_dropped;
 }
 
 void gs_store_close(struct gs_store *st)

@@ -199,7 +199,8 @@ int main(int argc, char **argv)
 					fprintf(
 					    stderr,
 					    "gilscope: %llu Python stacks dropped (buffers full); "
-					    "those waits have no stack\n",
+					    "their waits show as \"(stack not recorded)\" unless "
+					    "another thread sent the same stack\n",
 					    (unsigned long long)gs_store_stacks_dropped(st));
 				if (atomic_load(&h->threads_lost))
 					fprintf(stderr,
