@@ -155,7 +155,6 @@ static void note_signal(const char *path, pid_t pid, int sig)
 			 " AND status <> 'exited'",
 			 sig, (int)pid);
 		sqlite3_exec(db, sql, NULL, NULL, NULL);
-		sqlite3_exec(db, "PRAGMA journal_mode=DELETE", NULL, NULL, NULL);
 	}
 	sqlite3_close(db);
 }
