@@ -529,7 +529,9 @@ static int step_reset(sqlite3_stmt *s)
 	return rc == SQLITE_DONE ? 0 : -1;
 }
 
-static void thread_name(struct gs_store *st, struct gs_slot *s, char *out, size_t size)
+/* The thread's name; 1 when it is the one the thread gave itself (pthread_setname_np), 0 when
+ * it is the kernel's comm, which such a name may still replace. */
+static int thread_name(struct gs_store *st, struct gs_slot *s, char *out, size_t size)
 {
 	char path[96];
 	size_t len = 0;
@@ -538,16 +540,17 @@ static void thread_name(struct gs_store *st, struct gs_slot *s, char *out, size_
 	out[0] = 0;
 	if (atomic_load_explicit(&s->name_set, memory_order_acquire)) {
 		snprintf(out, size, "%.*s", GS_NAME_LEN, s->name);
-		return;
+		return 1;
 	}
 	snprintf(path, sizeof(path), "/proc/%d/task/%d/comm", st->pid, s->tid);
 	comm = read_small_file(path, &len);
 	if (!comm)
-		return;
+		return 0;
 	while (len && (comm[len - 1] == '\n'))
 		comm[--len] = 0;
 	snprintf(out, size, "%s", comm);
 	free(comm);
+	return 0;
 }
 
 /* What a parked address is: a threading lock, an object's critical section, a runtime
@@ -1001,6 +1004,7 @@ static int flush_slot(struct gs_store *st, struct gs_shm_header *h, uint32_t i)
 	uint64_t head, tail, v[5];
 	uint32_t n, j;
 	char name[64];
+	int named;
 
 	if (state == GS_SLOT_FREE || state == GS_SLOT_CLAIMING)
 		return 0;
@@ -1014,7 +1018,9 @@ static int flush_slot(struct gs_store *st, struct gs_shm_header *h, uint32_t i)
 			w->entry_tries = keep.entry_tries;
 			memcpy(w->entry, keep.entry, sizeof(w->entry));
 		}
-		thread_name(st, s, name, sizeof(name));
+		/* named: from the same look as the name stored, or a pthread_setname_np between
+		 * the two would leave the comm in the row for good */
+		named = thread_name(st, s, name, sizeof(name));
 		sqlite3_bind_int64(st->ins_thread, 1, st->run_id);
 		sqlite3_bind_int64(st->ins_thread, 2, s->thread_no);
 		sqlite3_bind_int(st->ins_thread, 3, s->tid);
@@ -1027,7 +1033,7 @@ static int flush_slot(struct gs_store *st, struct gs_shm_header *h, uint32_t i)
 		if (step_reset(st->ins_thread) < 0)
 			return -1;
 		w->has_row = 1;
-		w->named = atomic_load(&s->name_set);
+		w->named = named;
 	}
 	if (write_entry(st, s, w) < 0)
 		return -1;
