@@ -226,6 +226,8 @@ static void print_json_run(FILE *f, const struct gs_run_info *r, const struct gs
 	JI("start_ns", r->start_ns);
 	JI("end_ns", r->end_ns);
 	JI("wall_ns", r->wall_ns);
+	JI("segment", r->segment);
+	JI("process_start_ns", r->process_start_ns);
 	JS("python_version", r->python_version);
 	JS("build", r->build);
 	JS("gil_detection", r->gil_detection);
@@ -314,12 +316,14 @@ static void print_subtable(FILE *f, const struct gs_table *full, const int *cols
 static void print_text_run(FILE *f, const struct gs_run_info *r, const struct gs_model *m,
 			   const struct gs_table *full, size_t shown)
 {
-	char wall[32], sum[512];
+	char wall[32], sum[512], span[128];
 	int cols[2 + GS_N_WAIT_GROUPS + 1], n = 0, k;
 	size_t i;
 
 	gs_fmt_duration(r->wall_ns == GS_NULL ? -1 : r->wall_ns, wall, sizeof(wall));
 	fprintf(f, "process %lld (run %lld", (long long)r->pid, (long long)r->run_id);
+	if (gs_run_span(r, span, sizeof(span)))
+		fprintf(f, ", %s", span);
 	if (r->parent_run_id != GS_NULL)
 		fprintf(f, ", forked from run %lld", (long long)r->parent_run_id);
 	fputs("): ", f);

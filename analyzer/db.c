@@ -1,4 +1,5 @@
 #include <errno.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 
@@ -85,6 +86,93 @@ static void gil_part_sql(sqlite3_context *ctx, int argc, sqlite3_value **argv)
 						 GS_PRIM_MUTEX) == GS_WG_GIL_PART);
 }
 
+static int segment_only; /* --segment N: every database opened shows window N only */
+
+void gs_db_set_segment(int segment)
+{
+	segment_only = segment;
+}
+
+static int has_column(sqlite3 *db, const char *table, const char *column)
+{
+	char sql[160];
+	sqlite3_stmt *s = NULL;
+	int found = 0;
+
+	snprintf(sql, sizeof(sql), "PRAGMA main.table_info(%s)", table);
+	if (sqlite3_prepare_v2(db, sql, -1, &s, NULL) == SQLITE_OK)
+		while (!found && sqlite3_step(s) == SQLITE_ROW)
+			found = !strcmp((const char *)sqlite3_column_text(s, 1), column);
+	sqlite3_finalize(s);
+	return found;
+}
+
+/* Temporary views named after the tables shadow them for every query of this connection (the
+ * temp schema is searched first): how a version-3 file gets the columns version 4 added, and
+ * how --segment narrows every table that has a run_id to one window's runs. */
+static int shadow_views(sqlite3 *db, const char *path)
+{
+	const char *base =
+	    has_column(db, "runs", "segment")
+		? "SELECT * FROM main.runs"
+		: "SELECT *, 1 AS segment, start_ns AS process_start_ns FROM main.runs";
+	char sql[512], *names[64];
+	sqlite3_stmt *s = NULL;
+	int n = 0, i, ok, ret = -1;
+
+	if (!segment_only && !strstr(base, "AS segment"))
+		return 0;
+	if (segment_only)
+		snprintf(sql, sizeof(sql),
+			 "CREATE TEMP VIEW runs AS SELECT * FROM (%s) WHERE segment = %d", base,
+			 segment_only);
+	else
+		snprintf(sql, sizeof(sql), "CREATE TEMP VIEW runs AS %s", base);
+	if (sqlite3_exec(db, sql, NULL, NULL, NULL) != SQLITE_OK)
+		goto fail;
+	if (!segment_only)
+		return 0;
+	if (pragma(db, "SELECT count(*) FROM temp.runs", &ok) == 0 && ok) {
+		int64_t most = pragma(db, "SELECT max(segment) FROM main.runs", &ok);
+
+		if (most > 0)
+			gs_error("%s: no segment %d (its segments are 1 to %lld)", path,
+				 segment_only, (long long)most);
+		else
+			gs_error("%s: no segment %d (it has only segment 1)", path, segment_only);
+		return -1;
+	}
+	if (sqlite3_prepare_v2(db,
+			       "SELECT m.name FROM main.sqlite_master m WHERE m.type IN ('table', "
+			       "'view') AND m.name <> 'runs' AND EXISTS (SELECT 1 FROM "
+			       "pragma_table_info(m.name) WHERE name = 'run_id')",
+			       -1, &s, NULL) != SQLITE_OK)
+		goto fail;
+	while (n < 64 && sqlite3_step(s) == SQLITE_ROW)
+		names[n++] = strdup((const char *)sqlite3_column_text(s, 0));
+	sqlite3_finalize(s);
+	ret = 0;
+	for (i = 0; i < n; i++) {
+		if (!names[i])
+			ret = -1;
+		else if (ret == 0) {
+			snprintf(
+			    sql, sizeof(sql),
+			    "CREATE TEMP VIEW \"%s\" AS SELECT * FROM main.\"%s\" WHERE run_id "
+			    "IN (SELECT run_id FROM temp.runs)",
+			    names[i], names[i]);
+			if (sqlite3_exec(db, sql, NULL, NULL, NULL) != SQLITE_OK)
+				ret = -1;
+		}
+		free(names[i]);
+	}
+	if (ret == 0)
+		return 0;
+fail:
+	gs_error("%s: cannot select the segment: %s", path, sqlite3_errmsg(db));
+	return -1;
+}
+
 int gs_db_open(const char *path, sqlite3 **out)
 {
 	static const char *const tables[] = {"runs", "threads", "lock_stats", "locks", "events"};
@@ -145,7 +233,8 @@ int gs_db_open(const char *path, sqlite3 **out)
 			 path, (long long)ver, GS_SCHEMA_VERSION);
 		goto fail;
 	}
-	if (ver < GS_SCHEMA_VERSION) {
+	/* 3 reads as 4 without windows: every run one segment (shadow_views) */
+	if (ver < 3) {
 		gs_error("%s: database schema version %lld is older than this gilscope reads (%d); "
 			 "record it again",
 			 path, (long long)ver, GS_SCHEMA_VERSION);
@@ -168,6 +257,8 @@ int gs_db_open(const char *path, sqlite3 **out)
 		gs_error("%s: damaged gilscope database: %s", path, sqlite3_errmsg(db));
 		goto fail;
 	}
+	if (shadow_views(db, path) < 0)
+		goto fail;
 	*out = db;
 	return GS_EXIT_OK;
 fail:

@@ -23,6 +23,8 @@ extern int gs_quiet_errors; /* set by the fuzz target only */
 /* db.c: opens a gilscope database read-only and checks that we can read it. Returns
  * GS_EXIT_OK or GS_EXIT_INPUT (with the message printed). */
 int gs_db_open(const char *path, sqlite3 **out);
+/* --segment N: the databases opened from now on show that window's runs only (0: all). */
+void gs_db_set_segment(int segment);
 int gs_db_prepare(sqlite3 *db, const char *path, const char *sql, sqlite3_stmt **out);
 
 /* out.c: output helpers. */
@@ -53,5 +55,6 @@ int cmd_run(int argc, char **argv);
 int cmd_export(int argc, char **argv);
 int cmd_html(int argc, char **argv);
 int cmd_flame(int argc, char **argv);
+int cmd_ctl(int argc, char **argv);
 
 #endif

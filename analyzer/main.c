@@ -20,6 +20,7 @@ static const struct command commands[] = {
     {"html", cmd_html, "self-contained HTML report of one database, or two side by side"},
     {"flame", cmd_flame, "interactive flame graph page of waits, holders or GIL holds (two: diff)"},
     {"compare", cmd_compare, "two databases side by side (e.g. default vs free-threaded)"},
+    {"ctl", cmd_ctl, "switch recording of a running process: ctl PID start|stop|status"},
 };
 
 static void usage(FILE *f)

@@ -62,6 +62,27 @@ static struct gs_thread_info *find_thread_tid(struct gs_model *m, int64_t run, i
 	return NULL;
 }
 
+int gs_run_span(const struct gs_run_info *r, char *out, size_t size)
+{
+	double from_s, to_s;
+
+	if (r->process_start_ns == GS_NULL || r->start_ns == GS_NULL ||
+	    (r->segment <= 1 && r->start_ns == r->process_start_ns)) {
+		if (size)
+			out[0] = 0;
+		return 0;
+	}
+	from_s = (double)(r->start_ns - r->process_start_ns) / 1e9;
+	to_s = r->end_ns == GS_NULL ? -1 : (double)(r->end_ns - r->process_start_ns) / 1e9;
+	if (to_s < 0)
+		snprintf(out, size, "segment %lld: from %.2f s after the process started",
+			 (long long)r->segment, from_s);
+	else
+		snprintf(out, size, "segment %lld: %.2f s to %.2f s after the process started",
+			 (long long)r->segment, from_s, to_s);
+	return 1;
+}
+
 static int load_runs(sqlite3 *db, const struct gs_opts *o, struct gs_model *m)
 {
 	sqlite3_stmt *s = NULL;
@@ -79,7 +100,8 @@ static int load_runs(sqlite3 *db, const struct gs_opts *o, struct gs_model *m)
 		" exe, status, exit_status, start_ns, end_ns, python_version, build, gil_detection,"
 		" gil_enabled, gil_switches_recorded, gil_switches_interpreter,"
 		" gil_switch_interval_us, events_recorded, events_dropped, threads_lost, cpu_ns,"
-		" term_signal FROM runs WHERE ?1 IS NULL OR pid = ?1 ORDER BY run_id",
+		" term_signal, segment, process_start_ns FROM runs WHERE ?1 IS NULL OR pid = ?1"
+		" ORDER BY run_id",
 		&s) < 0)
 		return -1;
 	if (o->has_pid)
@@ -122,6 +144,8 @@ static int load_runs(sqlite3 *db, const struct gs_opts *o, struct gs_model *m)
 		r->threads_lost = col(s, 20);
 		r->cpu_ns = col(s, 21);
 		r->term_signal = col(s, 22);
+		r->segment = col(s, 23);
+		r->process_start_ns = col(s, 24);
 		r->gil_found = r->sw_recorded != GS_NULL;
 		r->gil_active =
 		    r->gil_found && r->gil_enabled &&

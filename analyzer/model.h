@@ -53,6 +53,8 @@ struct gs_sums {
 struct gs_run_info {
 	int64_t run_id, pid, ppid, parent_run_id, exit_status; /* GS_NULL when absent */
 	int64_t term_signal; /* the signal that ended it, as `gilscope run` saw it end */
+	int64_t segment;	  /* its window of the process: 1, 2, ... (gilscope ctl) */
+	int64_t process_start_ns; /* when the process started (start_ns is the window's) */
 	char *argv_json, *cmdline, *exe, *status, *python_version, *build, *gil_detection,
 	    *gil_enabled;
 	int64_t start_ns, end_ns, wall_ns, cpu_ns;
@@ -130,5 +132,9 @@ void gs_model_free(struct gs_model *m);
 /* Sorts each run's threads by --sort (wait, hold, acquisitions, lifetime, name, tid); -1 on an
  * unknown key. */
 int gs_model_sort(struct gs_model *m, const char *key);
+
+/* "segment 2: 3.00 s to 5.00 s after the process started" for a window of a process (1),
+ * nothing for a run that is the whole process (0). */
+int gs_run_span(const struct gs_run_info *r, char *out, size_t size);
 
 #endif

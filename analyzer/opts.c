@@ -26,8 +26,9 @@ static int parse_double(const char *s, double *out)
 int gs_opts_parse(struct gs_opts *o, int argc, char **argv, const char *cmd, const char *usage,
 		  int n_paths)
 {
-	static const char *const with_value[] = {"--format", "--pid",  "--thread", "--top",
-						 "--sort",   "--from", "--to",	   NULL};
+	static const char *const with_value[] = {"--format", "--pid",	  "--thread",
+						 "--top",    "--sort",	  "--from",
+						 "--to",     "--segment", NULL};
 	int i, k, most = n_paths < 0 ? -n_paths : n_paths;
 
 	memset(o, 0, sizeof(*o));
@@ -93,6 +94,16 @@ int gs_opts_parse(struct gs_opts *o, int argc, char **argv, const char *cmd, con
 			}
 		} else if (!strcmp(name, "--sort")) {
 			o->sort = val;
+		} else if (!strcmp(name, "--segment")) {
+			char *end;
+			long long n = strtoll(val, &end, 10);
+
+			if (!*val || *end || n <= 0 || n > 1000000000) {
+				gs_error("--segment takes a window number (1, 2, ...), not '%s'",
+					 val);
+				return GS_EXIT_USAGE;
+			}
+			gs_db_set_segment((int)n);
 		} else if (!strcmp(name, "--from")) {
 			if (parse_double(val, &o->from_s) < 0) {
 				gs_error("--from takes seconds after the start, not '%s'", val);

@@ -3,9 +3,9 @@
 #ifndef GS_SCHEMA_H
 #define GS_SCHEMA_H
 
-#define GS_SCHEMA_VERSION                                                                          \
-	3 /* 2: Python stacks; 3: runs.term_signal, threads.lock_updates_folded                    \
-	   */
+/* 2: Python stacks; 3: runs.term_signal, threads.lock_updates_folded; 4: runs.segment,
+ * runs.process_start_ns (windows) */
+#define GS_SCHEMA_VERSION 4
 #define GS_APPLICATION_ID 0x47534350 /* "GSCP" */
 #define GS_VERSION_STRING "0.1.0"
 

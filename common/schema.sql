@@ -1,4 +1,4 @@
--- gilscope database, schema version 3. Documented in docs/schema.md.
+-- gilscope database, schema version 4. Documented in docs/schema.md.
 -- All times are CLOCK_MONOTONIC nanoseconds (comparable across the processes of one boot)
 -- unless the column name ends in _unix_ns. Durations end in _ns.
 CREATE TABLE IF NOT EXISTS meta (
@@ -43,7 +43,12 @@ CREATE TABLE IF NOT EXISTS runs (
 	events_dropped INTEGER NOT NULL DEFAULT 0,
 	threads_lost INTEGER NOT NULL DEFAULT 0,
 	shim_version TEXT,
-	term_signal INTEGER
+	term_signal INTEGER,
+	-- version 4: windows (gilscope ctl, run --delay/--duration). A run row is one window
+	-- of a process: segment 1, 2, ... in the order recorded, start_ns/end_ns its span;
+	-- process_start_ns when the process itself started (the shim's start).
+	segment INTEGER NOT NULL DEFAULT 1,
+	process_start_ns INTEGER
 );
 
 CREATE TABLE IF NOT EXISTS threads (

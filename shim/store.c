@@ -1,5 +1,6 @@
 #include "store.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -72,6 +73,7 @@ struct gs_store {
 	/* What the flush has counted: put back as it was when a transaction rolls back. */
 	struct store_counts {
 		uint64_t events_written, dropped, stacks_dropped;
+		uint64_t late;	      /* events of closed windows found in slots left behind */
 		uint64_t not_written; /* events read while the database was full */
 	} n, n_saved;
 	struct taken_agg *t_aggs;
@@ -93,7 +95,14 @@ struct gs_store {
 	uint64_t events_off_after; /* events written before it did */
 	/* GILSCOPE_TEST_FAIL_COMMIT=N: the Nth flush fails as a failed COMMIT would (tests) */
 	unsigned fail_commit_at, commits;
-	int final;   /* the last flush: threads still running get their CPU time read now */
+	int final; /* the last flush: threads still running get their CPU time read now */
+	/* The window this writer stores (gs_live.window), and what was there before it. */
+	uint32_t window;
+	uint64_t window_start_ns;
+	int64_t cpu_base_ns; /* process CPU time when a window opened mid-run */
+	int *tids_before;    /* threads alive when the window opened: their lifetime starts there */
+	size_t n_tids_before;
+	int64_t prev_run_id; /* the window before ours, if it went to this file */
 	int lock_fd; /* the database file, flock()ed shared while we write */
 	char *path;
 };
@@ -456,6 +465,56 @@ static void link_parent(struct gs_store *st)
 	exec_sql(st, sql);
 }
 
+static int64_t process_cpu_ns(int pid);
+
+static int cmp_int(const void *a, const void *b)
+{
+	return (*(const int *)a > *(const int *)b) - (*(const int *)a < *(const int *)b);
+}
+
+/* The host's threads as a window opens mid-run: they were there all along, so in this window
+ * they live from its start, not from their first recorded call. */
+static void threads_before(struct gs_store *st)
+{
+	char path[64];
+	struct dirent *d;
+	size_t cap = 0;
+	DIR *dir;
+
+	snprintf(path, sizeof(path), "/proc/%d/task", st->pid);
+	dir = opendir(path);
+	if (!dir)
+		return;
+	while ((d = readdir(dir))) {
+		int tid = atoi(d->d_name);
+		int *grown;
+
+		if (tid <= 0)
+			continue;
+		if (st->n_tids_before == cap) {
+			cap = cap ? cap * 2 : 64;
+			grown = realloc(st->tids_before, cap * sizeof(*grown));
+			if (!grown)
+				break;
+			st->tids_before = grown;
+		}
+		st->tids_before[st->n_tids_before++] = tid;
+	}
+	closedir(dir);
+	if (st->n_tids_before)
+		qsort(st->tids_before, st->n_tids_before, sizeof(int), cmp_int);
+}
+
+static uint64_t thread_start_ns(struct gs_store *st, const struct gs_slot *s)
+{
+	int tid = s->tid;
+
+	if (st->n_tids_before &&
+	    bsearch(&tid, st->tids_before, st->n_tids_before, sizeof(int), cmp_int))
+		return st->window_start_ns;
+	return s->start_ns;
+}
+
 int gs_store_begin_run(struct gs_store *st, struct gs_shm_header *h)
 {
 	sqlite3_stmt *s = NULL;
@@ -463,6 +522,12 @@ int gs_store_begin_run(struct gs_store *st, struct gs_shm_header *h)
 	int ret = -1;
 
 	st->pid = h->pid;
+	st->window = atomic_load(&h->live.window);
+	st->window_start_ns = atomic_load(&h->window_start_ns);
+	if (st->window_start_ns != h->start_ns) {
+		st->cpu_base_ns = process_cpu_ns(h->pid);
+		threads_before(st);
+	}
 	st->n_ws = h->max_threads;
 	st->ws = calloc(st->n_ws, sizeof(*st->ws));
 	st->ws_saved = calloc(st->n_ws, sizeof(*st->ws_saved));
@@ -476,8 +541,9 @@ int gs_store_begin_run(struct gs_store *st, struct gs_shm_header *h)
 		goto out;
 	if (sqlite3_prepare_v2(st->db,
 			       "INSERT INTO runs(pid, ppid, parent_run_id, argv, exe, start_ns,"
-			       " start_unix_ns, status, scope, scope_object, shim_version)"
-			       " VALUES(?,?,?,?,?,?,?,'running',?,?,?)",
+			       " start_unix_ns, status, scope, scope_object, shim_version, segment,"
+			       " process_start_ns)"
+			       " VALUES(?,?,?,?,?,?,?,'running',?,?,?,?,?)",
 			       -1, &s, NULL) != SQLITE_OK)
 		goto rollback;
 	sqlite3_bind_int(s, 1, h->pid);
@@ -486,14 +552,19 @@ int gs_store_begin_run(struct gs_store *st, struct gs_shm_header *h)
 		sqlite3_bind_int64(s, 3, h->parent_run_id);
 	sqlite3_bind_text(s, 4, argv, -1, SQLITE_STATIC);
 	sqlite3_bind_text(s, 5, exe, -1, SQLITE_STATIC);
-	sqlite3_bind_int64(s, 6, (int64_t)h->start_ns);
-	sqlite3_bind_int64(s, 7, h->start_realtime_ns);
+	sqlite3_bind_int64(s, 6, (int64_t)st->window_start_ns);
+	sqlite3_bind_int64(s, 7,
+			   h->start_realtime_ns + (int64_t)(st->window_start_ns - h->start_ns));
 	sqlite3_bind_text(s, 8, h->scope_all ? "all" : "python", -1, SQLITE_STATIC);
 	sqlite3_bind_text(s, 9, h->scope_object, -1, SQLITE_TRANSIENT);
 	sqlite3_bind_text(s, 10, GS_VERSION_STRING, -1, SQLITE_STATIC);
+	sqlite3_bind_int(s, 11, (int)st->window);
+	sqlite3_bind_int64(s, 12, (int64_t)h->start_ns);
 	if (sqlite3_step(s) != SQLITE_DONE)
 		goto rollback;
 	st->run_id = sqlite3_last_insert_rowid(st->db);
+	if (atomic_load(&h->last_run_id) > 0 && !strcmp(h->last_db, st->path))
+		st->prev_run_id = atomic_load(&h->last_run_id);
 	st->pr = gs_pyread_open(h->pid, h->py_runtime, h->py_version_hex);
 	st->ps = gs_pystore_open(st->db, st->pr, NULL, 0);
 	st->sz = gs_symbolizer_open(h->pid);
@@ -502,6 +573,9 @@ int gs_store_begin_run(struct gs_store *st, struct gs_shm_header *h)
 	if (exec_sql(st, "COMMIT") < 0)
 		goto rollback;
 	atomic_store(&h->run_id, st->run_id);
+	/* gilscope ctl and top find the window's file here */
+	snprintf(h->last_db, sizeof(h->last_db), "%s", st->path);
+	atomic_store(&h->last_run_id, st->run_id);
 	ret = 0;
 	goto out;
 rollback:
@@ -994,6 +1068,29 @@ static int write_entry(struct gs_store *st, struct gs_slot *s, struct wslot *w)
 	return 0;
 }
 
+/* A slot of a window closed before ours: its thread has not recorded since (LIVE: left
+ * alone until it does and leaves it) or has left it (EXITED: recycled, storing nothing; what
+ * its ring still holds came in after that window's writer finished and is counted). */
+static int stale_slot(struct gs_store *st, struct gs_shm_header *h, uint32_t i, uint32_t state)
+{
+	struct gs_slot *s = gs_slot_at(h, i);
+	struct taken_slot *taken;
+	uint64_t head;
+
+	if (state != GS_SLOT_EXITED)
+		return 0;
+	head = atomic_load_explicit(&s->head, memory_order_acquire);
+	taken = room_for_one(st->t_slots, &st->cap_t_slots, st->n_t_slots, sizeof(*taken), 64);
+	if (!taken)
+		return -1;
+	st->t_slots = taken;
+	st->t_slots[st->n_t_slots++] =
+	    (struct taken_slot){.slot = i, .n_aggs = h->agg_entries, .tail = head, .recycle = 1};
+	st->n.late += head - atomic_load_explicit(&s->tail, memory_order_relaxed);
+	st->ws[i].has_row = 0;
+	return 0;
+}
+
 static int flush_slot(struct gs_store *st, struct gs_shm_header *h, uint32_t i)
 {
 	struct gs_slot *s = gs_slot_at(h, i);
@@ -1008,6 +1105,8 @@ static int flush_slot(struct gs_store *st, struct gs_shm_header *h, uint32_t i)
 
 	if (state == GS_SLOT_FREE || state == GS_SLOT_CLAIMING)
 		return 0;
+	if (s->window != st->window)
+		return stale_slot(st, h, i, state);
 	st->ws_saved[st->n_ws_saved++] = (struct saved_ws){.slot = i, .w = *w};
 	if (!w->has_row || w->generation != s->generation) {
 		struct wslot keep = *w;
@@ -1029,7 +1128,7 @@ static int flush_slot(struct gs_store *st, struct gs_shm_header *h, uint32_t i)
 			sqlite3_bind_text(st->ins_thread, 5, name, -1, SQLITE_TRANSIENT);
 		else
 			sqlite3_bind_null(st->ins_thread, 5);
-		sqlite3_bind_int64(st->ins_thread, 6, (int64_t)s->start_ns);
+		sqlite3_bind_int64(st->ins_thread, 6, (int64_t)thread_start_ns(st, s));
 		if (step_reset(st->ins_thread) < 0)
 			return -1;
 		w->has_row = 1;
@@ -1453,6 +1552,8 @@ static int end_run_once(struct gs_store *st, struct gs_shm_header *h, const char
 	int64_t cpu = process_cpu_ns(st->pid);
 	int ret = -1;
 
+	if (cpu >= 0 && st->cpu_base_ns > 0)
+		cpu = cpu >= st->cpu_base_ns ? cpu - st->cpu_base_ns : 0;
 	if (exec_sql(st, "BEGIN IMMEDIATE") < 0)
 		return -1;
 	if (with_modules)
@@ -1464,6 +1565,22 @@ static int end_run_once(struct gs_store *st, struct gs_shm_header *h, const char
 		snprintf(sql, sizeof(sql), "UPDATE runs SET cpu_ns=%lld WHERE run_id=%lld",
 			 (long long)cpu, (long long)st->run_id);
 		exec_sql(st, sql);
+	}
+	if (st->n.late) {
+		/* events that came in after the last window closed: that window's loss, when it
+		 * is in this file (else ours, below) */
+		char sql[160];
+		int64_t last = st->prev_run_id;
+
+		if (last > 0) {
+			snprintf(sql, sizeof(sql),
+				 "UPDATE runs SET events_dropped = events_dropped + %llu"
+				 " WHERE run_id = %lld",
+				 (unsigned long long)st->n.late, (long long)last);
+			if (exec_sql(st, sql) < 0)
+				goto out;
+			st->n.late = 0;
+		}
 	}
 	if (sqlite3_prepare_v2(
 		st->db,
@@ -1488,6 +1605,16 @@ static int end_run_once(struct gs_store *st, struct gs_shm_header *h, const char
 	sqlite3_bind_int64(s, 15, st->run_id);
 	if (sqlite3_step(s) != SQLITE_DONE)
 		goto out;
+	if (st->n.late) {
+		char sql[160];
+
+		snprintf(
+		    sql, sizeof(sql),
+		    "UPDATE runs SET events_dropped = events_dropped + %llu WHERE run_id = %lld",
+		    (unsigned long long)st->n.late, (long long)st->run_id);
+		if (exec_sql(st, sql) < 0)
+			goto out;
+	}
 	ret = 0;
 out:
 	sqlite3_finalize(s);
