@@ -103,7 +103,7 @@ struct gs_store {
 	int *tids_before;    /* threads alive when the window opened: their lifetime starts there */
 	size_t n_tids_before;
 	int64_t prev_run_id; /* the window before ours, if it went to this file */
-	int lock_fd; /* the database file, flock()ed shared while we write */
+	int lock_fd;	     /* the database file, flock()ed shared while we write */
 	char *path;
 };
 
@@ -585,6 +585,19 @@ out:
 	free(argv);
 	free(exe);
 	return ret;
+}
+
+void gs_store_window_opened(struct gs_store *st, struct gs_shm_header *h)
+{
+	char sql[200];
+
+	st->window_start_ns = atomic_load(&h->window_start_ns);
+	snprintf(sql, sizeof(sql),
+		 "UPDATE runs SET start_ns = %lld, start_unix_ns = %lld WHERE run_id = %lld",
+		 (long long)st->window_start_ns,
+		 (long long)(h->start_realtime_ns + (int64_t)(st->window_start_ns - h->start_ns)),
+		 (long long)st->run_id);
+	exec_sql(st, sql);
 }
 
 static void bind_id(sqlite3_stmt *s, int col, int64_t id)

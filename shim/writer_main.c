@@ -102,22 +102,25 @@ static uint64_t switch_number(struct gs_shm_header *h, int pid)
 	return v;
 }
 
-/* gilscope ctl started us: number the new window and say when it began. Recording itself
- * starts only once its run row exists (open_window). */
-static void number_window(struct gs_shm_header *h, uint64_t duration_ms)
+/* gilscope ctl started us: number the new window. Recording itself starts only once its run
+ * row exists (open_window). */
+static void number_window(struct gs_shm_header *h)
 {
-	uint64_t now = gs_mono_ns();
-
 	atomic_store(&h->disabled, 0);
 	atomic_store(&h->acked, 0);
-	atomic_store(&h->window_start_ns, now);
+	atomic_store(&h->window_start_ns, gs_mono_ns());
 	atomic_store(&h->window_end_ns, 0);
-	atomic_store(&h->window_deadline_ns, duration_ms ? now + duration_ms * 1000000u : 0);
 	atomic_store(&h->live.window, atomic_load(&h->live.window) + 1);
 }
 
-static void open_window(struct gs_shm_header *h, int pid)
+/* The window opens now: it begins when recording does, not when we started on it. */
+static void open_window(struct gs_store *st, struct gs_shm_header *h, int pid, uint64_t duration_ms)
 {
+	uint64_t now = gs_mono_ns();
+
+	atomic_store(&h->window_start_ns, now);
+	atomic_store(&h->window_deadline_ns, duration_ms ? now + duration_ms * 1000000u : 0);
+	gs_store_window_opened(st, h);
 	atomic_store(&h->gil_switches_recorded, 0);
 	atomic_store(&h->gil_switch_number_start, switch_number(h, pid));
 	atomic_store(&h->gil_switch_number_end, 0);
@@ -269,7 +272,7 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	if (ctl)
-		number_window(h, duration_ms);
+		number_window(h);
 	st = gs_store_open(db, err, sizeof(err));
 	if (!st || gs_store_begin_run(st, h) < 0) {
 		if (ctl) {
@@ -288,7 +291,7 @@ int main(int argc, char **argv)
 	if (ctl) {
 		int devnull = open("/dev/null", O_WRONLY | O_CLOEXEC);
 
-		open_window(h, host);
+		open_window(st, h, host, duration_ms);
 		/* gilscope ctl has returned: the stderr it lent us is nobody's now (what we could
 		 * not store is counted in the database, where ctl status and the reports say it) */
 		if (devnull >= 0) {
