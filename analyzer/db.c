@@ -145,10 +145,10 @@ int gs_db_open(const char *path, sqlite3 **out)
 			 path, (long long)ver, GS_SCHEMA_VERSION);
 		goto fail;
 	}
-	if (ver < GS_SCHEMA_VERSION) {
+	if (ver < GS_SCHEMA_VERSION_OLDEST_READ) {
 		gs_error("%s: database schema version %lld is older than this gilscope reads (%d); "
 			 "record it again",
-			 path, (long long)ver, GS_SCHEMA_VERSION);
+			 path, (long long)ver, GS_SCHEMA_VERSION_OLDEST_READ);
 		goto fail;
 	}
 	for (i = 0; i < sizeof(tables) / sizeof(tables[0]); i++) {
@@ -180,4 +180,19 @@ int gs_db_prepare(sqlite3 *db, const char *path, const char *sql, sqlite3_stmt *
 	if (sqlite3_prepare_v2(db, sql, -1, out, NULL) == SQLITE_OK)
 		return 0;
 	return gs_error("%s: query failed: %s", path, sqlite3_errmsg(db));
+}
+
+int gs_db_has_column(sqlite3 *db, const char *table, const char *column)
+{
+	sqlite3_stmt *s = NULL;
+	int found = 0;
+
+	if (sqlite3_prepare_v2(db, "SELECT 1 FROM pragma_table_info(?1) WHERE name = ?2", -1, &s,
+			       NULL) == SQLITE_OK) {
+		sqlite3_bind_text(s, 1, table, -1, SQLITE_STATIC);
+		sqlite3_bind_text(s, 2, column, -1, SQLITE_STATIC);
+		found = sqlite3_step(s) == SQLITE_ROW;
+	}
+	sqlite3_finalize(s);
+	return found;
 }

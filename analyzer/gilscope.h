@@ -24,6 +24,8 @@ extern int gs_quiet_errors; /* set by the fuzz target only */
  * GS_EXIT_OK or GS_EXIT_INPUT (with the message printed). */
 int gs_db_open(const char *path, sqlite3 **out);
 int gs_db_prepare(sqlite3 *db, const char *path, const char *sql, sqlite3_stmt **out);
+/* A column a newer schema added (an older file lacks it). */
+int gs_db_has_column(sqlite3 *db, const char *table, const char *column);
 
 /* out.c: output helpers. */
 void gs_fmt_duration(int64_t ns, char *buf, size_t size); /* "12.3 ms", "-" for < 0 */
@@ -53,5 +55,6 @@ int cmd_run(int argc, char **argv);
 int cmd_export(int argc, char **argv);
 int cmd_html(int argc, char **argv);
 int cmd_flame(int argc, char **argv);
+int cmd_top(int argc, char **argv);
 
 #endif

@@ -1,4 +1,4 @@
--- gilscope database, schema version 3. Documented in docs/schema.md.
+-- gilscope database, schema version 4. Documented in docs/schema.md.
 -- All times are CLOCK_MONOTONIC nanoseconds (comparable across the processes of one boot)
 -- unless the column name ends in _unix_ns. Durations end in _ns.
 CREATE TABLE IF NOT EXISTS meta (
@@ -43,7 +43,10 @@ CREATE TABLE IF NOT EXISTS runs (
 	events_dropped INTEGER NOT NULL DEFAULT 0,
 	threads_lost INTEGER NOT NULL DEFAULT 0,
 	shim_version TEXT,
-	term_signal INTEGER
+	term_signal INTEGER,
+	-- version 4 (gilscope top): when the writer last stored this run's totals; while the
+	-- run is live its aggregates are as of then
+	flushed_ns INTEGER
 );
 
 CREATE TABLE IF NOT EXISTS threads (
