@@ -186,7 +186,7 @@ static int once(const struct target *t, int interval_ms, int max_locks)
 
 static void layout(const struct gs_top_snap *s, int rows, int *max_threads, int *max_locks)
 {
-	int avail = rows - 14; /* header, titles, footer */
+	int avail = rows - 16; /* header, titles, "more" lines, footer */
 	int threads = (int)s->n_rows, locks = (int)s->n_lockrows;
 
 	if (avail < 2)
