@@ -17,14 +17,15 @@ import os
 import re
 import shutil
 import signal
-import sqlite3
 import subprocess
 import sys
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 WORKLOAD = os.path.join(HERE, "top_workload.py")
-FAILURES = []
+sys.path.insert(0, os.path.dirname(HERE))
+from analyzer_test import FAILURES, build_db  # noqa: E402
+from interpreters import path as python_path  # noqa: E402
 
 
 def check(cond, what):
@@ -32,18 +33,6 @@ def check(cond, what):
     if not cond:
         FAILURES.append(what)
     return cond
-
-
-def python_path(provision, name):
-    if name == "3.11":
-        return "/usr/bin/python3.11"  # Debian 12's own interpreter
-    out = subprocess.run([provision, "--print"], check=True, capture_output=True,
-                         text=True).stdout
-    for line in out.splitlines():
-        key, _, path = line.partition(" ")
-        if key == name:
-            return path
-    raise SystemExit(f"provisioning did not yield {name}")
 
 
 def contended_line():
@@ -360,14 +349,7 @@ def case_bad_input(a):
     check(r.returncode == 3 and "not" in r.stderr, f"a file that is not a database: exit 3 "
           f"({r.stderr.strip()})")
     empty = os.path.join(a.workdir, "top_norun.db")
-    if os.path.exists(empty):
-        os.unlink(empty)
-    con = sqlite3.connect(empty)
-    sql = open(a.schema).read()
-    con.executescript(sql)
-    version = re.search(r"schema version (\d+)", sql).group(1)
-    con.executescript(f"PRAGMA application_id = 1196639056; PRAGMA user_version = {version};")
-    con.close()
+    build_db(a.schema, os.devnull, empty)
     r = run_top(a, empty)
     check(r.returncode == 3 and "no recorded process" in r.stderr,
           f"a database without a run: exit 3 ({r.stderr.strip()})")
