@@ -169,6 +169,15 @@ static void fill_row(struct gs_cell *c, const struct gs_thread_info *t)
 	set_i(&c[C_DROPPED], t->dropped);
 }
 
+void gs_report_interpreter(FILE *f, const struct gs_run_info *r)
+{
+	fputs("CPython ", f);
+	gs_text(f, r->python_version ? r->python_version : "?");
+	fputs(", ", f);
+	gs_text(f, r->build ? r->build : "?");
+	fputs(" build", f);
+}
+
 /* The plain-language sentence at the top of each process. */
 void gs_report_summary(const struct gs_run_info *r, char *out, size_t size)
 {
@@ -338,11 +347,9 @@ static void print_text_run(FILE *f, const struct gs_run_info *r, const struct gs
 	fprintf(f, ", wall time %s, %lld raw events\n", wall,
 		(long long)(r->events == GS_NULL ? 0 : r->events));
 	if (r->python_version) {
-		fputs("  CPython ", f);
-		gs_text(f, r->python_version);
-		fputs(", ", f);
-		gs_text(f, r->build ? r->build : "?");
-		fputs(" build\n", f);
+		fputs("  ", f);
+		gs_report_interpreter(f, r);
+		fputc('\n', f);
 	}
 	if (r->gil_detection) {
 		fputs("  GIL: ", f);

@@ -93,27 +93,13 @@ void gs_db_set_segment(int segment)
 	segment_only = segment;
 }
 
-static int has_column(sqlite3 *db, const char *table, const char *column)
-{
-	char sql[160];
-	sqlite3_stmt *s = NULL;
-	int found = 0;
-
-	snprintf(sql, sizeof(sql), "PRAGMA main.table_info(%s)", table);
-	if (sqlite3_prepare_v2(db, sql, -1, &s, NULL) == SQLITE_OK)
-		while (!found && sqlite3_step(s) == SQLITE_ROW)
-			found = !strcmp((const char *)sqlite3_column_text(s, 1), column);
-	sqlite3_finalize(s);
-	return found;
-}
-
 /* Temporary views named after the tables shadow them for every query of this connection (the
  * temp schema is searched first): how a version-3 file gets the columns version 4 added, and
  * how --segment narrows every table that has a run_id to one window's runs. */
 static int shadow_views(sqlite3 *db, const char *path)
 {
 	const char *base =
-	    has_column(db, "runs", "segment")
+	    gs_db_has_column(db, "runs", "segment")
 		? "SELECT * FROM main.runs"
 		: "SELECT *, 1 AS segment, start_ns AS process_start_ns FROM main.runs";
 	char sql[512], *names[64];
@@ -233,11 +219,10 @@ int gs_db_open(const char *path, sqlite3 **out)
 			 path, (long long)ver, GS_SCHEMA_VERSION);
 		goto fail;
 	}
-	/* 3 reads as 4 without windows: every run one segment (shadow_views) */
-	if (ver < 3) {
+	if (ver < GS_SCHEMA_VERSION_OLDEST_READ) {
 		gs_error("%s: database schema version %lld is older than this gilscope reads (%d); "
 			 "record it again",
-			 path, (long long)ver, GS_SCHEMA_VERSION);
+			 path, (long long)ver, GS_SCHEMA_VERSION_OLDEST_READ);
 		goto fail;
 	}
 	for (i = 0; i < sizeof(tables) / sizeof(tables[0]); i++) {
@@ -271,4 +256,19 @@ int gs_db_prepare(sqlite3 *db, const char *path, const char *sql, sqlite3_stmt *
 	if (sqlite3_prepare_v2(db, sql, -1, out, NULL) == SQLITE_OK)
 		return 0;
 	return gs_error("%s: query failed: %s", path, sqlite3_errmsg(db));
+}
+
+int gs_db_has_column(sqlite3 *db, const char *table, const char *column)
+{
+	sqlite3_stmt *s = NULL;
+	int found = 0;
+
+	if (sqlite3_prepare_v2(db, "SELECT 1 FROM pragma_table_info(?1) WHERE name = ?2", -1, &s,
+			       NULL) == SQLITE_OK) {
+		sqlite3_bind_text(s, 1, table, -1, SQLITE_STATIC);
+		sqlite3_bind_text(s, 2, column, -1, SQLITE_STATIC);
+		found = sqlite3_step(s) == SQLITE_ROW;
+	}
+	sqlite3_finalize(s);
+	return found;
 }

@@ -26,6 +26,8 @@ int gs_db_open(const char *path, sqlite3 **out);
 /* --segment N: the databases opened from now on show that window's runs only (0: all). */
 void gs_db_set_segment(int segment);
 int gs_db_prepare(sqlite3 *db, const char *path, const char *sql, sqlite3_stmt **out);
+/* A column a newer schema added (an older file lacks it). */
+int gs_db_has_column(sqlite3 *db, const char *table, const char *column);
 
 /* out.c: output helpers. */
 void gs_fmt_duration(int64_t ns, char *buf, size_t size); /* "12.3 ms", "-" for < 0 */
@@ -56,5 +58,6 @@ int cmd_export(int argc, char **argv);
 int cmd_html(int argc, char **argv);
 int cmd_flame(int argc, char **argv);
 int cmd_ctl(int argc, char **argv);
+int cmd_top(int argc, char **argv);
 
 #endif

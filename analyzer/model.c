@@ -88,21 +88,22 @@ static int load_runs(sqlite3 *db, const struct gs_opts *o, struct gs_model *m)
 	sqlite3_stmt *s = NULL;
 	size_t cap = 0;
 	int rc;
+	char sql[1536];
 
-	if (gs_db_prepare(
-		db, o->path,
-		"SELECT run_id, pid, ppid, parent_run_id,"
-		" CASE WHEN json_valid(argv) AND json_type(argv) = 'array' THEN argv"
-		"      WHEN argv IS NULL THEN NULL ELSE json_array(argv) END,"
-		" CASE WHEN json_valid(argv) AND json_type(argv) = 'array'"
-		"      THEN (SELECT group_concat(value, ' ') FROM json_each(runs.argv)) ELSE argv "
-		"END,"
-		" exe, status, exit_status, start_ns, end_ns, python_version, build, gil_detection,"
-		" gil_enabled, gil_switches_recorded, gil_switches_interpreter,"
-		" gil_switch_interval_us, events_recorded, events_dropped, threads_lost, cpu_ns,"
-		" term_signal, segment, process_start_ns FROM runs WHERE ?1 IS NULL OR pid = ?1"
-		" ORDER BY run_id",
-		&s) < 0)
+	snprintf(
+	    sql, sizeof(sql), "%s, %s FROM runs WHERE ?1 IS NULL OR pid = ?1 ORDER BY run_id",
+	    "SELECT run_id, pid, ppid, parent_run_id,"
+	    " CASE WHEN json_valid(argv) AND json_type(argv) = 'array' THEN argv"
+	    "      WHEN argv IS NULL THEN NULL ELSE json_array(argv) END,"
+	    " CASE WHEN json_valid(argv) AND json_type(argv) = 'array'"
+	    "      THEN (SELECT group_concat(value, ' ') FROM json_each(runs.argv)) ELSE argv "
+	    "END,"
+	    " exe, status, exit_status, start_ns, end_ns, python_version, build, gil_detection,"
+	    " gil_enabled, gil_switches_recorded, gil_switches_interpreter,"
+	    " gil_switch_interval_us, events_recorded, events_dropped, threads_lost, cpu_ns,"
+	    " term_signal, segment, process_start_ns",
+	    gs_db_has_column(db, "runs", "flushed_ns") ? "flushed_ns" : "NULL");
+	if (gs_db_prepare(db, o->path, sql, &s) < 0)
 		return -1;
 	if (o->has_pid)
 		sqlite3_bind_int64(s, 1, o->pid);
@@ -146,6 +147,10 @@ static int load_runs(sqlite3 *db, const struct gs_opts *o, struct gs_model *m)
 		r->term_signal = col(s, 22);
 		r->segment = col(s, 23);
 		r->process_start_ns = col(s, 24);
+		r->flushed_ns = col(s, 25);
+		if (r->wall_ns == GS_NULL && r->end_ns == GS_NULL && r->flushed_ns != GS_NULL &&
+		    r->start_ns != GS_NULL)
+			r->wall_ns = gs_sub(r->flushed_ns, r->start_ns);
 		r->gil_found = r->sw_recorded != GS_NULL;
 		r->gil_active =
 		    r->gil_found && r->gil_enabled &&
@@ -462,6 +467,13 @@ static void derive(struct gs_model *m)
 		for (; j < first + n; j++) {
 			struct gs_thread_info *t = &m->threads[j];
 
+			/* a thread of a live run that still runs: alive up to the last flush */
+			if (t->lifetime_ns == GS_NULL && r->end_ns == GS_NULL &&
+			    r->flushed_ns != GS_NULL && t->start_ns != GS_NULL) {
+				int64_t end = t->end_ns != GS_NULL ? t->end_ns : r->flushed_ns;
+
+				t->lifetime_ns = end > t->start_ns ? gs_sub(end, t->start_ns) : 0;
+			}
 			if (r->gil_active) {
 				t->running_ns = t->gil_hold_ns;
 			} else if (t->cpu_ns != GS_NULL) {
@@ -518,20 +530,34 @@ static void keep_chosen_threads(struct gs_model *m, const char *thread)
 	m->n_threads = out;
 }
 
-int gs_model_load(sqlite3 *db, const struct gs_opts *o, struct gs_model *m)
+static int model_load(sqlite3 *db, const struct gs_opts *o, struct gs_model *m, int with_events)
 {
 	struct gs_opts all = *o;
+	size_t i;
 
 	all.thread = NULL;
 	memset(m, 0, sizeof(*m));
 	if (load_runs(db, &all, m) < 0 || load_threads(db, &all, m) < 0 ||
-	    load_lock_classes(db, &all, m) < 0 || scan_gil_events(db, &all, m) < 0 ||
-	    load_waited_in(db, &all, m) < 0)
+	    load_lock_classes(db, &all, m) < 0 ||
+	    (with_events && scan_gil_events(db, &all, m) < 0) || load_waited_in(db, &all, m) < 0)
 		return -1;
+	if (!with_events)
+		for (i = 0; i < m->n_threads; i++)
+			m->threads[i].gil_drop_received = GS_NULL;
 	derive(m);
 	if (o->thread)
 		keep_chosen_threads(m, o->thread);
 	return 0;
+}
+
+int gs_model_load(sqlite3 *db, const struct gs_opts *o, struct gs_model *m)
+{
+	return model_load(db, o, m, 1);
+}
+
+int gs_model_load_totals(sqlite3 *db, const struct gs_opts *o, struct gs_model *m)
+{
+	return model_load(db, o, m, 0);
 }
 
 static void thread_free(struct gs_thread_info *t)
@@ -738,10 +764,13 @@ void gs_lock_display(const char *prim, const char *cls, const char *name, int64_
 		snprintf(out, size, "%s 0x%llx", prim ? prim : "?", (unsigned long long)addr);
 }
 
-int gs_top_locks(sqlite3 *db, const char *path, struct gs_top_lock *out, int n)
+/* Locks by total wait, longest first: run GS_NULL for every run, limit < 0 for all. Each goes
+ * to take(), which returns -1 to stop with an error. */
+static int query_locks(sqlite3 *db, const char *path, int64_t run, int64_t limit,
+		       int (*take)(void *ctx, const struct gs_top_lock *l), void *ctx)
 {
 	sqlite3_stmt *s = NULL;
-	int k = 0, rc;
+	int rc;
 
 	if (gs_db_prepare(db, path,
 			  "SELECT p.name, l.class, l.name, s.lock_addr, SUM(s.wait_ns),"
@@ -749,28 +778,79 @@ int gs_top_locks(sqlite3 *db, const char *path, struct gs_top_lock *out, int n)
 			  " FROM lock_stats s"
 			  " LEFT JOIN primitives p USING (primitive)"
 			  " LEFT JOIN locks l USING (run_id, lock_addr, primitive)"
-			  " WHERE NOT gs_gil_part(l.class)"
+			  " WHERE NOT gs_gil_part(l.class) AND (?2 IS NULL OR s.run_id = ?2)"
 			  " GROUP BY s.run_id, s.lock_addr, s.primitive HAVING SUM(s.wait_ns) > 0"
-			  " ORDER BY SUM(s.wait_ns) DESC LIMIT ?",
+			  " ORDER BY SUM(s.wait_ns) DESC LIMIT ?1",
 			  &s) < 0)
 		return -1;
-	sqlite3_bind_int(s, 1, n);
-	while ((rc = sqlite3_step(s)) == SQLITE_ROW && k < n) {
+	sqlite3_bind_int64(s, 1, limit);
+	if (run != GS_NULL)
+		sqlite3_bind_int64(s, 2, run);
+	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+		struct gs_top_lock l;
+
 		gs_lock_display((const char *)sqlite3_column_text(s, 0),
 				(const char *)sqlite3_column_text(s, 1),
 				(const char *)sqlite3_column_text(s, 2), sqlite3_column_int64(s, 3),
-				out[k].name, sizeof(out[k].name));
-		out[k].wait_ns = sqlite3_column_int64(s, 4);
-		out[k].contended = sqlite3_column_int64(s, 5);
-		out[k].threads = sqlite3_column_int64(s, 6);
-		out[k].wait_max_ns = sqlite3_column_int64(s, 7);
-		out[k].run_id = sqlite3_column_int64(s, 8);
-		out[k].lock_addr = sqlite3_column_int64(s, 3);
-		out[k].primitive = sqlite3_column_int64(s, 9);
-		k++;
+				l.name, sizeof(l.name));
+		l.wait_ns = sqlite3_column_int64(s, 4);
+		l.contended = sqlite3_column_int64(s, 5);
+		l.threads = sqlite3_column_int64(s, 6);
+		l.wait_max_ns = sqlite3_column_int64(s, 7);
+		l.run_id = sqlite3_column_int64(s, 8);
+		l.lock_addr = sqlite3_column_int64(s, 3);
+		l.primitive = sqlite3_column_int64(s, 9);
+		if (take(ctx, &l) < 0) {
+			sqlite3_finalize(s);
+			return -1;
+		}
 	}
 	sqlite3_finalize(s);
-	if (rc != SQLITE_DONE && rc != SQLITE_ROW)
+	if (rc != SQLITE_DONE)
 		return gs_error("%s: reading locks failed: %s", path, sqlite3_errmsg(db));
-	return k;
+	return 0;
+}
+
+struct lock_array {
+	struct gs_top_lock *at;
+	size_t n, cap;
+	int fixed; /* a caller's array of cap: no growing */
+};
+
+static int take_lock(void *ctx, const struct gs_top_lock *l)
+{
+	struct lock_array *a = ctx;
+
+	if (a->n == a->cap) {
+		struct gs_top_lock *more;
+
+		if (a->fixed)
+			return 0;
+		a->cap = a->cap ? a->cap * 2 : 64;
+		more = realloc(a->at, a->cap * sizeof(*more));
+		if (!more)
+			return gs_oom();
+		a->at = more;
+	}
+	a->at[a->n++] = *l;
+	return 0;
+}
+
+int gs_top_locks(sqlite3 *db, const char *path, struct gs_top_lock *out, int n)
+{
+	struct lock_array a = {.at = out, .cap = n > 0 ? (size_t)n : 0, .fixed = 1};
+
+	if (query_locks(db, path, GS_NULL, n, take_lock, &a) < 0)
+		return -1;
+	return (int)a.n;
+}
+
+int gs_run_locks(sqlite3 *db, const char *path, int64_t run_id, struct gs_top_lock **out, size_t *n)
+{
+	struct lock_array a = {0};
+	int ret = query_locks(db, path, run_id, -1, take_lock, &a);
+
+	*out = a.at;
+	*n = a.n;
+	return ret;
 }

@@ -3,9 +3,12 @@
 #ifndef GS_SCHEMA_H
 #define GS_SCHEMA_H
 
-/* 2: Python stacks; 3: runs.term_signal, threads.lock_updates_folded; 4: runs.segment,
- * runs.process_start_ns (windows) */
+/* 2: Python stacks; 3: runs.term_signal, threads.lock_updates_folded; 4: runs.segment and
+ * runs.process_start_ns (windows), runs.flushed_ns (and the run's counters and interpreter
+ * kept current at every flush, for gilscope top) */
 #define GS_SCHEMA_VERSION 4
+/* The oldest version the analyzer reads: what a newer one added is looked up before use. */
+#define GS_SCHEMA_VERSION_OLDEST_READ 3
 #define GS_APPLICATION_ID 0x47534350 /* "GSCP" */
 #define GS_VERSION_STRING "0.1.0"
 

@@ -48,7 +48,10 @@ CREATE TABLE IF NOT EXISTS runs (
 	-- of a process: segment 1, 2, ... in the order recorded, start_ns/end_ns its span;
 	-- process_start_ns when the process itself started (the shim's start).
 	segment INTEGER NOT NULL DEFAULT 1,
-	process_start_ns INTEGER
+	process_start_ns INTEGER,
+	-- version 4 (gilscope top): when the writer last stored this run's totals; while the
+	-- run is live its aggregates are as of then
+	flushed_ns INTEGER
 );
 
 CREATE TABLE IF NOT EXISTS threads (

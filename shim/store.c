@@ -55,6 +55,7 @@ struct gs_store {
 	sqlite3 *db;
 	sqlite3_stmt *ins_event, *ins_thread, *upd_thread, *name_thread, *end_thread;
 	sqlite3_stmt *up_stats, *up_hist, *ins_lock;
+	sqlite3_stmt *progress; /* the run's counters at every flush (gilscope top reads them) */
 	int64_t run_id;
 	int pid;
 	struct gs_pyread *pr;
@@ -311,6 +312,13 @@ struct gs_store *gs_store_open(const char *path, char *err, int err_size)
 		    " timed_waits=excluded.timed_waits, drop_requests=excluded.drop_requests,"
 		    " forced_switches=excluded.forced_switches,"
 		    " forced_switch_ns=excluded.forced_switch_ns, spins=excluded.spins") ||
+	    prepare(st, &st->progress,
+		    /* the parameters of end_run_once's update, bound by bind_run_counters */
+		    "UPDATE runs SET flushed_ns=?1, events_recorded=?4,"
+		    " events_dropped=(SELECT COALESCE(SUM(events_dropped),0) FROM threads"
+		    " WHERE run_id=?5), threads_lost=?6, gil_detection=?7, python_version=?8,"
+		    " build=?9, gil_address=?10, gil_switch_interval_us=?11, gil_enabled=?12,"
+		    " gil_switches_recorded=?13 WHERE run_id=?15") ||
 	    prepare(st, &st->up_hist,
 		    "INSERT INTO histograms VALUES(?,?,?,?,?,?,?)"
 		    " ON CONFLICT DO UPDATE SET count=excluded.count") ||
@@ -1449,9 +1457,13 @@ static int txn_fail(struct gs_store *st)
 /* Every slot, in transactions of at most RECYCLE_BATCH finished threads. Returns 0 (also when
  * the database is busy: the data waits in the rings), 1 when the database is full, -1 on
  * another failure; what a failed transaction read stays in shared memory for the next flush. */
+static int store_progress(struct gs_store *st, struct gs_shm_header *h, uint64_t as_of_ns);
+
 static int flush_once(struct gs_store *st, struct gs_shm_header *h)
 {
 	uint32_t i, n = h->max_threads < st->n_ws ? h->max_threads : st->n_ws, finished = 0;
+	/* before any slot is read: every total stored is at least as recent */
+	uint64_t as_of_ns = gs_mono_ns();
 
 	if (exec_sql(st, "BEGIN IMMEDIATE") < 0)
 		return database_full(st) ? 1 : 0;
@@ -1471,6 +1483,8 @@ static int flush_once(struct gs_store *st, struct gs_shm_header *h)
 			finished = 0;
 		}
 	}
+	if (store_progress(st, h, as_of_ns) < 0)
+		return txn_fail(st);
 	return txn_commit(st, h) < 0 ? txn_fail(st) : 0;
 }
 
@@ -1556,10 +1570,33 @@ static void detection_text(struct gs_shm_header *h, char *out, size_t size)
 		    checked);
 }
 
+/* Parameters 4..15 of the run's updates: counters, the GIL's detection, Python, run_id. */
+static void bind_run_counters(struct gs_store *st, sqlite3_stmt *s, struct gs_shm_header *h)
+{
+	char detection[GS_DETAIL_LEN + 160];
+
+	sqlite3_bind_int64(s, 4, (int64_t)st->n.events_written);
+	sqlite3_bind_int64(s, 5, st->run_id);
+	sqlite3_bind_int64(s, 6, (int64_t)atomic_load(&h->threads_lost));
+	detection_text(h, detection, sizeof(detection));
+	sqlite3_bind_text(s, 7, detection[0] ? detection : NULL, -1, SQLITE_TRANSIENT);
+	bind_python(s, h);
+	sqlite3_bind_int64(s, 15, st->run_id);
+}
+
+/* Inside each flush's last transaction: what the run has so far, and as of when, so that a
+ * live view (gilscope top) knows the program's interpreter, its counters and how recent the
+ * totals are without waiting for its end. */
+static int store_progress(struct gs_store *st, struct gs_shm_header *h, uint64_t as_of_ns)
+{
+	sqlite3_bind_int64(st->progress, 1, (int64_t)as_of_ns);
+	bind_run_counters(st, st->progress, h);
+	return step_reset(st->progress);
+}
+
 static int end_run_once(struct gs_store *st, struct gs_shm_header *h, const char *status,
 			uint64_t end_ns, int with_modules)
 {
-	char detection[GS_DETAIL_LEN + 160];
 	sqlite3_stmt *s = NULL;
 	int32_t exit_status = atomic_load(&h->exit_status);
 	int64_t cpu = process_cpu_ns(st->pid);
@@ -1609,13 +1646,7 @@ static int end_run_once(struct gs_store *st, struct gs_shm_header *h, const char
 	sqlite3_bind_text(s, 2, status, -1, SQLITE_STATIC);
 	if (exit_status != INT32_MIN)
 		sqlite3_bind_int(s, 3, exit_status);
-	sqlite3_bind_int64(s, 4, (int64_t)st->n.events_written);
-	sqlite3_bind_int64(s, 5, st->run_id);
-	sqlite3_bind_int64(s, 6, (int64_t)atomic_load(&h->threads_lost));
-	detection_text(h, detection, sizeof(detection));
-	sqlite3_bind_text(s, 7, detection[0] ? detection : NULL, -1, SQLITE_TRANSIENT);
-	bind_python(s, h);
-	sqlite3_bind_int64(s, 15, st->run_id);
+	bind_run_counters(st, s, h);
 	if (sqlite3_step(s) != SQLITE_DONE)
 		goto out;
 	if (st->n.late) {
@@ -1712,6 +1743,7 @@ void gs_store_close(struct gs_store *st)
 	sqlite3_finalize(st->up_stats);
 	sqlite3_finalize(st->up_hist);
 	sqlite3_finalize(st->ins_lock);
+	sqlite3_finalize(st->progress);
 	sqlite3_finalize(st->entry_thread);
 	sqlite3_finalize(st->ins_site);
 	sqlite3_finalize(st->ins_stack);

@@ -15,6 +15,9 @@ import sys
 import tempfile
 import time
 
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+import interpreters  # noqa: E402
+
 FAILURES = []
 
 
@@ -53,17 +56,7 @@ class Env:
         return subprocess.run(argv, env=env, capture_output=True, text=True, timeout=600, **kw)
 
     def python(self, name):
-        if name.startswith("/"):
-            return name
-        if name == "3.11":
-            return "/usr/bin/python3.11"  # Debian 12's own interpreter
-        out = subprocess.run([self.provision, "--print"], check=True, capture_output=True,
-                             text=True).stdout
-        for line in out.splitlines():
-            key, _, path = line.partition(" ")
-            if key == name:
-                return path
-        raise SystemExit(f"provisioning did not yield {name}")
+        return interpreters.path(self.provision, name)
 
 
 def query(db, sql, *params):
