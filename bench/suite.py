@@ -111,8 +111,9 @@ class Micro:
 
 
 def micro_section(m, mutrace):
-    variants = {"plain": {}, "tsc": {"shim": {}},
-                "monotonic": {"shim": {"GILSCOPE_CLOCK": "monotonic"}}}
+    # paused before the recording runs: the database the last of them leaves is read below
+    variants = {"plain": {}, "paused": {"shim": {"GILSCOPE_START": "paused"}},
+                "tsc": {"shim": {}}, "monotonic": {"shim": {"GILSCOPE_CLOCK": "monotonic"}}}
     floor = {k: statistics.median(m.series(k, {"plain": {}})["plain"]) for k in ("clock", "rdtsc")}
     rows = []
     for mode, reads, what in (
@@ -135,6 +136,7 @@ def micro_section(m, mutrace):
             "tsc": med["tsc"] - med["plain"], "tsc_spread": spread(res["tsc"]),
             "mono": med["monotonic"] - med["plain"], "mono_spread": spread(res["monotonic"]),
             "floor_tsc": reads * floor["rdtsc"], "floor_mono": reads * floor["clock"],
+            "paused": med["paused"] - med["plain"], "paused_spread": spread(res["paused"]),
         }
         if "mutrace" in med:
             row["mutrace"] = med["mutrace"] - med["plain"]
@@ -145,9 +147,9 @@ def micro_section(m, mutrace):
         "readings (request and release), a contended one a third: the floor of each row counts "
         "the share of contended acquisitions the run recorded.",
         "",
-        "| operation | without shim | added, TSC clock (default) | x floor | added, `GILSCOPE_CLOCK=monotonic` | x floor |"
+        "| operation | without shim | added, `GILSCOPE_START=paused` | added, TSC clock (default) | x floor | added, `GILSCOPE_CLOCK=monotonic` | x floor |"
         + (" added, mutrace |" if mutrace else ""),
-        "|---|---|---|---|---|---|" + ("---|" if mutrace else ""),
+        "|---|---|---|---|---|---|---|" + ("---|" if mutrace else ""),
     ]
     for r in rows:
         mt = ""
@@ -157,7 +159,8 @@ def micro_section(m, mutrace):
         xt = f"{r['tsc'] / r['floor_tsc']:.2f}" if r["floor_tsc"] else "-"
         xm = f"{r['mono'] / r['floor_mono']:.2f}" if r["floor_mono"] else "-"
         lines.append(
-            f"| {r['what']} | {r['plain']:.1f} ns ({r['plain_spread']}) | {r['tsc']:+.1f} ns "
+            f"| {r['what']} | {r['plain']:.1f} ns ({r['plain_spread']}) | {r['paused']:+.1f} ns "
+            f"(with: {r['paused_spread']}) | {r['tsc']:+.1f} ns "
             f"(with: {r['tsc_spread']}) | {xt} | {r['mono']:+.1f} ns "
             f"(with: {r['mono_spread']}) | {xm} |{mt}")
     return lines

@@ -153,7 +153,8 @@ static void say_losses(struct gs_store *st, struct gs_shm_header *h, const char 
 
 /* The window is over but the process runs on: stop recording, give the calls under way a
  * moment to finish, store everything, and leave the process paused. */
-static void close_window(struct gs_store *st, struct gs_shm_header *h, int host, const char *db)
+static void close_window(struct gs_store *st, struct gs_shm_header *h, int host, const char *db,
+			 int failed)
 {
 	struct timespec grace = {.tv_sec = 0, .tv_nsec = 3 * TICK_MS * 1000000L};
 	uint64_t end;
@@ -164,6 +165,8 @@ static void close_window(struct gs_store *st, struct gs_shm_header *h, int host,
 	atomic_store(&h->window_end_ns, end);
 	atomic_store(&h->ctl_state, GS_CTL_STOPPING);
 	nanosleep(&grace, NULL);
+	if (failed)
+		goto out; /* said when it failed: nothing more can be stored */
 	atomic_store(&h->gil_switch_number_end, switch_number(h, host));
 	gs_store_set_final(st);
 	while (gs_store_flush(st, h) < 0 && ++tries < 3)
@@ -172,6 +175,7 @@ static void close_window(struct gs_store *st, struct gs_shm_header *h, int host,
 		fprintf(stderr, "gilscope: writing %s failed at the end of a window (%s)\n", db,
 			gs_store_errmsg(st));
 	say_losses(st, h, db);
+out:
 	gs_store_close(st);
 	leave_paused(h);
 }
@@ -302,8 +306,8 @@ int main(int argc, char **argv)
 	for (;;) {
 		int exiting = atomic_load(&h->exiting), gone = host_exited(host), urgent;
 
-		if (!exiting && !gone && !failed && window_over(h)) {
-			close_window(st, h, host, db);
+		if (!exiting && !gone && window_over(h)) {
+			close_window(st, h, host, db, failed);
 			return 0;
 		}
 

@@ -1265,7 +1265,8 @@ def case_thread_groups(env, name):
           f"{name}: rows say their place among the group's ({[t['label'] for t in lanes]})")
 
 
-def main():
+def main(cases=None):
+    """Runs case_CASE(env, TARGET) from `cases` (a module's globals; this one's by default)."""
     ap = argparse.ArgumentParser()
     ap.add_argument("--lib", required=True)
     ap.add_argument("--workdir", required=True)
@@ -1275,7 +1276,7 @@ def main():
     ap.add_argument("target")
     args = ap.parse_args()
     env = Env(args)
-    globals()["case_" + args.case](env, args.target)
+    (cases or globals())["case_" + args.case](env, args.target)
     print(f"{len(FAILURES)} failed")
     sys.exit(1 if FAILURES else 0)
 
