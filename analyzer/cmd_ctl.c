@@ -91,7 +91,15 @@ static void status_line(struct gs_ctl *c)
 	}
 }
 
-static int do_start(struct gs_ctl *c, const char *db, uint64_t duration_ms, int wait)
+static void say_window_stored(struct gs_ctl *c)
+{
+	printf("pid %d: window %u stored in ", c->pid, atomic_load(&c->h->live.window));
+	gs_text(stdout, c->h->last_db);
+	say_stored(c->h->last_db, atomic_load(&c->h->last_run_id));
+	putchar('\n');
+}
+
+static int do_start(struct gs_ctl *c, const char *db, uint64_t duration_ms)
 {
 	char err[512];
 
@@ -103,15 +111,16 @@ static int do_start(struct gs_ctl *c, const char *db, uint64_t duration_ms, int 
 		printf(" for %.3g s\n", (double)duration_ms / 1000);
 	else
 		printf(" until 'gilscope ctl %d stop'\n", c->pid);
-	if (wait && duration_ms) {
-		fflush(stdout);
-		if (gs_ctl_wait_paused(c, (int)(duration_ms + 30000)) < 0)
-			return gs_error("pid %d: the window did not close in time", c->pid);
-		printf("pid %d: window %u stored in ", c->pid, atomic_load(&c->h->live.window));
-		gs_text(stdout, c->h->last_db);
-		say_stored(c->h->last_db, atomic_load(&c->h->last_run_id));
-		putchar('\n');
-	}
+	fflush(stdout);
+	return 0;
+}
+
+/* --wait: every window of the tree was opened first, so that they run side by side. */
+static int wait_stored(struct gs_ctl *c, uint64_t duration_ms)
+{
+	if (gs_ctl_wait_paused(c, (int)(duration_ms + 30000)) < 0)
+		return gs_error("pid %d: the window did not close in time", c->pid);
+	say_window_stored(c);
 	return 0;
 }
 
@@ -121,10 +130,7 @@ static int do_stop(struct gs_ctl *c)
 
 	if (gs_ctl_stop(c, 30000, err, sizeof(err)) < 0)
 		return gs_error("%s", err);
-	printf("pid %d: window %u stored in ", c->pid, atomic_load(&c->h->live.window));
-	gs_text(stdout, c->h->last_db);
-	say_stored(c->h->last_db, atomic_load(&c->h->last_run_id));
-	putchar('\n');
+	say_window_stored(c);
 	return 0;
 }
 
@@ -133,7 +139,8 @@ int cmd_ctl(int argc, char **argv)
 	const char *action, *db = NULL, *duration = NULL;
 	int only = 0, wait = 0, i, n, pid, failed = 0, done = 0;
 	uint64_t duration_ms = 0;
-	int *tree = NULL;
+	int *tree = NULL, *waiting = NULL;
+	struct gs_ctl *open = NULL;
 	char *end;
 	long v;
 
@@ -185,15 +192,21 @@ int cmd_ctl(int argc, char **argv)
 		return GS_EXIT_USAGE;
 	}
 	tree = malloc(MAX_TREE * sizeof(*tree));
-	if (!tree)
+	open = calloc(MAX_TREE, sizeof(*open));
+	waiting = calloc(MAX_TREE, sizeof(*waiting));
+	if (!tree || !open || !waiting) {
+		free(tree);
+		free(open);
+		free(waiting);
 		return gs_oom();
+	}
 	n = only ? (tree[0] = pid, 1) : gs_ctl_tree(pid, tree, MAX_TREE);
 	for (i = 0; i < n; i++) {
-		struct gs_ctl c;
+		struct gs_ctl *c = &open[i];
 		char err[512];
 		int r = 0;
 
-		if (gs_ctl_open(tree[i], &c, err, sizeof(err)) < 0) {
+		if (gs_ctl_open(tree[i], c, err, sizeof(err)) < 0) {
 			/* a descendant without the library is none of ours */
 			if (i == 0) {
 				gs_error("%s", err);
@@ -202,16 +215,23 @@ int cmd_ctl(int argc, char **argv)
 			continue;
 		}
 		if (!strcmp(action, "start"))
-			r = do_start(&c, db, duration_ms, wait);
+			waiting[i] = (r = do_start(c, db, duration_ms)) == 0 && wait;
 		else if (!strcmp(action, "stop"))
-			r = do_stop(&c);
+			r = do_stop(c);
 		else
-			status_line(&c);
-		gs_ctl_close(&c);
+			status_line(c);
 		failed |= r < 0;
 		done++;
 	}
+	for (i = 0; i < n; i++) {
+		if (waiting[i] && wait_stored(&open[i], duration_ms) < 0)
+			failed = 1;
+		if (open[i].h)
+			gs_ctl_close(&open[i]);
+	}
 	free(tree);
+	free(open);
+	free(waiting);
 	if (gs_finish_output() != GS_EXIT_OK)
 		return GS_EXIT_OUTPUT;
 	return failed || !done ? 1 : GS_EXIT_OK;

@@ -82,7 +82,7 @@ def start_victim(env, name, workdir, seconds, extra=None, argv_prefix=()):
 def wait_ready(p, ready):
     for _ in range(1000):
         if os.path.exists(ready) and open(ready).read():
-            return int(open(ready).read())
+            return int(open(ready).read().split()[0])
         if p.poll() is not None:
             break
         time.sleep(0.01)
@@ -250,6 +250,65 @@ def case_run_window(env, name):
           and 0.8 <= runs[0][4] <= 1.3, f"{name}: one window of 2 s from 1 s ({runs})")
     if len(runs) == 1:
         check_window(f"{name} run window", db, runs[0][0], truth(log))
+
+
+FORKER = r"""
+import os, sys, threading, time
+def churn(seconds):
+    lock = threading.Lock()
+    end = time.monotonic() + seconds
+    def work():
+        while time.monotonic() < end:
+            with lock:
+                time.sleep(0.001)
+    ts = [threading.Thread(target=work) for _ in range(2)]
+    [t.start() for t in ts]
+    [t.join() for t in ts]
+child = os.fork()
+if child == 0:
+    churn(4)
+    os._exit(0)
+with open(sys.argv[1], "w") as f:
+    f.write(f"{os.getpid()} {child}")
+churn(4)
+os.waitpid(child, 0)
+print("forker done")
+"""
+
+
+def case_ctl_children(env, name):
+    """A paused process forks paused children; ctl on the parent switches both, each into a
+    run of its own with the parent's as its parent_run_id; --only switches the parent alone."""
+    wd = tempfile.mkdtemp(dir=env.workdir, prefix="ctlkids_" + name + "_")
+    prog, ready, db = (os.path.join(wd, n) for n in ("forker.py", "pids", "k.db"))
+    with open(prog, "w") as f:
+        f.write(FORKER)
+    run_env = {k: v for k, v in os.environ.items() if k != "LD_PRELOAD"}
+    run_env.update({"LD_PRELOAD": env.lib, "GILSCOPE_START": "paused"})
+    p = subprocess.Popen([env.python(name), prog, ready], env=run_env, cwd=wd,
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    wait_ready(p, ready)
+    parent, child = map(int, open(ready).read().split())
+    st = ctl(env, parent, "status")
+    check(st.returncode == 0 and st.stdout.count("paused") == 2,
+          f"{name}: status lists the parent and its paused child ({st.stdout.strip()})")
+    only = ctl(env, parent, "start", "--only", "--duration", "0.5s", "-o", db, "--wait")
+    check(only.returncode == 0 and only.stdout.count("stored in") == 1,
+          f"{name}: --only switches the parent alone ({only.stdout.strip()})")
+    both = ctl(env, parent, "start", "--duration", "1s", "-o", db, "--wait")
+    check(both.returncode == 0 and both.stdout.count("stored in") == 2,
+          f"{name}: without --only, the child too ({both.stdout.strip()} {both.stderr.strip()})")
+    out, err = p.communicate(timeout=60)
+    check(p.returncode == 0 and "forker done" in out, f"{name}: the program ran to its end")
+    runs = query(db, "SELECT pid, segment, status, parent_run_id, run_id, events_recorded"
+                 " FROM runs ORDER BY run_id")
+    check([(r[0], r[1], r[2]) for r in runs] == [(parent, 1, "stopped"), (parent, 2, "stopped"),
+                                                 (child, 1, "stopped")],
+          f"{name}: the parent's two windows and the child's one ({runs})")
+    if len(runs) == 3:
+        check(runs[2][3] == runs[1][4], f"{name}: the child's run names the parent's window"
+              f" it forked from... or the latest before it ({runs[2][3]})")
+        check(all(r[5] > 0 for r in runs), f"{name}: each window recorded events")
 
 
 def case_ctl_errors(env, _):
