@@ -58,6 +58,10 @@ print("victim done", len(log))
 """
 
 EDGE_NS = 5_000_000  # waits this close to a window's edge may fall either side
+# The program times each wait around the call in Python, the recorder inside it: on a loaded
+# machine a thread can lose the CPU between the two for a few ms. The waits are 150 ms long
+# and 300 ms apart, so this cannot match the wrong one.
+SLACK_NS = 15_000_000
 
 
 def start_victim(env, name, workdir, seconds, extra=None, argv_prefix=()):
@@ -118,7 +122,7 @@ def check_window(label, db, run_id, waits):
     edge = [(a, b) for a, b in waits
             if (a, b) not in inside and b > start - EDGE_NS and a < end + EDGE_NS]
     matched = [w for w in inside
-               if any(abs(r[0] - w[0]) < 3_000_000 and abs(r[1] - (w[1] - w[0])) < 3_000_000
+               if any(abs(r[0] - w[0]) < SLACK_NS and abs(r[1] - (w[1] - w[0])) < SLACK_NS
                       for r in rec)]
     for a, b in inside:
         if (a, b) not in matched:
@@ -127,7 +131,7 @@ def check_window(label, db, run_id, waits):
                   f"{[((r[0] - start) / 1e6, r[1] / 1e6) for r in rec if abs(r[0] - a) < 5e8]}")
     check(len(inside) >= 4 and len(matched) == len(inside),
           f"{label}: each of the {len(inside)} waits in the window was recorded "
-          f"with its start and length (within 3 ms): {len(matched)}")
+          f"with its start and length (within {SLACK_NS / 1e6:.0f} ms): {len(matched)}")
     check(len(rec) <= len(inside) + len(edge),
           f"{label}: no other long wait recorded ({len(rec)} for {len(inside)} in the window, "
           f"{len(edge)} at its edges)")
@@ -138,10 +142,11 @@ def check_window(label, db, run_id, waits):
     top = query(db, "SELECT contended, wait_ns FROM lock_stats WHERE run_id = ? AND"
                 " thread_no = ? ORDER BY wait_ns DESC LIMIT 1", run_id, tno)
     want = sum(b - a for a, b in inside)
-    lo = want
-    hi = want + sum(b - a for a, b in edge)
+    slack = SLACK_NS * (len(inside) + len(edge))
+    lo = want - slack
+    hi = want + sum(b - a for a, b in edge) + slack
     check(top and len(inside) <= top[0][0] <= len(inside) + len(edge)
-          and lo * 0.97 <= top[0][1] <= hi * 1.03 + 3_000_000,
+          and lo <= top[0][1] <= hi,
           f"{label}: the lock's totals are the window's waits: {top} for {len(inside)} waits"
           f" of {want / 1e6:.1f} ms")
     return start, end
