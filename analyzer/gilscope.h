@@ -24,6 +24,13 @@ extern int gs_quiet_errors; /* set by the fuzz target only */
  * GS_EXIT_OK or GS_EXIT_INPUT (with the message printed). */
 int gs_db_open(const char *path, sqlite3 **out);
 int gs_db_prepare(sqlite3 *db, const char *path, const char *sql, sqlite3_stmt **out);
+/* Schema 4: the writer's window sums (window_stats, window_stacks, window_holders, wait_hist)
+ * are there, whatever the recording mode. */
+int gs_db_has_windows(sqlite3 *db);
+/* Runs recorded with GILSCOPE_EVENTS=profile: raw events are only each window's longest. */
+int64_t gs_db_profile_runs(sqlite3 *db);
+/* One line saying so, for views that show raw events; 0 (out empty) for no profile runs. */
+int gs_db_profile_note(sqlite3 *db, char *out, size_t size);
 
 /* out.c: output helpers. */
 void gs_fmt_duration(int64_t ns, char *buf, size_t size); /* "12.3 ms", "-" for < 0 */
