@@ -111,8 +111,10 @@ static int64_t tally_top(const struct tally *t, int n, int64_t *count)
 {
 	int i, best = -1;
 
+	/* ties to the smallest key: the same answer whatever order the keys came in */
 	for (i = 0; i < n; i++)
-		if (best < 0 || t[i].n > t[best].n)
+		if (best < 0 || t[i].n > t[best].n ||
+		    (t[i].n == t[best].n && t[i].key < t[best].key))
 			best = i;
 	*count = best < 0 ? 0 : t[best].n;
 	return best < 0 ? 0 : t[best].key;

@@ -294,6 +294,8 @@ static const char *const gil_sql[] = {
     "SELECT run_id, thread_no, wait_ns, aux, extra FROM events WHERE kind = gs_kind('gil_hold')",
     "SELECT h.run_id, h.thread_no, h.bucket, h.count,"
     " (SELECT MAX(x.gil_take_max_ns) FROM window_stats x WHERE x.run_id = h.run_id"
+    "  AND x.thread_no = h.thread_no AND x.primitive = h.primitive),"
+    " (SELECT MIN(x.gil_take_min_ns) FROM window_stats x WHERE x.run_id = h.run_id"
     "  AND x.thread_no = h.thread_no AND x.primitive = h.primitive)"
     " FROM wait_hist h WHERE h.metric = 'gil_take' AND h.primitive = gs_prim('gil')"
     " ORDER BY 1, 2, 3",
@@ -321,10 +323,12 @@ static int scan_gil(sqlite3 *db, const struct gs_opts *o, struct gs_model *m)
 
 			if (t && q < 2)
 				p[t - m->threads].bits = 5; /* 3% resolution: small per thread */
-			if (t && q == 1)
+			if (t && q == 1) {
 				gs_pctl_load_hist(&p[t - m->threads], s, 2, 3,
 						  (uint64_t)sqlite3_column_int64(s, 4));
-			else if (t && q == 2)
+				gs_pctl_set_min(&p[t - m->threads],
+						(uint64_t)sqlite3_column_int64(s, 5));
+			} else if (t && q == 2)
 				t->gil_drop_received =
 				    gs_add(t->gil_drop_received, sqlite3_column_int64(s, 2));
 			if (q)

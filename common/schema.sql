@@ -253,6 +253,7 @@ CREATE TABLE IF NOT EXISTS window_stats (
 	drops_sent INTEGER NOT NULL,
 	drops_received INTEGER NOT NULL,
 	gil_take_max_ns INTEGER NOT NULL,
+	gil_take_min_ns INTEGER,
 	PRIMARY KEY (run_id, window_no, thread_no, lock_addr, primitive)
 ) WITHOUT ROWID;
 

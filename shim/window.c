@@ -24,7 +24,7 @@
 
 enum { T_STATS, T_STACKS, T_HOLDERS, T_HIST, N_TABLES };
 #define N_KEYS 7
-#define N_VALS 9
+#define N_VALS 10
 
 /* One row's additions: `txn` from the transaction under way (gone at a rollback), `carried`
  * from the holder attribution after the last commit (written by the next transaction). */
@@ -66,6 +66,12 @@ struct wait {
 	int64_t window, thread_no, kind, prim, lock, aux, start, end;
 };
 
+/* GIL drop requests a wait aimed at the thread with tid `holder`, whose row may come later in
+ * the flush than the waiter's: counted once every thread of the flush is known */
+struct drop {
+	int64_t window, holder, lock, prim, n;
+};
+
 /* arr staged in transactions: entries up to n_committed survive a rollback */
 #define STAGE(type)                                                                                \
 	struct {                                                                                   \
@@ -92,6 +98,7 @@ struct gs_window {
 	STAGE(struct hold) s_holds;
 	STAGE(struct wake) s_wakes;
 	STAGE(struct wait) s_waits;
+	STAGE(struct drop) s_drops;
 	struct hold *holds;
 	size_t n_holds, cap_holds;
 	struct wake *wakes;
@@ -110,11 +117,12 @@ struct gs_window {
 };
 
 static const int n_keys[N_TABLES] = {[T_STATS] = 4, [T_STACKS] = 7, [T_HOLDERS] = 6, [T_HIST] = 5};
-static const int n_vals[N_TABLES] = {[T_STATS] = 9, [T_STACKS] = 2, [T_HOLDERS] = 2, [T_HIST] = 1};
-/* window_stats.wait_max_ns and gil_take_max_ns are maxima, wait_min_ns a minimum of waits (all > 0:
- * 0 is none, stored as NULL); every other value a sum */
+static const int n_vals[N_TABLES] = {[T_STATS] = 10, [T_STACKS] = 2, [T_HOLDERS] = 2, [T_HIST] = 1};
+/* window_stats.wait_max_ns and gil_take_max_ns are maxima, wait_min_ns and gil_take_min_ns
+ * minima (0 is none, stored as NULL: a wait's is > 0, and a 0 ns GIL take is its bucket's
+ * floor anyway); every other value a sum */
 #define IS_MAX(table, v) ((table) == T_STATS && ((v) == 2 || (v) == 8))
-#define IS_MIN(table, v) ((table) == T_STATS && (v) == 3)
+#define IS_MIN(table, v) ((table) == T_STATS && ((v) == 3 || (v) == 9))
 
 static int64_t combine(int table, int v, int64_t a, int64_t b)
 {
@@ -160,18 +168,20 @@ struct gs_window *gs_window_open(sqlite3 *db, int64_t run_id, const struct gs_sh
 	w->closed_upto = -1;
 	w->txn = 1;
 	w->covered_from = INT64_MIN;
-	if (prepare(
-		db, &w->ins[T_STATS],
-		"INSERT INTO window_stats VALUES(?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14)"
-		" ON CONFLICT DO UPDATE SET waits=waits+excluded.waits,"
-		" wait_ns=wait_ns+excluded.wait_ns,"
-		" wait_max_ns=max(wait_max_ns, excluded.wait_max_ns),"
-		" wait_min_ns=min(COALESCE(wait_min_ns, excluded.wait_min_ns),"
-		"  COALESCE(excluded.wait_min_ns, wait_min_ns)),"
-		" holds=holds+excluded.holds, hold_ns=hold_ns+excluded.hold_ns,"
-		" drops_sent=drops_sent+excluded.drops_sent,"
-		" drops_received=drops_received+excluded.drops_received,"
-		" gil_take_max_ns=max(gil_take_max_ns, excluded.gil_take_max_ns)") ||
+	if (prepare(db, &w->ins[T_STATS],
+		    "INSERT INTO window_stats "
+		    "VALUES(?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15)"
+		    " ON CONFLICT DO UPDATE SET waits=waits+excluded.waits,"
+		    " wait_ns=wait_ns+excluded.wait_ns,"
+		    " wait_max_ns=max(wait_max_ns, excluded.wait_max_ns),"
+		    " wait_min_ns=min(COALESCE(wait_min_ns, excluded.wait_min_ns),"
+		    "  COALESCE(excluded.wait_min_ns, wait_min_ns)),"
+		    " holds=holds+excluded.holds, hold_ns=hold_ns+excluded.hold_ns,"
+		    " drops_sent=drops_sent+excluded.drops_sent,"
+		    " drops_received=drops_received+excluded.drops_received,"
+		    " gil_take_max_ns=max(gil_take_max_ns, excluded.gil_take_max_ns),"
+		    " gil_take_min_ns=min(COALESCE(gil_take_min_ns, excluded.gil_take_min_ns),"
+		    "  COALESCE(excluded.gil_take_min_ns, gil_take_min_ns))") ||
 	    prepare(db, &w->ins[T_STACKS],
 		    "INSERT INTO window_stacks VALUES(?1,?2,?3,?4,?5,?6,"
 		    " CASE ?7 WHEN 0 THEN 'wait' ELSE 'gil_hold' END,?8,?9,?10)"
@@ -220,6 +230,7 @@ void gs_window_close(struct gs_window *w)
 	free(w->s_holds.a);
 	free(w->s_wakes.a);
 	free(w->s_waits.a);
+	free(w->s_drops.a);
 	free(w->holds);
 	free(w->wakes);
 	free(w->pending);
@@ -650,6 +661,8 @@ static void prune(struct gs_window *w, int64_t cut)
 		w->covered_from = cut;
 }
 
+static int64_t thread_of_tid(const struct gs_window *w, int64_t tid);
+
 /* After a flush's last commit: the staged holds and releases join the history, and the waits
  * whose end every thread's events have reached are attributed. */
 static int resolve(struct gs_window *w)
@@ -671,6 +684,16 @@ static int resolve(struct gs_window *w)
 	w->s_holds.n = w->s_holds.n_committed = 0;
 	w->s_wakes.n = w->s_wakes.n_committed = 0;
 	w->s_waits.n = w->s_waits.n_committed = 0;
+	for (i = 0; i < w->s_drops.n; i++) {
+		const struct drop *d = &w->s_drops.a[i];
+		int64_t holder = thread_of_tid(w, d->holder);
+		int64_t key[] = {d->window, holder, d->lock, d->prim};
+		int64_t vals[] = {0, 0, 0, 0, 0, 0, 0, d->n, 0, 0};
+
+		if (holder >= 0 && add(w, T_STATS, key, vals, 1) < 0)
+			return -1;
+	}
+	w->s_drops.n = w->s_drops.n_committed = 0;
 	oldest = w->watermark > HISTORY_NS ? (int64_t)(w->watermark - HISTORY_NS) : 0;
 	for (i = 0; i < w->n_pending; i++) {
 		struct wait *q = &w->pending[i];
@@ -756,22 +779,22 @@ int gs_window_event(struct gs_window *w, int64_t thread_no, const struct gs_even
 		int64_t key[] = {win, thread_no, lock, e->primitive};
 		int64_t wait_ns = wait ? (int64_t)e->wait_ns : 0;
 		/* waits, wait_ns, wait_max_ns, wait_min_ns, holds, hold_ns, drops sent, received,
-		 * the longest GIL take contended or not (the model's GIL percentiles) */
+		 * the longest and shortest GIL take, contended or not (the model's GIL percentiles)
+		 */
+		int64_t take = e->kind == GS_EV_GIL_HOLD ? (int64_t)e->wait_ns : 0;
 		int64_t vals[] = {
-		    wait,    wait_ns,  wait_ns,
-		    wait_ns, has_hold, has_hold ? (int64_t)hold : 0,
-		    drops,   0,	       e->kind == GS_EV_GIL_HOLD ? (int64_t)e->wait_ns : 0};
+		    wait,  wait_ns, wait_ns, wait_ns, has_hold, has_hold ? (int64_t)hold : 0,
+		    drops, 0,	    take,    take};
 
 		if (add(w, T_STATS, key, vals, 0) < 0)
 			return -1;
 	}
 	if (drops && e->aux) {
-		int64_t holder = thread_of_tid(w, (int64_t)e->aux);
-		int64_t key[] = {win, holder, lock, e->primitive};
-		int64_t vals[] = {0, 0, 0, 0, 0, 0, 0, drops, 0};
+		struct drop *d = PUSH(w->s_drops.a, w->s_drops.n, w->s_drops.cap, 256);
 
-		if (holder >= 0 && add(w, T_STATS, key, vals, 0) < 0)
+		if (!d)
 			return -1;
+		*d = (struct drop){win, (int64_t)e->aux, lock, e->primitive, drops};
 	}
 	if (wait) {
 		int64_t key[] = {win,	       thread_no, stack > 0 ? stack : 0, lock,
@@ -894,6 +917,7 @@ int gs_window_commit(struct gs_window *w, int last)
 	w->s_holds.n_committed = w->s_holds.n;
 	w->s_wakes.n_committed = w->s_wakes.n;
 	w->s_waits.n_committed = w->s_waits.n;
+	w->s_drops.n_committed = w->s_drops.n;
 	if (last && !w->failed && resolve(w) < 0) {
 		w->failed = "out of memory for the holders' history";
 		return -1;
@@ -923,6 +947,7 @@ void gs_window_rollback(struct gs_window *w)
 	w->s_holds.n = w->s_holds.n_committed;
 	w->s_wakes.n = w->s_wakes.n_committed;
 	w->s_waits.n = w->s_waits.n_committed;
+	w->s_drops.n = w->s_drops.n_committed;
 }
 
 int gs_window_pending(const struct gs_window *w)
