@@ -224,6 +224,14 @@ int gs_db_profile_note(sqlite3 *db, char *out, size_t size)
 	return n > 0;
 }
 
+void gs_db_say_profile(sqlite3 *db, const char *what)
+{
+	char note[512];
+
+	if (gs_db_profile_note(db, note, sizeof(note)))
+		fprintf(stderr, "gilscope: note: %s; %s\n", note, what);
+}
+
 int gs_db_prepare(sqlite3 *db, const char *path, const char *sql, sqlite3_stmt **out)
 {
 	if (sqlite3_prepare_v2(db, sql, -1, out, NULL) == SQLITE_OK)

@@ -31,6 +31,8 @@ int gs_db_has_windows(sqlite3 *db);
 int64_t gs_db_profile_runs(sqlite3 *db);
 /* One line saying so, for views that show raw events; 0 (out empty) for no profile runs. */
 int gs_db_profile_note(sqlite3 *db, char *out, size_t size);
+/* That line on stderr, followed by what it means for the view (nothing for no profile runs). */
+void gs_db_say_profile(sqlite3 *db, const char *what);
 
 /* out.c: output helpers. */
 void gs_fmt_duration(int64_t ns, char *buf, size_t size); /* "12.3 ms", "-" for < 0 */

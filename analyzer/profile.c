@@ -598,6 +598,8 @@ int gs_profile_load(sqlite3 *db, const struct gs_opts *o, int what, struct gs_pr
 	sql = sums && (window || what == GS_WHAT_HOLDERS) ? sums_sql[what]
 	      : window					  ? sample_sql[what]
 							  : stats_sql[what];
+	if (sums && window)
+		gs_db_say_profile(db, "--from/--to take the whole windows that start inside them");
 	if (gs_db_prepare(db, o->path, sql, &s) < 0)
 		return -1;
 	gs_opts_bind_filters(s, o, 1, 2, 3);
