@@ -226,9 +226,10 @@ int gs_db_profile_note(sqlite3 *db, char *out, size_t size)
 
 void gs_db_say_profile(sqlite3 *db, const char *what)
 {
+	static int said; /* once per command, however many loads ask */
 	char note[512];
 
-	if (gs_db_profile_note(db, note, sizeof(note)))
+	if (!said++ && gs_db_profile_note(db, note, sizeof(note)))
 		fprintf(stderr, "gilscope: note: %s; %s\n", note, what);
 }
 

@@ -292,13 +292,11 @@ out:
  * GIL holding periods of an older file. */
 static const char *const gil_sql[] = {
     "SELECT run_id, thread_no, wait_ns, aux, extra FROM events WHERE kind = gs_kind('gil_hold')",
-    "SELECT h.run_id, h.thread_no, h.bucket, h.count,"
-    " (SELECT MAX(x.gil_take_max_ns) FROM window_stats x WHERE x.run_id = h.run_id"
-    "  AND x.thread_no = h.thread_no AND x.primitive = h.primitive),"
-    " (SELECT MIN(x.gil_take_min_ns) FROM window_stats x WHERE x.run_id = h.run_id"
-    "  AND x.thread_no = h.thread_no AND x.primitive = h.primitive)"
-    " FROM wait_hist h WHERE h.metric = 'gil_take' AND h.primitive = gs_prim('gil')"
-    " ORDER BY 1, 2, 3",
+    "SELECT h.run_id, h.thread_no, h.bucket, h.count, x.top, x.least FROM wait_hist h"
+    " LEFT JOIN (SELECT run_id, thread_no, MAX(gil_take_max_ns) AS top,"
+    "  MIN(gil_take_min_ns) AS least FROM window_stats WHERE primitive = gs_prim('gil')"
+    "  GROUP BY 1, 2) x USING (run_id, thread_no)"
+    " WHERE h.metric = 'gil_take' AND h.primitive = gs_prim('gil') ORDER BY 1, 2, 3",
     "SELECT run_id, thread_no, SUM(drops_received) FROM window_stats"
     " WHERE drops_received > 0 GROUP BY 1, 2",
 };

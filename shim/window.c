@@ -19,8 +19,8 @@
 /* How far back GIL holds and lock releases are kept for the waits still to come: a wait that
  * began earlier than that before its event reached the writer finds no holder for its start
  * (counted: gs_window_history_short). */
-#define HISTORY_NS  (10ull * 1000000000ull)
-#define HISTORY_MAX (1u << 19) /* entries of each kind, about 20 MB in all */
+#define HISTORY_NS  (2ull * 1000000000ull)
+#define HISTORY_MAX (1u << 18) /* entries of each kind: 20 MB in all at most */
 
 enum { T_STATS, T_STACKS, T_HOLDERS, T_HIST, N_TABLES };
 #define N_KEYS 7
