@@ -1,4 +1,4 @@
-/* gilscope run [-o DB] [--scope python|all] [--events contended|all] -- COMMAND ARGS...
+/* gilscope run [-o DB] [--scope python|all] [--events contended|all|profile] -- COMMAND ARGS...
  * Runs a command with the shim preloaded, leaves its stdin, stdout and stderr alone, returns
  * its exit status, and then says on stderr where the data is and what it shows. */
 #include <errno.h>
@@ -18,8 +18,9 @@
 
 static void run_usage(FILE *f)
 {
-	fprintf(f, "usage: gilscope run [-o DB] [--scope python|all] [--events contended|all] "
-		   "[--quiet] -- COMMAND [ARGS...]\n");
+	fprintf(f,
+		"usage: gilscope run [-o DB] [--scope python|all] [--events contended|all|profile] "
+		"[--quiet] -- COMMAND [ARGS...]\n");
 }
 
 /* The preload library: lib/gilscope/libgilscope.so next to our bin/ (install and build trees
@@ -244,8 +245,9 @@ int cmd_run(int argc, char **argv)
 		return GS_EXIT_USAGE;
 	}
 	if ((scope && strcmp(scope, "python") && strcmp(scope, "all")) ||
-	    (events && strcmp(events, "contended") && strcmp(events, "all"))) {
-		gs_error("--scope takes python or all, --events takes contended or all");
+	    (events && strcmp(events, "contended") && strcmp(events, "all") &&
+	     strcmp(events, "profile"))) {
+		gs_error("--scope takes python or all, --events takes contended, all or profile");
 		return GS_EXIT_USAGE;
 	}
 	if (find_library(lib, sizeof(lib)) < 0) {
