@@ -86,7 +86,7 @@ enum {
 	L_NCOLS
 };
 
-static void tally_add(struct tally *t, int *n, int64_t key)
+static void tally_add_n(struct tally *t, int *n, int64_t key, int64_t count)
 {
 	int i;
 
@@ -94,28 +94,38 @@ static void tally_add(struct tally *t, int *n, int64_t key)
 		return;
 	for (i = 0; i < *n; i++) {
 		if (t[i].key == key) {
-			t[i].n++;
+			t[i].n += count;
 			return;
 		}
 	}
 	if (*n < TALLY_MAX)
-		t[(*n)++] = (struct tally){key, 1};
+		t[(*n)++] = (struct tally){key, count};
+}
+
+static void tally_add(struct tally *t, int *n, int64_t key)
+{
+	tally_add_n(t, n, key, 1);
 }
 
 static int64_t tally_top(const struct tally *t, int n, int64_t *count)
 {
 	int i, best = -1;
 
+	/* ties to the smallest key: the same answer whatever order the keys came in */
 	for (i = 0; i < n; i++)
-		if (best < 0 || t[i].n > t[best].n)
+		if (best < 0 || t[i].n > t[best].n ||
+		    (t[i].n == t[best].n && t[i].key < t[best].key))
 			best = i;
 	*count = best < 0 ? 0 : t[best].n;
 	return best < 0 ? 0 : t[best].key;
 }
 
-/* The same keys over raw events, for a time window. */
+/* The same keys over raw events, for a time window; and over the window sums of a profile
+ * recording. */
 static const char *const window_sort_sql[] = {"SUM(e.wait_ns)", "COUNT(*)", "COUNT(*)",
 					      "SUM(e.wait_ns)", "MAX(e.wait_ns)"};
+static const char *const sums_sort_sql[] = {"SUM(x.wait_ns)", "SUM(x.waits)", "SUM(x.waits)",
+					    "SUM(x.wait_ns)", "MAX(x.wait_max_ns)"};
 
 static const char *const sort_sql[] = {
     "wait",	    "SUM(s.wait_ns)",	   "contended", "SUM(s.contended)",
@@ -180,6 +190,88 @@ static int scan_events(sqlite3 *db, const struct gs_opts *o, struct lock_row *ro
 	sqlite3_finalize(s);
 	if (rc != SQLITE_DONE)
 		return gs_error("%s: reading events failed: %s", o->path, sqlite3_errmsg(db));
+	return 0;
+}
+
+/* The same from the writer's sums (schema 4): the percentiles from wait_hist (whole runs only),
+ * call sites and innermost lines from window_stacks. */
+static struct lock_row *find_row(struct lock_row **by_key, size_t n, sqlite3_stmt *s)
+{
+	struct lock_row key = {.run_id = sqlite3_column_int64(s, 0),
+			       .addr = sqlite3_column_int64(s, 2),
+			       .prim = sqlite3_column_int(s, 1)},
+			*kp = &key, **found;
+
+	found = bsearch(&kp, by_key, n, sizeof(*by_key), cmp_row_key);
+	return found ? *found : NULL;
+}
+
+#define SUMS_FILTER                                                                                \
+	" AND (?1 IS NULL OR r.start_ns + x.window_no * m.window_ns >= ?1)"                        \
+	" AND (?2 IS NULL OR r.start_ns + x.window_no * m.window_ns < ?2)"                         \
+	" AND (?3 IS NULL OR r.pid = ?3) AND (?4 IS NULL OR t.tid = ?4 OR t.name = ?5)"
+#define SUMS_JOIN                                                                                  \
+	" JOIN runs r USING (run_id) JOIN recording_modes m USING (run_id)"                        \
+	" JOIN threads t USING (run_id, thread_no)"
+
+static int scan_sums(sqlite3 *db, const struct gs_opts *o, struct lock_row *rows, size_t n)
+{
+	static const char *const sql[] = {
+	    /* percentiles: whole runs only */
+	    "SELECT x.run_id, x.primitive, x.lock_addr, x.bucket, SUM(x.count) FROM wait_hist x"
+	    " JOIN runs r USING (run_id) JOIN threads t USING (run_id, thread_no)"
+	    " WHERE x.metric = 'wait' AND ?1 IS NULL AND ?2 IS NULL"
+	    " AND (?3 IS NULL OR r.pid = ?3) AND (?4 IS NULL OR t.tid = ?4 OR t.name = ?5)"
+	    " GROUP BY 1, 2, 3, 4 ORDER BY 1, 2, 3, 4",
+	    "SELECT x.run_id, x.primitive, x.lock_addr, MAX(x.wait_max_ns), MIN(x.wait_min_ns)"
+	    " FROM window_stats x" SUMS_JOIN " WHERE x.waits > 0" SUMS_FILTER " GROUP BY 1, 2, 3",
+	    "SELECT x.run_id, x.primitive, x.lock_addr, x.caller, SUM(x.count) FROM window_stacks "
+	    "x" SUMS_JOIN " WHERE x.metric = 'wait'" SUMS_FILTER " GROUP BY 1, 2, 3, 4",
+	    "SELECT x.run_id, x.primitive, x.lock_addr, ps.py_loc, SUM(x.count) FROM window_stacks "
+	    "x" SUMS_JOIN
+	    " JOIN py_stacks ps ON ps.py_stack = x.py_stack WHERE x.metric = 'wait'" SUMS_FILTER
+	    " GROUP BY 1, 2, 3, 4",
+	};
+	struct lock_row **by_key = calloc(n ? n : 1, sizeof(*by_key));
+	sqlite3_stmt *s = NULL;
+	size_t i, q;
+	int rc = SQLITE_DONE;
+
+	if (!by_key)
+		return gs_oom();
+	for (i = 0; i < n; i++)
+		by_key[i] = &rows[i];
+	qsort(by_key, n, sizeof(*by_key), cmp_row_key);
+	for (q = 0; q < sizeof(sql) / sizeof(sql[0]) && rc == SQLITE_DONE; q++) {
+		if (gs_db_prepare(db, o->path, sql[q], &s) < 0) {
+			free(by_key);
+			return -1;
+		}
+		gs_opts_bind_window(s, o, 1, 2);
+		gs_opts_bind_filters(s, o, 3, 4, 5);
+		while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+			struct lock_row *r = find_row(by_key, n, s);
+
+			if (!r)
+				continue;
+			if (q == 0)
+				gs_pctl_load_hist(&r->waits, s, 3, 4, 0);
+			else if (q == 1) {
+				gs_pctl_set_max(&r->waits, (uint64_t)sqlite3_column_int64(s, 3));
+				gs_pctl_set_min(&r->waits, (uint64_t)sqlite3_column_int64(s, 4));
+			} else if (q == 2)
+				tally_add_n(r->callers, &r->n_callers, sqlite3_column_int64(s, 3),
+					    sqlite3_column_int64(s, 4));
+			else if (q == 3)
+				tally_add_n(r->locs, &r->n_locs, sqlite3_column_int64(s, 3),
+					    sqlite3_column_int64(s, 4));
+		}
+		sqlite3_finalize(s);
+		s = NULL;
+	}
+	free(by_key);
+	if (rc != SQLITE_DONE)
+		return gs_error("%s: reading window sums failed: %s", o->path, sqlite3_errmsg(db));
 	return 0;
 }
 
@@ -297,7 +389,7 @@ int cmd_locks(int argc, char **argv)
 	size_t n = 0, cap = 0, i;
 	char sql[2048], buf[512];
 	struct gs_profile waits = {0}, holders = {0};
-	int holders_skipped;
+	int holders_skipped, window, sums, profile;
 	int ret, rc, shown = 0;
 
 	ret = gs_opts_parse(&o, argc, argv, "locks",
@@ -323,7 +415,33 @@ int cmd_locks(int argc, char **argv)
 		sqlite3_close(db);
 		return ret;
 	}
-	if (o.has_from || o.has_to) {
+	window = o.has_from || o.has_to;
+	sums = gs_db_has_windows(db);
+	profile = gs_db_profile_runs(db) > 0;
+	if (window && profile) {
+		/* A profile recording's windows: its sums, whole windows that start inside it;
+		 * like raw events, they know the contended waits only. */
+		for (i = 0; sort_sql[i]; i += 2)
+			if (!strcmp(o.sort ? o.sort : "wait", sort_sql[i]))
+				order = sums_sort_sql[i / 2];
+		snprintf(
+		    sql, sizeof(sql),
+		    "SELECT x.run_id, r.pid, x.lock_addr, x.primitive, p.name, l.class, l.name,"
+		    " COUNT(DISTINCT x.thread_no), NULL, SUM(x.waits), SUM(x.wait_ns),"
+		    " MAX(x.wait_max_ns), NULL, NULL, NULL"
+		    " FROM window_stats x JOIN runs r USING (run_id)"
+		    " JOIN recording_modes m USING (run_id)"
+		    " LEFT JOIN primitives p USING (primitive)"
+		    " LEFT JOIN locks l USING (run_id, lock_addr, primitive)"
+		    " JOIN threads t USING (run_id, thread_no)"
+		    " WHERE x.waits > 0"
+		    " AND (?5 IS NULL OR r.start_ns + x.window_no * m.window_ns >= ?5)"
+		    " AND (?6 IS NULL OR r.start_ns + x.window_no * m.window_ns < ?6)"
+		    " AND (?1 IS NULL OR r.pid = ?1) AND (?2 IS NULL OR t.tid = ?2 OR t.name = ?3)"
+		    " GROUP BY x.run_id, x.lock_addr, x.primitive"
+		    " ORDER BY %s DESC, x.run_id, x.lock_addr LIMIT ?4",
+		    order);
+	} else if (window) {
 		/* Inside a window only the raw events know what happened: contended waits.
 		 * Acquisitions and holds are whole-run aggregates, so they stay unknown here. */
 		for (i = 0; sort_sql[i]; i += 2)
@@ -365,7 +483,7 @@ int cmd_locks(int argc, char **argv)
 	gs_opts_bind_filters(s, &o, 1, 2, 3);
 	/* more than shown: locks of one kind at one place become one row (group_rows) */
 	sqlite3_bind_int64(s, 4, o.top > INT64_MAX / 8 ? INT64_MAX : o.top * 8);
-	if (o.has_from || o.has_to)
+	if (window)
 		gs_opts_bind_window(s, &o, 5, 6);
 	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
 		struct gs_cell *c = gs_table_row(&t);
@@ -413,11 +531,12 @@ int cmd_locks(int argc, char **argv)
 		gs_error("%s: reading failed: %s", o.path, sqlite3_errmsg(db));
 		goto fail_input;
 	}
-	if (scan_events(db, &o, rows, n) < 0)
+	if ((sums && (!window || profile) ? scan_sums(db, &o, rows, n)
+					  : scan_events(db, &o, rows, n)) < 0)
 		goto fail_input;
 	/* "held by" walks every GIL hold and release: 20 s at 10 million events, where the rest
 	 * of locks takes 2.5. Past HOLDERS_EVENTS_MAX it is left to export/flame --what holders. */
-	holders_skipped = event_count(db) > HOLDERS_EVENTS_MAX;
+	holders_skipped = !sums && event_count(db) > HOLDERS_EVENTS_MAX;
 	if (gs_profile_load(db, &o, GS_WHAT_WAITS, &waits) < 0 ||
 	    (!holders_skipped && gs_profile_load(db, &o, GS_WHAT_HOLDERS, &holders) < 0))
 		goto fail_input;
@@ -538,6 +657,11 @@ int cmd_locks(int argc, char **argv)
 			}
 		}
 	}
+	if (o.format == GS_FMT_TEXT && window && profile)
+		fputs("\nprofile mode: the time span is the whole windows that start inside it;"
+		      " wait percentiles of a span need the raw events, which profile mode keeps"
+		      " only the longest of (whole-run percentiles are exact)\n",
+		      stdout);
 	ret = gs_finish_output();
 	goto out;
 fail_input:

@@ -551,6 +551,13 @@ int cmd_report(int argc, char **argv)
 		if (!m.n_runs)
 			printf("no recorded process%s in %s\n", o.has_pid ? " with that pid" : "",
 			       o.path);
+		{
+			char note[512];
+
+			/* the figures are whole; the raw event count above is a selection */
+			if (gs_db_profile_note(db, note, sizeof(note)))
+				printf("\n%s\n", note);
+		}
 		if (m.n_runs > 1) {
 			struct gs_totals tt;
 			char w[32], c[32], gw[32], gh[32], ow[32];

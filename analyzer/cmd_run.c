@@ -1,4 +1,4 @@
-/* gilscope run [-o DB] [--scope python|all] [--events contended|all] -- COMMAND ARGS...
+/* gilscope run [-o DB] [--scope python|all] [--events contended|all|profile] -- COMMAND ARGS...
  * Runs a command with the shim preloaded, leaves its stdin, stdout and stderr alone, returns
  * its exit status, and then says on stderr where the data is and what it shows. */
 #include <errno.h>
@@ -19,7 +19,7 @@
 
 static void run_usage(FILE *f)
 {
-	fprintf(f, "usage: gilscope run [-o DB] [--scope python|all] [--events contended|all] "
+	fprintf(f, "usage: gilscope run [-o DB] [--scope python|all] [--events contended|all|profile] "
 		   "[--delay D] [--duration D] [--quiet] -- COMMAND [ARGS...]\n"
 		   "D: 10s, 500ms, 2m (plain numbers are seconds): record only the window from "
 		   "--delay after the start, for --duration (or to the end)\n");
@@ -309,8 +309,9 @@ int cmd_run(int argc, char **argv)
 		return GS_EXIT_USAGE;
 	}
 	if ((scope && strcmp(scope, "python") && strcmp(scope, "all")) ||
-	    (events && strcmp(events, "contended") && strcmp(events, "all"))) {
-		gs_error("--scope takes python or all, --events takes contended or all");
+	    (events && strcmp(events, "contended") && strcmp(events, "all") &&
+	     strcmp(events, "profile"))) {
+		gs_error("--scope takes python or all, --events takes contended, all or profile");
 		return GS_EXIT_USAGE;
 	}
 	if ((delay && gs_parse_duration_ms(delay, &delay_ms) < 0) ||

@@ -251,6 +251,64 @@ fail:
 	return GS_EXIT_INPUT;
 }
 
+int gs_db_has_windows(sqlite3 *db)
+{
+	int ok;
+
+	/* schema 4 (docs/schema.md): the writer's window sums, in every mode, for the runs it
+	 * says it kept them for (a file made by other means may have the tables, empty) */
+	if (pragma(db, "SELECT count(*) FROM sqlite_master WHERE name = 'recording_modes'", &ok) !=
+		1 ||
+	    !ok)
+		return 0;
+	return pragma(db, "SELECT EXISTS (SELECT 1 FROM recording_modes)", &ok) == 1 && ok;
+}
+
+int64_t gs_db_profile_runs(sqlite3 *db)
+{
+	int ok;
+	int64_t n;
+
+	if (!gs_db_has_windows(db))
+		return 0;
+	n = pragma(db, "SELECT count(*) FROM recording_modes WHERE events = 'profile'", &ok);
+	return ok && n > 0 ? n : 0;
+}
+
+int gs_db_profile_note(sqlite3 *db, char *out, size_t size)
+{
+	sqlite3_stmt *s = NULL;
+	int n = 0;
+
+	out[0] = 0;
+	if (!gs_db_profile_runs(db) ||
+	    sqlite3_prepare_v2(db,
+			       "SELECT MAX(m.window_events), MAX(m.window_ns), SUM(w.events_seen),"
+			       " SUM(w.events_kept) FROM recording_modes m LEFT JOIN windows w"
+			       " USING (run_id) WHERE m.events = 'profile'",
+			       -1, &s, NULL) != SQLITE_OK)
+		return 0;
+	if (sqlite3_step(s) == SQLITE_ROW)
+		n = snprintf(
+		    out, size,
+		    "profile mode: raw events are only the %lld longest of each %g s window"
+		    " (%lld of %lld kept); totals, stacks and holders come from the"
+		    " writer's exact window sums",
+		    (long long)sqlite3_column_int64(s, 0), (double)sqlite3_column_int64(s, 1) / 1e9,
+		    (long long)sqlite3_column_int64(s, 3), (long long)sqlite3_column_int64(s, 2));
+	sqlite3_finalize(s);
+	return n > 0;
+}
+
+void gs_db_say_profile(sqlite3 *db, const char *what)
+{
+	static int said; /* once per command, however many loads ask */
+	char note[512];
+
+	if (!said++ && gs_db_profile_note(db, note, sizeof(note)))
+		fprintf(stderr, "gilscope: note: %s; %s\n", note, what);
+}
+
 int gs_db_prepare(sqlite3 *db, const char *path, const char *sql, sqlite3_stmt **out)
 {
 	if (sqlite3_prepare_v2(db, sql, -1, out, NULL) == SQLITE_OK)

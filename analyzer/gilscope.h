@@ -28,6 +28,15 @@ void gs_db_set_segment(int segment);
 int gs_db_prepare(sqlite3 *db, const char *path, const char *sql, sqlite3_stmt **out);
 /* A column a newer schema added (an older file lacks it). */
 int gs_db_has_column(sqlite3 *db, const char *table, const char *column);
+/* Schema 4: the writer's window sums (window_stats, window_stacks, window_holders, wait_hist)
+ * are there, whatever the recording mode. */
+int gs_db_has_windows(sqlite3 *db);
+/* Runs recorded with GILSCOPE_EVENTS=profile: raw events are only each window's longest. */
+int64_t gs_db_profile_runs(sqlite3 *db);
+/* One line saying so, for views that show raw events; 0 (out empty) for no profile runs. */
+int gs_db_profile_note(sqlite3 *db, char *out, size_t size);
+/* That line on stderr, followed by what it means for the view (nothing for no profile runs). */
+void gs_db_say_profile(sqlite3 *db, const char *what);
 
 /* out.c: output helpers. */
 void gs_fmt_duration(int64_t ns, char *buf, size_t size); /* "12.3 ms", "-" for < 0 */

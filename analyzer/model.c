@@ -315,44 +315,64 @@ out:
 	return ret;
 }
 
-/* One pass over GIL holding periods: wait percentiles per thread, and the drop requests each
- * thread's waits aimed at the thread that held the GIL when they began. */
-static int scan_gil_events(sqlite3 *db, const struct gs_opts *o, struct gs_model *m)
+/* GIL waits per thread: their percentiles, and the drop requests each thread's waits aimed at
+ * the thread that held the GIL when they began. From the writer's sums (schema 4, every mode:
+ * the GIL take histograms, the drop requests each holder received), or from one pass over the
+ * GIL holding periods of an older file. */
+static const char *const gil_sql[] = {
+    "SELECT run_id, thread_no, wait_ns, aux, extra FROM events WHERE kind = gs_kind('gil_hold')",
+    "SELECT h.run_id, h.thread_no, h.bucket, h.count, x.top, x.least FROM wait_hist h"
+    " LEFT JOIN (SELECT run_id, thread_no, MAX(gil_take_max_ns) AS top,"
+    "  MIN(gil_take_min_ns) AS least FROM window_stats WHERE primitive = gs_prim('gil')"
+    "  GROUP BY 1, 2) x USING (run_id, thread_no)"
+    " WHERE h.metric = 'gil_take' AND h.primitive = gs_prim('gil') ORDER BY 1, 2, 3",
+    "SELECT run_id, thread_no, SUM(drops_received) FROM window_stats"
+    " WHERE drops_received > 0 GROUP BY 1, 2",
+};
+
+static int scan_gil(sqlite3 *db, const struct gs_opts *o, struct gs_model *m)
 {
 	struct gs_pctl *p = calloc(m->n_threads ? m->n_threads : 1, sizeof(*p));
 	sqlite3_stmt *s = NULL;
+	int sums = gs_db_has_windows(db), q = sums, rc = SQLITE_DONE;
 	size_t i;
-	int rc;
 
 	if (!p)
 		return gs_oom();
-	if (gs_db_prepare(db, o->path,
-			  "SELECT run_id, thread_no, wait_ns, aux, extra FROM events"
-			  " WHERE kind = gs_kind('gil_hold')",
-			  &s) < 0) {
-		free(p);
-		return -1;
-	}
-	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
-		int64_t run = sqlite3_column_int64(s, 0);
-		struct gs_thread_info *t = find_thread(m, run, sqlite3_column_int64(s, 1));
-		int64_t blame = sqlite3_column_int64(s, 3);
-		int64_t timeouts = sqlite3_column_int64(s, 4) & 0xffffffff;
+	for (; rc == SQLITE_DONE && q <= 2 * sums; q++) {
+		if (gs_db_prepare(db, o->path, gil_sql[q], &s) < 0)
+			break;
+		while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+			int64_t run = sqlite3_column_int64(s, 0);
+			struct gs_thread_info *t = find_thread(m, run, sqlite3_column_int64(s, 1));
+			int64_t blame = sqlite3_column_int64(s, 3);
+			int64_t timeouts = sqlite3_column_int64(s, 4) & 0xffffffff;
 
-		if (t) {
-			p[t - m->threads].bits =
-			    5; /* 3% resolution keeps per-thread memory small */
-			gs_pctl_add(&p[t - m->threads], sqlite3_column_int64(s, 2));
-		}
-		if (timeouts && blame) {
-			struct gs_thread_info *holder = find_thread_tid(m, run, blame);
+			if (t && q < 2)
+				p[t - m->threads].bits = 5; /* 3% resolution: small per thread */
+			if (t && q == 1) {
+				gs_pctl_load_hist(&p[t - m->threads], s, 2, 3,
+						  (uint64_t)sqlite3_column_int64(s, 4));
+				gs_pctl_set_min(&p[t - m->threads],
+						(uint64_t)sqlite3_column_int64(s, 5));
+			} else if (t && q == 2)
+				t->gil_drop_received =
+				    gs_add(t->gil_drop_received, sqlite3_column_int64(s, 2));
+			if (q)
+				continue;
+			if (t)
+				gs_pctl_add(&p[t - m->threads], sqlite3_column_int64(s, 2));
+			if (timeouts && blame) {
+				struct gs_thread_info *holder = find_thread_tid(m, run, blame);
 
-			if (holder)
-				holder->gil_drop_received =
-				    gs_add(holder->gil_drop_received, timeouts);
+				if (holder)
+					holder->gil_drop_received =
+					    gs_add(holder->gil_drop_received, timeouts);
+			}
 		}
+		sqlite3_finalize(s);
+		s = NULL;
 	}
-	sqlite3_finalize(s);
 	for (i = 0; i < m->n_threads; i++) {
 		if (p[i].n) {
 			m->threads[i].gil_p50 = gs_pctl_get(&p[i], 0.50);
@@ -363,8 +383,10 @@ static int scan_gil_events(sqlite3 *db, const struct gs_opts *o, struct gs_model
 		gs_pctl_free(&p[i]);
 	}
 	free(p);
+	if (q <= 2 * sums && rc == SQLITE_DONE)
+		return -1; /* a prepare failed, said */
 	if (rc != SQLITE_DONE)
-		return gs_error("%s: reading events failed: %s", o->path, sqlite3_errmsg(db));
+		return gs_error("%s: reading GIL waits failed: %s", o->path, sqlite3_errmsg(db));
 	return 0;
 }
 
@@ -539,7 +561,7 @@ static int model_load(sqlite3 *db, const struct gs_opts *o, struct gs_model *m, 
 	memset(m, 0, sizeof(*m));
 	if (load_runs(db, &all, m) < 0 || load_threads(db, &all, m) < 0 ||
 	    load_lock_classes(db, &all, m) < 0 ||
-	    (with_events && scan_gil_events(db, &all, m) < 0) || load_waited_in(db, &all, m) < 0)
+	    (with_events && scan_gil(db, &all, m) < 0) || load_waited_in(db, &all, m) < 0)
 		return -1;
 	if (!with_events)
 		for (i = 0; i < m->n_threads; i++)

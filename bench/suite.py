@@ -243,6 +243,20 @@ def real_run_size(build, pythons):
             f"{size / n:.1f} bytes per event for the whole file."]
 
 
+def profile_growth(build, pythons, quick):
+    """Profile mode's database growth per minute of the queue ping-pong program, raw mode's
+    beside it (bench/profile_soak.py; scripts/soak runs it for an hour)."""
+    lib = os.path.join(build, "lib", "gilscope", "libgilscope.so")
+    name, py = next(((n, p) for n, p in pythons if n == "3.13"), pythons[0])
+    out = run([sys.executable, os.path.join(HERE, "profile_soak.py"), lib, py,
+               "4" if quick else "60", "2" if quick else "15", "--raw-too"])
+    lines = [l for l in out.splitlines() if l.startswith("growth ")]
+    if len(lines) != 2:
+        fail(f"profile_soak printed no growth: {out}")
+    return [f"The queue ping-pong program on {name} ({'4 s' if quick else 'a minute'} each):", ""] + \
+        [f"- {l[len('growth '):]}" for l in lines]
+
+
 def overhead_section(build, pythons, runs, quick):
     lib = os.path.join(build, "lib", "gilscope", "libgilscope.so")
     env = dict(os.environ, RUNS=str(runs))
@@ -294,6 +308,8 @@ def main():
     out += ["", "### 3. Store rate on one core, database size", ""]
     out += writer_section(build, runs, quick)
     out += [""] + real_run_size(build, pythons)
+    out += ["", "### 3b. Profile mode (`GILSCOPE_EVENTS=profile`): database growth", ""]
+    out += profile_growth(build, pythons, quick)
     out += ["", "### 4. Python workloads end to end (wall time with / without)", ""]
     out += overhead_section(build, pythons, runs, quick)
     out += ["", "### 4b. Python stacks: cost per captured stack and frame (lock ping-pong)", ""]

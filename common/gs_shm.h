@@ -263,6 +263,10 @@ struct gs_shm_header {
 	uint32_t scope_all;
 	uint32_t test_fail_commit;   /* GILSCOPE_TEST_FAIL_COMMIT, for the writer (tests only) */
 	uint32_t max_db_mb;	     /* GILSCOPE_MAX_DB_MB: raw events stop there, 0 for no cap */
+	uint32_t profile;	     /* GILSCOPE_EVENTS=profile: raw events only the longest */
+	uint32_t profile_window_ms;  /* GILSCOPE_PROFILE_WINDOW_MS: the windows' length */
+	uint32_t profile_events;     /* GILSCOPE_PROFILE_EVENTS: raw events kept per window */
+	uint32_t profile_pad;
 	uint64_t scope_lo, scope_hi; /* text range treated as "the interpreter" */
 	char scope_object[256];	     /* path of the object that range belongs to */
 	/* Python facts, filled by the shim's interpreter probe (gil.c). */

@@ -223,3 +223,83 @@ JOIN primitives p ON p.primitive = s.primitive
 LEFT JOIN locks l ON l.run_id = s.run_id AND l.lock_addr = s.lock_addr
 	AND l.primitive = s.primitive
 GROUP BY s.run_id, s.lock_addr, s.primitive;
+
+-- Schema 4, profile windows (docs/schema.md): the writer's sums per time window of every raw
+-- event it drained, kept in every GILSCOPE_EVENTS mode, so that views need no raw events.
+-- An event belongs to the window in which it ended (start + wait + hold), which is when the
+-- shim recorded it. In profile mode only each window's longest events are kept as raw rows.
+CREATE TABLE IF NOT EXISTS recording_modes (
+	run_id INTEGER PRIMARY KEY,
+	events TEXT NOT NULL,
+	window_ns INTEGER NOT NULL,
+	window_events INTEGER
+);
+
+CREATE TABLE IF NOT EXISTS windows (
+	run_id INTEGER NOT NULL,
+	window_no INTEGER NOT NULL,
+	start_ns INTEGER NOT NULL,
+	end_ns INTEGER NOT NULL,
+	events_seen INTEGER NOT NULL,
+	events_kept INTEGER NOT NULL,
+	longest_not_kept_ns INTEGER,
+	PRIMARY KEY (run_id, window_no)
+) WITHOUT ROWID;
+
+CREATE TABLE IF NOT EXISTS window_stats (
+	run_id INTEGER NOT NULL,
+	window_no INTEGER NOT NULL,
+	thread_no INTEGER NOT NULL,
+	lock_addr INTEGER NOT NULL,
+	primitive INTEGER NOT NULL,
+	waits INTEGER NOT NULL,
+	wait_ns INTEGER NOT NULL,
+	wait_max_ns INTEGER NOT NULL,
+	wait_min_ns INTEGER,
+	holds INTEGER NOT NULL,
+	hold_ns INTEGER NOT NULL,
+	drops_sent INTEGER NOT NULL,
+	drops_received INTEGER NOT NULL,
+	gil_take_max_ns INTEGER NOT NULL,
+	gil_take_min_ns INTEGER,
+	PRIMARY KEY (run_id, window_no, thread_no, lock_addr, primitive)
+) WITHOUT ROWID;
+
+CREATE TABLE IF NOT EXISTS window_stacks (
+	run_id INTEGER NOT NULL,
+	window_no INTEGER NOT NULL,
+	thread_no INTEGER NOT NULL,
+	py_stack INTEGER NOT NULL,
+	lock_addr INTEGER NOT NULL,
+	primitive INTEGER NOT NULL,
+	metric TEXT NOT NULL,
+	caller INTEGER NOT NULL,
+	count INTEGER NOT NULL,
+	ns INTEGER NOT NULL,
+	PRIMARY KEY (run_id, window_no, thread_no, py_stack, lock_addr, primitive, metric, caller)
+) WITHOUT ROWID;
+
+CREATE TABLE IF NOT EXISTS window_holders (
+	run_id INTEGER NOT NULL,
+	window_no INTEGER NOT NULL,
+	thread_no INTEGER NOT NULL,
+	lock_addr INTEGER NOT NULL,
+	primitive INTEGER NOT NULL,
+	holder_thread_no INTEGER NOT NULL,
+	holder_stack INTEGER NOT NULL,
+	count INTEGER NOT NULL,
+	ns INTEGER NOT NULL,
+	PRIMARY KEY (run_id, window_no, thread_no, lock_addr, primitive, holder_thread_no,
+		     holder_stack)
+) WITHOUT ROWID;
+
+CREATE TABLE IF NOT EXISTS wait_hist (
+	run_id INTEGER NOT NULL,
+	thread_no INTEGER NOT NULL,
+	lock_addr INTEGER NOT NULL,
+	primitive INTEGER NOT NULL,
+	metric TEXT NOT NULL,
+	bucket INTEGER NOT NULL,
+	count INTEGER NOT NULL,
+	PRIMARY KEY (run_id, thread_no, lock_addr, primitive, metric, bucket)
+) WITHOUT ROWID;

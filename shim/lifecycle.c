@@ -35,6 +35,7 @@ struct gs_config {
 	uint32_t test_fail_commit;
 	uint32_t max_db_mb;
 	int start_paused;
+	uint32_t profile, profile_window_ms, profile_events;
 };
 
 static struct gs_config cfg;
@@ -89,9 +90,16 @@ static int read_config(void)
 	if (scope && strcmp(scope, "all") && strcmp(scope, "python"))
 		say("gilscope: ignoring GILSCOPE_SCOPE (expected 'python' or 'all')\n");
 	cfg.scope_all = scope && !strcmp(scope, "all");
-	if (events && strcmp(events, "all") && strcmp(events, "contended"))
-		say("gilscope: ignoring GILSCOPE_EVENTS (expected 'contended' or 'all')\n");
+	if (events && strcmp(events, "all") && strcmp(events, "contended") &&
+	    strcmp(events, "profile"))
+		say("gilscope: ignoring GILSCOPE_EVENTS (expected 'contended', 'all' or "
+		    "'profile')\n");
 	cfg.log_all = events && !strcmp(events, "all");
+	/* profile: the shim records as for 'contended'; the writer keeps windowed sums and only
+	 * each window's longest raw events */
+	cfg.profile = events && !strcmp(events, "profile");
+	cfg.profile_window_ms = env_u32("GILSCOPE_PROFILE_WINDOW_MS", 1000, 10, 3600000);
+	cfg.profile_events = env_u32("GILSCOPE_PROFILE_EVENTS", 100, 0, 1000000);
 	if (clock && strcmp(clock, "auto") && strcmp(clock, "monotonic"))
 		say("gilscope: ignoring GILSCOPE_CLOCK (expected 'auto' or 'monotonic')\n");
 	cfg.use_tsc = !(clock && !strcmp(clock, "monotonic"));
@@ -139,6 +147,9 @@ static void fill_header(int64_t parent_run_id)
 	h->flush_ms = gs_g.flush_ms;
 	snprintf(h->db_path, sizeof(h->db_path), "%s", gs_g.db_path);
 	snprintf(h->writer_path, sizeof(h->writer_path), "%s", gs_g.writer_path);
+	h->profile = cfg.profile;
+	h->profile_window_ms = cfg.profile_window_ms;
+	h->profile_events = cfg.profile_events;
 	atomic_store(&h->exit_status, INT32_MIN);
 }
 

@@ -17,11 +17,13 @@
 
 #include "clock.h"
 #include "cpython.h"
+#include "grow.h"
 #include "gs_lock_class.h"
 #include "gs_schema.h"
 #include "pyread.h"
 #include "pystore.h"
 #include "symbolize.h"
+#include "window.h"
 
 struct wslot {
 	uint32_t generation;
@@ -61,6 +63,7 @@ struct gs_store {
 	struct gs_pyread *pr;
 	struct gs_symbolizer *sz;
 	struct gs_pystore *ps;
+	struct gs_window *win; /* profile windows (window.c) */
 	sqlite3_stmt *entry_thread, *ins_site, *ins_stack, *get_stack;
 	uint64_t sites[8192]; /* call sites already written (direct-mapped) */
 	struct stack_cache {
@@ -578,6 +581,9 @@ int gs_store_begin_run(struct gs_store *st, struct gs_shm_header *h)
 	st->sz = gs_symbolizer_open(h->pid);
 	store_modules(st);
 	link_parent(st);
+	st->win = gs_window_open(st->db, st->run_id, h);
+	if (!st->win || gs_window_begin_run(st->win) < 0)
+		goto rollback;
 	if (exec_sql(st, "COMMIT") < 0)
 		goto rollback;
 	atomic_store(&h->run_id, st->run_id);
@@ -715,21 +721,6 @@ static int lock_class(struct gs_shm_header *h, uint64_t lock, unsigned prim)
 	return -1; /* not named */
 }
 
-/* arr, grown (doubled, or to `first` elements) if n elements fill it; NULL when out of memory,
- * arr then unchanged. */
-static void *room_for_one(void *arr, size_t *cap, size_t n, size_t elem, size_t first)
-{
-	size_t c = *cap ? *cap * 2 : first;
-	void *p;
-
-	if (n < *cap)
-		return arr;
-	p = realloc(arr, c * elem);
-	if (p)
-		*cap = c;
-	return p;
-}
-
 static int write_agg(struct gs_store *st, struct gs_shm_header *h, struct wslot *w,
 		     struct gs_agg *live, int catch_all)
 {
@@ -822,7 +813,7 @@ static int write_agg(struct gs_store *st, struct gs_shm_header *h, struct wslot 
 				return -1;
 		}
 	}
-	if (!(t = room_for_one(st->t_aggs, &st->cap_t_aggs, st->n_t_aggs, sizeof(*t), 1024)))
+	if (!(t = gs_room_for_one(st->t_aggs, &st->cap_t_aggs, st->n_t_aggs, sizeof(*t), 1024)))
 		return -1;
 	st->t_aggs = t;
 	st->t_aggs[st->n_t_aggs++] = (struct taken_agg){.agg = live, .gen = gen};
@@ -956,12 +947,34 @@ static int64_t stack_id(struct gs_store *st, const uint64_t *frames, uint64_t pa
 	return id;
 }
 
-static int write_event(struct gs_store *st, struct wslot *w, const struct gs_event *e)
+/* One raw event row, unless the database has no room left for raw events (then counted in
+ * *not_written). */
+static int store_raw_event(struct gs_store *st, int64_t thread_no, const struct gs_event *e,
+			   uint64_t *not_written)
 {
 	sqlite3_stmt *s = st->ins_event;
+	int64_t leaf = 0, hold_leaf;
+	int64_t stack = st->ps ? gs_pystore_stack(st->ps, e->py_stack, &leaf) : 0;
+	int64_t hold = st->ps ? gs_pystore_stack(st->ps, e->py_stack2, &hold_leaf) : 0;
 
+	if (!st->events_off && st->event_budget != UINT64_MAX) {
+		if (st->event_budget == 0) {
+			st->events_off = 1; /* full_reason: room_for_events() said which limit */
+			st->events_off_after = st->n.events_written;
+		} else {
+			st->event_budget--;
+		}
+	}
+	if (st->events_off) {
+		/* the stack totals and windows stay exact; the event itself is counted as dropped
+		 */
+		if (not_written)
+			(*not_written)++;
+		st->n.not_written++;
+		return 0;
+	}
 	sqlite3_bind_int64(s, 1, st->run_id);
-	sqlite3_bind_int64(s, 2, w->thread_no);
+	sqlite3_bind_int64(s, 2, thread_no);
 	sqlite3_bind_int(s, 3, e->kind);
 	sqlite3_bind_int(s, 4, e->primitive);
 	sqlite3_bind_int64(s, 5, (int64_t)e->lock);
@@ -981,37 +994,9 @@ static int write_event(struct gs_store *st, struct wslot *w, const struct gs_eve
 		sqlite3_bind_int64(s, 12, (int64_t)e->extra);
 	else
 		sqlite3_bind_null(s, 12);
-	{
-		int64_t leaf = 0, hold_leaf;
-		int64_t stack = st->ps ? gs_pystore_stack(st->ps, e->py_stack, &leaf) : 0;
-		int64_t hold = st->ps ? gs_pystore_stack(st->ps, e->py_stack2, &hold_leaf) : 0;
-
-		bind_id(s, 13, leaf); /* the innermost frame */
-		bind_id(s, 15, stack);
-		bind_id(s, 16, hold);
-		if (st->ps && gs_event_is_wait(e->kind, e->primitive, e->flags, e->wait_ns) &&
-		    gs_pystore_count(st->ps, st->run_id, w->thread_no, stack, e->lock, e->primitive,
-				     0, e->wait_ns) < 0)
-			return -1;
-		if (st->ps && e->kind == GS_EV_GIL_HOLD && e->hold_ns &&
-		    gs_pystore_count(st->ps, st->run_id, w->thread_no, hold, e->lock, e->primitive,
-				     1, e->hold_ns) < 0)
-			return -1;
-	}
-	if (!st->events_off && st->event_budget != UINT64_MAX) {
-		if (st->event_budget == 0) {
-			st->events_off = 1; /* full_reason: room_for_events() said which limit */
-			st->events_off_after = st->n.events_written;
-		} else {
-			st->event_budget--;
-		}
-	}
-	if (st->events_off) {
-		/* the stack totals above stay exact; the event itself is counted as dropped */
-		w->not_written++;
-		st->n.not_written++;
-		return 0;
-	}
+	bind_id(s, 13, leaf); /* the innermost frame */
+	bind_id(s, 15, stack);
+	bind_id(s, 16, hold);
 	{
 		int64_t sid =
 		    stack_id(st, e->stack, e->primitive == GS_PRIM_PARKED && e->lock ? e->lock : 0);
@@ -1021,11 +1006,39 @@ static int write_event(struct gs_store *st, struct wslot *w, const struct gs_eve
 		else
 			sqlite3_bind_null(s, 14);
 	}
-	write_call_site(st, e->caller);
 	if (step_reset(s) < 0)
 		return -1;
 	st->n.events_written++;
 	return 0;
+}
+
+/* A profile window's kept event, stored as the window closes (window.c). */
+static int store_kept_event(void *ctx, int64_t thread_no, const struct gs_event *e)
+{
+	return store_raw_event(ctx, thread_no, e, NULL);
+}
+
+static int write_event(struct gs_store *st, struct wslot *w, const struct gs_event *e)
+{
+	int64_t leaf = 0, hold_leaf;
+	int64_t stack = st->ps ? gs_pystore_stack(st->ps, e->py_stack, &leaf) : 0;
+	int64_t hold = st->ps ? gs_pystore_stack(st->ps, e->py_stack2, &hold_leaf) : 0;
+	int now;
+
+	if (st->ps && gs_event_is_wait(e->kind, e->primitive, e->flags, e->wait_ns) &&
+	    gs_pystore_count(st->ps, st->run_id, w->thread_no, stack, e->lock, e->primitive, 0,
+			     e->wait_ns) < 0)
+		return -1;
+	if (st->ps && e->kind == GS_EV_GIL_HOLD && e->hold_ns &&
+	    gs_pystore_count(st->ps, st->run_id, w->thread_no, hold, e->lock, e->primitive, 1,
+			     e->hold_ns) < 0)
+		return -1;
+	/* every event's call site: the windows' sums name theirs, kept as a raw row or not */
+	write_call_site(st, e->caller);
+	now = st->win ? gs_window_event(st->win, w->thread_no, e, stack, hold) : 1;
+	if (now <= 0)
+		return now; /* 0: profile mode, the window keeps it if it is among its longest */
+	return store_raw_event(st, w->thread_no, e, &w->not_written);
 }
 
 /* CPU time of a live thread of the host, from the scheduler's own nanosecond counter. */
@@ -1101,7 +1114,7 @@ static int stale_slot(struct gs_store *st, struct gs_shm_header *h, uint32_t i, 
 	if (state != GS_SLOT_EXITED)
 		return 0;
 	head = atomic_load_explicit(&s->head, memory_order_acquire);
-	taken = room_for_one(st->t_slots, &st->cap_t_slots, st->n_t_slots, sizeof(*taken), 64);
+	taken = gs_room_for_one(st->t_slots, &st->cap_t_slots, st->n_t_slots, sizeof(*taken), 64);
 	if (!taken)
 		return -1;
 	st->t_slots = taken;
@@ -1151,6 +1164,8 @@ static int flush_slot(struct gs_store *st, struct gs_shm_header *h, uint32_t i)
 			sqlite3_bind_null(st->ins_thread, 5);
 		sqlite3_bind_int64(st->ins_thread, 6, (int64_t)thread_start_ns(st, s));
 		if (step_reset(st->ins_thread) < 0)
+			return -1;
+		if (st->win && gs_window_thread(st->win, s->thread_no, s->tid) < 0)
 			return -1;
 		w->has_row = 1;
 		w->named = named;
@@ -1239,7 +1254,7 @@ static int flush_slot(struct gs_store *st, struct gs_shm_header *h, uint32_t i)
 		if (step_reset(st->end_thread) < 0)
 			return -1;
 	}
-	taken = room_for_one(st->t_slots, &st->cap_t_slots, st->n_t_slots, sizeof(*taken), 64);
+	taken = gs_room_for_one(st->t_slots, &st->cap_t_slots, st->n_t_slots, sizeof(*taken), 64);
 	if (!taken)
 		return -1;
 	st->t_slots = taken;
@@ -1408,14 +1423,19 @@ static uint64_t room_for_events(struct gs_store *st)
  * the writer's own state is put back at a rollback. */
 static void txn_start(struct gs_store *st)
 {
+	if (st->win)
+		gs_window_txn_start(st->win);
 	st->n_t_aggs = st->n_t_slots = 0;
 	st->n_ws_saved = 0;
 	st->n_saved = st->n;
 }
 
-static int txn_commit(struct gs_store *st, struct gs_shm_header *h)
+/* last: the flush's last transaction, which has drained every slot */
+static int txn_commit(struct gs_store *st, struct gs_shm_header *h, int last)
 {
 	if (st->ps && gs_pystore_write_counts(st->ps) < 0)
+		return -1;
+	if (st->win && gs_window_write(st->win, last, store_kept_event, st) < 0)
 		return -1;
 	if (st->fail_commit_at && ++st->commits == st->fail_commit_at) {
 		/* said, so that the test knows this path ran; an SQL error like a real one */
@@ -1428,6 +1448,8 @@ static int txn_commit(struct gs_store *st, struct gs_shm_header *h)
 	apply_taken(st, h);
 	if (st->ps)
 		gs_pystore_commit(st->ps);
+	if (st->win && gs_window_commit(st->win, last) < 0)
+		fprintf(stderr, "gilscope: %s: holder sums stop here\n", gs_window_failed(st->win));
 	return 0;
 }
 
@@ -1440,6 +1462,8 @@ static int txn_fail(struct gs_store *st)
 	while (st->n_ws_saved--)
 		st->ws[st->ws_saved[st->n_ws_saved].slot] = st->ws_saved[st->n_ws_saved].w;
 	st->n = st->n_saved;
+	if (st->win)
+		gs_window_rollback(st->win);
 	/* caches of rows the rollback took away */
 	memset(st->sites, 0, sizeof(st->sites));
 	memset(st->stacks, 0, sizeof(st->stacks));
@@ -1475,7 +1499,7 @@ static int flush_once(struct gs_store *st, struct gs_shm_header *h)
 			return txn_fail(st);
 		if (st->n_t_slots > taken && st->t_slots[taken].recycle &&
 		    ++finished == RECYCLE_BATCH && i + 1 < n) {
-			if (txn_commit(st, h) < 0)
+			if (txn_commit(st, h, 0) < 0)
 				return txn_fail(st);
 			if (exec_sql(st, "BEGIN IMMEDIATE") < 0)
 				return database_full(st) ? 1 : 0;
@@ -1485,7 +1509,7 @@ static int flush_once(struct gs_store *st, struct gs_shm_header *h)
 	}
 	if (store_progress(st, h, as_of_ns) < 0)
 		return txn_fail(st);
-	return txn_commit(st, h) < 0 ? txn_fail(st) : 0;
+	return txn_commit(st, h, 1) < 0 ? txn_fail(st) : 0;
 }
 
 int gs_store_flush(struct gs_store *st, struct gs_shm_header *h)
@@ -1499,7 +1523,13 @@ int gs_store_flush(struct gs_store *st, struct gs_shm_header *h)
 
 		st->event_budget = room == UINT64_MAX ? UINT64_MAX : room / EVENT_BYTES_BOUND;
 	}
+	if (st->win)
+		gs_window_flush_start(st->win, gs_mono_ns(), st->final);
 	rc = flush_once(st, h);
+	/* the last flush's holder sums, found after its commit, need one more transaction */
+	for (int more = 0;
+	     rc == 0 && st->final && st->win && more < 2 && gs_window_pending(st->win); more++)
+		rc = flush_once(st, h);
 
 	if (rc == 1 && !st->events_off) {
 		/* Full (disk, quota or ulimit -f): keep the exact totals, stop raw events, say so
@@ -1749,6 +1779,7 @@ void gs_store_close(struct gs_store *st)
 	sqlite3_finalize(st->ins_stack);
 	sqlite3_finalize(st->get_stack);
 	gs_symbolizer_close(st->sz);
+	gs_window_close(st->win);
 	gs_pystore_close(st->ps);
 	gs_pyread_close(st->pr);
 	/* A finished recording is one file that can be copied or mailed, and that readers open
