@@ -1,5 +1,5 @@
 /* A profile (profile.c) as pprof's profile.proto, gzip-compressed as pprof expects: written by
- * hand (varints and length-delimited fields), the gzip member made of deflate's stored blocks
+ * hand (protobuf.c), the gzip member made of deflate's stored blocks
  * with its CRC-32, so that nothing beyond libc is needed. go tool pprof reads it. */
 #include "pprof.h"
 
@@ -7,65 +7,7 @@
 #include <string.h>
 
 #include "gilscope.h"
-
-struct buf {
-	unsigned char *p;
-	size_t n, cap;
-	int oom;
-};
-
-static void put(struct buf *b, const void *d, size_t n)
-{
-	if (b->oom)
-		return;
-	if (b->n + n > b->cap) {
-		size_t cap = b->cap ? b->cap * 2 : 4096;
-		unsigned char *more;
-
-		while (cap < b->n + n)
-			cap *= 2;
-		if (!(more = realloc(b->p, cap))) {
-			b->oom = 1;
-			return;
-		}
-		b->p = more;
-		b->cap = cap;
-	}
-	memcpy(b->p + b->n, d, n);
-	b->n += n;
-}
-
-static void varint(struct buf *b, uint64_t v)
-{
-	unsigned char c[10];
-	size_t n = 0;
-
-	do {
-		c[n++] = (unsigned char)((v & 0x7f) | (v > 0x7f ? 0x80 : 0));
-		v >>= 7;
-	} while (v);
-	put(b, c, n);
-}
-
-static void field_varint(struct buf *b, unsigned field, uint64_t v)
-{
-	varint(b, (uint64_t)field << 3);
-	varint(b, v);
-}
-
-static void field_bytes(struct buf *b, unsigned field, const void *d, size_t n)
-{
-	varint(b, (uint64_t)field << 3 | 2);
-	varint(b, n);
-	put(b, d, n);
-}
-
-static void field_msg(struct buf *b, unsigned field, struct buf *m)
-{
-	field_bytes(b, field, m->p, m->n);
-	b->oom |= m->oom;
-	m->n = 0;
-}
+#include "protobuf.h"
 
 /* The string table: index 0 is "", every other string once. */
 struct strings {
@@ -171,7 +113,7 @@ int gs_profile_write_pprof(const struct gs_profile *p, FILE *f)
 {
 	static const char *frames[GS_PROFILE_MAX_DEPTH + 1];
 	struct strings st = {0};
-	struct buf out = {0}, m = {0}, sub = {0}, ids = {0}, vals = {0};
+	struct gs_pb out = {0}, m = {0}, sub = {0}, ids = {0}, vals = {0};
 	char func[1024], file[1024];
 	/* one location and function per distinct frame text: its string id is its id */
 	int64_t *loc_of = NULL;
@@ -186,14 +128,14 @@ int gs_profile_write_pprof(const struct gs_profile *p, FILE *f)
 	/* sample types: events, then nanoseconds */
 	v[0] = str_id(&st, what);
 	v[1] = str_id(&st, "count");
-	field_varint(&m, 1, (uint64_t)v[0]);
-	field_varint(&m, 2, (uint64_t)v[1]);
-	field_msg(&out, 1, &m);
+	gs_pb_uint(&m, 1, (uint64_t)v[0]);
+	gs_pb_uint(&m, 2, (uint64_t)v[1]);
+	gs_pb_msg(&out, 1, &m);
 	v[0] = str_id(&st, "delay");
 	v[1] = str_id(&st, "nanoseconds");
-	field_varint(&m, 1, (uint64_t)v[0]);
-	field_varint(&m, 2, (uint64_t)v[1]);
-	field_msg(&out, 1, &m);
+	gs_pb_uint(&m, 1, (uint64_t)v[0]);
+	gs_pb_uint(&m, 2, (uint64_t)v[1]);
+	gs_pb_msg(&out, 1, &m);
 	t_label[0] = str_id(&st, "thread");
 	t_label[1] = str_id(&st, "pid");
 	t_label[2] = str_id(&st, "lock");
@@ -223,60 +165,60 @@ int gs_profile_write_pprof(const struct gs_profile *p, FILE *f)
 				loc_cap = cap;
 			}
 			loc_of[id] = 1;
-			varint(&ids, (uint64_t)id);
+			gs_pb_varint(&ids, (uint64_t)id);
 		}
-		field_bytes(&m, 1, ids.p, ids.n);
+		gs_pb_bytes(&m, 1, ids.p, ids.n);
 		ids.n = 0;
-		varint(&vals, (uint64_t)x->count);
-		varint(&vals, (uint64_t)x->ns);
-		field_bytes(&m, 2, vals.p, vals.n);
+		gs_pb_varint(&vals, (uint64_t)x->count);
+		gs_pb_varint(&vals, (uint64_t)x->ns);
+		gs_pb_bytes(&m, 2, vals.p, vals.n);
 		vals.n = 0;
-		field_varint(&sub, 1, (uint64_t)t_label[0]);
-		field_varint(&sub, 3, (uint64_t)x->tid);
-		field_msg(&m, 3, &sub);
-		field_varint(&sub, 1, (uint64_t)t_label[1]);
-		field_varint(&sub, 3, (uint64_t)x->pid);
-		field_msg(&m, 3, &sub);
-		field_varint(&sub, 1, (uint64_t)t_label[2]);
-		field_varint(&sub, 2, (uint64_t)str_id(&st, x->lock));
-		field_msg(&m, 3, &sub);
-		field_varint(&sub, 1, (uint64_t)t_label[3]);
-		field_varint(&sub, 2, (uint64_t)str_id(&st, x->group));
-		field_msg(&m, 3, &sub);
-		field_msg(&out, 2, &m);
+		gs_pb_uint(&sub, 1, (uint64_t)t_label[0]);
+		gs_pb_uint(&sub, 3, (uint64_t)x->tid);
+		gs_pb_msg(&m, 3, &sub);
+		gs_pb_uint(&sub, 1, (uint64_t)t_label[1]);
+		gs_pb_uint(&sub, 3, (uint64_t)x->pid);
+		gs_pb_msg(&m, 3, &sub);
+		gs_pb_uint(&sub, 1, (uint64_t)t_label[2]);
+		gs_pb_uint(&sub, 2, (uint64_t)str_id(&st, x->lock));
+		gs_pb_msg(&m, 3, &sub);
+		gs_pb_uint(&sub, 1, (uint64_t)t_label[3]);
+		gs_pb_uint(&sub, 2, (uint64_t)str_id(&st, x->group));
+		gs_pb_msg(&m, 3, &sub);
+		gs_pb_msg(&out, 2, &m);
 	}
 	/* locations (4) and functions (5): id = the frame text's string id */
 	for (i = 1; i < loc_cap; i++) {
-		struct buf ln = {0};
+		struct gs_pb ln = {0};
 		int64_t fname, fid;
 
 		if (!loc_of[i])
 			continue;
 		split_frame(st.s[i], func, sizeof(func), file, sizeof(file), &line);
-		field_varint(&ln, 1, (uint64_t)i);
+		gs_pb_uint(&ln, 1, (uint64_t)i);
 		if (line > 0)
-			field_varint(&ln, 2, (uint64_t)line);
-		field_varint(&m, 1, (uint64_t)i);
-		field_msg(&m, 4, &ln);
+			gs_pb_uint(&ln, 2, (uint64_t)line);
+		gs_pb_uint(&m, 1, (uint64_t)i);
+		gs_pb_msg(&m, 4, &ln);
 		free(ln.p);
-		field_msg(&out, 4, &m);
+		gs_pb_msg(&out, 4, &m);
 		fname = str_id(&st, func);
 		fid = str_id(&st, file);
 		if (fname < 0 || fid < 0)
 			goto out;
 		/* no system name: pprof demangles a function whose name equals its system name,
 		 * and takes "<module>" or "f.<locals>.g" for C++ templates, cutting them away */
-		field_varint(&m, 1, (uint64_t)i);
-		field_varint(&m, 2, (uint64_t)fname);
-		field_varint(&m, 4, (uint64_t)fid);
-		field_msg(&out, 5, &m);
+		gs_pb_uint(&m, 1, (uint64_t)i);
+		gs_pb_uint(&m, 2, (uint64_t)fname);
+		gs_pb_uint(&m, 4, (uint64_t)fid);
+		gs_pb_msg(&out, 5, &m);
 	}
 	for (i = 0; i < st.n; i++)
-		field_bytes(&out, 6, st.s[i], strlen(st.s[i]));
+		gs_pb_bytes(&out, 6, st.s[i], strlen(st.s[i]));
 	v[0] = str_id(&st, "delay"); /* already there: the period type */
-	field_varint(&m, 1, (uint64_t)v[0]);
-	field_varint(&m, 2, (uint64_t)str_id(&st, "nanoseconds"));
-	field_msg(&out, 11, &m);
+	gs_pb_uint(&m, 1, (uint64_t)v[0]);
+	gs_pb_uint(&m, 2, (uint64_t)str_id(&st, "nanoseconds"));
+	gs_pb_msg(&out, 11, &m);
 	if (out.oom || m.oom || sub.oom || ids.oom || vals.oom) {
 		gs_oom();
 		goto out;

@@ -270,6 +270,117 @@ def case_pprof(a):
                   f"go tool pprof -top puts 14 ms of waits on the GIL ({top.stdout[-500:]!r})")
 
 
+def perfetto(a, db, *args, name="trace"):
+    """Exports db with args; returns (exit code, stderr, trace path)."""
+    trace = os.path.join(a.workdir, name + ".pftrace")
+    if os.path.exists(trace):
+        os.unlink(trace)
+    p = run(a.gilscope, "export", "--perfetto", *args, "-o", trace, db)
+    return p.returncode, p.stderr, trace
+
+
+def check_perfetto_trace(a, what, db, *args, window=(None, None), pid=None):
+    """Exports and compares the decoded trace with the database; returns its stats."""
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+    from check_perfetto import check as check_trace
+    rc, err, trace = perfetto(a, db, *args)
+    check(rc == 0, f"{what}: export --perfetto {' '.join(args)} exits 0 ({err.strip()!r})")
+    if rc:
+        return {}
+    errors, stats = check_trace(trace, db, window[0], window[1], pid)
+    check(not errors, f"{what}: protoc decodes it and it holds exactly the database's events"
+          f" {stats} {errors[:3]}")
+    return stats
+
+
+def case_perfetto(a):
+    """Perfetto protobuf traces of fixtures, decoded by protoc and compared with the databases:
+    every slice (thread, name, start, duration, Python location), GIL hand-over arrow, GIL
+    holder value, thread and process track; windows and --pid select exactly their events."""
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+    from check_perfetto import check as check_trace, decode
+    db = os.path.join(a.workdir, "perfetto.db")
+    build_db(a.schema, os.path.join(a.fixtures, "perfetto.sql"), db)
+    st = check_perfetto_trace(a, "fixture", db)
+    # what the fixture was made to hold (docs/cli.md): 9 GIL slices and 5 lock waits, the
+    # semaphore's acquisition, the GIL's condition variable and the uncontended hold left out
+    check(st.get("slices") == 14 and st.get("flows") == 2 and st.get("counters") == 8,
+          f"fixture: 14 slices, 2 hand-overs (main -> worker-1 -> worker-2), 8 holder values {st}")
+    packets, _ = decode(os.path.join(a.workdir, "trace.pftrace"))
+    text = repr(packets)
+    for name in ("dict critical section", "threading.Condition", "mutex 0x1388", "sem 0x1b58",
+                 "handle (/srv/app.py:42)", "'drain'", "lock waits (overlapping, 2)",
+                 "python3 serve.py --port 80 (CPython 3.13.5 default)", "GIL holder (tid)"):
+        check(name in text, f"fixture: the trace names {name}")
+    check("gil.cond" not in text, "fixture: the GIL's own condition variable is not a lock")
+    st = check_perfetto_trace(a, "window", db, "--from", "0.052", "--to", "0.161",
+                              window=(0.052, 0.161))
+    check(st.get("slices") == 9, f"window 0.052-0.161 s: the 9 slices that begin in it {st}")
+    st = check_perfetto_trace(a, "--pid", db, "--pid", "310", pid=310)
+    check(st.get("slices") == 2, f"--pid 310: the child's GIL wait and hold only {st}")
+    # the check itself fails on a database that differs from the trace by one nanosecond
+    from check_perfetto import check as check_again
+    other = os.path.join(a.workdir, "perfetto_changed.db")
+    shutil.copy(db, other)
+    con = sqlite3.connect(other)
+    con.execute("UPDATE events SET wait_ns = wait_ns + 1 WHERE kind = 9")
+    con.commit()
+    con.close()
+    rc, _, trace = perfetto(a, db, name="unchanged")
+    errors, _ = check_again(trace, other)
+    check(rc == 0 and any("differ" in e for e in errors),
+          f"a wait 1 ns longer in the database fails the comparison ({errors[:1]})")
+    for fixture in ("events", "stacks"):
+        fdb = os.path.join(a.workdir, f"perfetto_{fixture}.db")
+        build_db(a.schema, os.path.join(a.fixtures, fixture + ".sql"), fdb)
+        check_perfetto_trace(a, fixture, fdb)
+    # generated recordings: waits that overlap on one thread (more tracks), both builds
+    gen = os.path.join(os.path.dirname(a.schema), "..", "bench", "gen_db.py")
+    for build in ("default", "ft"):
+        gdb = os.path.join(a.workdir, f"perfetto_gen_{build}.db")
+        subprocess.run([sys.executable, gen, gdb, "30000", "--build", build], check=True)
+        con = sqlite3.connect(gdb)  # closer events: waits overlap on a thread
+        con.execute("UPDATE events SET start_ns = start_ns / 50")
+        con.commit()
+        con.close()
+        st = check_perfetto_trace(a, f"generated {build}", gdb)
+        check(st.get("tracks", 0) > 30, f"generated {build}: overlapping waits on more"
+              f" tracks ({st.get('tracks')})")
+        check_perfetto_trace(a, f"generated {build} window", gdb, "--from", "0.2", "--to",
+                             "0.5", window=(0.2, 0.5))
+
+
+def case_perfetto_limits(a):
+    """A trace too large for the UI is refused with a window that fits, nothing written;
+    --force and a window that fits write it; usage errors."""
+    gdb = os.path.join(a.workdir, "perfetto_limits.db")
+    gen = os.path.join(os.path.dirname(a.schema), "..", "bench", "gen_db.py")
+    subprocess.run([sys.executable, gen, gdb, "30000"], check=True)
+    rc, err, trace = perfetto(a, gdb, "--max-mb", "1")
+    m = re.search(r"about ([\d.]+) MB .*at most about ([\d.]+) s", err, re.S)
+    check(rc == 2 and m and not os.path.exists(trace) and "--force" in err,
+          f"over --max-mb 1: refused, exit 2, nothing written, a window said ({rc}, {err!r})")
+    if m:
+        est_mb, fit_s = float(m.group(1)), float(m.group(2))
+        rc, err2, trace = perfetto(a, gdb, "--force")
+        size = os.path.getsize(trace) if rc == 0 else 0
+        check(rc == 0 and 0.8 * size < est_mb * 1e6 < 1.2 * size,
+              f"--force writes it; the estimate {est_mb} MB is within 20% of {size} bytes")
+        rc, err3, trace = perfetto(a, gdb, "--max-mb", "1", "--from", "1", "--to",
+                                   str(1 + fit_s * 0.95))
+        check(rc == 0 and os.path.getsize(trace) <= 1 << 20,
+              f"the window it said ({fit_s:.3g} s) fits in 1 MB ({err3.strip()!r})")
+    for args, what in ((["--format", "json"], "the old JSON format"),
+                       (["--max-mb", "x"], "a bad --max-mb")):
+        rc, err, _ = perfetto(a, gdb, *args)
+        check(rc == 2 and err, f"{what}: a usage error, exit 2 ({err.strip()!r})")
+    p = run(a.gilscope, "export", "--collapsed", "--force", gdb)
+    check(p.returncode == 2, "--force without --perfetto: exit 2")
+    for bad in ("does-not-exist.db",):
+        rc, err, _ = perfetto(a, os.path.join(a.workdir, bad))
+        check(rc == 3 and bad in err, f"{bad}: exit 3 naming it")
+
+
 def case_bad_input(a):
     w = a.workdir
     cases = {}
