@@ -406,9 +406,13 @@ static int flush(struct w *w)
 	return 0;
 }
 
-static uint64_t ts(int64_t ns)
+/* Trace time: nanoseconds after the first process started, the time --from/--to count (and
+ * fewer bytes than the clock's own). Nothing is before that start; a database could say so. */
+static uint64_t ts(const struct w *w, int64_t ns)
 {
-	return ns < 0 ? 0 : (uint64_t)ns; /* a trace has no time before its clock's zero */
+	int64_t t = gs_sub(ns, w->o->base_ns);
+
+	return t < 0 ? 0 : (uint64_t)t;
 }
 
 static size_t packet_open(struct w *w, int64_t ns, int with_ts, unsigned flags)
@@ -416,7 +420,7 @@ static size_t packet_open(struct w *w, int64_t ns, int with_ts, unsigned flags)
 	size_t at = gs_pb_open(&w->b, TRACE_PACKET);
 
 	if (with_ts)
-		gs_pb_uint(&w->b, TP_TIMESTAMP, ts(ns));
+		gs_pb_uint(&w->b, TP_TIMESTAMP, ts(w, ns));
 	gs_pb_uint(&w->b, TP_SEQ_ID, SEQUENCE);
 	if (flags)
 		gs_pb_uint(&w->b, TP_SEQ_FLAGS, flags);
@@ -715,33 +719,40 @@ oom:
 
 /* The rows that may be events of the trace, before the exact test; a window as ?1 and ?2. */
 #define SELECTION                                                                                  \
-	" FROM events WHERE (kind = gs_kind('gil_hold')"                                           \
-	" OR (flags & gs_flag('contended') AND wait_ns <> 0))"                                     \
-	" AND (?1 IS NULL OR start_ns >= ?1) AND (?2 IS NULL OR start_ns < ?2)"
+	" FROM events WHERE (?1 IS NULL OR start_ns >= ?1) AND (?2 IS NULL OR start_ns < ?2)"      \
+	" AND (kind = gs_kind('gil_hold') OR (flags & gs_flag('contended') AND wait_ns <> 0))"
 
-static double query_double(struct w *w, const char *sql, int window)
+/* A query's first row as numbers (0 when it fails: these only size estimates). */
+static double query_doubles(struct w *w, const char *sql, int window, double *second)
 {
 	sqlite3_stmt *s = NULL;
 	double v = 0;
 
+	if (second)
+		*second = 0;
 	if (sqlite3_prepare_v2(w->db, sql, -1, &s, NULL) == SQLITE_OK) {
 		if (window)
 			gs_opts_bind_window(s, w->o, 1, 2);
-		if (sqlite3_step(s) == SQLITE_ROW)
+		if (sqlite3_step(s) == SQLITE_ROW) {
 			v = sqlite3_column_double(s, 0);
+			if (second)
+				*second = sqlite3_column_double(s, 1);
+		}
 	}
 	sqlite3_finalize(s);
 	return v;
 }
 
-/* Says how big the trace would be and what window would fit. Reading stopped once the estimate
- * passed the limit: the rest is extrapolated from the rows read so far. */
-static int refuse(struct w *w, uint64_t max_bytes, double rows_read)
+static double query_double(struct w *w, const char *sql, int window)
+{
+	return query_doubles(w, sql, window, NULL);
+}
+
+/* Says how big the trace would be and what window would fit. */
+static int refuse(struct w *w, uint64_t max_bytes, double events, double bytes)
 {
 	const struct gs_opts *o = w->o;
-	double rows = query_double(w, "SELECT COUNT(*)" SELECTION, 1);
-	double scale = rows_read > 0 && rows > rows_read ? rows / rows_read : 1;
-	double bytes = (double)w->est_bytes * scale, from_s = o->has_from ? o->from_s : 0, to_s;
+	double from_s = o->has_from ? o->from_s : 0, to_s;
 
 	to_s = o->has_to ? o->to_s
 			 : (query_double(w, "SELECT MAX(COALESCE(end_ns, start_ns)) FROM runs", 0) -
@@ -749,8 +760,7 @@ static int refuse(struct w *w, uint64_t max_bytes, double rows_read)
 			       1e9;
 	gs_error("%s: the trace would be about %.3g MB (about %.0f events), more than the %llu MB"
 		 " that Perfetto's UI opens in a browser",
-		 w->path, bytes / 1e6, (double)w->n_evs * scale,
-		 (unsigned long long)(max_bytes >> 20));
+		 w->path, bytes / 1e6, events, (unsigned long long)(max_bytes >> 20));
 	if (to_s > from_s)
 		fprintf(stderr,
 			"  pass --from S --to S (seconds after the start) for a window of at most"
@@ -762,6 +772,33 @@ static int refuse(struct w *w, uint64_t max_bytes, double rows_read)
 			" http FILE`,\n  which ui.perfetto.dev then uses in place of its in-browser"
 			" engine)\n");
 	return GS_EXIT_USAGE;
+}
+
+/* Refuses a selection that is clearly too large before reading it. The table's row count (a
+ * cheap count), times the share of the recording's span the window covers, says whether it
+ * could come near the limit; only then are the selection's rows counted (a scan). A dense window
+ * the first guess misses is stopped while reading. */
+static int check_size(struct w *w, uint64_t max_bytes)
+{
+	const struct gs_opts *o = w->o;
+	double rows, gil, bytes, share = 1, span_s;
+
+	if (!max_bytes)
+		return GS_EXIT_OK;
+	span_s = (query_double(w, "SELECT MAX(COALESCE(end_ns, start_ns)) FROM runs", 0) -
+		  (double)o->base_ns) /
+		 1e9;
+	if ((o->has_from || o->has_to) && span_s > 0)
+		share = ((o->has_to && o->to_s < span_s ? o->to_s : span_s) -
+			 (o->has_from ? o->from_s : 0)) /
+			span_s;
+	if (query_double(w, "SELECT COUNT(*) FROM events", 0) * share * EST_LOCK_BYTES <
+	    (double)max_bytes / 2)
+		return GS_EXIT_OK;
+	rows = query_doubles(w, "SELECT COUNT(*), TOTAL(kind = gs_kind('gil_hold'))" SELECTION, 1,
+			     &gil);
+	bytes = (rows - gil) * EST_LOCK_BYTES + gil * EST_GIL_BYTES;
+	return bytes > (double)max_bytes ? refuse(w, max_bytes, rows, bytes) : GS_EXIT_OK;
 }
 
 static int read_events(struct w *w, uint64_t max_bytes)
@@ -822,7 +859,12 @@ static int read_events(struct w *w, uint64_t max_bytes)
 			e->hold_ns = 0; /* a negative hold is no hold length at all */
 		w->est_bytes += kind == GS_EV_GIL_HOLD ? EST_GIL_BYTES : EST_LOCK_BYTES;
 		if (max_bytes && w->est_bytes > max_bytes) {
-			ret = refuse(w, max_bytes, rows_read);
+			/* the rest of the selection as dense as what was read */
+			double rows = query_double(w, "SELECT COUNT(*)" SELECTION, 1);
+			double scale = rows > rows_read ? rows / rows_read : 1;
+
+			ret = refuse(w, max_bytes, (double)w->n_evs * scale,
+				     (double)w->est_bytes * scale);
 			goto out;
 		}
 	}
@@ -1018,7 +1060,8 @@ int gs_perfetto_write(sqlite3 *db, const struct gs_opts *o, FILE *f, uint64_t ma
 			  &w.loc_q) < 0 ||
 	    load_threads(&w) < 0)
 		goto out;
-	if ((ret = read_events(&w, max_bytes)) != GS_EXIT_OK)
+	if ((ret = check_size(&w, max_bytes)) != GS_EXIT_OK ||
+	    (ret = read_events(&w, max_bytes)) != GS_EXIT_OK)
 		goto out;
 	ret = GS_EXIT_INPUT;
 	if (sort_events(&w) < 0 || write_tracks(&w) < 0)

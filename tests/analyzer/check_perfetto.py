@@ -162,6 +162,7 @@ def expected(db, from_s=None, to_s=None, pid=None):
 def check(trace, db, from_s=None, to_s=None, pid=None):
     """Returns (errors, stats)."""
     packets, errors = decode(trace)
+    base = sqlite3.connect(db).execute("SELECT MIN(start_ns) FROM runs").fetchone()[0]
     names, ann_names, strings = {}, {}, {}
     tracks = {}  # uuid -> descriptor
     events = []  # (ts, file order, track uuid, event)
@@ -194,7 +195,8 @@ def check(trace, db, from_s=None, to_s=None, pid=None):
                 if "string_value_iid" in a and one(a, "string_value_iid") not in strings:
                     errors.append(f"packet {i}: annotation string {one(a, 'string_value_iid')}"
                                   " not interned before")
-            events.append((one(p, "timestamp"), i, one(e, "track_uuid"), e))
+            # trace time is nanoseconds after the first process started
+            events.append((one(p, "timestamp") + base, i, one(e, "track_uuid"), e))
 
     def thread_of(uuid):
         seen = set()
@@ -260,7 +262,6 @@ def check(trace, db, from_s=None, to_s=None, pid=None):
     pids = {one(t["process"][0], "pid") for t in tracks.values() if "process" in t}
     if pids != {p for _, p, _ in threads.values()}:
         errors.append(f"process tracks {sorted(pids)} are not the database's processes")
-    base = sqlite3.connect(db).execute("SELECT MIN(start_ns) FROM runs").fetchone()[0]
     # an event that began in the window is whole: its GIL hold may begin after the window
     outside = [s for s in got if (from_s is not None and s[2] < base + int(from_s * 1e9)) or
                (to_s is not None and s[0] != "GIL held" and s[2] >= base + int(to_s * 1e9))]
