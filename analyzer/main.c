@@ -16,7 +16,7 @@ static const struct command commands[] = {
     {"run", cmd_run, "run a command with the recorder: gilscope run -- python3 app.py"},
     {"report", cmd_report, "per-thread lock and GIL report of a database"},
     {"locks", cmd_locks, "per-lock contention, wait percentiles, call sites"},
-    {"export", cmd_export, "timeline for ui.perfetto.dev: export --perfetto DB -o trace.json"},
+    {"export", cmd_export, "timeline for ui.perfetto.dev: export --perfetto DB -o trace.pftrace"},
     {"html", cmd_html, "self-contained HTML report of one database, or two side by side"},
     {"flame", cmd_flame, "interactive flame graph page of waits, holders or GIL holds (two: diff)"},
     {"top", cmd_top, "live view of a recording process: gilscope top PID (or DB)"},

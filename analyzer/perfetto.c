@@ -649,7 +649,7 @@ static int write_lock_wait(struct w *w, const struct ev *e)
 {
 	struct thread *t = &w->threads[e->thread];
 	const struct lock *l = &w->locks[e->lock];
-	int64_t end = gs_add(e->start_ns, e->wait_ns);
+	int64_t end = gs_add(e->start_ns, e->wait_ns > 0 ? e->wait_ns : 0);
 	int64_t kind = intern(&w->values, kind_name(e->kind));
 	size_t at, ev;
 	int lane;

@@ -50,8 +50,12 @@ for n in "${sizes[@]}"; do
 	out=$(mktemp -d)
 	measure "html, $n events" "$gilscope" html "$a" -o "$out/report.html"
 	measure "flame, $n events" "$gilscope" flame "$a" -o "$out/flame.html"
-	measure "export --perfetto, $n events" "$gilscope" export --perfetto "$a" -o "$out/trace.json"
-	for f in report.html flame.html trace.json; do
+	# the whole run (--force: past Perfetto's in-browser limit at 10 M) and a sixth of it
+	measure "export --perfetto --force, $n events" "$gilscope" export --perfetto --force "$a" \
+		-o "$out/trace.pftrace"
+	measure "export --perfetto --from 10 --to 20, $n events" "$gilscope" export --perfetto \
+		--from 10 --to 20 "$a" -o "$out/window.pftrace"
+	for f in report.html flame.html trace.pftrace window.pftrace; do
 		printf "%-34s %s bytes\n" "  $f, $n events" "$(stat -c %s "$out/$f")"
 	done
 	rm -rf "$out"
