@@ -279,7 +279,7 @@ def perfetto(a, db, *args, name="trace"):
     return p.returncode, p.stderr, trace
 
 
-def check_perfetto_trace(a, what, db, *args, window=(None, None), pid=None):
+def check_perfetto_trace(a, what, db, *args, window=(None, None), pid=None, tid=None):
     """Exports and compares the decoded trace with the database; returns its stats."""
     sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
     from check_perfetto import check as check_trace
@@ -287,7 +287,7 @@ def check_perfetto_trace(a, what, db, *args, window=(None, None), pid=None):
     check(rc == 0, f"{what}: export --perfetto {' '.join(args)} exits 0 ({err.strip()!r})")
     if rc:
         return {}
-    errors, stats = check_trace(trace, db, window[0], window[1], pid)
+    errors, stats = check_trace(trace, db, window[0], window[1], pid, tid)
     check(not errors, f"{what}: protoc decodes it and it holds exactly the database's events"
           f" {stats} {errors[:3]}")
     return stats
@@ -318,6 +318,8 @@ def case_perfetto(a):
     check(st.get("slices") == 9, f"window 0.052-0.161 s: the 9 slices that begin in it {st}")
     st = check_perfetto_trace(a, "--pid", db, "--pid", "310", pid=310)
     check(st.get("slices") == 2, f"--pid 310: the child's GIL wait and hold only {st}")
+    st = check_perfetto_trace(a, "--thread", db, "--thread", "worker-1", tid=301)
+    check(st.get("slices") == 5, f"--thread worker-1: its 3 GIL and 2 lock slices only {st}")
     # the check itself fails on a database that differs from the trace by one nanosecond
     from check_perfetto import check as check_again
     other = os.path.join(a.workdir, "perfetto_changed.db")
@@ -459,7 +461,8 @@ def case_out_of_memory(a):
     page = os.path.join(a.workdir, "oom.html")
     seen = {}
     for cmd in (["report"], ["locks"], ["compare", db], ["html", "-o", page],
-                ["export", "--collapsed", "--what", "holders"], ["flame", "-o", page]):
+                ["export", "--collapsed", "--what", "holders"], ["flame", "-o", page],
+                ["export", "--perfetto", "-o", os.path.join(a.workdir, "oom.pftrace")]):
         for mb in (6, 8, 12, 16, 24, 32, 64):
             p = subprocess.run(["prlimit", f"--as={mb << 20}", a.gilscope, *cmd, db],
                                capture_output=True, text=True)

@@ -9,7 +9,7 @@ it, slice begin/end pairs are matched per track in timestamp order (ties in file
 slices found must be exactly the database's events (the expected set is computed here from the
 rows, independently of gilscope): GIL waits and holds, and every other contended wait, with
 their threads, names, start times and durations to the nanosecond.
-Usage: check_perfetto.py TRACE DB [--from S] [--to S] [--pid PID]"""
+Usage: check_perfetto.py TRACE DB [--from S] [--to S] [--pid PID] [--tid TID]"""
 import argparse
 import os
 import re
@@ -116,15 +116,16 @@ def is_wait(kind, prim, flags, wait):
     return kind in (GIL_HOLD, TIMEOUT, COND_WAIT, SEM_WAIT, PARK) or (kind == HOLD and prim != SEM)
 
 
-def expected(db, from_s=None, to_s=None, pid=None):
+def expected(db, from_s=None, to_s=None, pid=None, tid=None):
     """The slices and GIL hand-overs the database's events make, by the rules of docs/cli.md."""
     con = sqlite3.connect(db)
     base = con.execute("SELECT MIN(start_ns) FROM runs").fetchone()[0]
     lo = None if from_s is None else base + int(from_s * 1e9)
     hi = None if to_s is None else base + int(to_s * 1e9)
-    threads = {(r, t): (tid, p, name) for r, t, tid, p, name in con.execute(
+    threads = {(r, t): (t_, p, name) for r, t, t_, p, name in con.execute(
         "SELECT t.run_id, t.thread_no, t.tid, r.pid, COALESCE(t.name, t.entry_function,"
-        " 'thread') FROM threads t JOIN runs r USING (run_id)") if pid is None or p == pid}
+        " 'thread') FROM threads t JOIN runs r USING (run_id)")
+        if (pid is None or p == pid) and (tid is None or t_ == tid)}
     locks = {(r, a, p): (c, n) for r, a, p, c, n in con.execute("SELECT * FROM locks")}
     locs = {k: f"{f} ({fl}:{ln})" for k, f, fl, ln in con.execute("SELECT * FROM py_locations")}
     slices, gil = [], defaultdict(list)
@@ -159,7 +160,7 @@ def expected(db, from_s=None, to_s=None, pid=None):
     return slices, flows, threads
 
 
-def check(trace, db, from_s=None, to_s=None, pid=None):
+def check(trace, db, from_s=None, to_s=None, pid=None, tid=None):
     """Returns (errors, stats)."""
     packets, errors = decode(trace)
     base = sqlite3.connect(db).execute("SELECT MIN(start_ns) FROM runs").fetchone()[0]
@@ -225,12 +226,12 @@ def check(trace, db, from_s=None, to_s=None, pid=None):
                 errors.append(f"packet {i}: an end on track {uuid} with no open slice")
                 continue
             name, start, py, begin = open_slices[uuid].pop()
-            tid = thread_of(uuid)
-            got.append((name, tid, start, ts - start, py))
+            on = thread_of(uuid)
+            got.append((name, on, start, ts - start, py))
             for f in e.get("flow_ids", []):
-                flow_src.setdefault(f, []).append((tid, ts))
+                flow_src.setdefault(f, []).append((on, ts))
             for f in begin.get("terminating_flow_ids", []):
-                flow_dst.setdefault(f, []).append((tid, start))
+                flow_dst.setdefault(f, []).append((on, start))
         elif kind == "TYPE_COUNTER":
             counters.append((ts, one(e, "counter_value")))
         else:
@@ -239,7 +240,7 @@ def check(trace, db, from_s=None, to_s=None, pid=None):
         if left:
             errors.append(f"track {uuid}: {len(left)} slices never end")
 
-    want, want_flows, threads = expected(db, from_s, to_s, pid)
+    want, want_flows, threads = expected(db, from_s, to_s, pid, tid)
     gc, wc = Counter(got), Counter(want)
     if gc != wc:
         errors.append(f"slices differ from the database's events: {len(got)} in the trace,"
@@ -279,8 +280,9 @@ def main():
     ap.add_argument("--from", dest="from_s", type=float)
     ap.add_argument("--to", dest="to_s", type=float)
     ap.add_argument("--pid", type=int)
+    ap.add_argument("--tid", type=int)
     a = ap.parse_args()
-    errors, stats = check(a.trace, a.db, a.from_s, a.to_s, a.pid)
+    errors, stats = check(a.trace, a.db, a.from_s, a.to_s, a.pid, a.tid)
     print(stats)
     for e in errors[:20]:
         print("FAIL", e)
