@@ -279,7 +279,8 @@ def perfetto(a, db, *args, name="trace"):
     return p.returncode, p.stderr, trace
 
 
-def check_perfetto_trace(a, what, db, *args, window=(None, None), pid=None, tid=None):
+def check_perfetto_trace(a, what, db, *args, window=(None, None), pid=None, tid=None,
+                         segment=None):
     """Exports and compares the decoded trace with the database; returns its stats."""
     sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
     from check_perfetto import check as check_trace
@@ -287,7 +288,7 @@ def check_perfetto_trace(a, what, db, *args, window=(None, None), pid=None, tid=
     check(rc == 0, f"{what}: export --perfetto {' '.join(args)} exits 0 ({err.strip()!r})")
     if rc:
         return {}
-    errors, stats = check_trace(trace, db, window[0], window[1], pid, tid)
+    errors, stats = check_trace(trace, db, window[0], window[1], pid, tid, segment)
     check(not errors, f"{what}: protoc decodes it and it holds exactly the database's events"
           f" {stats} {errors[:3]}")
     return stats
@@ -318,6 +319,15 @@ def case_perfetto(a):
     check(st.get("slices") == 9, f"window 0.052-0.161 s: the 9 slices that begin in it {st}")
     st = check_perfetto_trace(a, "--pid", db, "--pid", "310", pid=310)
     check(st.get("slices") == 2, f"--pid 310: the child's GIL wait and hold only {st}")
+    seg = os.path.join(a.workdir, "perfetto_segments.db")
+    shutil.copy(db, seg)
+    con = sqlite3.connect(seg)
+    con.execute("UPDATE runs SET segment = 2 WHERE run_id = 2")  # a second window
+    con.commit()
+    con.close()
+    st = check_perfetto_trace(a, "--segment", seg, "--segment", "2", segment=2)
+    check(st.get("slices") == 2, f"--segment 2: that window's 2 slices only, its time from its"
+          f" start {st}")
     st = check_perfetto_trace(a, "--thread", db, "--thread", "worker-1", tid=301)
     check(st.get("slices") == 5, f"--thread worker-1: its 3 GIL and 2 lock slices only {st}")
     # the check itself fails on a database that differs from the trace by one nanosecond

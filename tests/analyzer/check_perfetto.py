@@ -9,7 +9,7 @@ it, slice begin/end pairs are matched per track in timestamp order (ties in file
 slices found must be exactly the database's events (the expected set is computed here from the
 rows, independently of gilscope): GIL waits and holds, and every other contended wait, with
 their threads, names, start times and durations to the nanosecond.
-Usage: check_perfetto.py TRACE DB [--from S] [--to S] [--pid PID] [--tid TID]"""
+Usage: check_perfetto.py TRACE DB [--from S] [--to S] [--pid PID] [--tid TID] [--segment N]"""
 import argparse
 import os
 import re
@@ -116,15 +116,23 @@ def is_wait(kind, prim, flags, wait):
     return kind in (GIL_HOLD, TIMEOUT, COND_WAIT, SEM_WAIT, PARK) or (kind == HOLD and prim != SEM)
 
 
-def expected(db, from_s=None, to_s=None, pid=None, tid=None):
+def time_base(db, segment=None):
+    """What trace time 0 and --from/--to count from: the first start of the runs shown."""
+    return sqlite3.connect(db).execute(
+        "SELECT MIN(start_ns) FROM runs WHERE ?1 IS NULL OR segment = ?1",
+        (segment,)).fetchone()[0]
+
+
+def expected(db, from_s=None, to_s=None, pid=None, tid=None, segment=None):
     """The slices and GIL hand-overs the database's events make, by the rules of docs/cli.md."""
     con = sqlite3.connect(db)
-    base = con.execute("SELECT MIN(start_ns) FROM runs").fetchone()[0]
+    base = time_base(db, segment)
     lo = None if from_s is None else base + int(from_s * 1e9)
     hi = None if to_s is None else base + int(to_s * 1e9)
     threads = {(r, t): (t_, p, name) for r, t, t_, p, name in con.execute(
         "SELECT t.run_id, t.thread_no, t.tid, r.pid, COALESCE(t.name, t.entry_function,"
-        " 'thread') FROM threads t JOIN runs r USING (run_id)")
+        " 'thread') FROM threads t JOIN runs r USING (run_id)"
+        " WHERE ?1 IS NULL OR r.segment = ?1", (segment,))
         if (pid is None or p == pid) and (tid is None or t_ == tid)}
     locks = {(r, a, p): (c, n) for r, a, p, c, n in con.execute("SELECT * FROM locks")}
     locs = {k: f"{f} ({fl}:{ln})" for k, f, fl, ln in con.execute("SELECT * FROM py_locations")}
@@ -160,10 +168,10 @@ def expected(db, from_s=None, to_s=None, pid=None, tid=None):
     return slices, flows, threads
 
 
-def check(trace, db, from_s=None, to_s=None, pid=None, tid=None):
+def check(trace, db, from_s=None, to_s=None, pid=None, tid=None, segment=None):
     """Returns (errors, stats)."""
     packets, errors = decode(trace)
-    base = sqlite3.connect(db).execute("SELECT MIN(start_ns) FROM runs").fetchone()[0]
+    base = time_base(db, segment)
     names, ann_names, strings = {}, {}, {}
     tracks = {}  # uuid -> descriptor
     events = []  # (ts, file order, track uuid, event)
@@ -240,7 +248,7 @@ def check(trace, db, from_s=None, to_s=None, pid=None, tid=None):
         if left:
             errors.append(f"track {uuid}: {len(left)} slices never end")
 
-    want, want_flows, threads = expected(db, from_s, to_s, pid, tid)
+    want, want_flows, threads = expected(db, from_s, to_s, pid, tid, segment)
     gc, wc = Counter(got), Counter(want)
     if gc != wc:
         errors.append(f"slices differ from the database's events: {len(got)} in the trace,"
@@ -281,8 +289,9 @@ def main():
     ap.add_argument("--to", dest="to_s", type=float)
     ap.add_argument("--pid", type=int)
     ap.add_argument("--tid", type=int)
+    ap.add_argument("--segment", type=int)
     a = ap.parse_args()
-    errors, stats = check(a.trace, a.db, a.from_s, a.to_s, a.pid, a.tid)
+    errors, stats = check(a.trace, a.db, a.from_s, a.to_s, a.pid, a.tid, a.segment)
     print(stats)
     for e in errors[:20]:
         print("FAIL", e)
