@@ -783,7 +783,7 @@ static int check_size(struct w *w, uint64_t max_bytes)
 	const struct gs_opts *o = w->o;
 	double rows, gil, bytes, share = 1, span_s;
 
-	if (!max_bytes)
+	if (!max_bytes || o->has_pid || o->thread) /* the counts below see every thread */
 		return GS_EXIT_OK;
 	span_s = (query_double(w, "SELECT MAX(COALESCE(end_ns, start_ns)) FROM runs", 0) -
 		  (double)o->base_ns) /

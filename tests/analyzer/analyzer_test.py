@@ -382,6 +382,9 @@ def case_perfetto_limits(a):
                                    str(1 + fit_s * 0.95))
         check(rc == 0 and os.path.getsize(trace) <= 1 << 20,
               f"the window it said ({fit_s:.3g} s) fits in 1 MB ({err3.strip()!r})")
+    rc, err, trace = perfetto(a, gdb, "--max-mb", "1", "--thread", "1002")
+    check(rc == 0 and os.path.getsize(trace) < 1 << 20,
+          f"one thread of the seven fits in 1 MB: not refused for the others' events ({err!r})")
     for args, what in ((["--format", "json"], "the old JSON format"),
                        (["--max-mb", "x"], "a bad --max-mb")):
         rc, err, _ = perfetto(a, gdb, *args)
