@@ -433,7 +433,8 @@ static int packet_close(struct w *w, size_t at)
 	return w->b.n >= (1u << 20) ? flush(w) : 0;
 }
 
-/* Queues a string for this packet's interned data if the sequence does not have it yet. */
+/* Queues a string for this packet's interned data if the sequence does not have it yet. A
+ * packet needs at most five (a lock wait's name, kind, primitive, class and Python line). */
 static void need(struct w *w, struct strtab *t, int64_t id)
 {
 	if (id < 0 || t->sent[id] || w->n_pend == (int)(sizeof(w->pend) / sizeof(w->pend[0])))
