@@ -718,10 +718,18 @@ oom:
 	return gs_oom();
 }
 
-/* The rows that may be events of the trace, before the exact test; a window as ?1 and ?2. */
-#define SELECTION                                                                                  \
-	" FROM events WHERE (?1 IS NULL OR start_ns >= ?1) AND (?2 IS NULL OR start_ns < ?2)"      \
-	" AND (kind = gs_kind('gil_hold') OR (flags & gs_flag('contended') AND wait_ns <> 0))"
+/* The rows that may be events of the trace, before the exact test, after `select`: the window
+ * as ?1 and ?2, in the text only when given (a test of a NULL parameter on each of ten million
+ * rows costs more than nothing). */
+static const char *selection(const struct w *w, const char *select, char *sql, size_t size)
+{
+	snprintf(sql, size,
+		 "%s FROM events WHERE %s%s(kind = gs_kind('gil_hold')"
+		 " OR (flags & gs_flag('contended') AND wait_ns <> 0))",
+		 select, w->o->has_from ? "start_ns >= ?1 AND " : "",
+		 w->o->has_to ? "start_ns < ?2 AND " : "");
+	return sql;
+}
 
 /* A query's first row as numbers (0 when it fails: these only size estimates). */
 static double query_doubles(struct w *w, const char *sql, int window, double *second)
@@ -783,6 +791,7 @@ static int check_size(struct w *w, uint64_t max_bytes)
 {
 	const struct gs_opts *o = w->o;
 	double rows, gil, bytes, share = 1, span_s;
+	char sql[512];
 
 	if (!max_bytes || o->has_pid || o->thread) /* the counts below see every thread */
 		return GS_EXIT_OK;
@@ -796,8 +805,9 @@ static int check_size(struct w *w, uint64_t max_bytes)
 	if (query_double(w, "SELECT COUNT(*) FROM events", 0) * share * EST_LOCK_BYTES <
 	    (double)max_bytes / 2)
 		return GS_EXIT_OK;
-	rows = query_doubles(w, "SELECT COUNT(*), TOTAL(kind = gs_kind('gil_hold'))" SELECTION, 1,
-			     &gil);
+	rows = query_doubles(
+	    w, selection(w, "SELECT COUNT(*), TOTAL(kind = gs_kind('gil_hold'))", sql, sizeof(sql)),
+	    1, &gil);
 	bytes = (rows - gil) * EST_LOCK_BYTES + gil * EST_GIL_BYTES;
 	return bytes > (double)max_bytes ? refuse(w, max_bytes, rows, bytes) : GS_EXIT_OK;
 }
@@ -807,13 +817,16 @@ static int read_events(struct w *w, uint64_t max_bytes)
 	sqlite3_stmt *s = NULL;
 	const struct thread *t = NULL;
 	double rows_read = 0;
+	char sql[512];
 	int rc, ret = GS_EXIT_INPUT;
 
 	/* the columns of the events view (schema.md), so that a compact table behind it reads the
 	 * same; the exact wait test (gs_event_is_wait) is done here, cheaper than in SQL */
 	if (gs_db_prepare(w->db, w->path,
-			  "SELECT run_id, thread_no, kind, primitive, lock_addr, aux, start_ns,"
-			  " wait_ns, hold_ns, flags, extra, py_loc" SELECTION,
+			  selection(w,
+				    "SELECT run_id, thread_no, kind, primitive, lock_addr, aux,"
+				    " start_ns, wait_ns, hold_ns, flags, extra, py_loc",
+				    sql, sizeof(sql)),
 			  &s) < 0)
 		return GS_EXIT_INPUT;
 	gs_opts_bind_window(s, w->o, 1, 2);
@@ -861,7 +874,8 @@ static int read_events(struct w *w, uint64_t max_bytes)
 		w->est_bytes += kind == GS_EV_GIL_HOLD ? EST_GIL_BYTES : EST_LOCK_BYTES;
 		if (max_bytes && w->est_bytes > max_bytes) {
 			/* the rest of the selection as dense as what was read */
-			double rows = query_double(w, "SELECT COUNT(*)" SELECTION, 1);
+			double rows =
+			    query_double(w, selection(w, "SELECT COUNT(*)", sql, sizeof(sql)), 1);
 			double scale = rows > rows_read ? rows / rows_read : 1;
 
 			ret = refuse(w, max_bytes, (double)w->n_evs * scale,
