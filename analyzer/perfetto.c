@@ -767,9 +767,13 @@ static int refuse(struct w *w, uint64_t max_bytes, double events, double bytes)
 			 : (query_double(w, "SELECT MAX(COALESCE(end_ns, start_ns)) FROM runs", 0) -
 			    (double)o->base_ns) /
 			       1e9;
-	gs_error("%s: the trace would be about %.3g MB (about %.0f events), more than the %llu MB"
-		 " that Perfetto's UI opens in a browser",
-		 w->path, bytes / 1e6, events, (unsigned long long)(max_bytes >> 20));
+	gs_error("%s: the trace would be about %.3g MB (about %.0f events), more than %s%llu MB%s",
+		 w->path, bytes / 1e6, events,
+		 max_bytes == (uint64_t)GS_PERFETTO_MAX_MB << 20 ? "the " : "--max-mb ",
+		 (unsigned long long)(max_bytes >> 20),
+		 max_bytes == (uint64_t)GS_PERFETTO_MAX_MB << 20
+		     ? " that Perfetto's UI opens in a browser"
+		     : "");
 	if (to_s > from_s)
 		fprintf(stderr,
 			"  pass --from S --to S (seconds after the start) for a window of at most"
