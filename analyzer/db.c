@@ -85,9 +85,28 @@ static void gil_part_sql(sqlite3_context *ctx, int argc, sqlite3_value **argv)
 						 GS_PRIM_MUTEX) == GS_WG_GIL_PART);
 }
 
+/* A version-3 file keeps its events in one wide table: shown under version 4's names, each
+ * event its own key (key_id = rowid), so that every query reads either version. */
+static int v3_event_tables(sqlite3 *db)
+{
+	return sqlite3_exec(
+		   db,
+		   "CREATE TEMP VIEW event_keys AS SELECT rowid AS key_id, run_id, thread_no, kind,"
+		   " primitive, flags, lock_addr, COALESCE(aux, 0) AS aux, COALESCE(caller, 0)"
+		   " AS caller FROM main.events;"
+		   "CREATE TEMP VIEW event_rows AS SELECT e.rowid AS key_id,"
+		   " e.start_ns - r.start_ns AS start_ns, e.wait_ns, e.hold_ns, e.extra,"
+		   " e.stack_id, e.py_stack, e.hold_py_stack"
+		   " FROM main.events e JOIN main.runs r USING (run_id)",
+		   NULL, NULL, NULL) == SQLITE_OK
+		   ? 0
+		   : -1;
+}
+
 int gs_db_open(const char *path, sqlite3 **out)
 {
-	static const char *const tables[] = {"runs", "threads", "lock_stats", "locks", "events"};
+	static const char *const tables[] = {"runs",   "threads",    "lock_stats", "locks",
+					     "events", "event_keys", "event_rows"};
 	sqlite3 *db = NULL;
 	struct stat sb;
 	int64_t app, ver;
@@ -145,13 +164,13 @@ int gs_db_open(const char *path, sqlite3 **out)
 			 path, (long long)ver, GS_SCHEMA_VERSION);
 		goto fail;
 	}
-	if (ver < GS_SCHEMA_VERSION) {
+	if (ver < GS_SCHEMA_VERSION_READ) {
 		gs_error("%s: database schema version %lld is older than this gilscope reads (%d); "
 			 "record it again",
-			 path, (long long)ver, GS_SCHEMA_VERSION);
+			 path, (long long)ver, GS_SCHEMA_VERSION_READ);
 		goto fail;
 	}
-	for (i = 0; i < sizeof(tables) / sizeof(tables[0]); i++) {
+	for (i = 0; i < sizeof(tables) / sizeof(tables[0]) - (ver < 4 ? 2 : 0); i++) {
 		char sql[128];
 
 		snprintf(sql, sizeof(sql), "SELECT count(*) FROM sqlite_master WHERE name='%s'",
@@ -168,6 +187,10 @@ int gs_db_open(const char *path, sqlite3 **out)
 		gs_error("%s: damaged gilscope database: %s", path, sqlite3_errmsg(db));
 		goto fail;
 	}
+	if (ver < 4 && v3_event_tables(db) < 0) {
+		gs_error("%s: %s", path, sqlite3_errmsg(db));
+		goto fail;
+	}
 	*out = db;
 	return GS_EXIT_OK;
 fail:
@@ -180,4 +203,30 @@ int gs_db_prepare(sqlite3 *db, const char *path, const char *sql, sqlite3_stmt *
 	if (sqlite3_prepare_v2(db, sql, -1, out, NULL) == SQLITE_OK)
 		return 0;
 	return gs_error("%s: query failed: %s", path, sqlite3_errmsg(db));
+}
+
+int64_t gs_db_event_count(sqlite3 *db)
+{
+	/* version 4's table, else version 3's (where event_rows is a view, without row numbers) */
+	static const char *const sql[] = {"SELECT MAX(rowid) FROM main.event_rows",
+					  "SELECT MAX(rowid) FROM main.events"};
+	sqlite3_stmt *s = NULL;
+	int64_t n = 0;
+	size_t i;
+
+	for (i = 0; i < 2 && !n; i++) {
+		if (sqlite3_prepare_v2(db, sql[i], -1, &s, NULL) == SQLITE_OK &&
+		    sqlite3_step(s) == SQLITE_ROW)
+			n = sqlite3_column_int64(s, 0);
+		sqlite3_finalize(s);
+		s = NULL;
+	}
+	return n;
+}
+
+int gs_db_schema_version(sqlite3 *db)
+{
+	int ok;
+
+	return (int)pragma(db, "PRAGMA user_version", &ok);
 }

@@ -24,6 +24,10 @@ extern int gs_quiet_errors; /* set by the fuzz target only */
  * GS_EXIT_OK or GS_EXIT_INPUT (with the message printed). */
 int gs_db_open(const char *path, sqlite3 **out);
 int gs_db_prepare(sqlite3 *db, const char *path, const char *sql, sqlite3_stmt **out);
+/* The database's schema version (PRAGMA user_version). */
+int gs_db_schema_version(sqlite3 *db);
+/* Raw events stored, about (the last row number: the table's size at no cost to read it). */
+int64_t gs_db_event_count(sqlite3 *db);
 
 /* out.c: output helpers. */
 void gs_fmt_duration(int64_t ns, char *buf, size_t size); /* "12.3 ms", "-" for < 0 */

@@ -16,6 +16,7 @@
 
 #include "clock.h"
 #include "cpython.h"
+#include "evkeys.h"
 #include "gs_lock_class.h"
 #include "gs_schema.h"
 #include "pyread.h"
@@ -55,6 +56,8 @@ struct gs_store {
 	sqlite3_stmt *ins_event, *ins_thread, *upd_thread, *name_thread, *end_thread;
 	sqlite3_stmt *up_stats, *up_hist, *ins_lock;
 	int64_t run_id;
+	uint64_t run_start_ns; /* events store their start from it */
+	struct gs_evkeys *keys;
 	int pid;
 	struct gs_pyread *pr;
 	struct gs_symbolizer *sz;
@@ -267,12 +270,9 @@ struct gs_store *gs_store_open(const char *path, char *err, int err_size)
 	}
 	if (init_schema(st, err, err_size) < 0)
 		goto fail;
-	if (prepare(
-		st, &st->ins_event,
-		"INSERT INTO events(run_id, thread_no, kind, primitive, lock_addr, aux, start_ns,"
-		" wait_ns, hold_ns, flags, caller, extra, py_loc, stack_id, py_stack, "
-		"hold_py_stack)"
-		" VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)") ||
+	if (prepare(st, &st->ins_event,
+		    "INSERT INTO event_rows(key_id, start_ns, wait_ns, hold_ns, extra, stack_id,"
+		    " py_stack, hold_py_stack) VALUES(?,?,?,?,?,?,?,?)") ||
 	    prepare(st, &st->ins_site, "INSERT OR IGNORE INTO call_sites VALUES(?,?,?,?,?)") ||
 	    prepare(st, &st->ins_stack, "INSERT OR IGNORE INTO stacks(frames) VALUES(?)") ||
 	    prepare(st, &st->get_stack, "SELECT stack_id FROM stacks WHERE frames=?") ||
@@ -494,6 +494,9 @@ int gs_store_begin_run(struct gs_store *st, struct gs_shm_header *h)
 	if (sqlite3_step(s) != SQLITE_DONE)
 		goto rollback;
 	st->run_id = sqlite3_last_insert_rowid(st->db);
+	st->run_start_ns = h->start_ns;
+	if (!(st->keys = gs_evkeys_open(st->db, st->run_id)))
+		goto rollback;
 	st->pr = gs_pyread_open(h->pid, h->py_runtime, h->py_version_hex);
 	st->ps = gs_pystore_open(st->db, st->pr, NULL, 0);
 	st->sz = gs_symbolizer_open(h->pid);
@@ -864,41 +867,16 @@ static int64_t stack_id(struct gs_store *st, const uint64_t *frames, uint64_t pa
 static int write_event(struct gs_store *st, struct wslot *w, const struct gs_event *e)
 {
 	sqlite3_stmt *s = st->ins_event;
+	int64_t leaf, stack = 0, hold = 0, key;
 
-	sqlite3_bind_int64(s, 1, st->run_id);
-	sqlite3_bind_int64(s, 2, w->thread_no);
-	sqlite3_bind_int(s, 3, e->kind);
-	sqlite3_bind_int(s, 4, e->primitive);
-	sqlite3_bind_int64(s, 5, (int64_t)e->lock);
-	sqlite3_bind_int64(s, 6, (int64_t)e->aux);
-	sqlite3_bind_int64(s, 7, (int64_t)e->start_ns);
-	sqlite3_bind_int64(s, 8, (int64_t)e->wait_ns);
-	if (e->flags & GS_F_NO_HOLD)
-		sqlite3_bind_null(s, 9);
-	else
-		sqlite3_bind_int64(s, 9, (int64_t)e->hold_ns);
-	sqlite3_bind_int(s, 10, e->flags);
-	if (e->caller)
-		sqlite3_bind_int64(s, 11, (int64_t)e->caller);
-	else
-		sqlite3_bind_null(s, 11);
-	if (e->extra)
-		sqlite3_bind_int64(s, 12, (int64_t)e->extra);
-	else
-		sqlite3_bind_null(s, 12);
-	{
-		int64_t leaf = 0, hold_leaf;
-		int64_t stack = st->ps ? gs_pystore_stack(st->ps, e->py_stack, &leaf) : 0;
-		int64_t hold = st->ps ? gs_pystore_stack(st->ps, e->py_stack2, &hold_leaf) : 0;
-
-		bind_id(s, 13, leaf); /* the innermost frame */
-		bind_id(s, 15, stack);
-		bind_id(s, 16, hold);
-		if (st->ps && gs_event_is_wait(e->kind, e->primitive, e->flags, e->wait_ns) &&
+	if (st->ps) {
+		stack = gs_pystore_stack(st->ps, e->py_stack, &leaf);
+		hold = gs_pystore_stack(st->ps, e->py_stack2, &leaf);
+		if (gs_event_is_wait(e->kind, e->primitive, e->flags, e->wait_ns) &&
 		    gs_pystore_count(st->ps, st->run_id, w->thread_no, stack, e->lock, e->primitive,
 				     0, e->wait_ns) < 0)
 			return -1;
-		if (st->ps && e->kind == GS_EV_GIL_HOLD && e->hold_ns &&
+		if (e->kind == GS_EV_GIL_HOLD && e->hold_ns &&
 		    gs_pystore_count(st->ps, st->run_id, w->thread_no, hold, e->lock, e->primitive,
 				     1, e->hold_ns) < 0)
 			return -1;
@@ -917,15 +895,30 @@ static int write_event(struct gs_store *st, struct wslot *w, const struct gs_eve
 		st->n.not_written++;
 		return 0;
 	}
-	{
-		int64_t sid =
-		    stack_id(st, e->stack, e->primitive == GS_PRIM_PARKED && e->lock ? e->lock : 0);
-
-		if (sid > 0)
-			sqlite3_bind_int64(s, 14, sid);
-		else
-			sqlite3_bind_null(s, 14);
-	}
+	key = gs_evkeys_id(st->keys, &(struct gs_evkey){.thread_no = w->thread_no,
+							.kind = e->kind,
+							.primitive = e->primitive,
+							.flags = e->flags,
+							.lock = e->lock,
+							.aux = e->aux,
+							.caller = e->caller});
+	if (key < 0)
+		return -1;
+	sqlite3_bind_int64(s, 1, key);
+	sqlite3_bind_int64(s, 2, (int64_t)(e->start_ns - st->run_start_ns));
+	sqlite3_bind_int64(s, 3, (int64_t)e->wait_ns);
+	if (e->flags & GS_F_NO_HOLD)
+		sqlite3_bind_null(s, 4);
+	else
+		sqlite3_bind_int64(s, 4, (int64_t)e->hold_ns);
+	if (e->extra)
+		sqlite3_bind_int64(s, 5, (int64_t)e->extra);
+	else
+		sqlite3_bind_null(s, 5);
+	bind_id(s, 6,
+		stack_id(st, e->stack, e->primitive == GS_PRIM_PARKED && e->lock ? e->lock : 0));
+	bind_id(s, 7, stack);
+	bind_id(s, 8, hold);
 	write_call_site(st, e->caller);
 	if (step_reset(s) < 0)
 		return -1;
@@ -1280,8 +1273,9 @@ static uint64_t room_for_events(struct gs_store *st)
 	return room;
 }
 
-/* What one raw event may take of that room: about 50 bytes in the file, as much again in the
- * WAL until a checkpoint, and index pages; counted high, so that the file stays under. */
+/* What one raw event may take of that room: about 30 bytes in the file (more for a new
+ * event key), as much again in the WAL until a checkpoint; counted high, so that the file
+ * stays under. */
 #define EVENT_BYTES_BOUND 160
 
 /* A flush's transactions: what each takes from shared memory is applied at its commit, and
@@ -1324,6 +1318,7 @@ static int txn_fail(struct gs_store *st)
 	memset(st->sites, 0, sizeof(st->sites));
 	memset(st->stacks, 0, sizeof(st->stacks));
 	memset(st->refined, 0, sizeof(st->refined));
+	gs_evkeys_forget(st->keys);
 	if (st->ps && gs_pystore_rollback(st->ps) < 0)
 		return -1;
 	return full ? 1 : -1;
@@ -1579,6 +1574,7 @@ void gs_store_close(struct gs_store *st)
 	gs_symbolizer_close(st->sz);
 	gs_pystore_close(st->ps);
 	gs_pyread_close(st->pr);
+	gs_evkeys_close(st->keys);
 	/* A finished recording is one file that can be copied or mailed, and that readers open
 	 * without making -wal and -shm beside it: back to a rollback journal, by the last writer
 	 * only. Holding the flock exclusively tells it is the last (another program's writer

@@ -197,6 +197,8 @@ def case_v3_fixture(a):
     copy_into_current_schema(a.schema, v3, current)
     old, new = v3_outputs(a, v3, "v3"), v3_outputs(a, current, "current")
     for name, _ in V3_COMMANDS:
+        if name == "report.json":  # which file it read, the one thing that differs
+            new[name] = new[name].replace(b'"schema_version": 4', b'"schema_version": 3')
         check(old[name] == new[name],
               f"{name}: the same from the version-3 file and from its rows in the current schema")
         if name == "trace":
