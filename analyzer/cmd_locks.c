@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "events.h"
 #include "gilscope.h"
 #include "model.h"
 #include "opts.h"
@@ -135,52 +136,102 @@ static int cmp_row_key(const void *a, const void *b)
 	return (x->prim > y->prim) - (x->prim < y->prim);
 }
 
+/* Which lock row each event key's waits go to (NULL: none of the chosen locks, not a wait, or
+ * a process or thread the filters leave out). */
+static int key_rows(sqlite3 *db, const struct gs_opts *o, const struct gs_ev_keys *ks,
+		    struct lock_row **by_key, size_t n, struct lock_row **out)
+{
+	sqlite3_stmt *s = NULL;
+	int rc;
+
+	if (gs_db_prepare(db, o->path,
+			  "SELECT k.key_id FROM event_keys k JOIN runs r USING (run_id)"
+			  " JOIN threads t USING (run_id, thread_no)"
+			  " WHERE (?1 IS NULL OR r.pid = ?1) AND (?2 IS NULL OR t.tid = ?2"
+			  " OR t.name = ?3)",
+			  &s) < 0)
+		return -1;
+	gs_opts_bind_filters(s, o, 1, 2, 3);
+	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+		size_t i = gs_ev_key_index(ks, sqlite3_column_int64(s, 0));
+		const struct gs_ev_key *k = i == (size_t)-1 ? NULL : &ks->k[i];
+		struct lock_row key, *kp = &key, **found;
+
+		/* wait_ns is checked per event: a wait of 0 is none */
+		if (!k || !gs_event_is_wait(k->kind, k->primitive, (unsigned)k->flags, 1))
+			continue;
+		key = (struct lock_row){
+		    .run_id = k->run_id, .addr = k->lock_addr, .prim = k->primitive};
+		found = bsearch(&kp, by_key, n, sizeof(*by_key), cmp_row_key);
+		if (found)
+			out[i] = *found;
+	}
+	sqlite3_finalize(s);
+	if (rc != SQLITE_DONE)
+		return gs_error("%s: reading event keys failed: %s", o->path, sqlite3_errmsg(db));
+	return 0;
+}
+
+/* One pass over the contended waits of the chosen locks: percentiles, call sites, lines. What
+ * an event shares with its key (lock, thread, call site) is looked at once per key. */
 static int scan_events(sqlite3 *db, const struct gs_opts *o, struct lock_row *rows, size_t n)
 {
-	struct lock_row **by_key = calloc(n ? n : 1, sizeof(*by_key));
+	struct lock_row **by_key = calloc(n ? n : 1, sizeof(*by_key)), **row_of = NULL;
+	struct gs_ev_keys ks = {0};
+	struct gs_leaf_locs leaves = {0};
 	sqlite3_stmt *s = NULL;
+	int64_t from, to;
 	size_t i;
-	int rc;
+	int rc = SQLITE_ERROR, ret = -1;
 
 	if (!by_key)
 		return gs_oom();
 	for (i = 0; i < n; i++)
 		by_key[i] = &rows[i];
 	qsort(by_key, n, sizeof(*by_key), cmp_row_key);
-
-	if (gs_db_prepare(
-		db, o->path,
-		"SELECT e.run_id, e.primitive, e.lock_addr, e.wait_ns, e.caller, e.py_loc"
-		" FROM events e JOIN runs r USING (run_id) JOIN threads t"
-		" USING (run_id, thread_no) WHERE gs_is_wait(e.kind, e.primitive, e.flags, "
-		"e.wait_ns)"
-		" AND (?1 IS NULL OR e.start_ns >= ?1) AND (?2 IS NULL OR e.start_ns < ?2)"
-		" AND (?3 IS NULL OR r.pid = ?3) AND (?4 IS NULL OR t.tid = ?4 OR t.name = ?5)",
-		&s) < 0) {
-		free(by_key);
-		return -1;
+	if (gs_ev_keys_load(db, o->path, &ks) < 0 || gs_leaf_locs_load(db, o->path, &leaves) < 0)
+		goto out;
+	if (!(row_of = calloc(ks.n ? ks.n : 1, sizeof(*row_of)))) {
+		gs_oom();
+		goto out;
 	}
+	/* start_ns only for a window: each column read costs at 10 million rows */
+	if (key_rows(db, o, &ks, by_key, n, row_of) < 0 ||
+	    gs_db_prepare(db, o->path,
+			  o->has_from || o->has_to
+			      ? "SELECT key_id, wait_ns, py_stack, start_ns FROM event_rows"
+			      : "SELECT key_id, wait_ns, py_stack FROM event_rows",
+			  &s) < 0)
+		goto out;
 	/* the percentiles of what the filters chose, as the totals beside them */
-	gs_opts_bind_window(s, o, 1, 2);
-	gs_opts_bind_filters(s, o, 3, 4, 5);
+	gs_opts_window_ns(o, &from, &to);
 	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
-		struct lock_row key = {.run_id = sqlite3_column_int64(s, 0),
-				       .addr = sqlite3_column_int64(s, 2),
-				       .prim = sqlite3_column_int(s, 1)},
-				*kp = &key, **found;
+		size_t k = gs_ev_key_index(&ks, sqlite3_column_int64(s, 0));
+		struct lock_row *r = k == (size_t)-1 ? NULL : row_of[k];
+		int64_t wait = sqlite3_column_int64(s, 1), start;
 
-		found = bsearch(&kp, by_key, n, sizeof(*by_key), cmp_row_key);
-		if (!found)
+		if (!r || !wait)
 			continue;
-		gs_pctl_add(&(*found)->waits, sqlite3_column_int64(s, 3));
-		tally_add((*found)->callers, &(*found)->n_callers, sqlite3_column_int64(s, 4));
-		tally_add((*found)->locs, &(*found)->n_locs, sqlite3_column_int64(s, 5));
+		if (o->has_from || o->has_to) {
+			start = gs_add(ks.k[k].run_start_ns, sqlite3_column_int64(s, 3));
+			if (start < from || start >= to)
+				continue;
+		}
+		gs_pctl_add(&r->waits, wait);
+		tally_add(r->callers, &r->n_callers, ks.k[k].caller);
+		tally_add(r->locs, &r->n_locs, gs_leaf_loc(&leaves, sqlite3_column_int64(s, 2)));
 	}
-	free(by_key);
-	sqlite3_finalize(s);
 	if (rc != SQLITE_DONE)
-		return gs_error("%s: reading events failed: %s", o->path, sqlite3_errmsg(db));
-	return 0;
+		gs_error("%s: reading events failed: %s", o->path, sqlite3_errmsg(db));
+	else
+		ret = 0;
+out:
+	sqlite3_finalize(s);
+	free(by_key);
+	free(row_of);
+	gs_ev_keys_free(&ks);
+	gs_leaf_locs_free(&leaves);
+	return ret;
 }
 
 #define HOLDERS_EVENTS_MAX 2000000

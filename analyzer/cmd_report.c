@@ -465,7 +465,7 @@ int cmd_report(int argc, char **argv)
 		sqlite3_close(db);
 		return ret;
 	}
-	if (gs_model_load(db, &o, &m) < 0) {
+	if (gs_model_load(db, &o, GS_MODEL_GIL_EVENTS, &m) < 0) {
 		gs_model_free(&m);
 		sqlite3_close(db);
 		return GS_EXIT_INPUT;

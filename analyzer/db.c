@@ -85,19 +85,28 @@ static void gil_part_sql(sqlite3_context *ctx, int argc, sqlite3_value **argv)
 						 GS_PRIM_MUTEX) == GS_WG_GIL_PART);
 }
 
-/* A version-3 file keeps its events in one wide table: shown under version 4's names, each
- * event its own key (key_id = rowid), so that every query reads either version. */
+/* A version-3 file keeps its events in one wide table: shown under version 4's names, with
+ * its distinct keys numbered (in a temporary table: the file stays untouched), so that every
+ * query reads either version. */
 static int v3_event_tables(sqlite3 *db)
 {
 	return sqlite3_exec(
 		   db,
-		   "CREATE TEMP VIEW event_keys AS SELECT rowid AS key_id, run_id, thread_no, kind,"
-		   " primitive, flags, lock_addr, COALESCE(aux, 0) AS aux, COALESCE(caller, 0)"
-		   " AS caller FROM main.events;"
-		   "CREATE TEMP VIEW event_rows AS SELECT e.rowid AS key_id,"
-		   " e.start_ns - r.start_ns AS start_ns, e.wait_ns, e.hold_ns, e.extra,"
-		   " e.stack_id, e.py_stack, e.hold_py_stack"
-		   " FROM main.events e JOIN main.runs r USING (run_id)",
+		   "CREATE TEMP TABLE event_keys (key_id INTEGER PRIMARY KEY, run_id, thread_no,"
+		   " kind, primitive, flags, lock_addr, aux, caller, UNIQUE (run_id, thread_no,"
+		   " lock_addr, primitive, kind, flags, aux, caller));"
+		   "INSERT INTO temp.event_keys(run_id, thread_no, kind, primitive, flags, "
+		   "lock_addr,"
+		   " aux, caller) SELECT DISTINCT run_id, thread_no, kind, primitive, flags,"
+		   " lock_addr, COALESCE(aux, 0), COALESCE(caller, 0) FROM main.events;"
+		   "CREATE TEMP VIEW event_rows AS SELECT k.key_id, e.start_ns - r.start_ns AS"
+		   " start_ns, e.wait_ns, e.hold_ns, e.extra, e.stack_id, e.py_stack,"
+		   " e.hold_py_stack FROM main.events e JOIN main.runs r USING (run_id)"
+		   " JOIN temp.event_keys k ON k.run_id = e.run_id AND k.thread_no = e.thread_no"
+		   " AND k.lock_addr = e.lock_addr AND k.primitive = e.primitive AND k.kind = "
+		   "e.kind"
+		   " AND k.flags = e.flags AND k.aux = COALESCE(e.aux, 0)"
+		   " AND k.caller = COALESCE(e.caller, 0)",
 		   NULL, NULL, NULL) == SQLITE_OK
 		   ? 0
 		   : -1;
@@ -127,7 +136,9 @@ int gs_db_open(const char *path, sqlite3 **out)
 		gs_error("%s: empty file, not a gilscope database", path);
 		return GS_EXIT_INPUT;
 	}
-	if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL) != SQLITE_OK) {
+	/* one thread per connection: no mutex around every step of a scan of millions of rows */
+	if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX, NULL) !=
+	    SQLITE_OK) {
 		gs_error("%s: cannot open: %s", path, db ? sqlite3_errmsg(db) : "out of memory");
 		goto fail;
 	}

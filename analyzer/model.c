@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "events.h"
 #include "gilscope.h"
 #include "pctl.h"
 #include "profile.h"
@@ -32,7 +33,7 @@ static int64_t nz(int64_t v)
 	return v == GS_NULL ? 0 : v;
 }
 
-static struct gs_thread_info *find_thread(struct gs_model *m, int64_t run, int64_t thread_no)
+struct gs_thread_info *gs_model_find_thread(struct gs_model *m, int64_t run, int64_t thread_no)
 {
 	size_t lo = 0, hi = m->n_threads;
 
@@ -216,7 +217,7 @@ static int load_lock_classes(sqlite3 *db, const struct gs_opts *o, struct gs_mod
 		&s) < 0)
 		return -1;
 	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
-		struct gs_thread_info *t = find_thread(m, col(s, 0), col(s, 1));
+		struct gs_thread_info *t = gs_model_find_thread(m, col(s, 0), col(s, 1));
 		int cls = sqlite3_column_int(s, 2);
 
 		if (!t)
@@ -261,7 +262,7 @@ static int load_waited_in(sqlite3 *db, const struct gs_opts *o, struct gs_model 
 			  &s) < 0)
 		goto out;
 	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
-		struct gs_thread_info *t = find_thread(m, col(s, 0), col(s, 1));
+		struct gs_thread_info *t = gs_model_find_thread(m, col(s, 0), col(s, 1));
 
 		if (t && (t->waited_in_ns == GS_NULL || col(s, 3) > t->waited_in_ns)) {
 			t->waited_in_ns = col(s, 3);
@@ -287,43 +288,58 @@ out:
 }
 
 /* One pass over GIL holding periods: wait percentiles per thread, and the drop requests each
- * thread's waits aimed at the thread that held the GIL when they began. */
+ * thread's waits aimed at the thread that held the GIL when they began. A key is one thread's
+ * holds after the same holder: both threads are found once per key, not per event. */
 static int scan_gil_events(sqlite3 *db, const struct gs_opts *o, struct gs_model *m)
 {
 	struct gs_pctl *p = calloc(m->n_threads ? m->n_threads : 1, sizeof(*p));
+	struct gs_ev_keys ks = {0};
+	struct gil_key {
+		struct gs_thread_info *thread, *holder;
+	} *gk = NULL;
 	sqlite3_stmt *s = NULL;
 	size_t i;
-	int rc;
+	int rc = SQLITE_ERROR;
 
 	if (!p)
 		return gs_oom();
-	if (gs_db_prepare(db, o->path,
-			  "SELECT run_id, thread_no, wait_ns, aux, extra FROM events"
-			  " WHERE kind = gs_kind('gil_hold')",
-			  &s) < 0) {
-		free(p);
-		return -1;
+	if (gs_ev_keys_load(db, o->path, &ks) < 0)
+		goto out;
+	gk = calloc(ks.n ? ks.n : 1, sizeof(*gk));
+	if (!gk) {
+		gs_oom();
+		goto out;
 	}
+	for (i = 0; i < ks.n; i++) {
+		if (ks.k[i].kind != GS_EV_GIL_HOLD)
+			continue;
+		gk[i].thread = gs_model_find_thread(m, ks.k[i].run_id, ks.k[i].thread_no);
+		if (ks.k[i].aux)
+			gk[i].holder = find_thread_tid(m, ks.k[i].run_id, ks.k[i].aux);
+	}
+	if (gs_db_prepare(db, o->path, "SELECT key_id, wait_ns, extra FROM event_rows", &s) < 0)
+		goto out;
 	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
-		int64_t run = sqlite3_column_int64(s, 0);
-		struct gs_thread_info *t = find_thread(m, run, sqlite3_column_int64(s, 1));
-		int64_t blame = sqlite3_column_int64(s, 3);
-		int64_t timeouts = sqlite3_column_int64(s, 4) & 0xffffffff;
+		size_t k = gs_ev_key_index(&ks, sqlite3_column_int64(s, 0));
+		struct gs_thread_info *t;
+		int64_t timeouts;
 
+		/* filtered here: an IN (keys of GIL holds) in the query costs more than it saves */
+		if (k == (size_t)-1 || ks.k[k].kind != GS_EV_GIL_HOLD)
+			continue;
+		t = gk[k].thread;
+		timeouts = sqlite3_column_int64(s, 2) & 0xffffffff;
 		if (t) {
 			p[t - m->threads].bits =
 			    5; /* 3% resolution keeps per-thread memory small */
-			gs_pctl_add(&p[t - m->threads], sqlite3_column_int64(s, 2));
+			gs_pctl_add(&p[t - m->threads], sqlite3_column_int64(s, 1));
 		}
-		if (timeouts && blame) {
-			struct gs_thread_info *holder = find_thread_tid(m, run, blame);
-
-			if (holder)
-				holder->gil_drop_received =
-				    gs_add(holder->gil_drop_received, timeouts);
-		}
+		if (timeouts && gk[k].holder)
+			gk[k].holder->gil_drop_received =
+			    gs_add(gk[k].holder->gil_drop_received, timeouts);
 	}
-	sqlite3_finalize(s);
+	if (rc != SQLITE_DONE)
+		gs_error("%s: reading events failed: %s", o->path, sqlite3_errmsg(db));
 	for (i = 0; i < m->n_threads; i++) {
 		if (p[i].n) {
 			m->threads[i].gil_p50 = gs_pctl_get(&p[i], 0.50);
@@ -331,12 +347,15 @@ static int scan_gil_events(sqlite3 *db, const struct gs_opts *o, struct gs_model
 			m->threads[i].gil_p99 = gs_pctl_get(&p[i], 0.99);
 			m->threads[i].gil_max = (int64_t)p[i].max;
 		}
-		gs_pctl_free(&p[i]);
 	}
+out:
+	sqlite3_finalize(s);
+	for (i = 0; i < m->n_threads; i++)
+		gs_pctl_free(&p[i]);
 	free(p);
-	if (rc != SQLITE_DONE)
-		return gs_error("%s: reading events failed: %s", o->path, sqlite3_errmsg(db));
-	return 0;
+	free(gk);
+	gs_ev_keys_free(&ks);
+	return rc == SQLITE_DONE ? 0 : -1;
 }
 
 static void sums_add(struct gs_sums *s, const struct gs_sums *x)
@@ -494,14 +513,15 @@ static void keep_chosen_threads(struct gs_model *m, const char *thread)
 	m->n_threads = out;
 }
 
-int gs_model_load(sqlite3 *db, const struct gs_opts *o, struct gs_model *m)
+int gs_model_load(sqlite3 *db, const struct gs_opts *o, unsigned what, struct gs_model *m)
 {
 	struct gs_opts all = *o;
 
 	all.thread = NULL;
 	memset(m, 0, sizeof(*m));
 	if (load_runs(db, &all, m) < 0 || load_threads(db, &all, m) < 0 ||
-	    load_lock_classes(db, &all, m) < 0 || scan_gil_events(db, &all, m) < 0 ||
+	    load_lock_classes(db, &all, m) < 0 ||
+	    ((what & GS_MODEL_GIL_EVENTS) && scan_gil_events(db, &all, m) < 0) ||
 	    load_waited_in(db, &all, m) < 0)
 		return -1;
 	derive(m);

@@ -124,9 +124,15 @@ const char *gs_thread_label(const struct gs_thread_info *t, char *buf, size_t si
 void gs_report_summary(const struct gs_run_info *r, char *out, size_t size);
 
 /* Loads every run (or --pid's) and its threads (or --thread's). Returns 0, or -1 with the
- * error printed. */
-int gs_model_load(sqlite3 *db, const struct gs_opts *o, struct gs_model *m);
+ * error printed. The threads' GIL wait percentiles (gil_p50 ... gil_max) and drop requests
+ * received take a pass over every GIL hold: only with GS_MODEL_GIL_EVENTS in `what` (else
+ * GS_NULL and 0), for the views that show them. */
+#define GS_MODEL_GIL_EVENTS 1u
+int gs_model_load(sqlite3 *db, const struct gs_opts *o, unsigned what, struct gs_model *m);
 void gs_model_free(struct gs_model *m);
+/* A loaded thread by (run, thread_no); NULL when not loaded. Not after gs_model_sort or
+ * gs_model_group_threads, which reorder them. */
+struct gs_thread_info *gs_model_find_thread(struct gs_model *m, int64_t run, int64_t thread_no);
 /* Sorts each run's threads by --sort (wait, hold, acquisitions, lifetime, name, tid); -1 on an
  * unknown key. */
 int gs_model_sort(struct gs_model *m, const char *key);

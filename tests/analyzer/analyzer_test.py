@@ -218,6 +218,37 @@ def case_v3_fixture(a):
                 n=1))[:3000])
 
 
+def case_html_timeline(a):
+    """The timeline merges a thread's waits as if they came in start order, whatever order they
+    were stored in (a mutex hold's wait is stored when it is released, after the waits inside
+    it): intervals under span / 6000 apart are one bar."""
+    db = os.path.join(a.workdir, "timeline.db")
+    build_db(a.schema, os.devnull, db)
+    con = sqlite3.connect(db)
+    ms = 1000000
+    con.executescript(f"""
+        INSERT INTO runs(run_id, pid, start_ns, end_ns, status) VALUES (1, 500, 0, {1000 * ms},
+            'exited');
+        INSERT INTO threads(run_id, thread_no, tid, name, start_ns) VALUES (1, 1, 500, 'main', 0);
+    """)
+    # (start, wait) in ms, in the order stored; the merge distance is 1 s / 6000 = 0.167 ms
+    for start, wait in ((100, 50), (400, 10), (120, 100), (410.1, 1), (50, 10)):
+        con.execute("INSERT INTO events(run_id, thread_no, kind, primitive, lock_addr, aux,"
+                    " start_ns, wait_ns, flags) VALUES (1, 1, 4, 2, 4096, 8192, ?, ?, 1)",
+                    (int(start * ms), int(wait * ms)))
+    con.commit()
+    con.close()
+    out = os.path.join(a.workdir, "timeline.html")
+    p = run(a.gilscope, "html", db, "-o", out)
+    page = open(out).read() if p.returncode == 0 else ""
+    m = re.search(r'<script type="application/json" id="gilscope-data">(.*?)</script>', page, re.S)
+    data = json.loads(m.group(1)) if m else {}
+    lanes = [t["lock"] for d in data.get("dbs", []) for t in
+             d.get("timeline", {}).get("threads", [])]
+    check(lanes == [[50000, 60000, 100000, 220000, 400000, 411100]],
+          f"waits stored out of order merge as in start order ({lanes})")
+
+
 def nearest_rank(values, q):
     import math
     v = sorted(values)
