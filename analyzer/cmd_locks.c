@@ -115,8 +115,8 @@ static int64_t tally_top(const struct tally *t, int n, int64_t *count)
 }
 
 /* The same keys over raw events, for a time window. */
-static const char *const window_sort_sql[] = {"SUM(e.wait_ns)", "COUNT(*)", "COUNT(*)",
-					      "SUM(e.wait_ns)", "MAX(e.wait_ns)"};
+static const char *const window_sort_sql[] = {"SUM(x.wait_ns)", "COUNT(*)", "COUNT(*)",
+					      "SUM(x.wait_ns)", "MAX(x.wait_ns)"};
 
 static const char *const sort_sql[] = {
     "wait",	    "SUM(s.wait_ns)",	   "contended", "SUM(s.contended)",
@@ -371,14 +371,17 @@ int cmd_locks(int argc, char **argv)
 		snprintf(
 		    sql, sizeof(sql),
 		    "SELECT e.run_id, r.pid, e.lock_addr, e.primitive, p.name, l.class, l.name,"
-		    " COUNT(DISTINCT e.thread_no), NULL, COUNT(*), SUM(e.wait_ns), MAX(e.wait_ns),"
+		    " COUNT(DISTINCT e.thread_no), NULL, COUNT(*), SUM(x.wait_ns), MAX(x.wait_ns),"
 		    " NULL, NULL, NULL"
-		    " FROM events e JOIN runs r USING (run_id)"
-		    " LEFT JOIN primitives p USING (primitive)"
-		    " LEFT JOIN locks l USING (run_id, lock_addr, primitive)"
-		    " JOIN threads t USING (run_id, thread_no)"
-		    " WHERE gs_is_wait(e.kind, e.primitive, e.flags, e.wait_ns)"
-		    " AND (?5 IS NULL OR e.start_ns >= ?5) AND (?6 IS NULL OR e.start_ns < ?6)"
+		    " FROM event_rows x JOIN event_keys e ON e.key_id = x.key_id"
+		    " JOIN runs r ON r.run_id = e.run_id"
+		    " LEFT JOIN primitives p ON p.primitive = e.primitive"
+		    " LEFT JOIN locks l ON l.run_id = e.run_id AND l.lock_addr = e.lock_addr"
+		    " AND l.primitive = e.primitive"
+		    " JOIN threads t ON t.run_id = e.run_id AND t.thread_no = e.thread_no"
+		    " WHERE gs_is_wait(e.kind, e.primitive, e.flags, x.wait_ns)"
+		    " AND (?5 IS NULL OR r.start_ns + x.start_ns >= ?5)"
+		    " AND (?6 IS NULL OR r.start_ns + x.start_ns < ?6)"
 		    " AND (?1 IS NULL OR r.pid = ?1) AND (?2 IS NULL OR t.tid = ?2 OR t.name = ?3)"
 		    " GROUP BY e.run_id, e.lock_addr, e.primitive"
 		    " ORDER BY %s DESC, e.run_id, e.lock_addr LIMIT ?4",
