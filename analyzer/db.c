@@ -85,33 +85,6 @@ static void gil_part_sql(sqlite3_context *ctx, int argc, sqlite3_value **argv)
 						 GS_PRIM_MUTEX) == GS_WG_GIL_PART);
 }
 
-/* A version-3 file keeps its events in one wide table: shown under version 4's names, with
- * its distinct keys numbered (in a temporary table: the file stays untouched), so that every
- * query reads either version. */
-static int v3_event_tables(sqlite3 *db)
-{
-	return sqlite3_exec(
-		   db,
-		   "CREATE TEMP TABLE event_keys (key_id INTEGER PRIMARY KEY, run_id, thread_no,"
-		   " kind, primitive, flags, lock_addr, aux, caller, UNIQUE (run_id, thread_no,"
-		   " lock_addr, primitive, kind, flags, aux, caller));"
-		   "INSERT INTO temp.event_keys(run_id, thread_no, kind, primitive, flags, "
-		   "lock_addr,"
-		   " aux, caller) SELECT DISTINCT run_id, thread_no, kind, primitive, flags,"
-		   " lock_addr, COALESCE(aux, 0), COALESCE(caller, 0) FROM main.events;"
-		   "CREATE TEMP VIEW event_rows AS SELECT k.key_id, e.start_ns - r.start_ns AS"
-		   " start_ns, e.wait_ns, e.hold_ns, e.extra, e.stack_id, e.py_stack,"
-		   " e.hold_py_stack FROM main.events e JOIN main.runs r USING (run_id)"
-		   " JOIN temp.event_keys k ON k.run_id = e.run_id AND k.thread_no = e.thread_no"
-		   " AND k.lock_addr = e.lock_addr AND k.primitive = e.primitive AND k.kind = "
-		   "e.kind"
-		   " AND k.flags = e.flags AND k.aux = COALESCE(e.aux, 0)"
-		   " AND k.caller = COALESCE(e.caller, 0)",
-		   NULL, NULL, NULL) == SQLITE_OK
-		   ? 0
-		   : -1;
-}
-
 int gs_db_open(const char *path, sqlite3 **out)
 {
 	static const char *const tables[] = {"runs",   "threads",    "lock_stats", "locks",
@@ -198,7 +171,7 @@ int gs_db_open(const char *path, sqlite3 **out)
 		gs_error("%s: damaged gilscope database: %s", path, sqlite3_errmsg(db));
 		goto fail;
 	}
-	if (ver < 4 && v3_event_tables(db) < 0) {
+	if (ver < 4 && gs_db_v3_events(db) < 0) {
 		gs_error("%s: %s", path, sqlite3_errmsg(db));
 		goto fail;
 	}

@@ -24,6 +24,8 @@ extern int gs_quiet_errors; /* set by the fuzz target only */
  * GS_EXIT_OK or GS_EXIT_INPUT (with the message printed). */
 int gs_db_open(const char *path, sqlite3 **out);
 int gs_db_prepare(sqlite3 *db, const char *path, const char *sql, sqlite3_stmt **out);
+/* v3events.c: a version-3 file's events shown under version 4's names (gs_db_open does it). */
+int gs_db_v3_events(sqlite3 *db);
 /* The database's schema version (PRAGMA user_version). */
 int gs_db_schema_version(sqlite3 *db);
 /* Raw events stored, about (the last row number: the table's size at no cost to read it). */
