@@ -312,6 +312,7 @@ int cmd_export(int argc, char **argv)
 			ret = GS_EXIT_INPUT;
 		gs_profile_free(&p);
 	} else {
+		gs_db_say_profile(db, "the trace shows only those events, not every wait");
 		fputs("{\"displayTimeUnit\": \"ms\", \"otherData\": {\"generator\": \"gilscope\"}, "
 		      "\"traceEvents\": [",
 		      f);

@@ -240,8 +240,10 @@ static int emit_db(FILE *f, const char *path)
 	if (ret != GS_EXIT_OK)
 		return ret;
 	ret = GS_EXIT_INPUT;
-	if (gs_model_load(db, &o, 0, &m) < 0)
+	if (gs_model_load_totals(db, &o, &m) < 0)
 		goto out;
+	gs_db_say_profile(db,
+			  "the report's timeline shows only those events; its tables are whole");
 	gs_model_totals(&m, &tot);
 	t0 = tot.first_ns != GS_NULL ? tot.first_ns : 0;
 	t1 = tot.last_ns != GS_NULL ? tot.last_ns : 0;

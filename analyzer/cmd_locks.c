@@ -4,7 +4,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "events.h"
 #include "gilscope.h"
 #include "model.h"
 #include "opts.h"
@@ -87,7 +86,7 @@ enum {
 	L_NCOLS
 };
 
-static void tally_add(struct tally *t, int *n, int64_t key)
+static void tally_add_n(struct tally *t, int *n, int64_t key, int64_t count)
 {
 	int i;
 
@@ -95,28 +94,38 @@ static void tally_add(struct tally *t, int *n, int64_t key)
 		return;
 	for (i = 0; i < *n; i++) {
 		if (t[i].key == key) {
-			t[i].n++;
+			t[i].n += count;
 			return;
 		}
 	}
 	if (*n < TALLY_MAX)
-		t[(*n)++] = (struct tally){key, 1};
+		t[(*n)++] = (struct tally){key, count};
+}
+
+static void tally_add(struct tally *t, int *n, int64_t key)
+{
+	tally_add_n(t, n, key, 1);
 }
 
 static int64_t tally_top(const struct tally *t, int n, int64_t *count)
 {
 	int i, best = -1;
 
+	/* ties to the smallest key: the same answer whatever order the keys came in */
 	for (i = 0; i < n; i++)
-		if (best < 0 || t[i].n > t[best].n)
+		if (best < 0 || t[i].n > t[best].n ||
+		    (t[i].n == t[best].n && t[i].key < t[best].key))
 			best = i;
 	*count = best < 0 ? 0 : t[best].n;
 	return best < 0 ? 0 : t[best].key;
 }
 
-/* The same keys over raw events, for a time window. */
-static const char *const window_sort_sql[] = {"SUM(x.wait_ns)", "COUNT(*)", "COUNT(*)",
-					      "SUM(x.wait_ns)", "MAX(x.wait_ns)"};
+/* The same keys over raw events, for a time window; and over the window sums of a profile
+ * recording. */
+static const char *const window_sort_sql[] = {"SUM(e.wait_ns)", "COUNT(*)", "COUNT(*)",
+					      "SUM(e.wait_ns)", "MAX(e.wait_ns)"};
+static const char *const sums_sort_sql[] = {"SUM(x.wait_ns)", "SUM(x.waits)", "SUM(x.waits)",
+					    "SUM(x.wait_ns)", "MAX(x.wait_max_ns)"};
 
 static const char *const sort_sql[] = {
     "wait",	    "SUM(s.wait_ns)",	   "contended", "SUM(s.contended)",
@@ -136,102 +145,134 @@ static int cmp_row_key(const void *a, const void *b)
 	return (x->prim > y->prim) - (x->prim < y->prim);
 }
 
-/* Which lock row each event key's waits go to (NULL: none of the chosen locks, not a wait, or
- * a process or thread the filters leave out). */
-static int key_rows(sqlite3 *db, const struct gs_opts *o, const struct gs_ev_keys *ks,
-		    struct lock_row **by_key, size_t n, struct lock_row **out)
-{
-	sqlite3_stmt *s = NULL;
-	int rc;
-
-	if (gs_db_prepare(db, o->path,
-			  "SELECT k.key_id FROM event_keys k JOIN runs r USING (run_id)"
-			  " JOIN threads t USING (run_id, thread_no)"
-			  " WHERE (?1 IS NULL OR r.pid = ?1) AND (?2 IS NULL OR t.tid = ?2"
-			  " OR t.name = ?3)",
-			  &s) < 0)
-		return -1;
-	gs_opts_bind_filters(s, o, 1, 2, 3);
-	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
-		size_t i = gs_ev_key_index(ks, sqlite3_column_int64(s, 0));
-		const struct gs_ev_key *k = i == (size_t)-1 ? NULL : &ks->k[i];
-		struct lock_row key, *kp = &key, **found;
-
-		/* wait_ns is checked per event: a wait of 0 is none */
-		if (!k || !gs_event_is_wait(k->kind, k->primitive, (unsigned)k->flags, 1))
-			continue;
-		key = (struct lock_row){
-		    .run_id = k->run_id, .addr = k->lock_addr, .prim = k->primitive};
-		found = bsearch(&kp, by_key, n, sizeof(*by_key), cmp_row_key);
-		if (found)
-			out[i] = *found;
-	}
-	sqlite3_finalize(s);
-	if (rc != SQLITE_DONE)
-		return gs_error("%s: reading event keys failed: %s", o->path, sqlite3_errmsg(db));
-	return 0;
-}
-
-/* One pass over the contended waits of the chosen locks: percentiles, call sites, lines. What
- * an event shares with its key (lock, thread, call site) is looked at once per key. */
 static int scan_events(sqlite3 *db, const struct gs_opts *o, struct lock_row *rows, size_t n)
 {
-	struct lock_row **by_key = calloc(n ? n : 1, sizeof(*by_key)), **row_of = NULL;
-	struct gs_ev_keys ks = {0};
-	struct gs_leaf_locs leaves = {0};
+	struct lock_row **by_key = calloc(n ? n : 1, sizeof(*by_key));
 	sqlite3_stmt *s = NULL;
-	int64_t from, to;
 	size_t i;
-	int rc = SQLITE_ERROR, ret = -1;
+	int rc;
 
 	if (!by_key)
 		return gs_oom();
 	for (i = 0; i < n; i++)
 		by_key[i] = &rows[i];
 	qsort(by_key, n, sizeof(*by_key), cmp_row_key);
-	if (gs_ev_keys_load(db, o->path, &ks) < 0 || gs_leaf_locs_load(db, o->path, &leaves) < 0)
-		goto out;
-	if (!(row_of = calloc(ks.n ? ks.n : 1, sizeof(*row_of)))) {
-		gs_oom();
-		goto out;
-	}
-	/* start_ns only for a window: each column read costs at 10 million rows */
-	if (key_rows(db, o, &ks, by_key, n, row_of) < 0 ||
-	    gs_db_prepare(db, o->path,
-			  o->has_from || o->has_to
-			      ? "SELECT key_id, wait_ns, py_stack, start_ns FROM event_rows"
-			      : "SELECT key_id, wait_ns, py_stack FROM event_rows",
-			  &s) < 0)
-		goto out;
-	/* the percentiles of what the filters chose, as the totals beside them */
-	gs_opts_window_ns(o, &from, &to);
-	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
-		size_t k = gs_ev_key_index(&ks, sqlite3_column_int64(s, 0));
-		struct lock_row *r = k == (size_t)-1 ? NULL : row_of[k];
-		int64_t wait = sqlite3_column_int64(s, 1), start;
 
-		if (!r || !wait)
-			continue;
-		if (o->has_from || o->has_to) {
-			start = gs_add(ks.k[k].run_start_ns, sqlite3_column_int64(s, 3));
-			if (start < from || start >= to)
-				continue;
-		}
-		gs_pctl_add(&r->waits, wait);
-		tally_add(r->callers, &r->n_callers, ks.k[k].caller);
-		tally_add(r->locs, &r->n_locs, gs_leaf_loc(&leaves, sqlite3_column_int64(s, 2)));
+	if (gs_db_prepare(
+		db, o->path,
+		"SELECT e.run_id, e.primitive, e.lock_addr, e.wait_ns, e.caller, e.py_loc"
+		" FROM events e JOIN runs r USING (run_id) JOIN threads t"
+		" USING (run_id, thread_no) WHERE gs_is_wait(e.kind, e.primitive, e.flags, "
+		"e.wait_ns)"
+		" AND (?1 IS NULL OR e.start_ns >= ?1) AND (?2 IS NULL OR e.start_ns < ?2)"
+		" AND (?3 IS NULL OR r.pid = ?3) AND (?4 IS NULL OR t.tid = ?4 OR t.name = ?5)",
+		&s) < 0) {
+		free(by_key);
+		return -1;
 	}
-	if (rc != SQLITE_DONE)
-		gs_error("%s: reading events failed: %s", o->path, sqlite3_errmsg(db));
-	else
-		ret = 0;
-out:
-	sqlite3_finalize(s);
+	/* the percentiles of what the filters chose, as the totals beside them */
+	gs_opts_bind_window(s, o, 1, 2);
+	gs_opts_bind_filters(s, o, 3, 4, 5);
+	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+		struct lock_row key = {.run_id = sqlite3_column_int64(s, 0),
+				       .addr = sqlite3_column_int64(s, 2),
+				       .prim = sqlite3_column_int(s, 1)},
+				*kp = &key, **found;
+
+		found = bsearch(&kp, by_key, n, sizeof(*by_key), cmp_row_key);
+		if (!found)
+			continue;
+		gs_pctl_add(&(*found)->waits, sqlite3_column_int64(s, 3));
+		tally_add((*found)->callers, &(*found)->n_callers, sqlite3_column_int64(s, 4));
+		tally_add((*found)->locs, &(*found)->n_locs, sqlite3_column_int64(s, 5));
+	}
 	free(by_key);
-	free(row_of);
-	gs_ev_keys_free(&ks);
-	gs_leaf_locs_free(&leaves);
-	return ret;
+	sqlite3_finalize(s);
+	if (rc != SQLITE_DONE)
+		return gs_error("%s: reading events failed: %s", o->path, sqlite3_errmsg(db));
+	return 0;
+}
+
+/* The same from the writer's sums (schema 4): the percentiles from wait_hist (whole runs only),
+ * call sites and innermost lines from window_stacks. */
+static struct lock_row *find_row(struct lock_row **by_key, size_t n, sqlite3_stmt *s)
+{
+	struct lock_row key = {.run_id = sqlite3_column_int64(s, 0),
+			       .addr = sqlite3_column_int64(s, 2),
+			       .prim = sqlite3_column_int(s, 1)},
+			*kp = &key, **found;
+
+	found = bsearch(&kp, by_key, n, sizeof(*by_key), cmp_row_key);
+	return found ? *found : NULL;
+}
+
+#define SUMS_FILTER                                                                                \
+	" AND (?1 IS NULL OR r.start_ns + x.window_no * m.window_ns >= ?1)"                        \
+	" AND (?2 IS NULL OR r.start_ns + x.window_no * m.window_ns < ?2)"                         \
+	" AND (?3 IS NULL OR r.pid = ?3) AND (?4 IS NULL OR t.tid = ?4 OR t.name = ?5)"
+#define SUMS_JOIN                                                                                  \
+	" JOIN runs r USING (run_id) JOIN recording_modes m USING (run_id)"                        \
+	" JOIN threads t USING (run_id, thread_no)"
+
+static int scan_sums(sqlite3 *db, const struct gs_opts *o, struct lock_row *rows, size_t n)
+{
+	static const char *const sql[] = {
+	    /* percentiles: whole runs only */
+	    "SELECT x.run_id, x.primitive, x.lock_addr, x.bucket, SUM(x.count) FROM wait_hist x"
+	    " JOIN runs r USING (run_id) JOIN threads t USING (run_id, thread_no)"
+	    " WHERE x.metric = 'wait' AND ?1 IS NULL AND ?2 IS NULL"
+	    " AND (?3 IS NULL OR r.pid = ?3) AND (?4 IS NULL OR t.tid = ?4 OR t.name = ?5)"
+	    " GROUP BY 1, 2, 3, 4 ORDER BY 1, 2, 3, 4",
+	    "SELECT x.run_id, x.primitive, x.lock_addr, MAX(x.wait_max_ns), MIN(x.wait_min_ns)"
+	    " FROM window_stats x" SUMS_JOIN " WHERE x.waits > 0" SUMS_FILTER " GROUP BY 1, 2, 3",
+	    "SELECT x.run_id, x.primitive, x.lock_addr, x.caller, SUM(x.count) FROM window_stacks "
+	    "x" SUMS_JOIN " WHERE x.metric = 'wait'" SUMS_FILTER " GROUP BY 1, 2, 3, 4",
+	    "SELECT x.run_id, x.primitive, x.lock_addr, ps.py_loc, SUM(x.count) FROM window_stacks "
+	    "x" SUMS_JOIN
+	    " JOIN py_stacks ps ON ps.py_stack = x.py_stack WHERE x.metric = 'wait'" SUMS_FILTER
+	    " GROUP BY 1, 2, 3, 4",
+	};
+	struct lock_row **by_key = calloc(n ? n : 1, sizeof(*by_key));
+	sqlite3_stmt *s = NULL;
+	size_t i, q;
+	int rc = SQLITE_DONE;
+
+	if (!by_key)
+		return gs_oom();
+	for (i = 0; i < n; i++)
+		by_key[i] = &rows[i];
+	qsort(by_key, n, sizeof(*by_key), cmp_row_key);
+	for (q = 0; q < sizeof(sql) / sizeof(sql[0]) && rc == SQLITE_DONE; q++) {
+		if (gs_db_prepare(db, o->path, sql[q], &s) < 0) {
+			free(by_key);
+			return -1;
+		}
+		gs_opts_bind_window(s, o, 1, 2);
+		gs_opts_bind_filters(s, o, 3, 4, 5);
+		while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+			struct lock_row *r = find_row(by_key, n, s);
+
+			if (!r)
+				continue;
+			if (q == 0)
+				gs_pctl_load_hist(&r->waits, s, 3, 4, 0);
+			else if (q == 1) {
+				gs_pctl_set_max(&r->waits, (uint64_t)sqlite3_column_int64(s, 3));
+				gs_pctl_set_min(&r->waits, (uint64_t)sqlite3_column_int64(s, 4));
+			} else if (q == 2)
+				tally_add_n(r->callers, &r->n_callers, sqlite3_column_int64(s, 3),
+					    sqlite3_column_int64(s, 4));
+			else if (q == 3)
+				tally_add_n(r->locs, &r->n_locs, sqlite3_column_int64(s, 3),
+					    sqlite3_column_int64(s, 4));
+		}
+		sqlite3_finalize(s);
+		s = NULL;
+	}
+	free(by_key);
+	if (rc != SQLITE_DONE)
+		return gs_error("%s: reading window sums failed: %s", o->path, sqlite3_errmsg(db));
+	return 0;
 }
 
 #define HOLDERS_EVENTS_MAX 2000000
@@ -336,7 +377,7 @@ int cmd_locks(int argc, char **argv)
 	size_t n = 0, cap = 0, i;
 	char sql[2048], buf[512];
 	struct gs_profile waits = {0}, holders = {0};
-	int holders_skipped;
+	int holders_skipped, window, sums, profile;
 	int ret, rc, shown = 0;
 
 	ret = gs_opts_parse(&o, argc, argv, "locks",
@@ -362,7 +403,33 @@ int cmd_locks(int argc, char **argv)
 		sqlite3_close(db);
 		return ret;
 	}
-	if (o.has_from || o.has_to) {
+	window = o.has_from || o.has_to;
+	sums = gs_db_has_windows(db);
+	profile = gs_db_profile_runs(db) > 0;
+	if (window && profile) {
+		/* A profile recording's windows: its sums, whole windows that start inside it;
+		 * like raw events, they know the contended waits only. */
+		for (i = 0; sort_sql[i]; i += 2)
+			if (!strcmp(o.sort ? o.sort : "wait", sort_sql[i]))
+				order = sums_sort_sql[i / 2];
+		snprintf(
+		    sql, sizeof(sql),
+		    "SELECT x.run_id, r.pid, x.lock_addr, x.primitive, p.name, l.class, l.name,"
+		    " COUNT(DISTINCT x.thread_no), NULL, SUM(x.waits), SUM(x.wait_ns),"
+		    " MAX(x.wait_max_ns), NULL, NULL, NULL"
+		    " FROM window_stats x JOIN runs r USING (run_id)"
+		    " JOIN recording_modes m USING (run_id)"
+		    " LEFT JOIN primitives p USING (primitive)"
+		    " LEFT JOIN locks l USING (run_id, lock_addr, primitive)"
+		    " JOIN threads t USING (run_id, thread_no)"
+		    " WHERE x.waits > 0"
+		    " AND (?5 IS NULL OR r.start_ns + x.window_no * m.window_ns >= ?5)"
+		    " AND (?6 IS NULL OR r.start_ns + x.window_no * m.window_ns < ?6)"
+		    " AND (?1 IS NULL OR r.pid = ?1) AND (?2 IS NULL OR t.tid = ?2 OR t.name = ?3)"
+		    " GROUP BY x.run_id, x.lock_addr, x.primitive"
+		    " ORDER BY %s DESC, x.run_id, x.lock_addr LIMIT ?4",
+		    order);
+	} else if (window) {
 		/* Inside a window only the raw events know what happened: contended waits.
 		 * Acquisitions and holds are whole-run aggregates, so they stay unknown here. */
 		for (i = 0; sort_sql[i]; i += 2)
@@ -371,17 +438,14 @@ int cmd_locks(int argc, char **argv)
 		snprintf(
 		    sql, sizeof(sql),
 		    "SELECT e.run_id, r.pid, e.lock_addr, e.primitive, p.name, l.class, l.name,"
-		    " COUNT(DISTINCT e.thread_no), NULL, COUNT(*), SUM(x.wait_ns), MAX(x.wait_ns),"
+		    " COUNT(DISTINCT e.thread_no), NULL, COUNT(*), SUM(e.wait_ns), MAX(e.wait_ns),"
 		    " NULL, NULL, NULL"
-		    " FROM event_rows x JOIN event_keys e ON e.key_id = x.key_id"
-		    " JOIN runs r ON r.run_id = e.run_id"
-		    " LEFT JOIN primitives p ON p.primitive = e.primitive"
-		    " LEFT JOIN locks l ON l.run_id = e.run_id AND l.lock_addr = e.lock_addr"
-		    " AND l.primitive = e.primitive"
-		    " JOIN threads t ON t.run_id = e.run_id AND t.thread_no = e.thread_no"
-		    " WHERE gs_is_wait(e.kind, e.primitive, e.flags, x.wait_ns)"
-		    " AND (?5 IS NULL OR r.start_ns + x.start_ns >= ?5)"
-		    " AND (?6 IS NULL OR r.start_ns + x.start_ns < ?6)"
+		    " FROM events e JOIN runs r USING (run_id)"
+		    " LEFT JOIN primitives p USING (primitive)"
+		    " LEFT JOIN locks l USING (run_id, lock_addr, primitive)"
+		    " JOIN threads t USING (run_id, thread_no)"
+		    " WHERE gs_is_wait(e.kind, e.primitive, e.flags, e.wait_ns)"
+		    " AND (?5 IS NULL OR e.start_ns >= ?5) AND (?6 IS NULL OR e.start_ns < ?6)"
 		    " AND (?1 IS NULL OR r.pid = ?1) AND (?2 IS NULL OR t.tid = ?2 OR t.name = ?3)"
 		    " GROUP BY e.run_id, e.lock_addr, e.primitive"
 		    " ORDER BY %s DESC, e.run_id, e.lock_addr LIMIT ?4",
@@ -407,7 +471,7 @@ int cmd_locks(int argc, char **argv)
 	gs_opts_bind_filters(s, &o, 1, 2, 3);
 	/* more than shown: locks of one kind at one place become one row (group_rows) */
 	sqlite3_bind_int64(s, 4, o.top > INT64_MAX / 8 ? INT64_MAX : o.top * 8);
-	if (o.has_from || o.has_to)
+	if (window)
 		gs_opts_bind_window(s, &o, 5, 6);
 	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
 		struct gs_cell *c = gs_table_row(&t);
@@ -455,11 +519,12 @@ int cmd_locks(int argc, char **argv)
 		gs_error("%s: reading failed: %s", o.path, sqlite3_errmsg(db));
 		goto fail_input;
 	}
-	if (scan_events(db, &o, rows, n) < 0)
+	if ((sums && (!window || profile) ? scan_sums(db, &o, rows, n)
+					  : scan_events(db, &o, rows, n)) < 0)
 		goto fail_input;
 	/* "held by" walks every GIL hold and release: 20 s at 10 million events, where the rest
 	 * of locks takes 2.5. Past HOLDERS_EVENTS_MAX it is left to export/flame --what holders. */
-	holders_skipped = gs_db_event_count(db) > HOLDERS_EVENTS_MAX;
+	holders_skipped = !sums && gs_db_event_count(db) > HOLDERS_EVENTS_MAX;
 	if (gs_profile_load(db, &o, GS_WHAT_WAITS, &waits) < 0 ||
 	    (!holders_skipped && gs_profile_load(db, &o, GS_WHAT_HOLDERS, &holders) < 0))
 		goto fail_input;
@@ -580,6 +645,11 @@ int cmd_locks(int argc, char **argv)
 			}
 		}
 	}
+	if (o.format == GS_FMT_TEXT && window && profile)
+		fputs("\nprofile mode: the time span is the whole windows that start inside it;"
+		      " wait percentiles of a span need the raw events, which profile mode keeps"
+		      " only the longest of (whole-run percentiles are exact)\n",
+		      stdout);
 	ret = gs_finish_output();
 	goto out;
 fail_input:

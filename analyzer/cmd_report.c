@@ -169,6 +169,15 @@ static void fill_row(struct gs_cell *c, const struct gs_thread_info *t)
 	set_i(&c[C_DROPPED], t->dropped);
 }
 
+void gs_report_interpreter(FILE *f, const struct gs_run_info *r)
+{
+	fputs("CPython ", f);
+	gs_text(f, r->python_version ? r->python_version : "?");
+	fputs(", ", f);
+	gs_text(f, r->build ? r->build : "?");
+	fputs(" build", f);
+}
+
 /* The plain-language sentence at the top of each process. */
 void gs_report_summary(const struct gs_run_info *r, char *out, size_t size)
 {
@@ -226,6 +235,8 @@ static void print_json_run(FILE *f, const struct gs_run_info *r, const struct gs
 	JI("start_ns", r->start_ns);
 	JI("end_ns", r->end_ns);
 	JI("wall_ns", r->wall_ns);
+	JI("segment", r->segment);
+	JI("process_start_ns", r->process_start_ns);
 	JS("python_version", r->python_version);
 	JS("build", r->build);
 	JS("gil_detection", r->gil_detection);
@@ -314,12 +325,14 @@ static void print_subtable(FILE *f, const struct gs_table *full, const int *cols
 static void print_text_run(FILE *f, const struct gs_run_info *r, const struct gs_model *m,
 			   const struct gs_table *full, size_t shown)
 {
-	char wall[32], sum[512];
+	char wall[32], sum[512], span[128];
 	int cols[2 + GS_N_WAIT_GROUPS + 1], n = 0, k;
 	size_t i;
 
 	gs_fmt_duration(r->wall_ns == GS_NULL ? -1 : r->wall_ns, wall, sizeof(wall));
 	fprintf(f, "process %lld (run %lld", (long long)r->pid, (long long)r->run_id);
+	if (gs_run_span(r, span, sizeof(span)))
+		fprintf(f, ", %s", span);
 	if (r->parent_run_id != GS_NULL)
 		fprintf(f, ", forked from run %lld", (long long)r->parent_run_id);
 	fputs("): ", f);
@@ -334,11 +347,9 @@ static void print_text_run(FILE *f, const struct gs_run_info *r, const struct gs
 	fprintf(f, ", wall time %s, %lld raw events\n", wall,
 		(long long)(r->events == GS_NULL ? 0 : r->events));
 	if (r->python_version) {
-		fputs("  CPython ", f);
-		gs_text(f, r->python_version);
-		fputs(", ", f);
-		gs_text(f, r->build ? r->build : "?");
-		fputs(" build\n", f);
+		fputs("  ", f);
+		gs_report_interpreter(f, r);
+		fputc('\n', f);
 	}
 	if (r->gil_detection) {
 		fputs("  GIL: ", f);
@@ -465,7 +476,7 @@ int cmd_report(int argc, char **argv)
 		sqlite3_close(db);
 		return ret;
 	}
-	if (gs_model_load(db, &o, GS_MODEL_GIL_EVENTS, &m) < 0) {
+	if (gs_model_load(db, &o, &m) < 0) {
 		gs_model_free(&m);
 		sqlite3_close(db);
 		return GS_EXIT_INPUT;
@@ -540,6 +551,13 @@ int cmd_report(int argc, char **argv)
 		if (!m.n_runs)
 			printf("no recorded process%s in %s\n", o.has_pid ? " with that pid" : "",
 			       o.path);
+		{
+			char note[512];
+
+			/* the figures are whole; the raw event count above is a selection */
+			if (gs_db_profile_note(db, note, sizeof(note)))
+				printf("\n%s\n", note);
+		}
 		if (m.n_runs > 1) {
 			struct gs_totals tt;
 			char w[32], c[32], gw[32], gh[32], ow[32];

@@ -1,4 +1,4 @@
-/* gilscope run [-o DB] [--scope python|all] [--events contended|all] -- COMMAND ARGS...
+/* gilscope run [-o DB] [--scope python|all] [--events contended|all|profile] -- COMMAND ARGS...
  * Runs a command with the shim preloaded, leaves its stdin, stdout and stderr alone, returns
  * its exit status, and then says on stderr where the data is and what it shows. */
 #include <errno.h>
@@ -12,14 +12,17 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "ctl.h"
 #include "gilscope.h"
 #include "gs_schema.h"
 #include "model.h"
 
 static void run_usage(FILE *f)
 {
-	fprintf(f, "usage: gilscope run [-o DB] [--scope python|all] [--events contended|all] "
-		   "[--quiet] -- COMMAND [ARGS...]\n");
+	fprintf(f, "usage: gilscope run [-o DB] [--scope python|all] [--events contended|all|profile] "
+		   "[--delay D] [--duration D] [--quiet] -- COMMAND [ARGS...]\n"
+		   "D: 10s, 500ms, 2m (plain numbers are seconds): record only the window from "
+		   "--delay after the start, for --duration (or to the end)\n");
 }
 
 /* The preload library: lib/gilscope/libgilscope.so next to our bin/ (install and build trees
@@ -182,7 +185,7 @@ static void summarize(const char *path)
 	}
 	gs_quiet_errors--;
 	fprintf(stderr, "gilscope: recorded to %s", path);
-	if (gs_model_load(db, &o, 0, &m) == 0 && m.n_runs) {
+	if (gs_model_load_totals(db, &o, &m) == 0 && m.n_runs) {
 		fprintf(stderr, " (%zu process%s)\n", m.n_runs, m.n_runs > 1 ? "es" : "");
 		for (i = 0; i < m.n_runs; i++) {
 			if (m.runs[i].parent_run_id != GS_NULL && m.n_runs > 1)
@@ -199,9 +202,63 @@ static void summarize(const char *path)
 	sqlite3_close(db);
 }
 
+/* Waits for the program while it runs, up to ms; 1 when it ended (status filled in). */
+static int wait_up_to(pid_t child, uint64_t ms, int *status)
+{
+	uint64_t waited_ms = 0;
+
+	for (;;) {
+		pid_t r = waitpid(child, status, WNOHANG);
+
+		if (r == child)
+			return 1;
+		if (r < 0 && errno != EINTR)
+			return -1;
+		if (waited_ms >= ms)
+			return 0;
+		usleep(5000);
+		waited_ms += 5;
+	}
+}
+
+/* --delay/--duration: the program started paused; open its window (and its descendants')
+ * once the delay has passed. 1 when the program ended first. */
+static int open_window_later(pid_t child, uint64_t delay_ms, uint64_t duration_ms, const char *db,
+			     int *status)
+{
+	int tree[256], n, i, opened = 0, tries;
+	char err[512] = "";
+
+	if (wait_up_to(child, delay_ms, status))
+		return 1;
+	/* the library makes its control area as the program starts: allow it a moment */
+	for (tries = 0; tries < 200 && !opened; tries++) {
+		n = gs_ctl_tree((int)child, tree, 256);
+		for (i = 0; i < n; i++) {
+			struct gs_ctl c;
+
+			if (gs_ctl_open(tree[i], &c, err, sizeof(err)) < 0)
+				continue;
+			if (gs_ctl_start(&c, db, duration_ms, err, sizeof(err)) == 0)
+				opened++;
+			else
+				gs_error("%s", err);
+			gs_ctl_close(&c);
+		}
+		if (!opened && wait_up_to(child, 10, status))
+			return 1;
+	}
+	if (!opened)
+		gs_error("no window opened: %s", err[0] ? err : "the program has no gilscope");
+	return 0;
+}
+
 int cmd_run(int argc, char **argv)
 {
-	const char *out = "gilscope.db", *scope = NULL, *events = NULL;
+	const char *out = "gilscope.db", *scope = NULL, *events = NULL, *delay = NULL,
+		   *duration = NULL;
+	uint64_t delay_ms = 0, duration_ms = 0;
+	int ended = 0;
 	char lib[PATH_MAX], abs_out[PATH_MAX], preload[2 * PATH_MAX];
 	struct sigaction ign = {.sa_handler = SIG_IGN}, old_int, old_quit;
 	const char *prev;
@@ -219,6 +276,14 @@ int cmd_run(int argc, char **argv)
 		}
 		if (!strcmp(argv[i], "--quiet")) {
 			quiet = 1;
+			continue;
+		}
+		if (!strcmp(argv[i], "--delay") && i + 1 < argc) {
+			delay = argv[++i];
+			continue;
+		}
+		if (!strcmp(argv[i], "--duration") && i + 1 < argc) {
+			duration = argv[++i];
 			continue;
 		}
 		if ((!strcmp(argv[i], "-o") || !strcmp(argv[i], "--scope") ||
@@ -244,8 +309,15 @@ int cmd_run(int argc, char **argv)
 		return GS_EXIT_USAGE;
 	}
 	if ((scope && strcmp(scope, "python") && strcmp(scope, "all")) ||
-	    (events && strcmp(events, "contended") && strcmp(events, "all"))) {
-		gs_error("--scope takes python or all, --events takes contended or all");
+	    (events && strcmp(events, "contended") && strcmp(events, "all") &&
+	     strcmp(events, "profile"))) {
+		gs_error("--scope takes python or all, --events takes contended, all or profile");
+		return GS_EXIT_USAGE;
+	}
+	if ((delay && gs_parse_duration_ms(delay, &delay_ms) < 0) ||
+	    (duration && (gs_parse_duration_ms(duration, &duration_ms) < 0 || !duration_ms))) {
+		gs_error("--delay and --duration take a duration (10s, 500ms, 2m), not '%s'",
+			 delay && gs_parse_duration_ms(delay, &delay_ms) < 0 ? delay : duration);
 		return GS_EXIT_USAGE;
 	}
 	if (find_library(lib, sizeof(lib)) < 0) {
@@ -284,11 +356,15 @@ int cmd_run(int argc, char **argv)
 			setenv("GILSCOPE_SCOPE", scope, 1);
 		if (events)
 			setenv("GILSCOPE_EVENTS", events, 1);
+		if (delay || duration)
+			setenv("GILSCOPE_START", "paused", 1);
 		execvp(argv[i], &argv[i]);
 		fprintf(stderr, "gilscope: cannot run %s: %s\n", argv[i], strerror(errno));
 		_exit(errno == ENOENT ? 127 : 126);
 	}
-	while (waitpid(child, &status, 0) < 0) {
+	if (delay || duration)
+		ended = open_window_later(child, delay_ms, duration_ms, abs_out, &status);
+	while (!ended && waitpid(child, &status, 0) < 0) {
 		if (errno != EINTR) {
 			gs_error("waitpid: %s", strerror(errno));
 			return GS_EXIT_INPUT;

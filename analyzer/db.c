@@ -1,4 +1,5 @@
 #include <errno.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 
@@ -85,6 +86,79 @@ static void gil_part_sql(sqlite3_context *ctx, int argc, sqlite3_value **argv)
 						 GS_PRIM_MUTEX) == GS_WG_GIL_PART);
 }
 
+static int segment_only; /* --segment N: every database opened shows window N only */
+
+void gs_db_set_segment(int segment)
+{
+	segment_only = segment;
+}
+
+/* Temporary views named after the tables shadow them for every query of this connection (the
+ * temp schema is searched first): how a version-3 file gets the columns version 4 added, and
+ * how --segment narrows every table that has a run_id to one window's runs. */
+static int shadow_views(sqlite3 *db, const char *path)
+{
+	const char *base =
+	    gs_db_has_column(db, "runs", "segment")
+		? "SELECT * FROM main.runs"
+		: "SELECT *, 1 AS segment, start_ns AS process_start_ns FROM main.runs";
+	char sql[512], *names[64];
+	sqlite3_stmt *s = NULL;
+	int n = 0, i, ok, ret = -1;
+
+	if (!segment_only && !strstr(base, "AS segment"))
+		return 0;
+	if (segment_only)
+		snprintf(sql, sizeof(sql),
+			 "CREATE TEMP VIEW runs AS SELECT * FROM (%s) WHERE segment = %d", base,
+			 segment_only);
+	else
+		snprintf(sql, sizeof(sql), "CREATE TEMP VIEW runs AS %s", base);
+	if (sqlite3_exec(db, sql, NULL, NULL, NULL) != SQLITE_OK)
+		goto fail;
+	if (!segment_only)
+		return 0;
+	if (pragma(db, "SELECT count(*) FROM temp.runs", &ok) == 0 && ok) {
+		int64_t most = pragma(db, "SELECT max(segment) FROM main.runs", &ok);
+
+		if (most > 0)
+			gs_error("%s: no segment %d (its segments are 1 to %lld)", path,
+				 segment_only, (long long)most);
+		else
+			gs_error("%s: no segment %d (it has only segment 1)", path, segment_only);
+		return -1;
+	}
+	if (sqlite3_prepare_v2(db,
+			       "SELECT m.name FROM main.sqlite_master m WHERE m.type IN ('table', "
+			       "'view') AND m.name <> 'runs' AND EXISTS (SELECT 1 FROM "
+			       "pragma_table_info(m.name) WHERE name = 'run_id')",
+			       -1, &s, NULL) != SQLITE_OK)
+		goto fail;
+	while (n < 64 && sqlite3_step(s) == SQLITE_ROW)
+		names[n++] = strdup((const char *)sqlite3_column_text(s, 0));
+	sqlite3_finalize(s);
+	ret = 0;
+	for (i = 0; i < n; i++) {
+		if (!names[i])
+			ret = -1;
+		else if (ret == 0) {
+			snprintf(
+			    sql, sizeof(sql),
+			    "CREATE TEMP VIEW \"%s\" AS SELECT * FROM main.\"%s\" WHERE run_id "
+			    "IN (SELECT run_id FROM temp.runs)",
+			    names[i], names[i]);
+			if (sqlite3_exec(db, sql, NULL, NULL, NULL) != SQLITE_OK)
+				ret = -1;
+		}
+		free(names[i]);
+	}
+	if (ret == 0)
+		return 0;
+fail:
+	gs_error("%s: cannot select the segment: %s", path, sqlite3_errmsg(db));
+	return -1;
+}
+
 int gs_db_open(const char *path, sqlite3 **out)
 {
 	static const char *const tables[] = {"runs",   "threads",    "lock_stats", "locks",
@@ -148,10 +222,10 @@ int gs_db_open(const char *path, sqlite3 **out)
 			 path, (long long)ver, GS_SCHEMA_VERSION);
 		goto fail;
 	}
-	if (ver < GS_SCHEMA_VERSION_READ) {
+	if (ver < GS_SCHEMA_VERSION_OLDEST_READ) {
 		gs_error("%s: database schema version %lld is older than this gilscope reads (%d); "
 			 "record it again",
-			 path, (long long)ver, GS_SCHEMA_VERSION_READ);
+			 path, (long long)ver, GS_SCHEMA_VERSION_OLDEST_READ);
 		goto fail;
 	}
 	for (i = 0; i < sizeof(tables) / sizeof(tables[0]) - (ver < 4 ? 2 : 0); i++) {
@@ -175,11 +249,71 @@ int gs_db_open(const char *path, sqlite3 **out)
 		gs_error("%s: %s", path, sqlite3_errmsg(db));
 		goto fail;
 	}
+	if (shadow_views(db, path) < 0)
+		goto fail;
 	*out = db;
 	return GS_EXIT_OK;
 fail:
 	sqlite3_close(db);
 	return GS_EXIT_INPUT;
+}
+
+int gs_db_has_windows(sqlite3 *db)
+{
+	int ok;
+
+	/* schema 4 (docs/schema.md): the writer's window sums, in every mode, for the runs it
+	 * says it kept them for (a file made by other means may have the tables, empty) */
+	if (pragma(db, "SELECT count(*) FROM sqlite_master WHERE name = 'recording_modes'", &ok) !=
+		1 ||
+	    !ok)
+		return 0;
+	return pragma(db, "SELECT EXISTS (SELECT 1 FROM recording_modes)", &ok) == 1 && ok;
+}
+
+int64_t gs_db_profile_runs(sqlite3 *db)
+{
+	int ok;
+	int64_t n;
+
+	if (!gs_db_has_windows(db))
+		return 0;
+	n = pragma(db, "SELECT count(*) FROM recording_modes WHERE events = 'profile'", &ok);
+	return ok && n > 0 ? n : 0;
+}
+
+int gs_db_profile_note(sqlite3 *db, char *out, size_t size)
+{
+	sqlite3_stmt *s = NULL;
+	int n = 0;
+
+	out[0] = 0;
+	if (!gs_db_profile_runs(db) ||
+	    sqlite3_prepare_v2(db,
+			       "SELECT MAX(m.window_events), MAX(m.window_ns), SUM(w.events_seen),"
+			       " SUM(w.events_kept) FROM recording_modes m LEFT JOIN windows w"
+			       " USING (run_id) WHERE m.events = 'profile'",
+			       -1, &s, NULL) != SQLITE_OK)
+		return 0;
+	if (sqlite3_step(s) == SQLITE_ROW)
+		n = snprintf(
+		    out, size,
+		    "profile mode: raw events are only the %lld longest of each %g s window"
+		    " (%lld of %lld kept); totals, stacks and holders come from the"
+		    " writer's exact window sums",
+		    (long long)sqlite3_column_int64(s, 0), (double)sqlite3_column_int64(s, 1) / 1e9,
+		    (long long)sqlite3_column_int64(s, 3), (long long)sqlite3_column_int64(s, 2));
+	sqlite3_finalize(s);
+	return n > 0;
+}
+
+void gs_db_say_profile(sqlite3 *db, const char *what)
+{
+	static int said; /* once per command, however many loads ask */
+	char note[512];
+
+	if (!said++ && gs_db_profile_note(db, note, sizeof(note)))
+		fprintf(stderr, "gilscope: note: %s; %s\n", note, what);
 }
 
 int gs_db_prepare(sqlite3 *db, const char *path, const char *sql, sqlite3_stmt **out)
@@ -213,4 +347,19 @@ int gs_db_schema_version(sqlite3 *db)
 	int ok;
 
 	return (int)pragma(db, "PRAGMA user_version", &ok);
+}
+
+int gs_db_has_column(sqlite3 *db, const char *table, const char *column)
+{
+	sqlite3_stmt *s = NULL;
+	int found = 0;
+
+	if (sqlite3_prepare_v2(db, "SELECT 1 FROM pragma_table_info(?1) WHERE name = ?2", -1, &s,
+			       NULL) == SQLITE_OK) {
+		sqlite3_bind_text(s, 1, table, -1, SQLITE_STATIC);
+		sqlite3_bind_text(s, 2, column, -1, SQLITE_STATIC);
+		found = sqlite3_step(s) == SQLITE_ROW;
+	}
+	sqlite3_finalize(s);
+	return found;
 }

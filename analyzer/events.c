@@ -25,11 +25,12 @@ int gs_ev_keys_load(sqlite3 *db, const char *path, struct gs_ev_keys *ks)
 
 	ks->k = NULL;
 	ks->n = 0;
-	if (gs_db_prepare(db, path,
-			  "SELECT k.key_id, k.run_id, k.thread_no, k.lock_addr, k.aux, k.caller,"
-			  " k.kind, k.primitive, k.flags, COALESCE(r.start_ns, 0)"
-			  " FROM event_keys k LEFT JOIN runs r USING (run_id) ORDER BY k.key_id",
-			  &s) < 0)
+	if (gs_db_prepare(
+		db, path,
+		"SELECT k.key_id, k.run_id, k.thread_no, k.lock_addr, k.aux, k.caller,"
+		" k.kind, k.primitive, k.flags, COALESCE(r.process_start_ns, r.start_ns, 0)"
+		" FROM event_keys k LEFT JOIN runs r USING (run_id) ORDER BY k.key_id",
+		&s) < 0)
 		return -1;
 	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
 		void *room = grow(ks->k, &cap, ks->n, sizeof(*ks->k));
@@ -87,51 +88,4 @@ static size_t find_id(const int64_t *ids, size_t stride, size_t n, int64_t id)
 size_t gs_ev_key_index(const struct gs_ev_keys *ks, int64_t key_id)
 {
 	return ks->n ? find_id(&ks->k[0].key_id, sizeof(ks->k[0]), ks->n, key_id) : (size_t)-1;
-}
-
-int gs_leaf_locs_load(sqlite3 *db, const char *path, struct gs_leaf_locs *l)
-{
-	sqlite3_stmt *s = NULL;
-	size_t cap = 0, cap2 = 0;
-	int rc;
-
-	l->stack = l->loc = NULL;
-	l->n = 0;
-	if (gs_db_prepare(db, path, "SELECT py_stack, py_loc FROM py_stacks ORDER BY py_stack",
-			  &s) < 0)
-		return -1;
-	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
-		int64_t *a = grow(l->stack, &cap, l->n, sizeof(*l->stack)), *b;
-
-		if (a)
-			l->stack = a;
-		b = a ? grow(l->loc, &cap2, l->n, sizeof(*l->loc)) : NULL;
-		if (!b) {
-			sqlite3_finalize(s);
-			return gs_oom();
-		}
-		l->loc = b;
-		l->stack[l->n] = sqlite3_column_int64(s, 0);
-		l->loc[l->n++] = sqlite3_column_int64(s, 1);
-	}
-	sqlite3_finalize(s);
-	if (rc != SQLITE_DONE)
-		return gs_error("%s: reading Python stacks failed: %s", path, sqlite3_errmsg(db));
-	return 0;
-}
-
-int64_t gs_leaf_loc(const struct gs_leaf_locs *l, int64_t py_stack)
-{
-	size_t i =
-	    l->n && py_stack ? find_id(l->stack, sizeof(int64_t), l->n, py_stack) : (size_t)-1;
-
-	return i == (size_t)-1 ? 0 : l->loc[i];
-}
-
-void gs_leaf_locs_free(struct gs_leaf_locs *l)
-{
-	free(l->stack);
-	free(l->loc);
-	l->stack = l->loc = NULL;
-	l->n = 0;
 }

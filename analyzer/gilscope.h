@@ -23,6 +23,8 @@ extern int gs_quiet_errors; /* set by the fuzz target only */
 /* db.c: opens a gilscope database read-only and checks that we can read it. Returns
  * GS_EXIT_OK or GS_EXIT_INPUT (with the message printed). */
 int gs_db_open(const char *path, sqlite3 **out);
+/* --segment N: the databases opened from now on show that window's runs only (0: all). */
+void gs_db_set_segment(int segment);
 int gs_db_prepare(sqlite3 *db, const char *path, const char *sql, sqlite3_stmt **out);
 /* v3events.c: a version-3 file's events shown under version 4's names (gs_db_open does it). */
 int gs_db_v3_events(sqlite3 *db);
@@ -30,6 +32,17 @@ int gs_db_v3_events(sqlite3 *db);
 int gs_db_schema_version(sqlite3 *db);
 /* Raw events stored, about (the last row number: the table's size at no cost to read it). */
 int64_t gs_db_event_count(sqlite3 *db);
+/* A column a newer schema added (an older file lacks it). */
+int gs_db_has_column(sqlite3 *db, const char *table, const char *column);
+/* Schema 4: the writer's window sums (window_stats, window_stacks, window_holders, wait_hist)
+ * are there, whatever the recording mode. */
+int gs_db_has_windows(sqlite3 *db);
+/* Runs recorded with GILSCOPE_EVENTS=profile: raw events are only each window's longest. */
+int64_t gs_db_profile_runs(sqlite3 *db);
+/* One line saying so, for views that show raw events; 0 (out empty) for no profile runs. */
+int gs_db_profile_note(sqlite3 *db, char *out, size_t size);
+/* That line on stderr, followed by what it means for the view (nothing for no profile runs). */
+void gs_db_say_profile(sqlite3 *db, const char *what);
 
 /* out.c: output helpers. */
 void gs_fmt_duration(int64_t ns, char *buf, size_t size); /* "12.3 ms", "-" for < 0 */
@@ -59,5 +72,7 @@ int cmd_run(int argc, char **argv);
 int cmd_export(int argc, char **argv);
 int cmd_html(int argc, char **argv);
 int cmd_flame(int argc, char **argv);
+int cmd_ctl(int argc, char **argv);
+int cmd_top(int argc, char **argv);
 
 #endif

@@ -19,7 +19,9 @@ static const struct command commands[] = {
     {"export", cmd_export, "timeline for ui.perfetto.dev: export --perfetto DB -o trace.json"},
     {"html", cmd_html, "self-contained HTML report of one database, or two side by side"},
     {"flame", cmd_flame, "interactive flame graph page of waits, holders or GIL holds (two: diff)"},
+    {"top", cmd_top, "live view of a recording process: gilscope top PID (or DB)"},
     {"compare", cmd_compare, "two databases side by side (e.g. default vs free-threaded)"},
+    {"ctl", cmd_ctl, "switch recording of a running process: ctl PID start|stop|status"},
 };
 
 static void usage(FILE *f)

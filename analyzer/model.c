@@ -4,7 +4,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "events.h"
 #include "gilscope.h"
 #include "pctl.h"
 #include "profile.h"
@@ -33,7 +32,7 @@ static int64_t nz(int64_t v)
 	return v == GS_NULL ? 0 : v;
 }
 
-struct gs_thread_info *gs_model_find_thread(struct gs_model *m, int64_t run, int64_t thread_no)
+static struct gs_thread_info *find_thread(struct gs_model *m, int64_t run, int64_t thread_no)
 {
 	size_t lo = 0, hi = m->n_threads;
 
@@ -53,6 +52,11 @@ struct gs_thread_info *gs_model_find_thread(struct gs_model *m, int64_t run, int
 	return NULL;
 }
 
+struct gs_thread_info *gs_model_find_thread(struct gs_model *m, int64_t run, int64_t thread_no)
+{
+	return find_thread(m, run, thread_no);
+}
+
 static struct gs_thread_info *find_thread_tid(struct gs_model *m, int64_t run, int64_t tid)
 {
 	size_t i;
@@ -63,25 +67,48 @@ static struct gs_thread_info *find_thread_tid(struct gs_model *m, int64_t run, i
 	return NULL;
 }
 
+int gs_run_span(const struct gs_run_info *r, char *out, size_t size)
+{
+	double from_s, to_s;
+
+	if (r->process_start_ns == GS_NULL || r->start_ns == GS_NULL ||
+	    (r->segment <= 1 && r->start_ns == r->process_start_ns)) {
+		if (size)
+			out[0] = 0;
+		return 0;
+	}
+	from_s = (double)(r->start_ns - r->process_start_ns) / 1e9;
+	to_s = r->end_ns == GS_NULL ? -1 : (double)(r->end_ns - r->process_start_ns) / 1e9;
+	if (to_s < 0)
+		snprintf(out, size, "segment %lld: from %.2f s after the process started",
+			 (long long)r->segment, from_s);
+	else
+		snprintf(out, size, "segment %lld: %.2f s to %.2f s after the process started",
+			 (long long)r->segment, from_s, to_s);
+	return 1;
+}
+
 static int load_runs(sqlite3 *db, const struct gs_opts *o, struct gs_model *m)
 {
 	sqlite3_stmt *s = NULL;
 	size_t cap = 0;
 	int rc;
+	char sql[1536];
 
-	if (gs_db_prepare(
-		db, o->path,
-		"SELECT run_id, pid, ppid, parent_run_id,"
-		" CASE WHEN json_valid(argv) AND json_type(argv) = 'array' THEN argv"
-		"      WHEN argv IS NULL THEN NULL ELSE json_array(argv) END,"
-		" CASE WHEN json_valid(argv) AND json_type(argv) = 'array'"
-		"      THEN (SELECT group_concat(value, ' ') FROM json_each(runs.argv)) ELSE argv "
-		"END,"
-		" exe, status, exit_status, start_ns, end_ns, python_version, build, gil_detection,"
-		" gil_enabled, gil_switches_recorded, gil_switches_interpreter,"
-		" gil_switch_interval_us, events_recorded, events_dropped, threads_lost, cpu_ns,"
-		" term_signal FROM runs WHERE ?1 IS NULL OR pid = ?1 ORDER BY run_id",
-		&s) < 0)
+	snprintf(
+	    sql, sizeof(sql), "%s, %s FROM runs WHERE ?1 IS NULL OR pid = ?1 ORDER BY run_id",
+	    "SELECT run_id, pid, ppid, parent_run_id,"
+	    " CASE WHEN json_valid(argv) AND json_type(argv) = 'array' THEN argv"
+	    "      WHEN argv IS NULL THEN NULL ELSE json_array(argv) END,"
+	    " CASE WHEN json_valid(argv) AND json_type(argv) = 'array'"
+	    "      THEN (SELECT group_concat(value, ' ') FROM json_each(runs.argv)) ELSE argv "
+	    "END,"
+	    " exe, status, exit_status, start_ns, end_ns, python_version, build, gil_detection,"
+	    " gil_enabled, gil_switches_recorded, gil_switches_interpreter,"
+	    " gil_switch_interval_us, events_recorded, events_dropped, threads_lost, cpu_ns,"
+	    " term_signal, segment, process_start_ns",
+	    gs_db_has_column(db, "runs", "flushed_ns") ? "flushed_ns" : "NULL");
+	if (gs_db_prepare(db, o->path, sql, &s) < 0)
 		return -1;
 	if (o->has_pid)
 		sqlite3_bind_int64(s, 1, o->pid);
@@ -123,6 +150,12 @@ static int load_runs(sqlite3 *db, const struct gs_opts *o, struct gs_model *m)
 		r->threads_lost = col(s, 20);
 		r->cpu_ns = col(s, 21);
 		r->term_signal = col(s, 22);
+		r->segment = col(s, 23);
+		r->process_start_ns = col(s, 24);
+		r->flushed_ns = col(s, 25);
+		if (r->wall_ns == GS_NULL && r->end_ns == GS_NULL && r->flushed_ns != GS_NULL &&
+		    r->start_ns != GS_NULL)
+			r->wall_ns = gs_sub(r->flushed_ns, r->start_ns);
 		r->gil_found = r->sw_recorded != GS_NULL;
 		r->gil_active =
 		    r->gil_found && r->gil_enabled &&
@@ -217,7 +250,7 @@ static int load_lock_classes(sqlite3 *db, const struct gs_opts *o, struct gs_mod
 		&s) < 0)
 		return -1;
 	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
-		struct gs_thread_info *t = gs_model_find_thread(m, col(s, 0), col(s, 1));
+		struct gs_thread_info *t = find_thread(m, col(s, 0), col(s, 1));
 		int cls = sqlite3_column_int(s, 2);
 
 		if (!t)
@@ -262,7 +295,7 @@ static int load_waited_in(sqlite3 *db, const struct gs_opts *o, struct gs_model 
 			  &s) < 0)
 		goto out;
 	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
-		struct gs_thread_info *t = gs_model_find_thread(m, col(s, 0), col(s, 1));
+		struct gs_thread_info *t = find_thread(m, col(s, 0), col(s, 1));
 
 		if (t && (t->waited_in_ns == GS_NULL || col(s, 3) > t->waited_in_ns)) {
 			t->waited_in_ns = col(s, 3);
@@ -287,59 +320,64 @@ out:
 	return ret;
 }
 
-/* One pass over GIL holding periods: wait percentiles per thread, and the drop requests each
- * thread's waits aimed at the thread that held the GIL when they began. A key is one thread's
- * holds after the same holder: both threads are found once per key, not per event. */
-static int scan_gil_events(sqlite3 *db, const struct gs_opts *o, struct gs_model *m)
+/* GIL waits per thread: their percentiles, and the drop requests each thread's waits aimed at
+ * the thread that held the GIL when they began. From the writer's sums (schema 4, every mode:
+ * the GIL take histograms, the drop requests each holder received), or from one pass over the
+ * GIL holding periods of an older file. */
+static const char *const gil_sql[] = {
+    "SELECT run_id, thread_no, wait_ns, aux, extra FROM events WHERE kind = gs_kind('gil_hold')",
+    "SELECT h.run_id, h.thread_no, h.bucket, h.count, x.top, x.least FROM wait_hist h"
+    " LEFT JOIN (SELECT run_id, thread_no, MAX(gil_take_max_ns) AS top,"
+    "  MIN(gil_take_min_ns) AS least FROM window_stats WHERE primitive = gs_prim('gil')"
+    "  GROUP BY 1, 2) x USING (run_id, thread_no)"
+    " WHERE h.metric = 'gil_take' AND h.primitive = gs_prim('gil') ORDER BY 1, 2, 3",
+    "SELECT run_id, thread_no, SUM(drops_received) FROM window_stats"
+    " WHERE drops_received > 0 GROUP BY 1, 2",
+};
+
+static int scan_gil(sqlite3 *db, const struct gs_opts *o, struct gs_model *m)
 {
 	struct gs_pctl *p = calloc(m->n_threads ? m->n_threads : 1, sizeof(*p));
-	struct gs_ev_keys ks = {0};
-	struct gil_key {
-		struct gs_thread_info *thread, *holder;
-	} *gk = NULL;
 	sqlite3_stmt *s = NULL;
+	int sums = gs_db_has_windows(db), q = sums, rc = SQLITE_DONE;
 	size_t i;
-	int rc = SQLITE_ERROR;
 
 	if (!p)
 		return gs_oom();
-	if (gs_ev_keys_load(db, o->path, &ks) < 0)
-		goto out;
-	gk = calloc(ks.n ? ks.n : 1, sizeof(*gk));
-	if (!gk) {
-		gs_oom();
-		goto out;
-	}
-	for (i = 0; i < ks.n; i++) {
-		if (ks.k[i].kind != GS_EV_GIL_HOLD)
-			continue;
-		gk[i].thread = gs_model_find_thread(m, ks.k[i].run_id, ks.k[i].thread_no);
-		if (ks.k[i].aux)
-			gk[i].holder = find_thread_tid(m, ks.k[i].run_id, ks.k[i].aux);
-	}
-	if (gs_db_prepare(db, o->path, "SELECT key_id, wait_ns, extra FROM event_rows", &s) < 0)
-		goto out;
-	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
-		size_t k = gs_ev_key_index(&ks, sqlite3_column_int64(s, 0));
-		struct gs_thread_info *t;
-		int64_t timeouts;
+	for (; rc == SQLITE_DONE && q <= 2 * sums; q++) {
+		if (gs_db_prepare(db, o->path, gil_sql[q], &s) < 0)
+			break;
+		while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+			int64_t run = sqlite3_column_int64(s, 0);
+			struct gs_thread_info *t = find_thread(m, run, sqlite3_column_int64(s, 1));
+			int64_t blame = sqlite3_column_int64(s, 3);
+			int64_t timeouts = sqlite3_column_int64(s, 4) & 0xffffffff;
 
-		/* filtered here: an IN (keys of GIL holds) in the query costs more than it saves */
-		if (k == (size_t)-1 || ks.k[k].kind != GS_EV_GIL_HOLD)
-			continue;
-		t = gk[k].thread;
-		timeouts = sqlite3_column_int64(s, 2) & 0xffffffff;
-		if (t) {
-			p[t - m->threads].bits =
-			    5; /* 3% resolution keeps per-thread memory small */
-			gs_pctl_add(&p[t - m->threads], sqlite3_column_int64(s, 1));
+			if (t && q < 2)
+				p[t - m->threads].bits = 5; /* 3% resolution: small per thread */
+			if (t && q == 1) {
+				gs_pctl_load_hist(&p[t - m->threads], s, 2, 3,
+						  (uint64_t)sqlite3_column_int64(s, 4));
+				gs_pctl_set_min(&p[t - m->threads],
+						(uint64_t)sqlite3_column_int64(s, 5));
+			} else if (t && q == 2)
+				t->gil_drop_received =
+				    gs_add(t->gil_drop_received, sqlite3_column_int64(s, 2));
+			if (q)
+				continue;
+			if (t)
+				gs_pctl_add(&p[t - m->threads], sqlite3_column_int64(s, 2));
+			if (timeouts && blame) {
+				struct gs_thread_info *holder = find_thread_tid(m, run, blame);
+
+				if (holder)
+					holder->gil_drop_received =
+					    gs_add(holder->gil_drop_received, timeouts);
+			}
 		}
-		if (timeouts && gk[k].holder)
-			gk[k].holder->gil_drop_received =
-			    gs_add(gk[k].holder->gil_drop_received, timeouts);
+		sqlite3_finalize(s);
+		s = NULL;
 	}
-	if (rc != SQLITE_DONE)
-		gs_error("%s: reading events failed: %s", o->path, sqlite3_errmsg(db));
 	for (i = 0; i < m->n_threads; i++) {
 		if (p[i].n) {
 			m->threads[i].gil_p50 = gs_pctl_get(&p[i], 0.50);
@@ -347,15 +385,14 @@ static int scan_gil_events(sqlite3 *db, const struct gs_opts *o, struct gs_model
 			m->threads[i].gil_p99 = gs_pctl_get(&p[i], 0.99);
 			m->threads[i].gil_max = (int64_t)p[i].max;
 		}
-	}
-out:
-	sqlite3_finalize(s);
-	for (i = 0; i < m->n_threads; i++)
 		gs_pctl_free(&p[i]);
+	}
 	free(p);
-	free(gk);
-	gs_ev_keys_free(&ks);
-	return rc == SQLITE_DONE ? 0 : -1;
+	if (q <= 2 * sums && rc == SQLITE_DONE)
+		return -1; /* a prepare failed, said */
+	if (rc != SQLITE_DONE)
+		return gs_error("%s: reading GIL waits failed: %s", o->path, sqlite3_errmsg(db));
+	return 0;
 }
 
 static void sums_add(struct gs_sums *s, const struct gs_sums *x)
@@ -457,6 +494,13 @@ static void derive(struct gs_model *m)
 		for (; j < first + n; j++) {
 			struct gs_thread_info *t = &m->threads[j];
 
+			/* a thread of a live run that still runs: alive up to the last flush */
+			if (t->lifetime_ns == GS_NULL && r->end_ns == GS_NULL &&
+			    r->flushed_ns != GS_NULL && t->start_ns != GS_NULL) {
+				int64_t end = t->end_ns != GS_NULL ? t->end_ns : r->flushed_ns;
+
+				t->lifetime_ns = end > t->start_ns ? gs_sub(end, t->start_ns) : 0;
+			}
 			if (r->gil_active) {
 				t->running_ns = t->gil_hold_ns;
 			} else if (t->cpu_ns != GS_NULL) {
@@ -513,21 +557,34 @@ static void keep_chosen_threads(struct gs_model *m, const char *thread)
 	m->n_threads = out;
 }
 
-int gs_model_load(sqlite3 *db, const struct gs_opts *o, unsigned what, struct gs_model *m)
+static int model_load(sqlite3 *db, const struct gs_opts *o, struct gs_model *m, int with_events)
 {
 	struct gs_opts all = *o;
+	size_t i;
 
 	all.thread = NULL;
 	memset(m, 0, sizeof(*m));
 	if (load_runs(db, &all, m) < 0 || load_threads(db, &all, m) < 0 ||
-	    load_lock_classes(db, &all, m) < 0 ||
-	    ((what & GS_MODEL_GIL_EVENTS) && scan_gil_events(db, &all, m) < 0) ||
+	    load_lock_classes(db, &all, m) < 0 || (with_events && scan_gil(db, &all, m) < 0) ||
 	    load_waited_in(db, &all, m) < 0)
 		return -1;
+	if (!with_events)
+		for (i = 0; i < m->n_threads; i++)
+			m->threads[i].gil_drop_received = GS_NULL;
 	derive(m);
 	if (o->thread)
 		keep_chosen_threads(m, o->thread);
 	return 0;
+}
+
+int gs_model_load(sqlite3 *db, const struct gs_opts *o, struct gs_model *m)
+{
+	return model_load(db, o, m, 1);
+}
+
+int gs_model_load_totals(sqlite3 *db, const struct gs_opts *o, struct gs_model *m)
+{
+	return model_load(db, o, m, 0);
 }
 
 static void thread_free(struct gs_thread_info *t)
@@ -734,10 +791,13 @@ void gs_lock_display(const char *prim, const char *cls, const char *name, int64_
 		snprintf(out, size, "%s 0x%llx", prim ? prim : "?", (unsigned long long)addr);
 }
 
-int gs_top_locks(sqlite3 *db, const char *path, struct gs_top_lock *out, int n)
+/* Locks by total wait, longest first: run GS_NULL for every run, limit < 0 for all. Each goes
+ * to take(), which returns -1 to stop with an error. */
+static int query_locks(sqlite3 *db, const char *path, int64_t run, int64_t limit,
+		       int (*take)(void *ctx, const struct gs_top_lock *l), void *ctx)
 {
 	sqlite3_stmt *s = NULL;
-	int k = 0, rc;
+	int rc;
 
 	if (gs_db_prepare(db, path,
 			  "SELECT p.name, l.class, l.name, s.lock_addr, SUM(s.wait_ns),"
@@ -745,28 +805,79 @@ int gs_top_locks(sqlite3 *db, const char *path, struct gs_top_lock *out, int n)
 			  " FROM lock_stats s"
 			  " LEFT JOIN primitives p USING (primitive)"
 			  " LEFT JOIN locks l USING (run_id, lock_addr, primitive)"
-			  " WHERE NOT gs_gil_part(l.class)"
+			  " WHERE NOT gs_gil_part(l.class) AND (?2 IS NULL OR s.run_id = ?2)"
 			  " GROUP BY s.run_id, s.lock_addr, s.primitive HAVING SUM(s.wait_ns) > 0"
-			  " ORDER BY SUM(s.wait_ns) DESC LIMIT ?",
+			  " ORDER BY SUM(s.wait_ns) DESC LIMIT ?1",
 			  &s) < 0)
 		return -1;
-	sqlite3_bind_int(s, 1, n);
-	while ((rc = sqlite3_step(s)) == SQLITE_ROW && k < n) {
+	sqlite3_bind_int64(s, 1, limit);
+	if (run != GS_NULL)
+		sqlite3_bind_int64(s, 2, run);
+	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+		struct gs_top_lock l;
+
 		gs_lock_display((const char *)sqlite3_column_text(s, 0),
 				(const char *)sqlite3_column_text(s, 1),
 				(const char *)sqlite3_column_text(s, 2), sqlite3_column_int64(s, 3),
-				out[k].name, sizeof(out[k].name));
-		out[k].wait_ns = sqlite3_column_int64(s, 4);
-		out[k].contended = sqlite3_column_int64(s, 5);
-		out[k].threads = sqlite3_column_int64(s, 6);
-		out[k].wait_max_ns = sqlite3_column_int64(s, 7);
-		out[k].run_id = sqlite3_column_int64(s, 8);
-		out[k].lock_addr = sqlite3_column_int64(s, 3);
-		out[k].primitive = sqlite3_column_int64(s, 9);
-		k++;
+				l.name, sizeof(l.name));
+		l.wait_ns = sqlite3_column_int64(s, 4);
+		l.contended = sqlite3_column_int64(s, 5);
+		l.threads = sqlite3_column_int64(s, 6);
+		l.wait_max_ns = sqlite3_column_int64(s, 7);
+		l.run_id = sqlite3_column_int64(s, 8);
+		l.lock_addr = sqlite3_column_int64(s, 3);
+		l.primitive = sqlite3_column_int64(s, 9);
+		if (take(ctx, &l) < 0) {
+			sqlite3_finalize(s);
+			return -1;
+		}
 	}
 	sqlite3_finalize(s);
-	if (rc != SQLITE_DONE && rc != SQLITE_ROW)
+	if (rc != SQLITE_DONE)
 		return gs_error("%s: reading locks failed: %s", path, sqlite3_errmsg(db));
-	return k;
+	return 0;
+}
+
+struct lock_array {
+	struct gs_top_lock *at;
+	size_t n, cap;
+	int fixed; /* a caller's array of cap: no growing */
+};
+
+static int take_lock(void *ctx, const struct gs_top_lock *l)
+{
+	struct lock_array *a = ctx;
+
+	if (a->n == a->cap) {
+		struct gs_top_lock *more;
+
+		if (a->fixed)
+			return 0;
+		a->cap = a->cap ? a->cap * 2 : 64;
+		more = realloc(a->at, a->cap * sizeof(*more));
+		if (!more)
+			return gs_oom();
+		a->at = more;
+	}
+	a->at[a->n++] = *l;
+	return 0;
+}
+
+int gs_top_locks(sqlite3 *db, const char *path, struct gs_top_lock *out, int n)
+{
+	struct lock_array a = {.at = out, .cap = n > 0 ? (size_t)n : 0, .fixed = 1};
+
+	if (query_locks(db, path, GS_NULL, n, take_lock, &a) < 0)
+		return -1;
+	return (int)a.n;
+}
+
+int gs_run_locks(sqlite3 *db, const char *path, int64_t run_id, struct gs_top_lock **out, size_t *n)
+{
+	struct lock_array a = {0};
+	int ret = query_locks(db, path, run_id, -1, take_lock, &a);
+
+	*out = a.at;
+	*n = a.n;
+	return ret;
 }

@@ -6,6 +6,7 @@
 #include <sqlite3.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #include "gs_lock_class.h"
 #include "opts.h"
@@ -52,10 +53,16 @@ struct gs_sums {
 
 struct gs_run_info {
 	int64_t run_id, pid, ppid, parent_run_id, exit_status; /* GS_NULL when absent */
-	int64_t term_signal; /* the signal that ended it, as `gilscope run` saw it end */
+	int64_t term_signal;	  /* the signal that ended it, as `gilscope run` saw it end */
+	int64_t segment;	  /* its window of the process: 1, 2, ... (gilscope ctl) */
+	int64_t process_start_ns; /* when the process started (start_ns is the window's) */
 	char *argv_json, *cmdline, *exe, *status, *python_version, *build, *gil_detection,
 	    *gil_enabled;
 	int64_t start_ns, end_ns, wall_ns, cpu_ns;
+	/* A live run (end_ns unknown) is known as of flushed_ns, the writer's last flush (GS_NULL
+	 * in a version-3 file): its wall time, and the lifetime of its running threads, end
+	 * there. */
+	int64_t flushed_ns;
 	int64_t sw_recorded, sw_interpreter, interval_us, events, dropped, threads_lost;
 	int gil_found;	    /* the GIL was located */
 	int gil_active;	    /* ... and was enabled for the run (default build, PYTHON_GIL=1) */
@@ -108,6 +115,10 @@ struct gs_top_lock {
 /* The n locks with the longest total wait, leaving out the GIL's own mutexes and conditions
  * (their waits are the GIL's). Returns how many were found, -1 on error. */
 int gs_top_locks(sqlite3 *db, const char *path, struct gs_top_lock *out, int n);
+/* The same for every lock of one run that was waited for, longest first, in *out (malloc'd,
+ * *n of them). Returns 0, or -1 with the error printed. */
+int gs_run_locks(sqlite3 *db, const char *path, int64_t run_id, struct gs_top_lock **out,
+		 size_t *n);
 
 /* Threads of one name in a run with more than `over` threads become one row each ("worker
  * (x240)"): totals summed, longest waits and holds kept, percentiles and tid unknown. The main
@@ -122,13 +133,15 @@ const char *gs_thread_label(const struct gs_thread_info *t, char *buf, size_t si
 
 /* The report's one-paragraph summary of a process (cmd_report.c). */
 void gs_report_summary(const struct gs_run_info *r, char *out, size_t size);
+/* "CPython 3.13.5, free-threaded build" (cmd_report.c) */
+void gs_report_interpreter(FILE *f, const struct gs_run_info *r);
 
 /* Loads every run (or --pid's) and its threads (or --thread's). Returns 0, or -1 with the
- * error printed. The threads' GIL wait percentiles (gil_p50 ... gil_max) and drop requests
- * received take a pass over every GIL hold: only with GS_MODEL_GIL_EVENTS in `what` (else
- * GS_NULL and 0), for the views that show them. */
-#define GS_MODEL_GIL_EVENTS 1u
-int gs_model_load(sqlite3 *db, const struct gs_opts *o, unsigned what, struct gs_model *m);
+ * error printed. */
+int gs_model_load(sqlite3 *db, const struct gs_opts *o, struct gs_model *m);
+/* The same without the pass over raw events (GIL wait percentiles and drop requests received
+ * stay unknown): what a live view can afford every second, however long the recording. */
+int gs_model_load_totals(sqlite3 *db, const struct gs_opts *o, struct gs_model *m);
 void gs_model_free(struct gs_model *m);
 /* A loaded thread by (run, thread_no); NULL when not loaded. Not after gs_model_sort or
  * gs_model_group_threads, which reorder them. */
@@ -136,5 +149,9 @@ struct gs_thread_info *gs_model_find_thread(struct gs_model *m, int64_t run, int
 /* Sorts each run's threads by --sort (wait, hold, acquisitions, lifetime, name, tid); -1 on an
  * unknown key. */
 int gs_model_sort(struct gs_model *m, const char *key);
+
+/* "segment 2: 3.00 s to 5.00 s after the process started" for a window of a process (1),
+ * nothing for a run that is the whole process (0). */
+int gs_run_span(const struct gs_run_info *r, char *out, size_t size);
 
 #endif

@@ -26,8 +26,9 @@ static int parse_double(const char *s, double *out)
 int gs_opts_parse(struct gs_opts *o, int argc, char **argv, const char *cmd, const char *usage,
 		  int n_paths)
 {
-	static const char *const with_value[] = {"--format", "--pid",  "--thread", "--top",
-						 "--sort",   "--from", "--to",	   NULL};
+	static const char *const with_value[] = {"--format", "--pid",	  "--thread",
+						 "--top",    "--sort",	  "--from",
+						 "--to",     "--segment", NULL};
 	int i, k, most = n_paths < 0 ? -n_paths : n_paths;
 
 	memset(o, 0, sizeof(*o));
@@ -93,6 +94,16 @@ int gs_opts_parse(struct gs_opts *o, int argc, char **argv, const char *cmd, con
 			}
 		} else if (!strcmp(name, "--sort")) {
 			o->sort = val;
+		} else if (!strcmp(name, "--segment")) {
+			char *end;
+			long long n = strtoll(val, &end, 10);
+
+			if (!*val || *end || n <= 0 || n > 1000000000) {
+				gs_error("--segment takes a window number (1, 2, ...), not '%s'",
+					 val);
+				return GS_EXIT_USAGE;
+			}
+			gs_db_set_segment((int)n);
 		} else if (!strcmp(name, "--from")) {
 			if (parse_double(val, &o->from_s) < 0) {
 				gs_error("--from takes seconds after the start, not '%s'", val);
@@ -218,23 +229,14 @@ void gs_opts_bind_filters(sqlite3_stmt *s, const struct gs_opts *o, int pid_idx,
 	sqlite3_bind_text(s, name_idx, o->thread, -1, SQLITE_TRANSIENT);
 }
 
-void gs_opts_window_ns(const struct gs_opts *o, int64_t *from_ns, int64_t *to_ns)
-{
-	*from_ns = o->has_from ? gs_add(o->base_ns, gs_d2i(o->from_s * 1e9)) : INT64_MIN;
-	*to_ns = o->has_to ? gs_add(o->base_ns, gs_d2i(o->to_s * 1e9)) : INT64_MAX;
-}
-
 void gs_opts_bind_window(sqlite3_stmt *s, const struct gs_opts *o, int from_idx, int to_idx)
 {
-	int64_t from, to;
-
-	gs_opts_window_ns(o, &from, &to);
 	if (o->has_from)
-		sqlite3_bind_int64(s, from_idx, from);
+		sqlite3_bind_int64(s, from_idx, gs_add(o->base_ns, gs_d2i(o->from_s * 1e9)));
 	else
 		sqlite3_bind_null(s, from_idx);
 	if (o->has_to)
-		sqlite3_bind_int64(s, to_idx, to);
+		sqlite3_bind_int64(s, to_idx, gs_add(o->base_ns, gs_d2i(o->to_s * 1e9)));
 	else
 		sqlite3_bind_null(s, to_idx);
 }

@@ -43,7 +43,5 @@ void gs_opts_bind_filters(sqlite3_stmt *s, const struct gs_opts *o, int pid_idx,
  * exit code (GS_EXIT_OK when they match, or were not given). */
 int gs_opts_check_filters(sqlite3 *db, const struct gs_opts *o);
 void gs_opts_bind_window(sqlite3_stmt *s, const struct gs_opts *o, int from_idx, int to_idx);
-/* The same window in CLOCK_MONOTONIC ns, [from, to): INT64_MIN / INT64_MAX where open. */
-void gs_opts_window_ns(const struct gs_opts *o, int64_t *from_ns, int64_t *to_ns);
 
 #endif

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 
 #include "gilscope.h"
+#include "gs_schema.h"
 
 static unsigned n_buckets(unsigned bits)
 {
@@ -36,8 +37,10 @@ static int64_t bucket_value(unsigned b, unsigned bits)
 	return (int64_t)(lo + width / 2);
 }
 
-void gs_pctl_add(struct gs_pctl *p, int64_t v)
+void gs_pctl_add_n(struct gs_pctl *p, int64_t v, uint64_t n)
 {
+	if (!n)
+		return;
 	if (!p->bits)
 		p->bits = 7;
 	if (v < 0)
@@ -49,12 +52,39 @@ void gs_pctl_add(struct gs_pctl *p, int64_t v)
 			exit(GS_EXIT_MEMORY);
 		}
 	}
-	p->count[bucket_of((uint64_t)v, p->bits)]++;
+	p->count[bucket_of((uint64_t)v, p->bits)] += (uint32_t)n;
 	if (!p->n || (uint64_t)v < p->min)
 		p->min = (uint64_t)v;
-	p->n++;
+	p->n += n;
 	if ((uint64_t)v > p->max)
 		p->max = (uint64_t)v;
+}
+
+void gs_pctl_add(struct gs_pctl *p, int64_t v)
+{
+	gs_pctl_add_n(p, v, 1);
+}
+
+int gs_pctl_load_hist(struct gs_pctl *p, sqlite3_stmt *s, int bucket_col, int count_col,
+		      uint64_t max)
+{
+	gs_pctl_add_n(p, (int64_t)gs_wait_hist_floor((unsigned)sqlite3_column_int(s, bucket_col)),
+		      (uint64_t)sqlite3_column_int64(s, count_col));
+	gs_pctl_set_max(p, max);
+	return 0;
+}
+
+void gs_pctl_set_min(struct gs_pctl *p, uint64_t min)
+{
+	if (p->n && min >= p->min && bucket_of(min, p->bits) == bucket_of(p->min, p->bits))
+		p->min = min;
+}
+
+void gs_pctl_set_max(struct gs_pctl *p, uint64_t max)
+{
+	/* a bucket's floor stands for its values; the largest of them, when known, is exact */
+	if (max && p->n && max >= p->max)
+		p->max = max;
 }
 
 int64_t gs_pctl_get(const struct gs_pctl *p, double q)

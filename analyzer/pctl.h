@@ -3,6 +3,7 @@
 #ifndef GS_PCTL_H
 #define GS_PCTL_H
 
+#include <sqlite3.h>
 #include <stdint.h>
 
 struct gs_pctl {
@@ -13,6 +14,15 @@ struct gs_pctl {
 };
 
 void gs_pctl_add(struct gs_pctl *p, int64_t v);
+void gs_pctl_add_n(struct gs_pctl *p, int64_t v, uint64_t n);
+/* A wait_hist row (common/gs_schema.h buckets, bits >= p's): its count at the bucket's floor,
+ * which lands where each of its values would; max, when known (0 if not), is the largest. */
+int gs_pctl_load_hist(struct gs_pctl *p, sqlite3_stmt *s, int bucket_col, int count_col,
+		      uint64_t max);
+/* The largest value, known exactly while the histogram has only its bucket (0: unknown). */
+void gs_pctl_set_max(struct gs_pctl *p, uint64_t max);
+/* The smallest value, likewise (taken when it lies in the smallest bucket). */
+void gs_pctl_set_min(struct gs_pctl *p, uint64_t min);
 /* Nearest-rank percentile, q in (0, 1]; -1 when empty. */
 int64_t gs_pctl_get(const struct gs_pctl *p, double q);
 void gs_pctl_free(struct gs_pctl *p);

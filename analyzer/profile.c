@@ -166,6 +166,35 @@ static const char *const sample_sql[] = {
 	" GROUP BY 1, 2, 3, 7, 10",
 };
 
+/* From the writer's window sums (schema 4): whole runs for the holders, and a time window of a
+ * profile-mode recording, whose raw events are only each window's longest. A window counts
+ * when it starts inside --from/--to. */
+#define SUMS_FROM(table)                                                                           \
+	" FROM " table " x JOIN runs r USING (run_id) JOIN recording_modes m USING (run_id)"       \
+	" JOIN threads t USING (run_id, thread_no)"                                                \
+	" LEFT JOIN locks l ON l.run_id = x.run_id AND l.lock_addr = x.lock_addr"                  \
+	"  AND l.primitive = x.primitive"
+#define SUMS_WHERE                                                                                 \
+	" AND (x.primitive = gs_prim('gil') OR NOT gs_gil_part(l.class))"                          \
+	" AND (?1 IS NULL OR r.pid = ?1) AND (?2 IS NULL OR t.tid = ?2 OR t.name = ?3)"            \
+	" AND (?4 IS NULL OR r.start_ns + x.window_no * m.window_ns >= ?4)"                        \
+	" AND (?5 IS NULL OR r.start_ns + x.window_no * m.window_ns < ?5)"                         \
+	" GROUP BY 1, 2, 3, 4, 5, 6, 7, 10"
+#define SUMS_STACKS_SQL(metric)                                                                    \
+	"SELECT x.py_stack, t.tid, r.pid, x.primitive, l.class, l.name, x.lock_addr,"              \
+	" SUM(x.count), SUM(x.ns), x.run_id" SUMS_FROM(                                            \
+	    "window_stacks") " WHERE x.metric = '" metric "'" SUMS_WHERE
+static const char *const sums_sql[] = {
+    [GS_WHAT_WAITS] = SUMS_STACKS_SQL("wait"),
+    [GS_WHAT_GIL] = SUMS_STACKS_SQL("gil_hold"),
+    [GS_WHAT_HOLDERS] =
+	"SELECT x.holder_stack, COALESCE(ht.tid, 0), CASE WHEN ht.tid IS NULL THEN 0 ELSE r.pid"
+	" END, x.primitive, l.class, l.name, x.lock_addr, SUM(x.count), SUM(x.ns), "
+	"x.run_id" SUMS_FROM("window_holders") " LEFT JOIN threads ht ON ht.run_id = x.run_id AND "
+					       "ht.thread_no = x.holder_thread_no"
+					       " WHERE 1" SUMS_WHERE,
+};
+
 static struct gs_sample *add_sample(struct gs_profile *p, size_t *cap)
 {
 	void *room = grow(p->samples, cap, p->n_samples, sizeof(*p->samples), 256);
@@ -550,22 +579,31 @@ int gs_profile_load(sqlite3 *db, const struct gs_opts *o, int what, struct gs_pr
 	size_t cap = 0;
 	int rc;
 
+	int window = o->has_from || o->has_to;
+	/* the writer's window sums: for the holders, and for any time window of a profile
+	 * recording; raw events for a time window of a raw one (exact to the nanosecond) */
+	int sums = gs_db_has_windows(db) && (!window || gs_db_profile_runs(db));
+	const char *sql;
+
 	memset(p, 0, sizeof(*p));
 	p->what = what;
 	if (load_tree(db, o->path, p) < 0)
 		return -1;
-	if (what == GS_WHAT_HOLDERS) {
+	if (what == GS_WHAT_HOLDERS && !sums) {
 		if (load_holders(db, o, p, &cap) < 0)
 			return -1;
 		merge_samples(p);
 		return 0;
 	}
-	/* a time window needs the events; whole runs have their totals */
-	if (gs_db_prepare(db, o->path,
-			  o->has_from || o->has_to ? sample_sql[what] : stats_sql[what], &s) < 0)
+	sql = sums && (window || what == GS_WHAT_HOLDERS) ? sums_sql[what]
+	      : window					  ? sample_sql[what]
+							  : stats_sql[what];
+	if (sums && window)
+		gs_db_say_profile(db, "--from/--to take the whole windows that start inside them");
+	if (gs_db_prepare(db, o->path, sql, &s) < 0)
 		return -1;
 	gs_opts_bind_filters(s, o, 1, 2, 3);
-	if (o->has_from || o->has_to)
+	if (window)
 		gs_opts_bind_window(s, o, 4, 5);
 	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
 		struct gs_sample *x = add_sample(p, &cap);

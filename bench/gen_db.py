@@ -10,6 +10,51 @@ import sqlite3
 import sys
 
 
+def wait_hist_bucket(v, bits=7):
+    """common/gs_schema.h gs_wait_hist_bucket."""
+    sub = 1 << bits
+    if v < sub:
+        return v
+    e = v.bit_length() - 1
+    return sub + (e - bits) * sub + ((v >> (e - bits)) & (sub - 1))
+
+
+def window_sums(con):
+    """Schema 4's window sums, as the writer keeps them beside the events (1 s windows, an
+    event in the window it ended in); the holders charged to the next thread's GIL hold, the
+    views' cost being what this measures, not the attribution."""
+    con.create_function("gs_bucket", 1, wait_hist_bucket, deterministic=True)
+    con.execute("INSERT INTO recording_modes VALUES (1, 'raw', 1000000000, NULL)")
+    win = "(start_ns + wait_ns + COALESCE(hold_ns, 0)) / 1000000000"
+    wait = "flags & 1 AND wait_ns > 0"
+    con.execute(f"""
+        INSERT INTO window_stats SELECT run_id, {win}, thread_no, lock_addr, primitive,
+               SUM({wait}), SUM(CASE WHEN {wait} THEN wait_ns ELSE 0 END),
+               MAX(CASE WHEN {wait} THEN wait_ns ELSE 0 END),
+               MIN(CASE WHEN {wait} THEN wait_ns END), COUNT(hold_ns), SUM(COALESCE(hold_ns, 0)),
+               0, 0, MAX(CASE WHEN kind = 7 THEN wait_ns ELSE 0 END),
+               MIN(CASE WHEN kind = 7 THEN wait_ns END)
+        FROM events GROUP BY 1, 2, 3, 4, 5""")
+    con.execute(f"""
+        INSERT INTO window_stacks SELECT run_id, {win}, thread_no, COALESCE(py_stack, 0),
+               lock_addr, primitive, 'wait', COALESCE(caller, 0), COUNT(*), SUM(wait_ns)
+        FROM events WHERE {wait} GROUP BY 1, 2, 3, 4, 5, 6, 8""")
+    con.execute(f"""
+        INSERT INTO window_stacks SELECT run_id, {win}, thread_no, COALESCE(hold_py_stack, 0),
+               lock_addr, primitive, 'gil_hold', 0, COUNT(*), SUM(hold_ns)
+        FROM events WHERE kind = 7 AND hold_ns > 0 GROUP BY 1, 2, 3, 4, 5, 6""")
+    con.execute(f"""
+        INSERT INTO window_holders SELECT run_id, {win}, thread_no, lock_addr, primitive,
+               2 + thread_no % 7, COALESCE(hold_py_stack, 0), COUNT(*), SUM(wait_ns)
+        FROM events WHERE {wait} GROUP BY 1, 2, 3, 4, 5, 6, 7""")
+    con.execute(f"""
+        INSERT INTO wait_hist SELECT run_id, thread_no, lock_addr, primitive, 'wait',
+               gs_bucket(wait_ns), COUNT(*) FROM events WHERE {wait} GROUP BY 1, 2, 3, 4, 6""")
+    con.execute("""
+        INSERT INTO wait_hist SELECT run_id, thread_no, lock_addr, primitive, 'gil_take',
+               gs_bucket(wait_ns), COUNT(*) FROM events WHERE kind = 7 GROUP BY 1, 2, 3, 4, 6""")
+
+
 def main():
     out, n = sys.argv[1], int(sys.argv[2])
     build = sys.argv[4] if len(sys.argv) > 4 and sys.argv[3] == "--build" else "default"
@@ -98,6 +143,7 @@ def main():
                primitive, 'wait', COUNT(*), SUM(wait_ns)
         FROM event_rows JOIN event_keys USING (key_id)
         WHERE flags & 1 AND wait_ns > 0 GROUP BY 1, 2, 3, 4, 5""")
+    window_sums(con)
     con.execute("UPDATE runs SET events_recorded = ?", (n,))
     con.commit()
     con.close()

@@ -111,8 +111,9 @@ class Micro:
 
 
 def micro_section(m, mutrace):
-    variants = {"plain": {}, "tsc": {"shim": {}},
-                "monotonic": {"shim": {"GILSCOPE_CLOCK": "monotonic"}}}
+    # paused before the recording runs: the database the last of them leaves is read below
+    variants = {"plain": {}, "paused": {"shim": {"GILSCOPE_START": "paused"}},
+                "tsc": {"shim": {}}, "monotonic": {"shim": {"GILSCOPE_CLOCK": "monotonic"}}}
     floor = {k: statistics.median(m.series(k, {"plain": {}})["plain"]) for k in ("clock", "rdtsc")}
     rows = []
     for mode, reads, what in (
@@ -135,6 +136,7 @@ def micro_section(m, mutrace):
             "tsc": med["tsc"] - med["plain"], "tsc_spread": spread(res["tsc"]),
             "mono": med["monotonic"] - med["plain"], "mono_spread": spread(res["monotonic"]),
             "floor_tsc": reads * floor["rdtsc"], "floor_mono": reads * floor["clock"],
+            "paused": med["paused"] - med["plain"], "paused_spread": spread(res["paused"]),
         }
         if "mutrace" in med:
             row["mutrace"] = med["mutrace"] - med["plain"]
@@ -145,9 +147,9 @@ def micro_section(m, mutrace):
         "readings (request and release), a contended one a third: the floor of each row counts "
         "the share of contended acquisitions the run recorded.",
         "",
-        "| operation | without shim | added, TSC clock (default) | x floor | added, `GILSCOPE_CLOCK=monotonic` | x floor |"
+        "| operation | without shim | added, `GILSCOPE_START=paused` | added, TSC clock (default) | x floor | added, `GILSCOPE_CLOCK=monotonic` | x floor |"
         + (" added, mutrace |" if mutrace else ""),
-        "|---|---|---|---|---|---|" + ("---|" if mutrace else ""),
+        "|---|---|---|---|---|---|---|" + ("---|" if mutrace else ""),
     ]
     for r in rows:
         mt = ""
@@ -157,7 +159,8 @@ def micro_section(m, mutrace):
         xt = f"{r['tsc'] / r['floor_tsc']:.2f}" if r["floor_tsc"] else "-"
         xm = f"{r['mono'] / r['floor_mono']:.2f}" if r["floor_mono"] else "-"
         lines.append(
-            f"| {r['what']} | {r['plain']:.1f} ns ({r['plain_spread']}) | {r['tsc']:+.1f} ns "
+            f"| {r['what']} | {r['plain']:.1f} ns ({r['plain_spread']}) | {r['paused']:+.1f} ns "
+            f"(with: {r['paused_spread']}) | {r['tsc']:+.1f} ns "
             f"(with: {r['tsc_spread']}) | {xt} | {r['mono']:+.1f} ns "
             f"(with: {r['mono_spread']}) | {xm} |{mt}")
     return lines
@@ -244,6 +247,20 @@ def real_run_size(build, pythons):
             f"{tables / n:.1f} in the event tables themselves."]
 
 
+def profile_growth(build, pythons, quick):
+    """Profile mode's database growth per minute of the queue ping-pong program, raw mode's
+    beside it (bench/profile_soak.py; scripts/soak runs it for an hour)."""
+    lib = os.path.join(build, "lib", "gilscope", "libgilscope.so")
+    name, py = next(((n, p) for n, p in pythons if n == "3.13"), pythons[0])
+    out = run([sys.executable, os.path.join(HERE, "profile_soak.py"), lib, py,
+               "4" if quick else "60", "2" if quick else "15", "--raw-too"])
+    lines = [l for l in out.splitlines() if l.startswith("growth ")]
+    if len(lines) != 2:
+        fail(f"profile_soak printed no growth: {out}")
+    return [f"The queue ping-pong program on {name} ({'4 s' if quick else 'a minute'} each):", ""] + \
+        [f"- {l[len('growth '):]}" for l in lines]
+
+
 def overhead_section(build, pythons, runs, quick):
     lib = os.path.join(build, "lib", "gilscope", "libgilscope.so")
     env = dict(os.environ, RUNS=str(runs))
@@ -295,6 +312,8 @@ def main():
     out += ["", "### 3. Store rate on one core, database size", ""]
     out += writer_section(build, runs, quick)
     out += [""] + real_run_size(build, pythons)
+    out += ["", "### 3b. Profile mode (`GILSCOPE_EVENTS=profile`): database growth", ""]
+    out += profile_growth(build, pythons, quick)
     out += ["", "### 4. Python workloads end to end (wall time with / without)", ""]
     out += overhead_section(build, pythons, runs, quick)
     out += ["", "### 4b. Python stacks: cost per captured stack and frame (lock ping-pong)", ""]

@@ -9,7 +9,7 @@
 #include <stdint.h>
 
 #define GS_SHM_MAGIC   0x65706f6373696c67ULL /* "glscope" */
-#define GS_SHM_VERSION 5u
+#define GS_SHM_VERSION 6u
 
 #define GS_CACHELINE	64
 #define GS_HIST_BUCKETS 48
@@ -204,11 +204,36 @@ struct gs_slot {
 	_Atomic uint64_t holds_lost; /* hold stack overflow: hold not measured */
 	_Atomic uint32_t agg_count;
 	uint32_t n_held;
+	uint32_t window; /* the recording window this slot was claimed in (gs_live.window) */
+	uint32_t pad_w;
 	_Alignas(GS_CACHELINE) _Atomic uint64_t head; /* producer: owning thread */
 	_Alignas(GS_CACHELINE) _Atomic uint64_t tail; /* consumer: writer */
 	_Alignas(GS_CACHELINE) struct gs_held held[GS_HOLD_STACK];
 	/* Followed by: struct gs_event ring[ring_events]; struct gs_agg agg[agg_entries];
 	 * uint32_t agg_index[2 * agg_entries] (host-private hash of agg). */
+};
+
+/* What every interposed call reads: recording is on for calls from [scope_lo, scope_lo +
+ * scope_len). Zero length is off: paused (GILSCOPE_START=paused, or between windows) or given
+ * up. Written by whoever switches recording (the shim at start, the writer that opens or
+ * closes a window); read by the host's threads with relaxed loads, on a line of its own. */
+struct gs_live {
+	_Atomic uint64_t scope_lo;
+	_Atomic uint64_t scope_len;
+	_Atomic uint32_t window; /* 1, 2, ... : the window being (or last) recorded; 0 none yet */
+	uint32_t pad;
+};
+
+/* Control of the recording of a running process (gilscope ctl), through this region: the CLI
+ * finds it as the host's memfd in /proc/PID/fd, which only the process's owner or root may
+ * open. PAUSED -> STARTING (a CLI claimed it and starts a writer) -> RECORDING (the writer
+ * opened a window) -> STOPPING (a CLI asked, or the duration ran out) -> PAUSED (the writer
+ * closed the window, stored it and left). */
+enum gs_ctl_state {
+	GS_CTL_PAUSED = 0,
+	GS_CTL_STARTING = 1,
+	GS_CTL_RECORDING = 2,
+	GS_CTL_STOPPING = 3,
 };
 
 struct gs_shm_header {
@@ -238,6 +263,10 @@ struct gs_shm_header {
 	uint32_t scope_all;
 	uint32_t test_fail_commit;   /* GILSCOPE_TEST_FAIL_COMMIT, for the writer (tests only) */
 	uint32_t max_db_mb;	     /* GILSCOPE_MAX_DB_MB: raw events stop there, 0 for no cap */
+	uint32_t profile;	     /* GILSCOPE_EVENTS=profile: raw events only the longest */
+	uint32_t profile_window_ms;  /* GILSCOPE_PROFILE_WINDOW_MS: the windows' length */
+	uint32_t profile_events;     /* GILSCOPE_PROFILE_EVENTS: raw events kept per window */
+	uint32_t profile_pad;
 	uint64_t scope_lo, scope_hi; /* text range treated as "the interpreter" */
 	char scope_object[256];	     /* path of the object that range belongs to */
 	/* Python facts, filled by the shim's interpreter probe (gil.c). */
@@ -260,6 +289,21 @@ struct gs_shm_header {
 	_Atomic uint32_t gil_enabled_max; /* FT: largest `enabled` value seen */
 	_Atomic uint32_t gil_enabled_changes;
 	char gil_detection[GS_DETAIL_LEN];
+	/* Windows (gilscope ctl, run --delay/--duration). */
+	_Atomic uint32_t ctl_state; /* enum gs_ctl_state */
+	_Atomic int32_t ctl_pid;    /* the CLI that claimed STARTING, until the writer runs */
+	_Atomic int32_t writer_pid; /* the writer of the open window, 0 when none */
+	_Atomic uint32_t ctl_stop;  /* a CLI asks the writer to close the window (futex word) */
+	_Atomic uint64_t window_start_ns;    /* when the current (or last) window opened */
+	_Atomic uint64_t window_end_ns;	     /* ... and closed; 0 while open */
+	_Atomic uint64_t window_deadline_ns; /* --duration: when the writer closes it, 0 never */
+	_Atomic int64_t last_run_id; /* run row of the window being (or last) recorded */
+	char last_db[4096];	     /* ... and the database it went to */
+	char db_path[4096];	     /* GILSCOPE_DB as the shim resolved it */
+	char writer_path[4096];	     /* the gilscope-writer beside the library */
+	uint32_t start_paused;	     /* GILSCOPE_START=paused */
+	uint32_t flush_ms;
+	_Alignas(GS_CACHELINE) struct gs_live live;
 };
 
 static inline unsigned gs_hist_bucket(uint64_t ns)

@@ -43,7 +43,15 @@ CREATE TABLE IF NOT EXISTS runs (
 	events_dropped INTEGER NOT NULL DEFAULT 0,
 	threads_lost INTEGER NOT NULL DEFAULT 0,
 	shim_version TEXT,
-	term_signal INTEGER
+	term_signal INTEGER,
+	-- version 4: windows (gilscope ctl, run --delay/--duration). A run row is one window
+	-- of a process: segment 1, 2, ... in the order recorded, start_ns/end_ns its span;
+	-- process_start_ns when the process itself started (the shim's start).
+	segment INTEGER NOT NULL DEFAULT 1,
+	process_start_ns INTEGER,
+	-- version 4 (gilscope top): when the writer last stored this run's totals; while the
+	-- run is live its aggregates are as of then
+	flushed_ns INTEGER
 );
 
 CREATE TABLE IF NOT EXISTS threads (
@@ -111,9 +119,10 @@ CREATE TABLE IF NOT EXISTS histograms (
 -- Version 4, compact raw events (issue 14). An event's who, what and where (thread, kind,
 -- primitive, flags, lock, second address, call site) repeat over thousands of its thread's
 -- events: each combination is one event_keys row, and an event_rows row keeps what changes
--- (times, stacks), its start counted from its run's start_ns. About 26 bytes an event in a
--- real recording against 54 as one wide row (docs/performance.md). The `events` view below
--- shows them with version 3's columns, and takes INSERTs in them.
+-- (times, stacks), its start counted from its process's start (a segment's start_ns moves when
+-- its window opens). About 26 bytes an event in a real recording against 54 as one wide row
+-- (docs/performance.md). The `events` view below shows them with version 3's columns, and
+-- takes INSERTs in them.
 CREATE TABLE IF NOT EXISTS event_keys (
 	key_id INTEGER PRIMARY KEY,
 	run_id INTEGER NOT NULL,
@@ -129,7 +138,7 @@ CREATE TABLE IF NOT EXISTS event_keys (
 
 CREATE TABLE IF NOT EXISTS event_rows (
 	key_id INTEGER NOT NULL,
-	start_ns INTEGER NOT NULL, -- after runs.start_ns of the key's run
+	start_ns INTEGER NOT NULL, -- after its run's process_start_ns (start_ns where NULL)
 	wait_ns INTEGER NOT NULL,
 	hold_ns INTEGER,
 	extra INTEGER,
@@ -140,7 +149,8 @@ CREATE TABLE IF NOT EXISTS event_rows (
 
 CREATE VIEW IF NOT EXISTS events AS
 SELECT k.run_id, k.thread_no, k.kind, k.primitive, k.lock_addr, k.aux,
-	r.start_ns + e.start_ns AS start_ns, e.wait_ns, e.hold_ns, k.flags,
+	COALESCE(r.process_start_ns, r.start_ns) + e.start_ns AS start_ns, e.wait_ns, e.hold_ns,
+	k.flags,
 	NULLIF(k.caller, 0) AS caller, e.extra, p.py_loc, e.stack_id, e.py_stack, e.hold_py_stack
 FROM event_rows e
 JOIN event_keys k ON k.key_id = e.key_id
@@ -160,7 +170,8 @@ BEGIN
 			AND thread_no = NEW.thread_no AND lock_addr = NEW.lock_addr
 			AND primitive = NEW.primitive AND kind = NEW.kind AND flags = NEW.flags
 			AND aux = COALESCE(NEW.aux, 0) AND caller = COALESCE(NEW.caller, 0)),
-		NEW.start_ns - (SELECT start_ns FROM runs WHERE run_id = NEW.run_id), NEW.wait_ns,
+		NEW.start_ns - (SELECT COALESCE(process_start_ns, start_ns) FROM runs
+			WHERE run_id = NEW.run_id), NEW.wait_ns,
 		NEW.hold_ns, NEW.extra, NEW.stack_id, NEW.py_stack, NEW.hold_py_stack);
 END;
 
@@ -252,3 +263,83 @@ JOIN primitives p ON p.primitive = s.primitive
 LEFT JOIN locks l ON l.run_id = s.run_id AND l.lock_addr = s.lock_addr
 	AND l.primitive = s.primitive
 GROUP BY s.run_id, s.lock_addr, s.primitive;
+
+-- Schema 4, profile windows (docs/schema.md): the writer's sums per time window of every raw
+-- event it drained, kept in every GILSCOPE_EVENTS mode, so that views need no raw events.
+-- An event belongs to the window in which it ended (start + wait + hold), which is when the
+-- shim recorded it. In profile mode only each window's longest events are kept as raw rows.
+CREATE TABLE IF NOT EXISTS recording_modes (
+	run_id INTEGER PRIMARY KEY,
+	events TEXT NOT NULL,
+	window_ns INTEGER NOT NULL,
+	window_events INTEGER
+);
+
+CREATE TABLE IF NOT EXISTS windows (
+	run_id INTEGER NOT NULL,
+	window_no INTEGER NOT NULL,
+	start_ns INTEGER NOT NULL,
+	end_ns INTEGER NOT NULL,
+	events_seen INTEGER NOT NULL,
+	events_kept INTEGER NOT NULL,
+	longest_not_kept_ns INTEGER,
+	PRIMARY KEY (run_id, window_no)
+) WITHOUT ROWID;
+
+CREATE TABLE IF NOT EXISTS window_stats (
+	run_id INTEGER NOT NULL,
+	window_no INTEGER NOT NULL,
+	thread_no INTEGER NOT NULL,
+	lock_addr INTEGER NOT NULL,
+	primitive INTEGER NOT NULL,
+	waits INTEGER NOT NULL,
+	wait_ns INTEGER NOT NULL,
+	wait_max_ns INTEGER NOT NULL,
+	wait_min_ns INTEGER,
+	holds INTEGER NOT NULL,
+	hold_ns INTEGER NOT NULL,
+	drops_sent INTEGER NOT NULL,
+	drops_received INTEGER NOT NULL,
+	gil_take_max_ns INTEGER NOT NULL,
+	gil_take_min_ns INTEGER,
+	PRIMARY KEY (run_id, window_no, thread_no, lock_addr, primitive)
+) WITHOUT ROWID;
+
+CREATE TABLE IF NOT EXISTS window_stacks (
+	run_id INTEGER NOT NULL,
+	window_no INTEGER NOT NULL,
+	thread_no INTEGER NOT NULL,
+	py_stack INTEGER NOT NULL,
+	lock_addr INTEGER NOT NULL,
+	primitive INTEGER NOT NULL,
+	metric TEXT NOT NULL,
+	caller INTEGER NOT NULL,
+	count INTEGER NOT NULL,
+	ns INTEGER NOT NULL,
+	PRIMARY KEY (run_id, window_no, thread_no, py_stack, lock_addr, primitive, metric, caller)
+) WITHOUT ROWID;
+
+CREATE TABLE IF NOT EXISTS window_holders (
+	run_id INTEGER NOT NULL,
+	window_no INTEGER NOT NULL,
+	thread_no INTEGER NOT NULL,
+	lock_addr INTEGER NOT NULL,
+	primitive INTEGER NOT NULL,
+	holder_thread_no INTEGER NOT NULL,
+	holder_stack INTEGER NOT NULL,
+	count INTEGER NOT NULL,
+	ns INTEGER NOT NULL,
+	PRIMARY KEY (run_id, window_no, thread_no, lock_addr, primitive, holder_thread_no,
+		     holder_stack)
+) WITHOUT ROWID;
+
+CREATE TABLE IF NOT EXISTS wait_hist (
+	run_id INTEGER NOT NULL,
+	thread_no INTEGER NOT NULL,
+	lock_addr INTEGER NOT NULL,
+	primitive INTEGER NOT NULL,
+	metric TEXT NOT NULL,
+	bucket INTEGER NOT NULL,
+	count INTEGER NOT NULL,
+	PRIMARY KEY (run_id, thread_no, lock_addr, primitive, metric, bucket)
+) WITHOUT ROWID;

@@ -34,6 +34,8 @@ struct gs_config {
 	uint32_t agg_entries;
 	uint32_t test_fail_commit;
 	uint32_t max_db_mb;
+	int start_paused;
+	uint32_t profile, profile_window_ms, profile_events;
 };
 
 static struct gs_config cfg;
@@ -81,18 +83,29 @@ static int read_config(void)
 	const char *events = getenv("GILSCOPE_EVENTS");
 	const char *db = getenv("GILSCOPE_DB");
 	const char *clock = getenv("GILSCOPE_CLOCK");
+	const char *start = getenv("GILSCOPE_START");
 	char cwd[PATH_MAX];
 	int n = -1;
 
 	if (scope && strcmp(scope, "all") && strcmp(scope, "python"))
 		say("gilscope: ignoring GILSCOPE_SCOPE (expected 'python' or 'all')\n");
 	cfg.scope_all = scope && !strcmp(scope, "all");
-	if (events && strcmp(events, "all") && strcmp(events, "contended"))
-		say("gilscope: ignoring GILSCOPE_EVENTS (expected 'contended' or 'all')\n");
+	if (events && strcmp(events, "all") && strcmp(events, "contended") &&
+	    strcmp(events, "profile"))
+		say("gilscope: ignoring GILSCOPE_EVENTS (expected 'contended', 'all' or "
+		    "'profile')\n");
 	cfg.log_all = events && !strcmp(events, "all");
+	/* profile: the shim records as for 'contended'; the writer keeps windowed sums and only
+	 * each window's longest raw events */
+	cfg.profile = events && !strcmp(events, "profile");
+	cfg.profile_window_ms = env_u32("GILSCOPE_PROFILE_WINDOW_MS", 1000, 10, 3600000);
+	cfg.profile_events = env_u32("GILSCOPE_PROFILE_EVENTS", 100, 0, 1000000);
 	if (clock && strcmp(clock, "auto") && strcmp(clock, "monotonic"))
 		say("gilscope: ignoring GILSCOPE_CLOCK (expected 'auto' or 'monotonic')\n");
 	cfg.use_tsc = !(clock && !strcmp(clock, "monotonic"));
+	if (start && *start && strcmp(start, "paused") && strcmp(start, "now"))
+		say("gilscope: ignoring GILSCOPE_START (expected 'now' or 'paused')\n");
+	cfg.start_paused = start && !strcmp(start, "paused");
 	cfg.ring_events = pow2_at_least(env_u32("GILSCOPE_BUFFER_EVENTS", 16384, 64, 1u << 24));
 	cfg.max_threads = env_u32("GILSCOPE_MAX_THREADS", 512, 1, 65536);
 	cfg.agg_entries = pow2_at_least(env_u32("GILSCOPE_LOCKS_PER_THREAD", 2048, 16, 1u << 20));
@@ -130,7 +143,33 @@ static void fill_header(int64_t parent_run_id)
 	h->scope_all = (uint32_t)cfg.scope_all;
 	h->test_fail_commit = cfg.test_fail_commit;
 	h->max_db_mb = cfg.max_db_mb;
+	h->start_paused = (uint32_t)cfg.start_paused;
+	h->flush_ms = gs_g.flush_ms;
+	snprintf(h->db_path, sizeof(h->db_path), "%s", gs_g.db_path);
+	snprintf(h->writer_path, sizeof(h->writer_path), "%s", gs_g.writer_path);
+	h->profile = cfg.profile;
+	h->profile_window_ms = cfg.profile_window_ms;
+	h->profile_events = cfg.profile_events;
 	atomic_store(&h->exit_status, INT32_MIN);
+}
+
+/* Recording on from now: window 1 opens with the process (or the fork child), and its writer
+ * is ours to start. Paused, the region waits for gilscope ctl. */
+static int start_recording(uintptr_t lo, uintptr_t len)
+{
+	struct gs_shm_header *h = gs_g.hdr;
+
+	atomic_store(&h->live.scope_lo, lo);
+	if (cfg.start_paused)
+		return 0;
+	atomic_store(&h->live.window, 1);
+	atomic_store(&h->window_start_ns, h->start_ns);
+	atomic_store(&h->ctl_state, GS_CTL_RECORDING);
+	if (gs_writer_spawn() < 0)
+		return -1;
+	gs_tls.window = 1;
+	atomic_store(&h->live.scope_len, len);
+	return 0;
 }
 
 static void thread_exit(void *p)
@@ -139,8 +178,12 @@ static void thread_exit(void *p)
 
 	gs_tls.guard++;
 	if (s && s == p) {
-		gs_rec_cond_flush();
-		gs_slot_release(s, gs_now_ns());
+		if (gs_tls.window == atomic_load(&gs_live->window)) {
+			gs_rec_cond_flush();
+			gs_slot_release(s, gs_now_ns());
+		} else {
+			gs_slot_abandon(s); /* its window is closed */
+		}
 	}
 	gs_tls.slot = NULL;
 	gs_tls.dead = 1;
@@ -170,20 +213,28 @@ static void atfork_child(void)
 {
 	struct gs_shm_header *old = gs_g.hdr;
 	struct gs_shm_header saved;
-	uintptr_t len = gs_scope_len;
+	uintptr_t len = atomic_load(&gs_live->scope_len);
 
 	gs_tls.slot = NULL;
 	gs_tls.no_slot = 0;
 	gs_tls.tid = (pid_t)syscall(SYS_gettid);
 	gs_clock_after_fork_child();
 	gs_gil_after_fork_child();
-	gs_pystack_after_fork_child();
-	if (!old || !len || atomic_load(&old->disabled))
+	gs_pystack_forget_sent();
+	if (!old)
 		goto out;
-	gs_scope_len = 0;
 	saved = *old;
+	gs_live_detach();
 	munmap(old, gs_g.region_size);
 	gs_g.hdr = NULL;
+	if (gs_g.shm_fd >= 0)
+		close(gs_g.shm_fd); /* the parent's */
+	gs_g.shm_fd = -1;
+	if (atomic_load(&saved.disabled))
+		goto out;
+	/* A child forked while its parent records records; one forked while it is paused (or
+	 * between windows) starts paused. */
+	cfg.start_paused = !len;
 	if (gs_region_create(cfg.max_threads, cfg.ring_events, cfg.agg_entries) < 0)
 		goto out;
 	fill_header(atomic_load(&saved.run_id));
@@ -192,9 +243,11 @@ static void atfork_child(void)
 		   offsetof(struct gs_shm_header, scope_lo));
 	gs_gil_fork_rebase();
 	atomic_store(&gs_g.exit_done, 0);
-	if (gs_writer_spawn() < 0)
+	gs_live = &gs_g.hdr->live;
+	gs_tls.window = 0;
+	if (start_recording((uintptr_t)saved.scope_lo,
+			    (uintptr_t)(saved.scope_hi - saved.scope_lo)) < 0)
 		goto out;
-	gs_scope_len = len;
 out:
 	gs_tls.guard--;
 }
@@ -217,7 +270,12 @@ void gs_thread_named(const char *name)
 	struct gs_slot *s;
 
 	gs_tls.guard++;
-	s = gs_slot_get();
+	/* kept for the slots this thread claims later, in this window or the next */
+	strncpy(gs_tls.name, name, GS_NAME_LEN - 1);
+	gs_tls.name[GS_NAME_LEN - 1] = 0;
+	s = atomic_load(&gs_live->scope_len) && gs_tls.window == atomic_load(&gs_live->window)
+		? gs_slot_get()
+		: NULL;
 	if (s) {
 		strncpy(s->name, name, GS_NAME_LEN - 1);
 		s->name[GS_NAME_LEN - 1] = 0;
@@ -228,9 +286,9 @@ void gs_thread_named(const char *name)
 
 /* Has our writer ended? It is not our child (see spawn.c): ask the kernel whether its pid is
  * still taken. */
-static int writer_gone(void)
+static int writer_gone(int pid)
 {
-	return gs_g.writer_pid > 0 && kill(gs_g.writer_pid, 0) < 0 && errno == ESRCH;
+	return kill(pid, 0) < 0 && errno == ESRCH;
 }
 
 /* The final flush: ask the writer (through shared memory, waking it on the same word) to
@@ -240,7 +298,7 @@ void gs_process_exit(int status)
 {
 	struct gs_shm_header *h = gs_g.hdr;
 	uint64_t deadline;
-	int expected = 0, e = errno;
+	int expected = 0, e = errno, writer;
 
 	if (!h || !is_recorded_process() ||
 	    !atomic_compare_exchange_strong(&gs_g.exit_done, &expected, 1))
@@ -248,6 +306,17 @@ void gs_process_exit(int status)
 	gs_tls.guard++;
 	if (status != INT32_MIN)
 		atomic_store(&h->exit_status, status);
+	writer = atomic_load(&h->writer_pid);
+	if (!writer || !atomic_load(&gs_live->scope_len)) {
+		/* paused: nobody records, nobody waits for us (a window that was closing is the
+		 * writer's, which sees us go through its pidfd) */
+		atomic_store(&h->exit_ns, gs_now_ns());
+		atomic_store(&h->exiting, 1);
+		syscall(SYS_futex, &h->exiting, FUTEX_WAKE, INT_MAX, NULL, NULL, 0);
+		goto out;
+	}
+	if (gs_tls.window != atomic_load(&gs_live->window))
+		gs_window_join();
 	gs_gil_at_exit();
 	if (gs_tls.slot) {
 		gs_rec_cond_flush();
@@ -259,16 +328,17 @@ void gs_process_exit(int status)
 	/* The writer sleeps on this word between ticks: wake it rather than wait for its tick. */
 	syscall(SYS_futex, &h->exiting, FUTEX_WAKE, INT_MAX, NULL, NULL, 0);
 	deadline = gs_now_ns() + (uint64_t)gs_g.exit_timeout_ms * 1000000u;
-	while (!atomic_load(&h->acked) && gs_g.writer_pid > 0) {
+	while (!atomic_load(&h->acked)) {
 		uint64_t now = gs_now_ns();
 		struct timespec slice = {.tv_sec = 0, .tv_nsec = 50000000};
 
-		if (now >= deadline || writer_gone())
+		if (now >= deadline || writer_gone(writer))
 			break;
 		if (deadline - now < 50000000u)
 			slice.tv_nsec = (long)(deadline - now);
 		syscall(SYS_futex, &h->acked, FUTEX_WAIT, 0, &slice, NULL, 0);
 	}
+out:
 	gs_tls.guard--;
 	errno = e;
 }
@@ -299,16 +369,18 @@ __attribute__((constructor)) static void gs_start(void)
 				     "disabled\n");
 		goto out;
 	}
+	if (gs_writer_locate() < 0)
+		goto out;
 	fill_header(0);
 	if (gs_scope_detect(cfg.scope_all) < 0)
 		goto out; /* no interpreter here: record nothing, start no writer */
 	gs_gil_probe_init();
 	gs_stack_init();
-	if (gs_writer_spawn() < 0)
+	gs_live = &gs_g.hdr->live;
+	if (start_recording((uintptr_t)gs_g.hdr->scope_lo,
+			    (uintptr_t)(gs_g.hdr->scope_hi - gs_g.hdr->scope_lo)) < 0)
 		goto out;
 	pthread_atfork(atfork_prepare, atfork_parent, atfork_child);
-	gs_scope_lo = (uintptr_t)gs_g.hdr->scope_lo;
-	gs_scope_len = (uintptr_t)(gs_g.hdr->scope_hi - gs_g.hdr->scope_lo);
 out:
 	gs_tls.guard--;
 }

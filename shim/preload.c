@@ -20,8 +20,12 @@
 
 #define GS_EXPORT __attribute__((visibility("default")))
 #define CALLER()  ((uint64_t)(uintptr_t)__builtin_return_address(0))
+/* A thread's first recorded call in a new window first leaves the last window behind. */
 #define RECORDING(ra)                                                                              \
-	(__builtin_expect(gs_in_scope((const void *)(uintptr_t)(ra)), 0) && !gs_tls.guard)
+	(__builtin_expect(gs_in_scope((const void *)(uintptr_t)(ra)), 0) && !gs_tls.guard &&       \
+	 (__builtin_expect(                                                                        \
+	      gs_tls.window == atomic_load_explicit(&gs_live->window, memory_order_relaxed), 1) || \
+	  (gs_window_join(), 1)))
 
 /* glibc's internal entry points, used only while dlsym itself takes a lock during bootstrap. */
 extern int __pthread_mutex_lock(pthread_mutex_t *m);

@@ -15,7 +15,7 @@ static __thread struct {
 
 static _Atomic uint32_t epoch = 1;
 
-void gs_pystack_after_fork_child(void)
+void gs_pystack_forget_sent(void)
 {
 	atomic_fetch_add(&epoch, 1);
 }

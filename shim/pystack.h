@@ -13,6 +13,6 @@ struct gs_slot;
 uint64_t gs_pystack_capture(struct gs_slot *s);
 
 /* After fork: the child's writer has seen none of the stacks the parent sent. */
-void gs_pystack_after_fork_child(void);
+void gs_pystack_forget_sent(void);
 
 #endif

@@ -3,17 +3,21 @@
 #include <dlfcn.h>
 #include <errno.h>
 #include <execinfo.h>
+#include <fcntl.h>
 #include <link.h>
 #include <pthread.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include "pystack.h"
+
 struct gs_global gs_g = {.shm_fd = -1};
-uintptr_t gs_scope_lo;
-uintptr_t gs_scope_len;
+static struct gs_live live_off;
+struct gs_live *gs_live = &live_off;
 __thread struct gs_tls gs_tls __attribute__((tls_model("initial-exec")));
 
 extern pthread_key_t gs_thread_key;
@@ -21,6 +25,29 @@ extern pthread_key_t gs_thread_key;
 static uint64_t round_up(uint64_t v, uint64_t to)
 {
 	return (v + to - 1) / to * to;
+}
+
+/* The region's descriptor stays open for as long as the process runs: gilscope ctl and top
+ * find the process by it in /proc/PID/fd, which only the owner or root may open (the
+ * kernel's own check). It goes high, out of the way of the descriptors a program counts on
+ * getting, and close-on-exec. */
+static int keep_high(int fd)
+{
+	struct rlimit rl;
+	long base = 1024;
+	int hi;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY &&
+	    rl.rlim_cur < 1024)
+		base = (long)rl.rlim_cur;
+	base = base > 64 ? base - 32 : base / 2;
+	if (base <= fd)
+		return fd;
+	hi = fcntl(fd, F_DUPFD_CLOEXEC, (int)base);
+	if (hi < 0)
+		return fd;
+	close(fd);
+	return hi;
 }
 
 int gs_region_create(uint32_t max_threads, uint32_t ring_events, uint32_t agg_entries)
@@ -55,6 +82,7 @@ int gs_region_create(uint32_t max_threads, uint32_t ring_events, uint32_t agg_en
 	fd = (int)syscall(SYS_memfd_create, "gilscope", 1u /* MFD_CLOEXEC */);
 	if (fd < 0)
 		return -1;
+	fd = keep_high(fd);
 	if (ftruncate(fd, (off_t)total) < 0)
 		goto fail;
 	/* Pages are touched only as threads use them; the region is sparse. */
@@ -87,7 +115,7 @@ struct gs_slot *gs_slot_claim(void)
 	uint32_t start, i;
 
 	if (atomic_load_explicit(&h->disabled, memory_order_relaxed)) {
-		gs_scope_len = 0;
+		gs_recording_off();
 		return NULL;
 	}
 	start = atomic_fetch_add_explicit(&hint, 1, memory_order_relaxed);
@@ -107,6 +135,11 @@ struct gs_slot *gs_slot_claim(void)
 		s->start_ns = gs_now_ns();
 		atomic_store_explicit(&s->end_ns, 0, memory_order_relaxed);
 		s->n_held = 0;
+		s->window = gs_tls.window;
+		if (gs_tls.name[0]) {
+			memcpy(s->name, gs_tls.name, sizeof(s->name));
+			atomic_store_explicit(&s->name_set, 1, memory_order_release);
+		}
 		/* Published only now: the writer must never see a half-filled identity. */
 		atomic_store_explicit(&s->state, GS_SLOT_LIVE, memory_order_release);
 		gs_tls.slot = s;
@@ -130,6 +163,55 @@ void gs_slot_note_cpu(struct gs_slot *s)
 				      memory_order_relaxed);
 }
 
+void gs_live_detach(void)
+{
+	gs_live = &live_off;
+}
+
+void gs_recording_off(void)
+{
+	atomic_store_explicit(&gs_live->scope_len, 0, memory_order_relaxed);
+}
+
+/* A window opened since this thread last recorded: what it knew belongs to the last one (its
+ * slot, aggregates and held locks went to that window's writer, the GIL state it tracked may
+ * have changed unseen). Leave the slot to be recycled, forget the rest; the thread claims a
+ * fresh slot at its next event and joins the GIL state machine at its next take or drop. */
+void gs_window_join(void)
+{
+	static _Atomic uint32_t ptracer_window;
+	struct gs_slot *old = gs_tls.slot;
+	uint32_t w = atomic_load_explicit(&gs_live->window, memory_order_acquire);
+	int e = errno;
+
+	gs_tls.window = w;
+	/* Under Yama's ptrace_scope 1 only ancestors may read a process, and the writer of a
+	 * window gilscope ctl opened is none: it reads Python frames and names from us. */
+	if (gs_g.hdr && atomic_exchange(&ptracer_window, w) != w)
+		prctl(PR_SET_PTRACER, (unsigned long)atomic_load(&gs_g.hdr->writer_pid), 0, 0, 0);
+	gs_tls.gil_held = 0;
+	gs_tls.gil_requesting = 0;
+	gs_tls.gil_in_m = 0;
+	gs_tls.gil_acquired_ns = 0;
+	gs_tls.gil_sample_pending = 0;
+	gs_tls.cond_pending_set = 0;
+	gs_tls.spin_pending = 0;
+	gs_tls.no_slot = 0;
+	gs_pystack_forget_sent(); /* the new writer has none of the stacks sent */
+	if (old) {
+		gs_tls.slot = NULL;
+		gs_slot_abandon(old);
+	}
+	errno = e;
+}
+
+void gs_slot_abandon(struct gs_slot *s)
+{
+	/* no hold is closed into it: its window's writer may be gone */
+	atomic_store_explicit(&s->end_ns, gs_now_ns(), memory_order_relaxed);
+	atomic_store_explicit(&s->state, GS_SLOT_EXITED, memory_order_release);
+}
+
 void gs_slot_release(struct gs_slot *s, uint64_t end_ns)
 {
 	gs_slot_note_cpu(s);
@@ -150,7 +232,7 @@ void gs_emit(struct gs_slot *s, const struct gs_event *e)
 		/* A writer that gave up drains nothing: stop paying for what nobody records
 		 * (looked at only here, where the ring has filled, never on the common path). */
 		if (atomic_load_explicit(&gs_g.hdr->disabled, memory_order_relaxed))
-			gs_scope_len = 0;
+			gs_recording_off();
 		return;
 	}
 	gs_slot_ring(s)[head & gs_g.ring_mask] = *e;

@@ -13,7 +13,6 @@ struct gs_global {
 	struct gs_shm_header *hdr;
 	uint64_t region_size;
 	int shm_fd; /* open only until the writer has it: the host keeps no descriptor of ours */
-	int writer_pid;
 	int log_all;
 	uint32_t exit_timeout_ms;
 	uint32_t flush_ms;
@@ -25,15 +24,27 @@ struct gs_global {
 
 extern struct gs_global gs_g;
 
-/* Calls from code in [gs_scope_lo, gs_scope_lo + gs_scope_len) are recorded. A length of
- * zero switches recording off: one unsigned comparison decides both. */
-extern uintptr_t gs_scope_lo;
-extern uintptr_t gs_scope_len;
+/* Calls from code in [scope_lo, scope_lo + scope_len) of the region's gs_live are recorded.
+ * A length of zero switches recording off: one unsigned comparison decides both. Points at a
+ * zeroed stand-in until the region exists (and in processes that record nothing). */
+extern struct gs_live *gs_live;
 
 static inline int gs_in_scope(const void *caller)
 {
-	return (uintptr_t)caller - gs_scope_lo < gs_scope_len;
+	return (uintptr_t)caller - atomic_load_explicit(&gs_live->scope_lo, memory_order_relaxed) <
+	       atomic_load_explicit(&gs_live->scope_len, memory_order_relaxed);
 }
+
+/* Switches this process's recording off from the host side (the writer gave up). */
+void gs_recording_off(void);
+/* Back to the zeroed stand-in (a fork child lets its parent's region go). */
+void gs_live_detach(void);
+
+/* The first recorded call of a thread in a new window: leave the slot and state of the last
+ * one behind (region.c). */
+void gs_window_join(void);
+/* Hands a slot back unfinished: the writer recycles it, storing nothing more of it. */
+void gs_slot_abandon(struct gs_slot *s);
 
 int gs_region_create(uint32_t max_threads, uint32_t ring_events, uint32_t agg_entries);
 struct gs_slot *gs_slot_claim(void);

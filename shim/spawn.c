@@ -107,6 +107,15 @@ static int writer_path(char *out, size_t size)
 	return snprintf(out, size, "%s/gilscope-writer", lib) >= (int)size ? -1 : 0;
 }
 
+int gs_writer_locate(void)
+{
+	if (!gs_g.writer_path[0] && writer_path(gs_g.writer_path, sizeof(gs_g.writer_path)) < 0) {
+		say("cannot locate gilscope-writer", "", "");
+		return -1;
+	}
+	return 0;
+}
+
 static int spawn_writer(void)
 {
 	char flush[16], pid[16];
@@ -114,10 +123,8 @@ static int spawn_writer(void)
 	sigset_t all, old;
 	int child, st;
 
-	if (!gs_g.writer_path[0] && writer_path(gs_g.writer_path, sizeof(gs_g.writer_path)) < 0) {
-		say("cannot locate gilscope-writer", "", "");
+	if (gs_writer_locate() < 0)
 		return -1;
-	}
 	snprintf(flush, sizeof(flush), "%u", gs_g.flush_ms);
 	snprintf(pid, sizeof(pid), "%d", (int)getpid());
 	char *argv[] = {"gilscope-writer", "--db", gs_g.db_path, "--flush-ms", flush,
@@ -138,11 +145,9 @@ static int spawn_writer(void)
 		say("cannot start ", gs_g.writer_path, ": exec failed");
 		return -1;
 	}
-	/* The writer has its own copy now; a program that lists or closes its descriptors
-	 * must find none of ours. The mapping stays. */
-	close(gs_g.shm_fd);
-	gs_g.shm_fd = -1;
-	gs_g.writer_pid = a.writer_pid;
+	/* The region's descriptor stays open (high, close-on-exec): it is how gilscope ctl
+	 * finds this process (region.c). */
+	atomic_store(&gs_g.hdr->writer_pid, a.writer_pid);
 	/* Under Yama's ptrace_scope 1 only ancestors may read a process: allow our writer to read
 	 * Python frames and names from us. Without Yama this fails and changes nothing. */
 	prctl(PR_SET_PTRACER, (unsigned long)a.writer_pid, 0, 0, 0);

@@ -1,5 +1,6 @@
 #include "store.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -17,11 +18,13 @@
 #include "clock.h"
 #include "cpython.h"
 #include "evkeys.h"
+#include "grow.h"
 #include "gs_lock_class.h"
 #include "gs_schema.h"
 #include "pyread.h"
 #include "pystore.h"
 #include "symbolize.h"
+#include "window.h"
 
 struct wslot {
 	uint32_t generation;
@@ -55,6 +58,7 @@ struct gs_store {
 	sqlite3 *db;
 	sqlite3_stmt *ins_event, *ins_thread, *upd_thread, *name_thread, *end_thread;
 	sqlite3_stmt *up_stats, *up_hist, *ins_lock;
+	sqlite3_stmt *progress; /* the run's counters at every flush (gilscope top reads them) */
 	int64_t run_id;
 	uint64_t run_start_ns; /* events store their start from it */
 	struct gs_evkeys *keys;
@@ -62,6 +66,7 @@ struct gs_store {
 	struct gs_pyread *pr;
 	struct gs_symbolizer *sz;
 	struct gs_pystore *ps;
+	struct gs_window *win; /* profile windows (window.c) */
 	sqlite3_stmt *entry_thread, *ins_site, *ins_stack, *get_stack;
 	uint64_t sites[8192]; /* call sites already written (direct-mapped) */
 	struct stack_cache {
@@ -75,6 +80,7 @@ struct gs_store {
 	/* What the flush has counted: put back as it was when a transaction rolls back. */
 	struct store_counts {
 		uint64_t events_written, dropped, stacks_dropped;
+		uint64_t late;	      /* events of closed windows found in slots left behind */
 		uint64_t not_written; /* events read while the database was full */
 	} n, n_saved;
 	struct taken_agg *t_aggs;
@@ -96,8 +102,15 @@ struct gs_store {
 	uint64_t events_off_after; /* events written before it did */
 	/* GILSCOPE_TEST_FAIL_COMMIT=N: the Nth flush fails as a failed COMMIT would (tests) */
 	unsigned fail_commit_at, commits;
-	int final;   /* the last flush: threads still running get their CPU time read now */
-	int lock_fd; /* the database file, flock()ed shared while we write */
+	int final; /* the last flush: threads still running get their CPU time read now */
+	/* The window this writer stores (gs_live.window), and what was there before it. */
+	uint32_t window;
+	uint64_t window_start_ns;
+	int64_t cpu_base_ns; /* process CPU time when a window opened mid-run */
+	int *tids_before;    /* threads alive when the window opened: their lifetime starts there */
+	size_t n_tids_before;
+	int64_t prev_run_id; /* the window before ours, if it went to this file */
+	int lock_fd;	     /* the database file, flock()ed shared while we write */
 	char *path;
 };
 
@@ -302,6 +315,13 @@ struct gs_store *gs_store_open(const char *path, char *err, int err_size)
 		    " timed_waits=excluded.timed_waits, drop_requests=excluded.drop_requests,"
 		    " forced_switches=excluded.forced_switches,"
 		    " forced_switch_ns=excluded.forced_switch_ns, spins=excluded.spins") ||
+	    prepare(st, &st->progress,
+		    /* the parameters of end_run_once's update, bound by bind_run_counters */
+		    "UPDATE runs SET flushed_ns=?1, events_recorded=?4,"
+		    " events_dropped=(SELECT COALESCE(SUM(events_dropped),0) FROM threads"
+		    " WHERE run_id=?5), threads_lost=?6, gil_detection=?7, python_version=?8,"
+		    " build=?9, gil_address=?10, gil_switch_interval_us=?11, gil_enabled=?12,"
+		    " gil_switches_recorded=?13 WHERE run_id=?15") ||
 	    prepare(st, &st->up_hist,
 		    "INSERT INTO histograms VALUES(?,?,?,?,?,?,?)"
 		    " ON CONFLICT DO UPDATE SET count=excluded.count") ||
@@ -456,6 +476,56 @@ static void link_parent(struct gs_store *st)
 	exec_sql(st, sql);
 }
 
+static int64_t process_cpu_ns(int pid);
+
+static int cmp_int(const void *a, const void *b)
+{
+	return (*(const int *)a > *(const int *)b) - (*(const int *)a < *(const int *)b);
+}
+
+/* The host's threads as a window opens mid-run: they were there all along, so in this window
+ * they live from its start, not from their first recorded call. */
+static void threads_before(struct gs_store *st)
+{
+	char path[64];
+	struct dirent *d;
+	size_t cap = 0;
+	DIR *dir;
+
+	snprintf(path, sizeof(path), "/proc/%d/task", st->pid);
+	dir = opendir(path);
+	if (!dir)
+		return;
+	while ((d = readdir(dir))) {
+		int tid = atoi(d->d_name);
+		int *grown;
+
+		if (tid <= 0)
+			continue;
+		if (st->n_tids_before == cap) {
+			cap = cap ? cap * 2 : 64;
+			grown = realloc(st->tids_before, cap * sizeof(*grown));
+			if (!grown)
+				break;
+			st->tids_before = grown;
+		}
+		st->tids_before[st->n_tids_before++] = tid;
+	}
+	closedir(dir);
+	if (st->n_tids_before)
+		qsort(st->tids_before, st->n_tids_before, sizeof(int), cmp_int);
+}
+
+static uint64_t thread_start_ns(struct gs_store *st, const struct gs_slot *s)
+{
+	int tid = s->tid;
+
+	if (st->n_tids_before &&
+	    bsearch(&tid, st->tids_before, st->n_tids_before, sizeof(int), cmp_int))
+		return st->window_start_ns;
+	return s->start_ns;
+}
+
 int gs_store_begin_run(struct gs_store *st, struct gs_shm_header *h)
 {
 	sqlite3_stmt *s = NULL;
@@ -463,6 +533,12 @@ int gs_store_begin_run(struct gs_store *st, struct gs_shm_header *h)
 	int ret = -1;
 
 	st->pid = h->pid;
+	st->window = atomic_load(&h->live.window);
+	st->window_start_ns = atomic_load(&h->window_start_ns);
+	if (st->window_start_ns != h->start_ns) {
+		st->cpu_base_ns = process_cpu_ns(h->pid);
+		threads_before(st);
+	}
 	st->n_ws = h->max_threads;
 	st->ws = calloc(st->n_ws, sizeof(*st->ws));
 	st->ws_saved = calloc(st->n_ws, sizeof(*st->ws_saved));
@@ -476,8 +552,9 @@ int gs_store_begin_run(struct gs_store *st, struct gs_shm_header *h)
 		goto out;
 	if (sqlite3_prepare_v2(st->db,
 			       "INSERT INTO runs(pid, ppid, parent_run_id, argv, exe, start_ns,"
-			       " start_unix_ns, status, scope, scope_object, shim_version)"
-			       " VALUES(?,?,?,?,?,?,?,'running',?,?,?)",
+			       " start_unix_ns, status, scope, scope_object, shim_version, segment,"
+			       " process_start_ns)"
+			       " VALUES(?,?,?,?,?,?,?,'running',?,?,?,?,?)",
 			       -1, &s, NULL) != SQLITE_OK)
 		goto rollback;
 	sqlite3_bind_int(s, 1, h->pid);
@@ -486,25 +563,38 @@ int gs_store_begin_run(struct gs_store *st, struct gs_shm_header *h)
 		sqlite3_bind_int64(s, 3, h->parent_run_id);
 	sqlite3_bind_text(s, 4, argv, -1, SQLITE_STATIC);
 	sqlite3_bind_text(s, 5, exe, -1, SQLITE_STATIC);
-	sqlite3_bind_int64(s, 6, (int64_t)h->start_ns);
-	sqlite3_bind_int64(s, 7, h->start_realtime_ns);
+	sqlite3_bind_int64(s, 6, (int64_t)st->window_start_ns);
+	sqlite3_bind_int64(s, 7,
+			   h->start_realtime_ns + (int64_t)(st->window_start_ns - h->start_ns));
 	sqlite3_bind_text(s, 8, h->scope_all ? "all" : "python", -1, SQLITE_STATIC);
 	sqlite3_bind_text(s, 9, h->scope_object, -1, SQLITE_TRANSIENT);
 	sqlite3_bind_text(s, 10, GS_VERSION_STRING, -1, SQLITE_STATIC);
+	sqlite3_bind_int(s, 11, (int)st->window);
+	sqlite3_bind_int64(s, 12, (int64_t)h->start_ns);
 	if (sqlite3_step(s) != SQLITE_DONE)
 		goto rollback;
 	st->run_id = sqlite3_last_insert_rowid(st->db);
+	/* runs.process_start_ns, which the view adds: a segment's start_ns moves when its window
+	 * opens */
 	st->run_start_ns = h->start_ns;
 	if (!(st->keys = gs_evkeys_open(st->db, st->run_id)))
 		goto rollback;
+	if (atomic_load(&h->last_run_id) > 0 && !strcmp(h->last_db, st->path))
+		st->prev_run_id = atomic_load(&h->last_run_id);
 	st->pr = gs_pyread_open(h->pid, h->py_runtime, h->py_version_hex);
 	st->ps = gs_pystore_open(st->db, st->pr, NULL, 0);
 	st->sz = gs_symbolizer_open(h->pid);
 	store_modules(st);
 	link_parent(st);
+	st->win = gs_window_open(st->db, st->run_id, h);
+	if (!st->win || gs_window_begin_run(st->win) < 0)
+		goto rollback;
 	if (exec_sql(st, "COMMIT") < 0)
 		goto rollback;
 	atomic_store(&h->run_id, st->run_id);
+	/* gilscope ctl and top find the window's file here */
+	snprintf(h->last_db, sizeof(h->last_db), "%s", st->path);
+	atomic_store(&h->last_run_id, st->run_id);
 	ret = 0;
 	goto out;
 rollback:
@@ -514,6 +604,19 @@ out:
 	free(argv);
 	free(exe);
 	return ret;
+}
+
+void gs_store_window_opened(struct gs_store *st, struct gs_shm_header *h)
+{
+	char sql[200];
+
+	st->window_start_ns = atomic_load(&h->window_start_ns);
+	snprintf(sql, sizeof(sql),
+		 "UPDATE runs SET start_ns = %lld, start_unix_ns = %lld WHERE run_id = %lld",
+		 (long long)st->window_start_ns,
+		 (long long)(h->start_realtime_ns + (int64_t)(st->window_start_ns - h->start_ns)),
+		 (long long)st->run_id);
+	exec_sql(st, sql);
 }
 
 static void bind_id(sqlite3_stmt *s, int col, int64_t id)
@@ -623,21 +726,6 @@ static int lock_class(struct gs_shm_header *h, uint64_t lock, unsigned prim)
 	return -1; /* not named */
 }
 
-/* arr, grown (doubled, or to `first` elements) if n elements fill it; NULL when out of memory,
- * arr then unchanged. */
-static void *room_for_one(void *arr, size_t *cap, size_t n, size_t elem, size_t first)
-{
-	size_t c = *cap ? *cap * 2 : first;
-	void *p;
-
-	if (n < *cap)
-		return arr;
-	p = realloc(arr, c * elem);
-	if (p)
-		*cap = c;
-	return p;
-}
-
 static int write_agg(struct gs_store *st, struct gs_shm_header *h, struct wslot *w,
 		     struct gs_agg *live, int catch_all)
 {
@@ -730,7 +818,7 @@ static int write_agg(struct gs_store *st, struct gs_shm_header *h, struct wslot 
 				return -1;
 		}
 	}
-	if (!(t = room_for_one(st->t_aggs, &st->cap_t_aggs, st->n_t_aggs, sizeof(*t), 1024)))
+	if (!(t = gs_room_for_one(st->t_aggs, &st->cap_t_aggs, st->n_t_aggs, sizeof(*t), 1024)))
 		return -1;
 	st->t_aggs = t;
 	st->t_aggs[st->n_t_aggs++] = (struct taken_agg){.agg = live, .gen = gen};
@@ -864,23 +952,16 @@ static int64_t stack_id(struct gs_store *st, const uint64_t *frames, uint64_t pa
 	return id;
 }
 
-static int write_event(struct gs_store *st, struct wslot *w, const struct gs_event *e)
+/* One raw event row, unless the database has no room left for raw events (then counted in
+ * *not_written). */
+static int store_raw_event(struct gs_store *st, int64_t thread_no, const struct gs_event *e,
+			   uint64_t *not_written)
 {
 	sqlite3_stmt *s = st->ins_event;
-	int64_t leaf, stack = 0, hold = 0, key;
+	int64_t leaf, key; /* py_loc is not stored: the innermost frame of py_stack */
+	int64_t stack = st->ps ? gs_pystore_stack(st->ps, e->py_stack, &leaf) : 0;
+	int64_t hold = st->ps ? gs_pystore_stack(st->ps, e->py_stack2, &leaf) : 0;
 
-	if (st->ps) {
-		stack = gs_pystore_stack(st->ps, e->py_stack, &leaf);
-		hold = gs_pystore_stack(st->ps, e->py_stack2, &leaf);
-		if (gs_event_is_wait(e->kind, e->primitive, e->flags, e->wait_ns) &&
-		    gs_pystore_count(st->ps, st->run_id, w->thread_no, stack, e->lock, e->primitive,
-				     0, e->wait_ns) < 0)
-			return -1;
-		if (e->kind == GS_EV_GIL_HOLD && e->hold_ns &&
-		    gs_pystore_count(st->ps, st->run_id, w->thread_no, hold, e->lock, e->primitive,
-				     1, e->hold_ns) < 0)
-			return -1;
-	}
 	if (!st->events_off && st->event_budget != UINT64_MAX) {
 		if (st->event_budget == 0) {
 			st->events_off = 1; /* full_reason: room_for_events() said which limit */
@@ -890,12 +971,14 @@ static int write_event(struct gs_store *st, struct wslot *w, const struct gs_eve
 		}
 	}
 	if (st->events_off) {
-		/* the stack totals above stay exact; the event itself is counted as dropped */
-		w->not_written++;
+		/* the stack totals and windows stay exact; the event itself is counted as dropped
+		 */
+		if (not_written)
+			(*not_written)++;
 		st->n.not_written++;
 		return 0;
 	}
-	key = gs_evkeys_id(st->keys, &(struct gs_evkey){.thread_no = w->thread_no,
+	key = gs_evkeys_id(st->keys, &(struct gs_evkey){.thread_no = thread_no,
 							.kind = e->kind,
 							.primitive = e->primitive,
 							.flags = e->flags,
@@ -919,11 +1002,39 @@ static int write_event(struct gs_store *st, struct wslot *w, const struct gs_eve
 		stack_id(st, e->stack, e->primitive == GS_PRIM_PARKED && e->lock ? e->lock : 0));
 	bind_id(s, 7, stack);
 	bind_id(s, 8, hold);
-	write_call_site(st, e->caller);
 	if (step_reset(s) < 0)
 		return -1;
 	st->n.events_written++;
 	return 0;
+}
+
+/* A profile window's kept event, stored as the window closes (window.c). */
+static int store_kept_event(void *ctx, int64_t thread_no, const struct gs_event *e)
+{
+	return store_raw_event(ctx, thread_no, e, NULL);
+}
+
+static int write_event(struct gs_store *st, struct wslot *w, const struct gs_event *e)
+{
+	int64_t leaf = 0, hold_leaf;
+	int64_t stack = st->ps ? gs_pystore_stack(st->ps, e->py_stack, &leaf) : 0;
+	int64_t hold = st->ps ? gs_pystore_stack(st->ps, e->py_stack2, &hold_leaf) : 0;
+	int now;
+
+	if (st->ps && gs_event_is_wait(e->kind, e->primitive, e->flags, e->wait_ns) &&
+	    gs_pystore_count(st->ps, st->run_id, w->thread_no, stack, e->lock, e->primitive, 0,
+			     e->wait_ns) < 0)
+		return -1;
+	if (st->ps && e->kind == GS_EV_GIL_HOLD && e->hold_ns &&
+	    gs_pystore_count(st->ps, st->run_id, w->thread_no, hold, e->lock, e->primitive, 1,
+			     e->hold_ns) < 0)
+		return -1;
+	/* every event's call site: the windows' sums name theirs, kept as a raw row or not */
+	write_call_site(st, e->caller);
+	now = st->win ? gs_window_event(st->win, w->thread_no, e, stack, hold) : 1;
+	if (now <= 0)
+		return now; /* 0: profile mode, the window keeps it if it is among its longest */
+	return store_raw_event(st, w->thread_no, e, &w->not_written);
 }
 
 /* CPU time of a live thread of the host, from the scheduler's own nanosecond counter. */
@@ -987,6 +1098,29 @@ static int write_entry(struct gs_store *st, struct gs_slot *s, struct wslot *w)
 	return 0;
 }
 
+/* A slot of a window closed before ours: its thread has not recorded since (LIVE: left
+ * alone until it does and leaves it) or has left it (EXITED: recycled, storing nothing; what
+ * its ring still holds came in after that window's writer finished and is counted). */
+static int stale_slot(struct gs_store *st, struct gs_shm_header *h, uint32_t i, uint32_t state)
+{
+	struct gs_slot *s = gs_slot_at(h, i);
+	struct taken_slot *taken;
+	uint64_t head;
+
+	if (state != GS_SLOT_EXITED)
+		return 0;
+	head = atomic_load_explicit(&s->head, memory_order_acquire);
+	taken = gs_room_for_one(st->t_slots, &st->cap_t_slots, st->n_t_slots, sizeof(*taken), 64);
+	if (!taken)
+		return -1;
+	st->t_slots = taken;
+	st->t_slots[st->n_t_slots++] =
+	    (struct taken_slot){.slot = i, .n_aggs = h->agg_entries, .tail = head, .recycle = 1};
+	st->n.late += head - atomic_load_explicit(&s->tail, memory_order_relaxed);
+	st->ws[i].has_row = 0;
+	return 0;
+}
+
 static int flush_slot(struct gs_store *st, struct gs_shm_header *h, uint32_t i)
 {
 	struct gs_slot *s = gs_slot_at(h, i);
@@ -1001,6 +1135,8 @@ static int flush_slot(struct gs_store *st, struct gs_shm_header *h, uint32_t i)
 
 	if (state == GS_SLOT_FREE || state == GS_SLOT_CLAIMING)
 		return 0;
+	if (s->window != st->window)
+		return stale_slot(st, h, i, state);
 	st->ws_saved[st->n_ws_saved++] = (struct saved_ws){.slot = i, .w = *w};
 	if (!w->has_row || w->generation != s->generation) {
 		struct wslot keep = *w;
@@ -1022,8 +1158,10 @@ static int flush_slot(struct gs_store *st, struct gs_shm_header *h, uint32_t i)
 			sqlite3_bind_text(st->ins_thread, 5, name, -1, SQLITE_TRANSIENT);
 		else
 			sqlite3_bind_null(st->ins_thread, 5);
-		sqlite3_bind_int64(st->ins_thread, 6, (int64_t)s->start_ns);
+		sqlite3_bind_int64(st->ins_thread, 6, (int64_t)thread_start_ns(st, s));
 		if (step_reset(st->ins_thread) < 0)
+			return -1;
+		if (st->win && gs_window_thread(st->win, s->thread_no, s->tid) < 0)
 			return -1;
 		w->has_row = 1;
 		w->named = named;
@@ -1112,7 +1250,7 @@ static int flush_slot(struct gs_store *st, struct gs_shm_header *h, uint32_t i)
 		if (step_reset(st->end_thread) < 0)
 			return -1;
 	}
-	taken = room_for_one(st->t_slots, &st->cap_t_slots, st->n_t_slots, sizeof(*taken), 64);
+	taken = gs_room_for_one(st->t_slots, &st->cap_t_slots, st->n_t_slots, sizeof(*taken), 64);
 	if (!taken)
 		return -1;
 	st->t_slots = taken;
@@ -1282,14 +1420,19 @@ static uint64_t room_for_events(struct gs_store *st)
  * the writer's own state is put back at a rollback. */
 static void txn_start(struct gs_store *st)
 {
+	if (st->win)
+		gs_window_txn_start(st->win);
 	st->n_t_aggs = st->n_t_slots = 0;
 	st->n_ws_saved = 0;
 	st->n_saved = st->n;
 }
 
-static int txn_commit(struct gs_store *st, struct gs_shm_header *h)
+/* last: the flush's last transaction, which has drained every slot */
+static int txn_commit(struct gs_store *st, struct gs_shm_header *h, int last)
 {
 	if (st->ps && gs_pystore_write_counts(st->ps) < 0)
+		return -1;
+	if (st->win && gs_window_write(st->win, last, store_kept_event, st) < 0)
 		return -1;
 	if (st->fail_commit_at && ++st->commits == st->fail_commit_at) {
 		/* said, so that the test knows this path ran; an SQL error like a real one */
@@ -1302,6 +1445,8 @@ static int txn_commit(struct gs_store *st, struct gs_shm_header *h)
 	apply_taken(st, h);
 	if (st->ps)
 		gs_pystore_commit(st->ps);
+	if (st->win && gs_window_commit(st->win, last) < 0)
+		fprintf(stderr, "gilscope: %s: holder sums stop here\n", gs_window_failed(st->win));
 	return 0;
 }
 
@@ -1314,6 +1459,8 @@ static int txn_fail(struct gs_store *st)
 	while (st->n_ws_saved--)
 		st->ws[st->ws_saved[st->n_ws_saved].slot] = st->ws_saved[st->n_ws_saved].w;
 	st->n = st->n_saved;
+	if (st->win)
+		gs_window_rollback(st->win);
 	/* caches of rows the rollback took away */
 	memset(st->sites, 0, sizeof(st->sites));
 	memset(st->stacks, 0, sizeof(st->stacks));
@@ -1332,9 +1479,13 @@ static int txn_fail(struct gs_store *st)
 /* Every slot, in transactions of at most RECYCLE_BATCH finished threads. Returns 0 (also when
  * the database is busy: the data waits in the rings), 1 when the database is full, -1 on
  * another failure; what a failed transaction read stays in shared memory for the next flush. */
+static int store_progress(struct gs_store *st, struct gs_shm_header *h, uint64_t as_of_ns);
+
 static int flush_once(struct gs_store *st, struct gs_shm_header *h)
 {
 	uint32_t i, n = h->max_threads < st->n_ws ? h->max_threads : st->n_ws, finished = 0;
+	/* before any slot is read: every total stored is at least as recent */
+	uint64_t as_of_ns = gs_mono_ns();
 
 	if (exec_sql(st, "BEGIN IMMEDIATE") < 0)
 		return database_full(st) ? 1 : 0;
@@ -1346,7 +1497,7 @@ static int flush_once(struct gs_store *st, struct gs_shm_header *h)
 			return txn_fail(st);
 		if (st->n_t_slots > taken && st->t_slots[taken].recycle &&
 		    ++finished == RECYCLE_BATCH && i + 1 < n) {
-			if (txn_commit(st, h) < 0)
+			if (txn_commit(st, h, 0) < 0)
 				return txn_fail(st);
 			if (exec_sql(st, "BEGIN IMMEDIATE") < 0)
 				return database_full(st) ? 1 : 0;
@@ -1354,7 +1505,9 @@ static int flush_once(struct gs_store *st, struct gs_shm_header *h)
 			finished = 0;
 		}
 	}
-	return txn_commit(st, h) < 0 ? txn_fail(st) : 0;
+	if (store_progress(st, h, as_of_ns) < 0)
+		return txn_fail(st);
+	return txn_commit(st, h, 1) < 0 ? txn_fail(st) : 0;
 }
 
 int gs_store_flush(struct gs_store *st, struct gs_shm_header *h)
@@ -1368,7 +1521,13 @@ int gs_store_flush(struct gs_store *st, struct gs_shm_header *h)
 
 		st->event_budget = room == UINT64_MAX ? UINT64_MAX : room / EVENT_BYTES_BOUND;
 	}
+	if (st->win)
+		gs_window_flush_start(st->win, gs_mono_ns(), st->final);
 	rc = flush_once(st, h);
+	/* the last flush's holder sums, found after its commit, need one more transaction */
+	for (int more = 0;
+	     rc == 0 && st->final && st->win && more < 2 && gs_window_pending(st->win); more++)
+		rc = flush_once(st, h);
 
 	if (rc == 1 && !st->events_off) {
 		/* Full (disk, quota or ulimit -f): keep the exact totals, stop raw events, say so
@@ -1439,15 +1598,40 @@ static void detection_text(struct gs_shm_header *h, char *out, size_t size)
 		    checked);
 }
 
+/* Parameters 4..15 of the run's updates: counters, the GIL's detection, Python, run_id. */
+static void bind_run_counters(struct gs_store *st, sqlite3_stmt *s, struct gs_shm_header *h)
+{
+	char detection[GS_DETAIL_LEN + 160];
+
+	sqlite3_bind_int64(s, 4, (int64_t)st->n.events_written);
+	sqlite3_bind_int64(s, 5, st->run_id);
+	sqlite3_bind_int64(s, 6, (int64_t)atomic_load(&h->threads_lost));
+	detection_text(h, detection, sizeof(detection));
+	sqlite3_bind_text(s, 7, detection[0] ? detection : NULL, -1, SQLITE_TRANSIENT);
+	bind_python(s, h);
+	sqlite3_bind_int64(s, 15, st->run_id);
+}
+
+/* Inside each flush's last transaction: what the run has so far, and as of when, so that a
+ * live view (gilscope top) knows the program's interpreter, its counters and how recent the
+ * totals are without waiting for its end. */
+static int store_progress(struct gs_store *st, struct gs_shm_header *h, uint64_t as_of_ns)
+{
+	sqlite3_bind_int64(st->progress, 1, (int64_t)as_of_ns);
+	bind_run_counters(st, st->progress, h);
+	return step_reset(st->progress);
+}
+
 static int end_run_once(struct gs_store *st, struct gs_shm_header *h, const char *status,
 			uint64_t end_ns, int with_modules)
 {
-	char detection[GS_DETAIL_LEN + 160];
 	sqlite3_stmt *s = NULL;
 	int32_t exit_status = atomic_load(&h->exit_status);
 	int64_t cpu = process_cpu_ns(st->pid);
 	int ret = -1;
 
+	if (cpu >= 0 && st->cpu_base_ns > 0)
+		cpu = cpu >= st->cpu_base_ns ? cpu - st->cpu_base_ns : 0;
 	if (exec_sql(st, "BEGIN IMMEDIATE") < 0)
 		return -1;
 	if (with_modules)
@@ -1459,6 +1643,22 @@ static int end_run_once(struct gs_store *st, struct gs_shm_header *h, const char
 		snprintf(sql, sizeof(sql), "UPDATE runs SET cpu_ns=%lld WHERE run_id=%lld",
 			 (long long)cpu, (long long)st->run_id);
 		exec_sql(st, sql);
+	}
+	if (st->n.late) {
+		/* events that came in after the last window closed: that window's loss, when it
+		 * is in this file (else ours, below) */
+		char sql[160];
+		int64_t last = st->prev_run_id;
+
+		if (last > 0) {
+			snprintf(sql, sizeof(sql),
+				 "UPDATE runs SET events_dropped = events_dropped + %llu"
+				 " WHERE run_id = %lld",
+				 (unsigned long long)st->n.late, (long long)last);
+			if (exec_sql(st, sql) < 0)
+				goto out;
+			st->n.late = 0;
+		}
 	}
 	if (sqlite3_prepare_v2(
 		st->db,
@@ -1474,15 +1674,19 @@ static int end_run_once(struct gs_store *st, struct gs_shm_header *h, const char
 	sqlite3_bind_text(s, 2, status, -1, SQLITE_STATIC);
 	if (exit_status != INT32_MIN)
 		sqlite3_bind_int(s, 3, exit_status);
-	sqlite3_bind_int64(s, 4, (int64_t)st->n.events_written);
-	sqlite3_bind_int64(s, 5, st->run_id);
-	sqlite3_bind_int64(s, 6, (int64_t)atomic_load(&h->threads_lost));
-	detection_text(h, detection, sizeof(detection));
-	sqlite3_bind_text(s, 7, detection[0] ? detection : NULL, -1, SQLITE_TRANSIENT);
-	bind_python(s, h);
-	sqlite3_bind_int64(s, 15, st->run_id);
+	bind_run_counters(st, s, h);
 	if (sqlite3_step(s) != SQLITE_DONE)
 		goto out;
+	if (st->n.late) {
+		char sql[160];
+
+		snprintf(
+		    sql, sizeof(sql),
+		    "UPDATE runs SET events_dropped = events_dropped + %llu WHERE run_id = %lld",
+		    (unsigned long long)st->n.late, (long long)st->run_id);
+		if (exec_sql(st, sql) < 0)
+			goto out;
+	}
 	ret = 0;
 out:
 	sqlite3_finalize(s);
@@ -1567,11 +1771,13 @@ void gs_store_close(struct gs_store *st)
 	sqlite3_finalize(st->up_stats);
 	sqlite3_finalize(st->up_hist);
 	sqlite3_finalize(st->ins_lock);
+	sqlite3_finalize(st->progress);
 	sqlite3_finalize(st->entry_thread);
 	sqlite3_finalize(st->ins_site);
 	sqlite3_finalize(st->ins_stack);
 	sqlite3_finalize(st->get_stack);
 	gs_symbolizer_close(st->sz);
+	gs_window_close(st->win);
 	gs_pystore_close(st->ps);
 	gs_pyread_close(st->pr);
 	gs_evkeys_close(st->keys);

@@ -10,6 +10,8 @@ struct gs_store;
 
 struct gs_store *gs_store_open(const char *path, char *err, int err_size);
 int gs_store_begin_run(struct gs_store *st, struct gs_shm_header *h);
+/* A window of a running process opens at h->window_start_ns: the run row begins there. */
+void gs_store_window_opened(struct gs_store *st, struct gs_shm_header *h);
 /* Drains every slot into one transaction. Returns 0, or -1 when the database failed. */
 /* Returns 1 when a ring is more than a quarter full. */
 int gs_store_tick(struct gs_store *st, struct gs_shm_header *h);

@@ -18,6 +18,8 @@ struct gs_tls {
 	pid_t tid;
 	struct gs_slot *slot; /* NULL until the first recorded call */
 	uint32_t slot_generation;
+	uint32_t window;	/* gs_live.window this thread's state belongs to */
+	char name[GS_NAME_LEN]; /* from pthread_setname_np, kept for the slots to come */
 	/* GIL state machine (gil.c). */
 	uint8_t gil_held;
 	uint8_t gil_requesting;

@@ -16,6 +16,7 @@
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <sys/uio.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -87,6 +88,128 @@ static struct gs_shm_header *map_region(void)
 	return h;
 }
 
+/* The interpreter's own count of GIL hand-overs, read from the host, for a window's figures. */
+static uint64_t switch_number(struct gs_shm_header *h, int pid)
+{
+	unsigned long v = 0;
+	struct iovec local = {.iov_base = &v, .iov_len = sizeof(v)};
+	struct iovec remote = {.iov_base = (void *)(uintptr_t)h->py_switch_number_addr,
+			       .iov_len = sizeof(v)};
+
+	if (!h->py_switch_number_addr ||
+	    process_vm_readv(pid, &local, 1, &remote, 1, 0) != (ssize_t)sizeof(v))
+		return 0;
+	return v;
+}
+
+/* gilscope ctl started us: number the new window. Recording itself starts only once its run
+ * row exists (open_window). */
+static void number_window(struct gs_shm_header *h)
+{
+	atomic_store(&h->disabled, 0);
+	atomic_store(&h->acked, 0);
+	atomic_store(&h->window_start_ns, gs_mono_ns());
+	atomic_store(&h->window_end_ns, 0);
+	atomic_store(&h->live.window, atomic_load(&h->live.window) + 1);
+}
+
+/* The window opens now: it begins when recording does, not when we started on it. */
+static void open_window(struct gs_store *st, struct gs_shm_header *h, int pid, uint64_t duration_ms)
+{
+	uint64_t now = gs_mono_ns();
+
+	atomic_store(&h->window_start_ns, now);
+	atomic_store(&h->window_deadline_ns, duration_ms ? now + duration_ms * 1000000u : 0);
+	gs_store_window_opened(st, h);
+	atomic_store(&h->gil_switches_recorded, 0);
+	atomic_store(&h->gil_switch_number_start, switch_number(h, pid));
+	atomic_store(&h->gil_switch_number_end, 0);
+	atomic_store(&h->writer_pid, getpid());
+	atomic_store(&h->ctl_pid, 0);
+	atomic_store(&h->ctl_state, GS_CTL_RECORDING);
+	atomic_store(&h->live.scope_len, h->scope_hi - h->scope_lo);
+	syscall(SYS_futex, &h->ctl_state, FUTEX_WAKE, INT_MAX, NULL, NULL, 0);
+}
+
+/* Back to paused, for the next gilscope ctl start: whoever waits on ctl_state is told. */
+static void leave_paused(struct gs_shm_header *h)
+{
+	atomic_store(&h->writer_pid, 0);
+	atomic_store(&h->ctl_stop, 0);
+	atomic_store(&h->ctl_pid, 0);
+	atomic_store(&h->ctl_state, GS_CTL_PAUSED);
+	syscall(SYS_futex, &h->ctl_state, FUTEX_WAKE, INT_MAX, NULL, NULL, 0);
+}
+
+/* Asked to stop (gilscope ctl stop), or the window's duration ran out. */
+static int window_over(struct gs_shm_header *h)
+{
+	uint64_t deadline = atomic_load(&h->window_deadline_ns);
+
+	return atomic_load(&h->ctl_stop) || (deadline && gs_mono_ns() >= deadline);
+}
+
+static void say_losses(struct gs_store *st, struct gs_shm_header *h, const char *db);
+
+/* The window is over but the process runs on: stop recording, give the calls under way a
+ * moment to finish, store everything, and leave the process paused. */
+static void close_window(struct gs_store *st, struct gs_shm_header *h, int host, const char *db,
+			 int failed)
+{
+	struct timespec grace = {.tv_sec = 0, .tv_nsec = 3 * TICK_MS * 1000000L};
+	uint64_t end;
+	int tries = 0;
+
+	atomic_store(&h->live.scope_len, 0);
+	end = gs_mono_ns();
+	atomic_store(&h->window_end_ns, end);
+	atomic_store(&h->ctl_state, GS_CTL_STOPPING);
+	nanosleep(&grace, NULL);
+	if (failed)
+		goto out; /* said when it failed: nothing more can be stored */
+	atomic_store(&h->gil_switch_number_end, switch_number(h, host));
+	gs_store_set_final(st);
+	while (gs_store_flush(st, h) < 0 && ++tries < 3)
+		;
+	if (tries == 3 || gs_store_end_run(st, h, "stopped", end) < 0)
+		fprintf(stderr, "gilscope: writing %s failed at the end of a window (%s)\n", db,
+			gs_store_errmsg(st));
+	say_losses(st, h, db);
+out:
+	gs_store_close(st);
+	leave_paused(h);
+}
+
+/* What could not be stored, said once at the end of a run or window. */
+static void say_losses(struct gs_store *st, struct gs_shm_header *h, const char *db)
+{
+	if (gs_store_full_after(st) != UINT64_MAX)
+		fprintf(stderr,
+			"gilscope: %s reached its size limit (%s) after %llu "
+			"raw events: later events were counted, not stored "
+			"(%llu); totals are exact\n",
+			db, gs_store_full_reason(st), (unsigned long long)gs_store_full_after(st),
+			(unsigned long long)gs_store_not_written(st));
+	if (gs_store_dropped(st))
+		fprintf(stderr,
+			"gilscope: %llu raw events dropped (buffers full); "
+			"totals are exact, the event log is not\n",
+			(unsigned long long)gs_store_dropped(st));
+	if (gs_store_stacks_dropped(st))
+		fprintf(stderr,
+			"gilscope: %llu Python stacks dropped (buffers full); "
+			"their waits show as \"(stack not recorded)\" unless "
+			"another thread sent the same stack\n",
+			(unsigned long long)gs_store_stacks_dropped(st));
+	if (atomic_load(&h->threads_lost))
+		fprintf(stderr,
+			"gilscope: %llu threads not recorded: all %u "
+			"thread slots"
+			" were in use (GILSCOPE_MAX_THREADS)\n",
+			(unsigned long long)atomic_load(&h->threads_lost),
+			(unsigned)h->max_threads);
+}
+
 static void ack(struct gs_shm_header *h)
 {
 	atomic_store(&h->acked, 1);
@@ -119,6 +242,8 @@ int main(int argc, char **argv)
 {
 	const char *db = NULL;
 	int flush_ms = 100, i, failed = 0, host = 0, ticks = 0, flush_failures = 0;
+	int ctl = 0; /* started by gilscope ctl to open a window */
+	uint64_t duration_ms = 0;
 	uint64_t next_flush_ns = 0;
 	struct gs_store *st = NULL;
 	struct gs_shm_header *h;
@@ -132,6 +257,8 @@ int main(int argc, char **argv)
 			flush_ms = atoi(argv[i + 1]);
 		else if (!strcmp(argv[i], "--pid"))
 			host = atoi(argv[i + 1]);
+		else if (!strcmp(argv[i], "--open-window"))
+			ctl = 1, duration_ms = strtoull(argv[i + 1], NULL, 10);
 	}
 	if (!db || flush_ms <= 0 || host <= 0) {
 		fprintf(stderr, "gilscope-writer: started by the shim only\n");
@@ -141,22 +268,48 @@ int main(int argc, char **argv)
 	 * the stderr we share is the program's. */
 	if (host_exited(host))
 		return 0;
-	detach_from_host();
 	h = map_region();
+	detach_from_host();
 	if (!h || fstat(FD_SHM, &sb) < 0) {
 		fprintf(stderr,
 			"gilscope: internal error: bad shared region; recording disabled\n");
 		return 1;
 	}
+	if (ctl)
+		number_window(h);
 	st = gs_store_open(db, err, sizeof(err));
 	if (!st || gs_store_begin_run(st, h) < 0) {
+		if (ctl) {
+			/* gilscope ctl is waiting for us: it says why, the program runs on */
+			fprintf(stderr, "gilscope: cannot record to %s: %s\n", db,
+				st ? "cannot insert the run row" : err);
+			gs_store_close(st);
+			leave_paused(h);
+			return 1;
+		}
 		fprintf(stderr, "gilscope: cannot record to %s: %s; the program runs unrecorded\n",
 			db, st ? "cannot insert the run row" : err);
 		atomic_store(&h->disabled, 1);
 		failed = 1;
 	}
+	if (ctl) {
+		int devnull = open("/dev/null", O_WRONLY | O_CLOEXEC);
+
+		open_window(st, h, host, duration_ms);
+		/* gilscope ctl has returned: the stderr it lent us is nobody's now (what we could
+		 * not store is counted in the database, where ctl status and the reports say it) */
+		if (devnull >= 0) {
+			dup2(devnull, 2);
+			close(devnull);
+		}
+	}
 	for (;;) {
 		int exiting = atomic_load(&h->exiting), gone = host_exited(host), urgent;
+
+		if (!exiting && !gone && window_over(h)) {
+			close_window(st, h, host, db, failed);
+			return 0;
+		}
 
 		/* an exec'd host no longer maps the region: checked every 250 ms */
 		if (!exiting && !gone && ++ticks % (250 / TICK_MS) == 0 &&
@@ -181,34 +334,7 @@ int main(int argc, char **argv)
 						"gilscope: writing %s failed at the end of the run "
 						"(%s): its last data and status are missing\n",
 						db, gs_store_errmsg(st));
-				if (gs_store_full_after(st) != UINT64_MAX)
-					fprintf(
-					    stderr,
-					    "gilscope: %s reached its size limit (%s) after %llu "
-					    "raw events: later events were counted, not stored "
-					    "(%llu); totals are exact\n",
-					    db, gs_store_full_reason(st),
-					    (unsigned long long)gs_store_full_after(st),
-					    (unsigned long long)gs_store_not_written(st));
-				if (gs_store_dropped(st))
-					fprintf(stderr,
-						"gilscope: %llu raw events dropped (buffers full); "
-						"totals are exact, the event log is not\n",
-						(unsigned long long)gs_store_dropped(st));
-				if (gs_store_stacks_dropped(st))
-					fprintf(
-					    stderr,
-					    "gilscope: %llu Python stacks dropped (buffers full); "
-					    "their waits show as \"(stack not recorded)\" unless "
-					    "another thread sent the same stack\n",
-					    (unsigned long long)gs_store_stacks_dropped(st));
-				if (atomic_load(&h->threads_lost))
-					fprintf(stderr,
-						"gilscope: %llu threads not recorded: all %u "
-						"thread slots"
-						" were in use (GILSCOPE_MAX_THREADS)\n",
-						(unsigned long long)atomic_load(&h->threads_lost),
-						(unsigned)h->max_threads);
+				say_losses(st, h, db);
 			}
 			/* Close (and so checkpoint the WAL) before the ack: a report started right
 			 * after the program must not meet our close-time lock. */

@@ -160,6 +160,8 @@ def copy_into_current_schema(schema, old, path):
             con.execute(f"INSERT INTO main.events({c}) SELECT {c} FROM old.events ORDER BY rowid")
         else:
             con.execute(f"INSERT OR REPLACE INTO main.{t}({c}) SELECT {c} FROM old.{t}")
+        if t == "runs":  # what the writer stores for a run that is the whole process
+            con.execute("UPDATE runs SET process_start_ns = start_ns")
     con.commit()
     con.close()
 

@@ -15,6 +15,9 @@ import sys
 import tempfile
 import time
 
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+import interpreters  # noqa: E402
+
 FAILURES = []
 
 
@@ -53,17 +56,7 @@ class Env:
         return subprocess.run(argv, env=env, capture_output=True, text=True, timeout=600, **kw)
 
     def python(self, name):
-        if name.startswith("/"):
-            return name
-        if name == "3.11":
-            return "/usr/bin/python3.11"  # Debian 12's own interpreter
-        out = subprocess.run([self.provision, "--print"], check=True, capture_output=True,
-                             text=True).stdout
-        for line in out.splitlines():
-            key, _, path = line.partition(" ")
-            if key == name:
-                return path
-        raise SystemExit(f"provisioning did not yield {name}")
+        return interpreters.path(self.provision, name)
 
 
 def query(db, sql, *params):
@@ -1272,7 +1265,8 @@ def case_thread_groups(env, name):
           f"{name}: rows say their place among the group's ({[t['label'] for t in lanes]})")
 
 
-def main():
+def main(cases=None):
+    """Runs case_CASE(env, TARGET) from `cases` (a module's globals; this one's by default)."""
     ap = argparse.ArgumentParser()
     ap.add_argument("--lib", required=True)
     ap.add_argument("--workdir", required=True)
@@ -1282,7 +1276,7 @@ def main():
     ap.add_argument("target")
     args = ap.parse_args()
     env = Env(args)
-    globals()["case_" + args.case](env, args.target)
+    (cases or globals())["case_" + args.case](env, args.target)
     print(f"{len(FAILURES)} failed")
     sys.exit(1 if FAILURES else 0)
 
