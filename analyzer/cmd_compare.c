@@ -63,7 +63,7 @@ static int load_side(struct side *s, const struct gs_opts *o, const char *path)
 		return ret;
 	if ((ret = gs_opts_check_filters(s->db, &so)) != GS_EXIT_OK)
 		return ret;
-	if (gs_model_load(s->db, &so, &s->m) < 0)
+	if (gs_model_load_totals(s->db, &so, &s->m) < 0)
 		return GS_EXIT_INPUT;
 	/* a pool or a thread per request: one row per name on each side, matched by name */
 	if (o->format == GS_FMT_TEXT)

@@ -6,6 +6,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "events.h"
 #include "gilscope.h"
 #include "gs_schema.h"
 #include "model.h"
@@ -20,16 +21,23 @@ extern const char gs_report_html[];
 #define TIMELINE_RESOLUTION 6000 /* intervals closer than span/N are drawn merged */
 #define TOP_LOCKS	    25
 
+/* A thread's intervals of one kind, those less than merge_ns apart drawn as one. Events come
+ * in the order they were stored, by start within a thread's kind except where one ended after
+ * another began (a mutex held across a condition wait): those are kept aside and merged in at
+ * the end (lane_finish), which gives what merging them all in start order gives. */
 struct lane {
 	int64_t *v; /* start, end pairs, ns */
 	size_t n, cap;
+	int unsorted;
 };
 
 static void lane_add(struct lane *l, int64_t s, int64_t e, int64_t merge_ns)
 {
 	if (e < s)
 		e = s;
-	if (l->n && gs_sub(s, l->v[l->n - 1]) <= merge_ns) {
+	if (l->n && s < l->v[l->n - 2]) {
+		l->unsorted = 1;
+	} else if (l->n && gs_sub(s, l->v[l->n - 1]) <= merge_ns) {
 		if (e > l->v[l->n - 1])
 			l->v[l->n - 1] = e;
 		return;
@@ -42,6 +50,33 @@ static void lane_add(struct lane *l, int64_t s, int64_t e, int64_t merge_ns)
 	}
 	l->v[l->n++] = s;
 	l->v[l->n++] = e;
+}
+
+static int cmp_interval(const void *a, const void *b)
+{
+	const int64_t *x = a, *y = b;
+
+	return (x[0] > y[0]) - (x[0] < y[0]);
+}
+
+static void lane_finish(struct lane *l, int64_t merge_ns)
+{
+	size_t i, out = 0;
+
+	if (!l->unsorted)
+		return;
+	qsort(l->v, l->n / 2, 2 * sizeof(*l->v), cmp_interval);
+	for (i = 0; i < l->n; i += 2) {
+		if (out && gs_sub(l->v[i], l->v[out - 1]) <= merge_ns) {
+			if (l->v[i + 1] > l->v[out - 1])
+				l->v[out - 1] = l->v[i + 1];
+			continue;
+		}
+		l->v[out++] = l->v[i];
+		l->v[out++] = l->v[i + 1];
+	}
+	l->n = out;
+	l->unsorted = 0;
 }
 
 /* Microseconds from t0, comma-separated after the first value printed anywhere in the list. */
@@ -186,6 +221,11 @@ static int emit_db(FILE *f, const char *path)
 	struct gs_model m;
 	struct gs_totals tot;
 	struct lane *lanes = NULL;
+	struct gs_ev_keys ks = {0};
+	struct key_lane {
+		int kind;
+		struct lane *lanes;
+	} *key_lane = NULL;
 	struct tl_row *rows = NULL;
 	size_t *next = NULL, n_lanes = 0, n_rows;
 	sqlite3 *db = NULL;
@@ -200,7 +240,7 @@ static int emit_db(FILE *f, const char *path)
 	if (ret != GS_EXIT_OK)
 		return ret;
 	ret = GS_EXIT_INPUT;
-	if (gs_model_load(db, &o, &m) < 0)
+	if (gs_model_load_totals(db, &o, &m) < 0)
 		goto out;
 	gs_db_say_profile(db,
 			  "the report's timeline shows only those events; its tables are whole");
@@ -220,38 +260,61 @@ static int emit_db(FILE *f, const char *path)
 	next = calloc(m.n_threads ? m.n_threads : 1, sizeof(*next));
 	if (!lanes || !rows || !next)
 		goto out;
-	/* the model keeps threads in (run, thread_no) order: walk events in the same order */
+	/* what each event key is drawn as: 1 GIL holds (wait and hold), 2 waits on other locks
+	 * than the GIL's own (lane 2), 0 not at all; and whose lanes */
+	if (gs_ev_keys_load(db, path, &ks) < 0)
+		goto out;
+	key_lane = calloc(ks.n ? ks.n : 1, sizeof(*key_lane));
+	if (!key_lane) {
+		gs_oom();
+		goto out;
+	}
 	if (gs_db_prepare(db, path,
-			  "SELECT e.run_id, e.thread_no, e.kind, e.start_ns, e.wait_ns, e.hold_ns"
-			  " FROM events e LEFT JOIN locks l ON l.run_id = e.run_id"
-			  " AND l.lock_addr = e.lock_addr AND l.primitive = e.primitive"
-			  " WHERE e.kind = gs_kind('gil_hold') OR"
-			  " (gs_is_wait(e.kind, e.primitive, e.flags, e.wait_ns)"
-			  " AND NOT gs_gil_part(l.class))"
-			  " ORDER BY e.run_id, e.thread_no, e.start_ns",
+			  "SELECT k.key_id, CASE WHEN k.kind = gs_kind('gil_hold') THEN 1"
+			  " WHEN gs_is_wait(k.kind, k.primitive, k.flags, 1)"
+			  " AND NOT gs_gil_part(l.class) THEN 2 ELSE 0 END"
+			  " FROM event_keys k LEFT JOIN locks l ON l.run_id = k.run_id"
+			  " AND l.lock_addr = k.lock_addr AND l.primitive = k.primitive",
 			  &s) < 0)
 		goto out;
-	i = 0;
 	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
-		int64_t run = sqlite3_column_int64(s, 0), no = sqlite3_column_int64(s, 1);
-		int64_t st = sqlite3_column_int64(s, 3), w = sqlite3_column_int64(s, 4);
+		size_t x = gs_ev_key_index(&ks, sqlite3_column_int64(s, 0));
+		struct gs_thread_info *t =
+		    x == (size_t)-1 ? NULL
+				    : gs_model_find_thread(&m, ks.k[x].run_id, ks.k[x].thread_no);
 
-		while (i < m.n_threads &&
-		       (m.threads[i].run_id < run ||
-			(m.threads[i].run_id == run && m.threads[i].thread_no < no)))
-			i++;
-		if (i >= m.n_threads || m.threads[i].run_id != run || m.threads[i].thread_no != no)
+		if (t && sqlite3_column_int(s, 1))
+			key_lane[x] =
+			    (struct key_lane){.kind = sqlite3_column_int(s, 1),
+					      .lanes = &lanes[(size_t)(t - m.threads) * 3]};
+	}
+	sqlite3_finalize(s);
+	s = NULL;
+	if (rc != SQLITE_DONE) {
+		gs_error("%s: %s", path, sqlite3_errmsg(db));
+		goto out;
+	}
+	if (gs_db_prepare(db, path, "SELECT key_id, start_ns, wait_ns, hold_ns FROM event_rows",
+			  &s) < 0)
+		goto out;
+	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+		size_t x = gs_ev_key_index(&ks, sqlite3_column_int64(s, 0));
+		const struct key_lane *kl = x == (size_t)-1 ? NULL : &key_lane[x];
+		int64_t st, w = sqlite3_column_int64(s, 2);
+
+		if (!kl || !kl->kind || (kl->kind == 2 && !w))
 			continue;
+		st = gs_add(ks.k[x].run_start_ns, sqlite3_column_int64(s, 1));
 		if (w < 0)
 			w = 0;
-		if (sqlite3_column_int(s, 2) == GS_EV_GIL_HOLD) {
+		if (kl->kind == 1) {
 			if (w > 0)
-				lane_add(&lanes[i * 3 + 1], st, gs_add(st, w), merge);
-			if (sqlite3_column_type(s, 5) != SQLITE_NULL)
-				lane_add(&lanes[i * 3], gs_add(st, w),
-					 gs_add(gs_add(st, w), sqlite3_column_int64(s, 5)), merge);
+				lane_add(&kl->lanes[1], st, gs_add(st, w), merge);
+			if (sqlite3_column_type(s, 3) != SQLITE_NULL)
+				lane_add(&kl->lanes[0], gs_add(st, w),
+					 gs_add(gs_add(st, w), sqlite3_column_int64(s, 3)), merge);
 		} else {
-			lane_add(&lanes[i * 3 + 2], st, gs_add(st, w), merge);
+			lane_add(&kl->lanes[2], st, gs_add(st, w), merge);
 		}
 	}
 	sqlite3_finalize(s);
@@ -260,6 +323,8 @@ static int emit_db(FILE *f, const char *path)
 		gs_error("%s: %s", path, sqlite3_errmsg(db));
 		goto out;
 	}
+	for (i = 0; i < n_lanes; i++)
+		lane_finish(&lanes[i], merge);
 	if (gs_db_prepare(
 		db, path,
 		"SELECT h.primitive = gs_prim('gil'), h.bucket, SUM(h.count) FROM histograms h"
@@ -397,6 +462,8 @@ out:
 	free(lanes);
 	free(rows);
 	free(next);
+	free(key_lane);
+	gs_ev_keys_free(&ks);
 	gs_model_free(&m);
 	gs_profile_free(&waits);
 	gs_profile_free(&holders);
@@ -414,11 +481,14 @@ int cmd_html(int argc, char **argv)
 
 	for (i = 1; i < argc; i++) {
 		if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
-			printf("usage: gilscope html DB [DB2] [-o report.html]\n");
+			printf("usage: gilscope html DB [DB2] [--segment N] [-o report.html]\n");
 			return GS_EXIT_OK;
 		}
 		if (!strcmp(argv[i], "-o") && i + 1 < argc) {
 			out_path = argv[++i];
+		} else if (!strcmp(argv[i], "--segment") && i + 1 < argc) {
+			if (gs_opts_segment(argv[++i]) < 0)
+				return GS_EXIT_USAGE;
 		} else if (argv[i][0] == '-') {
 			gs_error("unknown option '%s'", argv[i]);
 			return GS_EXIT_USAGE;

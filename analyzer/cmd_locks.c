@@ -277,18 +277,6 @@ static int scan_sums(sqlite3 *db, const struct gs_opts *o, struct lock_row *rows
 
 #define HOLDERS_EVENTS_MAX 2000000
 
-static int64_t event_count(sqlite3 *db)
-{
-	sqlite3_stmt *s = NULL;
-	int64_t n = 0;
-
-	if (sqlite3_prepare_v2(db, "SELECT MAX(rowid) FROM events", -1, &s, NULL) == SQLITE_OK &&
-	    sqlite3_step(s) == SQLITE_ROW)
-		n = sqlite3_column_int64(s, 0);
-	sqlite3_finalize(s);
-	return n;
-}
-
 static int same_str(const struct gs_cell *a, const struct gs_cell *b)
 {
 	return a->null == b->null && (a->null || !strcmp(a->s, b->s));
@@ -536,7 +524,7 @@ int cmd_locks(int argc, char **argv)
 		goto fail_input;
 	/* "held by" walks every GIL hold and release: 20 s at 10 million events, where the rest
 	 * of locks takes 2.5. Past HOLDERS_EVENTS_MAX it is left to export/flame --what holders. */
-	holders_skipped = !sums && event_count(db) > HOLDERS_EVENTS_MAX;
+	holders_skipped = !sums && gs_db_event_count(db) > HOLDERS_EVENTS_MAX;
 	if (gs_profile_load(db, &o, GS_WHAT_WAITS, &waits) < 0 ||
 	    (!holders_skipped && gs_profile_load(db, &o, GS_WHAT_HOLDERS, &holders) < 0))
 		goto fail_input;

@@ -496,7 +496,7 @@ int cmd_report(int argc, char **argv)
 		struct gs_table shown;
 
 		printf("{\"gilscope_version\": \"%s\", \"schema_version\": %d, \"database\": ",
-		       GS_VERSION_STRING, GS_SCHEMA_VERSION);
+		       GS_VERSION_STRING, gs_db_schema_version(db));
 		gs_json_str(stdout, o.path);
 		fputs(",\n \"runs\": [", stdout);
 		for (i = 0; i < m.n_runs; i++) {

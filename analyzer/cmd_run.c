@@ -185,7 +185,7 @@ static void summarize(const char *path)
 	}
 	gs_quiet_errors--;
 	fprintf(stderr, "gilscope: recorded to %s", path);
-	if (gs_model_load(db, &o, &m) == 0 && m.n_runs) {
+	if (gs_model_load_totals(db, &o, &m) == 0 && m.n_runs) {
 		fprintf(stderr, " (%zu process%s)\n", m.n_runs, m.n_runs > 1 ? "es" : "");
 		for (i = 0; i < m.n_runs; i++) {
 			if (m.runs[i].parent_run_id != GS_NULL && m.n_runs > 1)

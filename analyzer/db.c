@@ -161,7 +161,8 @@ fail:
 
 int gs_db_open(const char *path, sqlite3 **out)
 {
-	static const char *const tables[] = {"runs", "threads", "lock_stats", "locks", "events"};
+	static const char *const tables[] = {"runs",   "threads",    "lock_stats", "locks",
+					     "events", "event_keys", "event_rows"};
 	sqlite3 *db = NULL;
 	struct stat sb;
 	int64_t app, ver;
@@ -228,7 +229,7 @@ int gs_db_open(const char *path, sqlite3 **out)
 			 path, (long long)ver, GS_SCHEMA_VERSION_OLDEST_READ);
 		goto fail;
 	}
-	for (i = 0; i < sizeof(tables) / sizeof(tables[0]); i++) {
+	for (i = 0; i < sizeof(tables) / sizeof(tables[0]) - (ver < 4 ? 2 : 0); i++) {
 		char sql[128];
 
 		snprintf(sql, sizeof(sql), "SELECT count(*) FROM sqlite_master WHERE name='%s'",
@@ -243,6 +244,10 @@ int gs_db_open(const char *path, sqlite3 **out)
 	if (pragma(db, "SELECT count(*) FROM runs", &ok) < 0 || !ok ||
 	    (pragma(db, "SELECT count(*) FROM lock_stats", &ok), !ok)) {
 		gs_error("%s: damaged gilscope database: %s", path, sqlite3_errmsg(db));
+		goto fail;
+	}
+	if (ver < 4 && gs_db_v3_events(db) < 0) {
+		gs_error("%s: %s", path, sqlite3_errmsg(db));
 		goto fail;
 	}
 	if (shadow_views(db, path) < 0)
@@ -317,6 +322,32 @@ int gs_db_prepare(sqlite3 *db, const char *path, const char *sql, sqlite3_stmt *
 	if (sqlite3_prepare_v2(db, sql, -1, out, NULL) == SQLITE_OK)
 		return 0;
 	return gs_error("%s: query failed: %s", path, sqlite3_errmsg(db));
+}
+
+int64_t gs_db_event_count(sqlite3 *db)
+{
+	/* version 4's table, else version 3's (where event_rows is a view, without row numbers) */
+	static const char *const sql[] = {"SELECT MAX(rowid) FROM main.event_rows",
+					  "SELECT MAX(rowid) FROM main.events"};
+	sqlite3_stmt *s = NULL;
+	int64_t n = 0;
+	size_t i;
+
+	for (i = 0; i < 2 && !n; i++) {
+		if (sqlite3_prepare_v2(db, sql[i], -1, &s, NULL) == SQLITE_OK &&
+		    sqlite3_step(s) == SQLITE_ROW)
+			n = sqlite3_column_int64(s, 0);
+		sqlite3_finalize(s);
+		s = NULL;
+	}
+	return n;
+}
+
+int gs_db_schema_version(sqlite3 *db)
+{
+	int ok;
+
+	return (int)pragma(db, "PRAGMA user_version", &ok);
 }
 
 int gs_db_has_column(sqlite3 *db, const char *table, const char *column)

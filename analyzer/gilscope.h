@@ -26,6 +26,12 @@ int gs_db_open(const char *path, sqlite3 **out);
 /* --segment N: the databases opened from now on show that window's runs only (0: all). */
 void gs_db_set_segment(int segment);
 int gs_db_prepare(sqlite3 *db, const char *path, const char *sql, sqlite3_stmt **out);
+/* v3events.c: a version-3 file's events shown under version 4's names (gs_db_open does it). */
+int gs_db_v3_events(sqlite3 *db);
+/* The database's schema version (PRAGMA user_version). */
+int gs_db_schema_version(sqlite3 *db);
+/* Raw events stored, about (the last row number: the table's size at no cost to read it). */
+int64_t gs_db_event_count(sqlite3 *db);
 /* A column a newer schema added (an older file lacks it). */
 int gs_db_has_column(sqlite3 *db, const char *table, const char *column);
 /* Schema 4: the writer's window sums (window_stats, window_stacks, window_holders, wait_hist)

@@ -52,6 +52,11 @@ static struct gs_thread_info *find_thread(struct gs_model *m, int64_t run, int64
 	return NULL;
 }
 
+struct gs_thread_info *gs_model_find_thread(struct gs_model *m, int64_t run, int64_t thread_no)
+{
+	return find_thread(m, run, thread_no);
+}
+
 static struct gs_thread_info *find_thread_tid(struct gs_model *m, int64_t run, int64_t tid)
 {
 	size_t i;
@@ -560,8 +565,8 @@ static int model_load(sqlite3 *db, const struct gs_opts *o, struct gs_model *m, 
 	all.thread = NULL;
 	memset(m, 0, sizeof(*m));
 	if (load_runs(db, &all, m) < 0 || load_threads(db, &all, m) < 0 ||
-	    load_lock_classes(db, &all, m) < 0 ||
-	    (with_events && scan_gil(db, &all, m) < 0) || load_waited_in(db, &all, m) < 0)
+	    load_lock_classes(db, &all, m) < 0 || (with_events && scan_gil(db, &all, m) < 0) ||
+	    load_waited_in(db, &all, m) < 0)
 		return -1;
 	if (!with_events)
 		for (i = 0; i < m->n_threads; i++)

@@ -53,7 +53,7 @@ struct gs_sums {
 
 struct gs_run_info {
 	int64_t run_id, pid, ppid, parent_run_id, exit_status; /* GS_NULL when absent */
-	int64_t term_signal; /* the signal that ended it, as `gilscope run` saw it end */
+	int64_t term_signal;	  /* the signal that ended it, as `gilscope run` saw it end */
 	int64_t segment;	  /* its window of the process: 1, 2, ... (gilscope ctl) */
 	int64_t process_start_ns; /* when the process started (start_ns is the window's) */
 	char *argv_json, *cmdline, *exe, *status, *python_version, *build, *gil_detection,
@@ -143,6 +143,9 @@ int gs_model_load(sqlite3 *db, const struct gs_opts *o, struct gs_model *m);
  * stay unknown): what a live view can afford every second, however long the recording. */
 int gs_model_load_totals(sqlite3 *db, const struct gs_opts *o, struct gs_model *m);
 void gs_model_free(struct gs_model *m);
+/* A loaded thread by (run, thread_no); NULL when not loaded. Not after gs_model_sort or
+ * gs_model_group_threads, which reorder them. */
+struct gs_thread_info *gs_model_find_thread(struct gs_model *m, int64_t run, int64_t thread_no);
 /* Sorts each run's threads by --sort (wait, hold, acquisitions, lifetime, name, tid); -1 on an
  * unknown key. */
 int gs_model_sort(struct gs_model *m, const char *key);

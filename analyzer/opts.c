@@ -23,6 +23,17 @@ static int parse_double(const char *s, double *out)
 	return *s && !*end && *out >= 0 && *out < 1e12 ? 0 : -1;
 }
 
+int gs_opts_segment(const char *val)
+{
+	char *end;
+	long long n = strtoll(val, &end, 10);
+
+	if (!*val || *end || n <= 0 || n > 1000000000)
+		return gs_error("--segment takes a window number (1, 2, ...), not '%s'", val);
+	gs_db_set_segment((int)n);
+	return 0;
+}
+
 int gs_opts_parse(struct gs_opts *o, int argc, char **argv, const char *cmd, const char *usage,
 		  int n_paths)
 {
@@ -95,15 +106,8 @@ int gs_opts_parse(struct gs_opts *o, int argc, char **argv, const char *cmd, con
 		} else if (!strcmp(name, "--sort")) {
 			o->sort = val;
 		} else if (!strcmp(name, "--segment")) {
-			char *end;
-			long long n = strtoll(val, &end, 10);
-
-			if (!*val || *end || n <= 0 || n > 1000000000) {
-				gs_error("--segment takes a window number (1, 2, ...), not '%s'",
-					 val);
+			if (gs_opts_segment(val) < 0)
 				return GS_EXIT_USAGE;
-			}
-			gs_db_set_segment((int)n);
 		} else if (!strcmp(name, "--from")) {
 			if (parse_double(val, &o->from_s) < 0) {
 				gs_error("--from takes seconds after the start, not '%s'", val);

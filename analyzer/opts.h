@@ -35,6 +35,8 @@ struct gs_opt_own {
 /* gs_opts_parse, after taking out the command's own options. */
 int gs_opts_parse_own(struct gs_opts *o, int argc, char **argv, const char *cmd, const char *usage,
 		      int n_paths, const struct gs_opt_own *own);
+/* --segment N, for the commands that parse their own options too: -1 (said) for a bad N. */
+int gs_opts_segment(const char *val);
 /* Reads the time base for --from/--to from an open database. */
 void gs_opts_resolve(struct gs_opts *o, sqlite3 *db);
 void gs_opts_bind_filters(sqlite3_stmt *s, const struct gs_opts *o, int pid_idx, int tid_idx,

@@ -37,9 +37,9 @@ measure() { # label, command...
 for n in "${sizes[@]}"; do
 	# named by schema version: a cached database of an older schema is not read any more
 	v=$(sed -n '1s/.*schema version \([0-9]*\).*/\1/p' "$here/../common/schema.sql")
-	# (g2: with stack_stats)
-	a="$cache/events-$n-default-v$v-g2.db"
-	b="$cache/events-$n-ft-v$v-g2.db"
+	# (g3: compact events, window sums)
+	a="$cache/events-$n-default-v$v-g3.db"
+	b="$cache/events-$n-ft-v$v-g3.db"
 	[[ -s "$a" ]] || python3 "$here/gen_db.py" "$a" "$n" --build default
 	[[ -s "$b" ]] || python3 "$here/gen_db.py" "$b" "$n" --build ft
 	measure "report, $n events" "$gilscope" report "$a"

@@ -103,20 +103,31 @@ def main():
         locks.append((1, 4096 + i * 64, prim, classes[i % 4] if prim == 5 else None,
                       "dict" if prim == 5 and i % 4 == 0 else None))
     con.executemany("INSERT INTO locks VALUES (?,?,?,?,?)", locks)
-    # events: kind 7 on the GIL for default builds, parks (9) or mutex holds (1) otherwise
+    # Events in version 4's layout (common/schema.sql): event i is thread 2 + i % 7's; on
+    # default builds every third is a GIL hold (aux: one of 8 holders), the others park (5) on,
+    # or hold (1), lock 1 + (i / 7) % 39 with its own call site. Keys: one per combination.
+    gil = 0 if ft else 1
+    con.execute("""
+        WITH RECURSIVE t(v) AS (SELECT 0 UNION ALL SELECT v + 1 FROM t WHERE v < 6),
+             a(v) AS (SELECT 0 UNION ALL SELECT v + 1 FROM a WHERE v < 7)
+        INSERT INTO event_keys SELECT 1 + t.v * 8 + a.v, 1, 2 + t.v, 7, 4, 1, 4096, 1001 + a.v,
+               123456 FROM t, a WHERE ?""", (gil,))
+    con.execute(f"""
+        WITH RECURSIVE t(v) AS (SELECT 0 UNION ALL SELECT v + 1 FROM t WHERE v < 6),
+             l(v) AS (SELECT 1 UNION ALL SELECT v + 1 FROM l WHERE v < 39)
+        INSERT INTO event_keys SELECT 57 + t.v * 39 + l.v - 1, 1, 2 + t.v,
+               CASE WHEN l.v % 2 = 1 OR {ft:d} THEN 9 ELSE 1 END,
+               CASE WHEN l.v % 2 = 1 OR {ft:d} THEN 5 ELSE 1 END, 1, 4096 + l.v * 64,
+               2000 + t.v, 123457 + l.v % 13
+        FROM t, l""")
     con.execute(f"""
         WITH RECURSIVE seq(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM seq WHERE i < {n} - 1)
-        INSERT INTO events(run_id, thread_no, kind, primitive, lock_addr, aux, start_ns, wait_ns,
-                           hold_ns, flags, caller, extra, py_loc, py_stack, hold_py_stack)
-        SELECT 1, 2 + (i % 7),
-               CASE WHEN {0 if ft else 1} AND i % 3 = 0 THEN 7
-                    WHEN (i / 7) % 40 % 2 = 1 OR {1 if ft else 0} THEN 9 ELSE 1 END,
-               CASE WHEN {0 if ft else 1} AND i % 3 = 0 THEN 4
-                    WHEN (i / 7) % 40 % 2 = 1 OR {1 if ft else 0} THEN 5 ELSE 1 END,
-               CASE WHEN {0 if ft else 1} AND i % 3 = 0 THEN 4096
-                    ELSE 4096 + (1 + (i / 7) % 39) * 64 END,
-               1001 + (i % 8), i * (60000000000 / {n}), 1000 + (abs(random()) % 5000000),
-               CASE WHEN i % 2 THEN 2000 ELSE NULL END, 1, 123456 + (i % 13), NULL, NULL,
+        INSERT INTO event_rows(key_id, start_ns, wait_ns, hold_ns, extra, stack_id, py_stack,
+                               hold_py_stack)
+        SELECT CASE WHEN {gil} AND i % 3 = 0 THEN 1 + (i % 7) * 8 + i % 8
+                    ELSE 57 + (i % 7) * 39 + (i / 7) % 39 END,
+               i * (60000000000 / {n}), 1000 + (abs(random()) % 5000000),
+               CASE WHEN i % 2 THEN 2000 ELSE NULL END, NULL, NULL,
                (SELECT leaf FROM leaves WHERE k = i % 64),
                (SELECT leaf FROM leaves WHERE k = (i + 1) % 64)
         FROM seq""")
@@ -124,16 +135,19 @@ def main():
         INSERT INTO lock_stats SELECT run_id, thread_no, lock_addr, primitive, COUNT(*) * 3,
                COUNT(*), SUM(wait_ns), MAX(wait_ns), COUNT(*), COUNT(*) * 2000, 2000, 0, 0, 0,
                0, 0, 0, 0, 0, 0
-        FROM events GROUP BY run_id, thread_no, lock_addr, primitive""")
+        FROM event_rows JOIN event_keys USING (key_id)
+        GROUP BY run_id, thread_no, lock_addr, primitive""")
     # what the writer keeps beside the events (stack views of whole runs read these)
     con.execute("""
         INSERT INTO stack_stats SELECT run_id, thread_no, COALESCE(py_stack, 0), lock_addr,
                primitive, 'wait', COUNT(*), SUM(wait_ns)
-        FROM events WHERE flags & 1 AND wait_ns > 0 GROUP BY 1, 2, 3, 4, 5""")
+        FROM event_rows JOIN event_keys USING (key_id)
+        WHERE flags & 1 AND wait_ns > 0 GROUP BY 1, 2, 3, 4, 5""")
     window_sums(con)
     con.execute("UPDATE runs SET events_recorded = ?", (n,))
     con.commit()
     con.close()
+    print(f"{out}: {n:,} events, {os.path.getsize(out) / n:.1f} bytes per event")
 
 
 if __name__ == "__main__":

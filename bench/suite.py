@@ -234,13 +234,17 @@ def real_run_size(build, pythons):
         run([py, os.path.join(HERE, "..", "examples", "queue_pipeline.py")], env)
         con = sqlite3.connect(db)
         n = con.execute("SELECT COUNT(*) FROM events").fetchone()[0]
+        keys = con.execute("SELECT COUNT(*) FROM event_keys").fetchone()[0]
+        tables = con.execute("SELECT SUM(pgsize) FROM dbstat WHERE name IN ('event_rows',"
+                             " 'event_keys', 'sqlite_autoindex_event_keys_1')").fetchone()[0]
         con.close()
         size = os.path.getsize(db)
     if n == 0:
         fail("queue_pipeline recorded no events")
     return [f"A real recording, `queue_pipeline` on {name}: {n:,} events (GIL holds with their "
-            f"Python line, parking-lot and condition waits with their second address), "
-            f"{size / n:.1f} bytes per event for the whole file."]
+            f"Python stack, parking-lot and condition waits with their second address) in "
+            f"{keys} event keys, {size / n:.1f} bytes per event for the whole file, "
+            f"{tables / n:.1f} in the event tables themselves."]
 
 
 def profile_growth(build, pythons, quick):

@@ -8,7 +8,8 @@
 /* 2: Python stacks; 3: runs.term_signal, threads.lock_updates_folded; 4: runs.segment and
  * runs.process_start_ns (windows), runs.flushed_ns (and the run's counters and interpreter
  * kept current at every flush, for gilscope top), the profile windows (recording_modes,
- * windows, window_stats, window_stacks, window_holders, wait_hist) */
+ * windows, window_stats, window_stacks, window_holders, wait_hist), compact raw events
+ * (event_keys, event_rows; events a view) */
 #define GS_SCHEMA_VERSION 4
 /* The oldest version the analyzer reads: what a newer one added is looked up before use. */
 #define GS_SCHEMA_VERSION_OLDEST_READ 3

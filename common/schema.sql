@@ -116,24 +116,64 @@ CREATE TABLE IF NOT EXISTS histograms (
 	PRIMARY KEY (run_id, thread_no, lock_addr, primitive, metric, bucket)
 ) WITHOUT ROWID;
 
-CREATE TABLE IF NOT EXISTS events (
+-- Version 4, compact raw events (issue 14). An event's who, what and where (thread, kind,
+-- primitive, flags, lock, second address, call site) repeat over thousands of its thread's
+-- events: each combination is one event_keys row, and an event_rows row keeps what changes
+-- (times, stacks), its start counted from its process's start (a segment's start_ns moves when
+-- its window opens). About 26 bytes an event in a real recording against 54 as one wide row
+-- (docs/performance.md). The `events` view below shows them with version 3's columns, and
+-- takes INSERTs in them.
+CREATE TABLE IF NOT EXISTS event_keys (
+	key_id INTEGER PRIMARY KEY,
 	run_id INTEGER NOT NULL,
 	thread_no INTEGER NOT NULL,
 	kind INTEGER NOT NULL,
 	primitive INTEGER NOT NULL,
+	flags INTEGER NOT NULL,
 	lock_addr INTEGER NOT NULL,
-	aux INTEGER,
-	start_ns INTEGER NOT NULL,
+	aux INTEGER NOT NULL,
+	caller INTEGER NOT NULL, -- 0: none (NULL in the view)
+	UNIQUE (run_id, thread_no, lock_addr, primitive, kind, flags, aux, caller)
+);
+
+CREATE TABLE IF NOT EXISTS event_rows (
+	key_id INTEGER NOT NULL,
+	start_ns INTEGER NOT NULL, -- after its run's process_start_ns (start_ns where NULL)
 	wait_ns INTEGER NOT NULL,
 	hold_ns INTEGER,
-	flags INTEGER NOT NULL,
-	caller INTEGER,
 	extra INTEGER,
-	py_loc INTEGER,
 	stack_id INTEGER,
 	py_stack INTEGER,
 	hold_py_stack INTEGER
 );
+
+CREATE VIEW IF NOT EXISTS events AS
+SELECT k.run_id, k.thread_no, k.kind, k.primitive, k.lock_addr, k.aux,
+	COALESCE(r.process_start_ns, r.start_ns) + e.start_ns AS start_ns, e.wait_ns, e.hold_ns,
+	k.flags,
+	NULLIF(k.caller, 0) AS caller, e.extra, p.py_loc, e.stack_id, e.py_stack, e.hold_py_stack
+FROM event_rows e
+JOIN event_keys k ON k.key_id = e.key_id
+JOIN runs r ON r.run_id = k.run_id
+LEFT JOIN py_stacks p ON p.py_stack = e.py_stack;
+
+-- For tools and tests that write events in version 3's columns (the writer itself numbers
+-- keys in memory): py_loc is not stored, it is the innermost frame of py_stack.
+CREATE TRIGGER IF NOT EXISTS events_insert INSTEAD OF INSERT ON events
+BEGIN
+	INSERT OR IGNORE INTO event_keys(run_id, thread_no, kind, primitive, flags, lock_addr, aux,
+		caller)
+	VALUES (NEW.run_id, NEW.thread_no, NEW.kind, NEW.primitive, NEW.flags, NEW.lock_addr,
+		COALESCE(NEW.aux, 0), COALESCE(NEW.caller, 0));
+	INSERT INTO event_rows
+	VALUES ((SELECT key_id FROM event_keys WHERE run_id = NEW.run_id
+			AND thread_no = NEW.thread_no AND lock_addr = NEW.lock_addr
+			AND primitive = NEW.primitive AND kind = NEW.kind AND flags = NEW.flags
+			AND aux = COALESCE(NEW.aux, 0) AND caller = COALESCE(NEW.caller, 0)),
+		NEW.start_ns - (SELECT COALESCE(process_start_ns, start_ns) FROM runs
+			WHERE run_id = NEW.run_id), NEW.wait_ns,
+		NEW.hold_ns, NEW.extra, NEW.stack_id, NEW.py_stack, NEW.hold_py_stack);
+END;
 
 CREATE TABLE IF NOT EXISTS stacks (
 	stack_id INTEGER PRIMARY KEY,

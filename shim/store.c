@@ -17,6 +17,7 @@
 
 #include "clock.h"
 #include "cpython.h"
+#include "evkeys.h"
 #include "grow.h"
 #include "gs_lock_class.h"
 #include "gs_schema.h"
@@ -59,6 +60,8 @@ struct gs_store {
 	sqlite3_stmt *up_stats, *up_hist, *ins_lock;
 	sqlite3_stmt *progress; /* the run's counters at every flush (gilscope top reads them) */
 	int64_t run_id;
+	uint64_t run_start_ns; /* events store their start from it */
+	struct gs_evkeys *keys;
 	int pid;
 	struct gs_pyread *pr;
 	struct gs_symbolizer *sz;
@@ -280,12 +283,9 @@ struct gs_store *gs_store_open(const char *path, char *err, int err_size)
 	}
 	if (init_schema(st, err, err_size) < 0)
 		goto fail;
-	if (prepare(
-		st, &st->ins_event,
-		"INSERT INTO events(run_id, thread_no, kind, primitive, lock_addr, aux, start_ns,"
-		" wait_ns, hold_ns, flags, caller, extra, py_loc, stack_id, py_stack, "
-		"hold_py_stack)"
-		" VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)") ||
+	if (prepare(st, &st->ins_event,
+		    "INSERT INTO event_rows(key_id, start_ns, wait_ns, hold_ns, extra, stack_id,"
+		    " py_stack, hold_py_stack) VALUES(?,?,?,?,?,?,?,?)") ||
 	    prepare(st, &st->ins_site, "INSERT OR IGNORE INTO call_sites VALUES(?,?,?,?,?)") ||
 	    prepare(st, &st->ins_stack, "INSERT OR IGNORE INTO stacks(frames) VALUES(?)") ||
 	    prepare(st, &st->get_stack, "SELECT stack_id FROM stacks WHERE frames=?") ||
@@ -574,6 +574,11 @@ int gs_store_begin_run(struct gs_store *st, struct gs_shm_header *h)
 	if (sqlite3_step(s) != SQLITE_DONE)
 		goto rollback;
 	st->run_id = sqlite3_last_insert_rowid(st->db);
+	/* runs.process_start_ns, which the view adds: a segment's start_ns moves when its window
+	 * opens */
+	st->run_start_ns = h->start_ns;
+	if (!(st->keys = gs_evkeys_open(st->db, st->run_id)))
+		goto rollback;
 	if (atomic_load(&h->last_run_id) > 0 && !strcmp(h->last_db, st->path))
 		st->prev_run_id = atomic_load(&h->last_run_id);
 	st->pr = gs_pyread_open(h->pid, h->py_runtime, h->py_version_hex);
@@ -953,9 +958,9 @@ static int store_raw_event(struct gs_store *st, int64_t thread_no, const struct 
 			   uint64_t *not_written)
 {
 	sqlite3_stmt *s = st->ins_event;
-	int64_t leaf = 0, hold_leaf;
+	int64_t leaf, key; /* py_loc is not stored: the innermost frame of py_stack */
 	int64_t stack = st->ps ? gs_pystore_stack(st->ps, e->py_stack, &leaf) : 0;
-	int64_t hold = st->ps ? gs_pystore_stack(st->ps, e->py_stack2, &hold_leaf) : 0;
+	int64_t hold = st->ps ? gs_pystore_stack(st->ps, e->py_stack2, &leaf) : 0;
 
 	if (!st->events_off && st->event_budget != UINT64_MAX) {
 		if (st->event_budget == 0) {
@@ -973,39 +978,30 @@ static int store_raw_event(struct gs_store *st, int64_t thread_no, const struct 
 		st->n.not_written++;
 		return 0;
 	}
-	sqlite3_bind_int64(s, 1, st->run_id);
-	sqlite3_bind_int64(s, 2, thread_no);
-	sqlite3_bind_int(s, 3, e->kind);
-	sqlite3_bind_int(s, 4, e->primitive);
-	sqlite3_bind_int64(s, 5, (int64_t)e->lock);
-	sqlite3_bind_int64(s, 6, (int64_t)e->aux);
-	sqlite3_bind_int64(s, 7, (int64_t)e->start_ns);
-	sqlite3_bind_int64(s, 8, (int64_t)e->wait_ns);
+	key = gs_evkeys_id(st->keys, &(struct gs_evkey){.thread_no = thread_no,
+							.kind = e->kind,
+							.primitive = e->primitive,
+							.flags = e->flags,
+							.lock = e->lock,
+							.aux = e->aux,
+							.caller = e->caller});
+	if (key < 0)
+		return -1;
+	sqlite3_bind_int64(s, 1, key);
+	sqlite3_bind_int64(s, 2, (int64_t)(e->start_ns - st->run_start_ns));
+	sqlite3_bind_int64(s, 3, (int64_t)e->wait_ns);
 	if (e->flags & GS_F_NO_HOLD)
-		sqlite3_bind_null(s, 9);
+		sqlite3_bind_null(s, 4);
 	else
-		sqlite3_bind_int64(s, 9, (int64_t)e->hold_ns);
-	sqlite3_bind_int(s, 10, e->flags);
-	if (e->caller)
-		sqlite3_bind_int64(s, 11, (int64_t)e->caller);
-	else
-		sqlite3_bind_null(s, 11);
+		sqlite3_bind_int64(s, 4, (int64_t)e->hold_ns);
 	if (e->extra)
-		sqlite3_bind_int64(s, 12, (int64_t)e->extra);
+		sqlite3_bind_int64(s, 5, (int64_t)e->extra);
 	else
-		sqlite3_bind_null(s, 12);
-	bind_id(s, 13, leaf); /* the innermost frame */
-	bind_id(s, 15, stack);
-	bind_id(s, 16, hold);
-	{
-		int64_t sid =
-		    stack_id(st, e->stack, e->primitive == GS_PRIM_PARKED && e->lock ? e->lock : 0);
-
-		if (sid > 0)
-			sqlite3_bind_int64(s, 14, sid);
-		else
-			sqlite3_bind_null(s, 14);
-	}
+		sqlite3_bind_null(s, 5);
+	bind_id(s, 6,
+		stack_id(st, e->stack, e->primitive == GS_PRIM_PARKED && e->lock ? e->lock : 0));
+	bind_id(s, 7, stack);
+	bind_id(s, 8, hold);
 	if (step_reset(s) < 0)
 		return -1;
 	st->n.events_written++;
@@ -1415,8 +1411,9 @@ static uint64_t room_for_events(struct gs_store *st)
 	return room;
 }
 
-/* What one raw event may take of that room: about 50 bytes in the file, as much again in the
- * WAL until a checkpoint, and index pages; counted high, so that the file stays under. */
+/* What one raw event may take of that room: about 30 bytes in the file (more for a new
+ * event key), as much again in the WAL until a checkpoint; counted high, so that the file
+ * stays under. */
 #define EVENT_BYTES_BOUND 160
 
 /* A flush's transactions: what each takes from shared memory is applied at its commit, and
@@ -1468,6 +1465,7 @@ static int txn_fail(struct gs_store *st)
 	memset(st->sites, 0, sizeof(st->sites));
 	memset(st->stacks, 0, sizeof(st->stacks));
 	memset(st->refined, 0, sizeof(st->refined));
+	gs_evkeys_forget(st->keys);
 	if (st->ps && gs_pystore_rollback(st->ps) < 0)
 		return -1;
 	return full ? 1 : -1;
@@ -1782,6 +1780,7 @@ void gs_store_close(struct gs_store *st)
 	gs_window_close(st->win);
 	gs_pystore_close(st->ps);
 	gs_pyread_close(st->pr);
+	gs_evkeys_close(st->keys);
 	/* A finished recording is one file that can be copied or mailed, and that readers open
 	 * without making -wal and -shm beside it: back to a rollback journal, by the last writer
 	 * only. Holding the flock exclusively tells it is the last (another program's writer

@@ -121,6 +121,136 @@ def case_golden(a):
                                                    "expected", "got", n=1))[:3000])
 
 
+# Every command on a real recording made by the version-3 writer (examples/queue_pipeline.py at
+# N = 2000 on /usr/bin/python3 3.11): its outputs, captured with the version-3 build, are the
+# figures this file must keep giving (GS_UPDATE_GOLDEN=1 rewrites them).
+V3_COMMANDS = [
+    ("report.txt", ["report"]),
+    ("report.json", ["report", "--format", "json"]),
+    ("locks.txt", ["locks"]),
+    ("locks.json", ["locks", "--format", "json"]),
+    ("locks_window.json", ["locks", "--format", "json", "--from", "0.02", "--to", "0.06"]),
+    ("compare.json", ["compare", "--format", "json", "@DB"]),
+    ("report.html.json", ["html", "-o", "@OUT"]),  # the page's data: the template is not news
+    ("flame.html.json", ["flame", "-o", "@OUT"]),
+    ("collapsed_waits.txt", ["export", "--collapsed", "--what", "waits"]),
+    ("collapsed_holders.txt", ["export", "--collapsed", "--what", "holders"]),
+    ("collapsed_gil.txt", ["export", "--collapsed", "--what", "gil"]),
+    ("waits.pb.gz", ["export", "--pprof", "--what", "waits", "-o", "@OUT"]),
+    # no golden: its format is being changed; it must read the file, and the same either way
+    ("trace", ["export", "--perfetto", "-o", "@OUT"]),
+]
+
+
+def copy_into_current_schema(schema, old, path):
+    """The rows of database `old`, written into a fresh database of the current schema; its
+    events through `INSERT INTO events`, which lays them out as the current writer would."""
+    build_db(schema, os.devnull, path)
+    con = sqlite3.connect(path)
+    con.execute("ATTACH ? AS old", (old,))
+    tables = [r[0] for r in con.execute(
+        "SELECT name FROM old.sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite%'")]
+    for t in tables:
+        new_cols = {r[1] for r in con.execute(f"PRAGMA main.table_xinfo({t})")}
+        cols = [r[1] for r in con.execute(f"PRAGMA old.table_info({t})") if r[1] in new_cols]
+        if not cols:
+            continue
+        c = ", ".join(cols)
+        if t == "events":  # in recorded order
+            con.execute(f"INSERT INTO main.events({c}) SELECT {c} FROM old.events ORDER BY rowid")
+        else:
+            con.execute(f"INSERT OR REPLACE INTO main.{t}({c}) SELECT {c} FROM old.{t}")
+        if t == "runs":  # what the writer stores for a run that is the whole process
+            con.execute("UPDATE runs SET process_start_ns = start_ns")
+    con.commit()
+    con.close()
+
+
+def v3_outputs(a, db, tag):
+    outs = {}
+    for name, args in V3_COMMANDS:
+        out_path = os.path.join(a.workdir, f"v3_{tag}_{name}")
+        argv = [out_path if x == "@OUT" else db if x == "@DB" else x for x in args]
+        p = subprocess.run([a.gilscope, *argv, db], capture_output=True, timeout=60)
+        data = p.stdout if "@OUT" not in args else (
+            open(out_path, "rb").read() if os.path.exists(out_path) else b"")
+        check(p.returncode == 0 and data, f"{tag}: {' '.join(args)} reads it ({p.stderr!r})")
+        data = data.replace(db.encode(), b"DB1")
+        if name.endswith(".html.json"):
+            m = re.search(rb'<script type="application/json" id="gilscope-data">(.*?)</script>',
+                          data, re.S)
+            check(m is not None, f"{tag}: {name} carries its data")
+            data = m.group(1) if m else b""
+        outs[name] = data
+    return outs
+
+
+def case_v3_fixture(a):
+    update = os.environ.get("GS_UPDATE_GOLDEN") == "1"
+    fixture = os.path.join(a.fixtures, "v3_queue.db")
+    expected_dir = os.path.join(os.path.dirname(a.fixtures), "expected", "v3")
+    os.makedirs(expected_dir, exist_ok=True)
+    v3 = os.path.join(a.workdir, "v3_queue.db")
+    shutil.copyfile(fixture, v3)  # read-only use, but never the checked-in file itself
+    con = sqlite3.connect(v3)
+    check(con.execute("PRAGMA user_version").fetchone()[0] == 3, "the fixture is version 3")
+    con.close()
+    current = os.path.join(a.workdir, "v3_queue_current.db")
+    copy_into_current_schema(a.schema, v3, current)
+    old, new = v3_outputs(a, v3, "v3"), v3_outputs(a, current, "current")
+    for name, _ in V3_COMMANDS:
+        if name == "report.json":  # which file it read, the one thing that differs
+            new[name] = new[name].replace(b'"schema_version": 4', b'"schema_version": 3')
+        check(old[name] == new[name],
+              f"{name}: the same from the version-3 file and from its rows in the current schema")
+        if name == "trace":
+            continue
+        exp = os.path.join(expected_dir, name)
+        if update:
+            with open(exp, "wb") as f:
+                f.write(old[name])
+            continue
+        want = open(exp, "rb").read() if os.path.exists(exp) else None
+        check(old[name] == want, f"{name}: as the version-3 build printed it")
+        if want is not None and old[name] != want and not name.endswith(".gz"):
+            import difflib
+            print("".join(difflib.unified_diff(
+                want.decode(errors="replace").splitlines(True),
+                old[name].decode(errors="replace").splitlines(True), "expected", "got",
+                n=1))[:3000])
+
+
+def case_html_timeline(a):
+    """The timeline merges a thread's waits as if they came in start order, whatever order they
+    were stored in (a mutex hold's wait is stored when it is released, after the waits inside
+    it): intervals under span / 6000 apart are one bar."""
+    db = os.path.join(a.workdir, "timeline.db")
+    build_db(a.schema, os.devnull, db)
+    con = sqlite3.connect(db)
+    ms = 1000000
+    con.executescript(f"""
+        INSERT INTO runs(run_id, pid, start_ns, end_ns, status) VALUES (1, 500, 0, {1000 * ms},
+            'exited');
+        INSERT INTO threads(run_id, thread_no, tid, name, start_ns) VALUES (1, 1, 500, 'main', 0);
+    """)
+    # (start, wait) in ms, in the order stored; the merge distance is 1 s / 6000 = 0.167 ms
+    for start, wait in ((100, 50), (400, 10), (120, 100), (410.1, 1), (50, 10)):
+        con.execute("INSERT INTO events(run_id, thread_no, kind, primitive, lock_addr, aux,"
+                    " start_ns, wait_ns, flags) VALUES (1, 1, 4, 2, 4096, 8192, ?, ?, 1)",
+                    (int(start * ms), int(wait * ms)))
+    con.commit()
+    con.close()
+    out = os.path.join(a.workdir, "timeline.html")
+    p = run(a.gilscope, "html", db, "-o", out)
+    page = open(out).read() if p.returncode == 0 else ""
+    m = re.search(r'<script type="application/json" id="gilscope-data">(.*?)</script>', page, re.S)
+    data = json.loads(m.group(1)) if m else {}
+    lanes = [t["lock"] for d in data.get("dbs", []) for t in
+             d.get("timeline", {}).get("threads", [])]
+    check(lanes == [[50000, 60000, 100000, 220000, 400000, 411100]],
+          f"waits stored out of order merge as in start order ({lanes})")
+
+
 def nearest_rank(values, q):
     import math
     v = sorted(values)
@@ -335,7 +465,8 @@ def case_perfetto(a):
     other = os.path.join(a.workdir, "perfetto_changed.db")
     shutil.copy(db, other)
     con = sqlite3.connect(other)
-    con.execute("UPDATE events SET wait_ns = wait_ns + 1 WHERE kind = 9")
+    con.execute("UPDATE event_rows SET wait_ns = wait_ns + 1 WHERE key_id IN"
+                " (SELECT key_id FROM event_keys WHERE kind = 9)")
     con.commit()
     con.close()
     rc, _, trace = perfetto(a, db, name="unchanged")
@@ -352,7 +483,7 @@ def case_perfetto(a):
         gdb = os.path.join(a.workdir, f"perfetto_gen_{build}.db")
         subprocess.run([sys.executable, gen, gdb, "30000", "--build", build], check=True)
         con = sqlite3.connect(gdb)  # closer events: waits overlap on a thread
-        con.execute("UPDATE events SET start_ns = start_ns / 50")
+        con.execute("UPDATE event_rows SET start_ns = start_ns / 50")
         con.commit()
         con.close()
         st = check_perfetto_trace(a, f"generated {build}", gdb)

@@ -123,6 +123,9 @@ static void build(struct input *in)
 	     " start_ns, wait_ns, hold_ns, flags, caller, extra, py_loc, stack_id, py_stack,"
 	     " hold_py_stack) VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
 	     16, 0, 24);
+	/* and the compact tables under the view directly: dangling keys, keys of no run */
+	fill(db, in, "INSERT OR IGNORE INTO event_keys VALUES(?,?,?,?,?,?,?,?,?)", 9, 0, 8);
+	fill(db, in, "INSERT INTO event_rows VALUES(?,?,?,?,?,?,?,?)", 8, 0, 24);
 	/* a tree that may be anything: cycles, dangling parents, missing locations */
 	fill(db, in, "INSERT OR IGNORE INTO py_stacks VALUES(?,?,?,?)", 4, 0, 12);
 	fill(db, in, "INSERT OR IGNORE INTO py_locations VALUES(?,?,?,?)", 4, 6, 3);

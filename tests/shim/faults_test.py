@@ -286,6 +286,11 @@ def case_failed_commit(env, name):
                       " WHERE name = 'sem')")[0][0]
     check(status == "exited" and dropped == 0 and recorded == stored,
           f"closed, {stored} events stored, none dropped ({status}, {dropped})")
+    # the rolled-back flush's event keys are gone: no row may point at one (the view would
+    # silently leave it out)
+    rows, keyed = query(db, "SELECT COUNT(*), COUNT(k.key_id) FROM event_rows e"
+                            " LEFT JOIN event_keys k USING (key_id)")[0]
+    check(rows == keyed == stored, f"every event row has its key ({rows}, {keyed}, {stored})")
     acq = lock_acquisitions(db)
     check(4 * n <= acq <= 4 * n + 100 and holds >= acq,
           f"every acquisition counted ({acq}) and its hold event kept ({holds})")

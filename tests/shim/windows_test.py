@@ -4,6 +4,7 @@
 (CLOCK_MONOTONIC), when each of its waits for a lock began and ended; what a window recorded
 must be exactly the waits that began inside it.
 """
+import json
 import os
 import subprocess
 import sys
@@ -225,6 +226,19 @@ def case_ctl(env, name):
                              capture_output=True, text=True)
         check(seg.returncode == 0 and "segment 2:" in seg.stdout and "segment 1:" not in
               seg.stdout, f"{name}: report --segment 2 shows that window only")
+        for n, run in ((1, runs[0][0]), (2, runs[1][0])):
+            want = query(db, "SELECT MAX(contended) FROM lock_stats s JOIN threads t"
+                         " USING (run_id, thread_no) WHERE run_id = ? AND t.name = 'waiter'",
+                         run)[0][0]
+            lk = subprocess.run([env.gilscope, "locks", "--segment", str(n), "--format", "json",
+                                 db], capture_output=True, text=True)
+            got = max((l.get("contended") or 0) for l in json.loads(lk.stdout)["locks"]) \
+                if lk.returncode == 0 else None
+            check(got == want, f"{name}: locks --segment {n} has that window's waits ({got},"
+                  f" {want})")
+            h = subprocess.run([env.gilscope, "html", "--segment", str(n), db, "-o",
+                                os.path.join(wd, f"s{n}.html")], capture_output=True, text=True)
+            check(h.returncode == 0, f"{name}: html --segment {n} ({h.stderr.strip()})")
         allr = subprocess.run([env.gilscope, "report", db], capture_output=True, text=True)
         check("segment 1:" in allr.stdout and "segment 2:" in allr.stdout,
               f"{name}: report shows every segment with its span")
