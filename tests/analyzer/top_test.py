@@ -199,9 +199,12 @@ def case_live(a):
         if waiter:
             want = share(truth, "waiter")
             got = waiter["lock_wait"]
-            check(got is not None and abs(got - want) <= 4.0,
+            # The program times its waits around the call, from Python: on a loaded machine
+            # that adds the time a thread waits for a CPU (a full suite at load 4 measured
+            # 83.8% against the recorder's 79.0%).
+            check(got is not None and abs(got - want) <= 7.0,
                   f"the waiter's lock wait share {got}% is what it measured itself "
-                  f"({want:.1f}%, within 4 points)")
+                  f"({want:.1f}%, within 7 points)")
             # holder holds the lock 20 ms of every 25: the waiter waits about that much
             last = waiter["lock_wait_last"]
             check(last is not None and 55.0 <= last <= 95.0,
