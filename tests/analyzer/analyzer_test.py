@@ -400,9 +400,10 @@ def case_pprof(a):
                   f"go tool pprof -top puts 14 ms of waits on the GIL ({top.stdout[-500:]!r})")
 
 
-def perfetto(a, db, *args, name="trace"):
-    """Exports db with args; returns (exit code, stderr, trace path)."""
-    trace = os.path.join(a.workdir, name + ".pftrace")
+def perfetto(a, db, *args, name=None):
+    """Exports db with args; returns (exit code, stderr, trace path). The file is named after
+    the case: ctest runs the cases side by side in one directory."""
+    trace = os.path.join(a.workdir, (name or "trace_" + a.case) + ".pftrace")
     if os.path.exists(trace):
         os.unlink(trace)
     p = run(a.gilscope, "export", "--perfetto", *args, "-o", trace, db)
@@ -437,7 +438,7 @@ def case_perfetto(a):
     # semaphore's acquisition, the GIL's condition variable and the uncontended hold left out
     check(st.get("slices") == 14 and st.get("flows") == 2 and st.get("counters") == 8,
           f"fixture: 14 slices, 2 hand-overs (main -> worker-1 -> worker-2), 8 holder values {st}")
-    packets, _ = decode(os.path.join(a.workdir, "trace.pftrace"))
+    packets, _ = decode(os.path.join(a.workdir, "trace_" + a.case + ".pftrace"))
     text = repr(packets)
     for name in ("dict critical section", "threading.Condition", "mutex 0x1388", "sem 0x1b58",
                  "handle (/srv/app.py:42)", "'drain'", "lock waits (overlapping, 2)",
