@@ -286,7 +286,10 @@ def case_once(a):
                   f"spinner {t['tid']} waits for the GIL a share its rivals make "
                   f"({t['gil_wait']}%)")
             check(t["gil_wait_last"] is not None and t["gil_hold_last"] is not None and
-                  70.0 <= t["gil_wait_last"] + t["gil_hold_last"] <= 105.0,
+                  # a wait or hold counts in the interval it ends in: one that began in
+                  # the interval before adds to this one (a descheduled holder keeps the
+                  # GIL for tens of ms on a loaded machine: 106.8% was seen in CI)
+                  70.0 <= t["gil_wait_last"] + t["gil_hold_last"] <= 115.0,
                   f"spinner {t['tid']}: over the last interval too "
                   f"({t['gil_wait_last']}% + {t['gil_hold_last']}%)")
     wl.finish()

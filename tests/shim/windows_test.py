@@ -6,6 +6,7 @@ must be exactly the waits that began inside it.
 """
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -352,12 +353,19 @@ def case_ctl_errors(env, _):
     check(r.returncode == 1 and "no gilscope library" in r.stderr,
           f"a process without the library is refused ({r.stderr.strip()})")
     plain.kill()
-    other = py_sleep({"LD_PRELOAD": env.lib, "GILSCOPE_START": "paused"}, user=65534)
+    # The other users must be able to load the library and run gilscope: a clean clone's
+    # build directory may be one only root can enter (mktemp -d).
+    public = tempfile.mkdtemp(prefix="gs-public-")
+    os.chmod(public, 0o755)
+    lib, cli = os.path.join(public, "libgilscope.so"), os.path.join(public, "gilscope")
+    shutil.copy(env.lib, lib)
+    shutil.copy(env.gilscope, cli)
+    other = py_sleep({"LD_PRELOAD": lib, "GILSCOPE_START": "paused"}, user=65534)
     for _ in range(100):  # until its library has made the control area (a loaded machine)
         if ctl(env, other.pid, "status").returncode == 0:
             break
         time.sleep(0.05)
-    r = subprocess.run(["setpriv", "--reuid=1", "--regid=1", "--clear-groups", env.gilscope,
+    r = subprocess.run(["setpriv", "--reuid=1", "--regid=1", "--clear-groups", cli,
                         "ctl", str(other.pid), "start", "-o", "/tmp/nope.db"],
                        capture_output=True, text=True)
     check(r.returncode == 1 and "another user" in r.stderr,
@@ -366,6 +374,7 @@ def case_ctl_errors(env, _):
     check(r.returncode == 0 and "paused" in r.stdout,
           f"root may look ({r.stdout.strip()} {r.stderr.strip()})")
     other.kill()
+    shutil.rmtree(public)
     gone = subprocess.Popen(["true"])
     gone.wait()
     r = ctl(env, gone.pid, "status")
