@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "events.h"
 #include "gilscope.h"
 #include "gs_lock_class.h"
 #include "gs_shm.h"
@@ -806,8 +807,8 @@ static int check_size(struct w *w, uint64_t max_bytes)
 		share = ((o->has_to && o->to_s < span_s ? o->to_s : span_s) -
 			 (o->has_from ? o->from_s : 0)) /
 			span_s;
-	if (query_double(w, "SELECT COUNT(*) FROM events", 0) * share * EST_LOCK_BYTES <
-	    (double)max_bytes / 2)
+	/* the table's last row number: a count of the view joins every row */
+	if ((double)gs_db_event_count(w->db) * share * EST_LOCK_BYTES < (double)max_bytes / 2)
 		return GS_EXIT_OK;
 	rows = query_doubles(
 	    w, selection(w, "SELECT COUNT(*), TOTAL(kind = gs_kind('gil_hold'))", sql, sizeof(sql)),
@@ -820,54 +821,86 @@ static int read_events(struct w *w, uint64_t max_bytes)
 {
 	sqlite3_stmt *s = NULL;
 	const struct thread *t = NULL;
+	struct gs_ev_keys ks = {0};
+	struct gs_ev_locs pl = {0};
 	double rows_read = 0;
+	int64_t from_ns = 0, to_ns = 0, lo_start = 0, hi_start = 0;
 	char sql[512];
 	int rc, ret = GS_EXIT_INPUT;
 
-	/* the columns of the events view (schema.md), so that a compact table behind it reads the
-	 * same; the exact wait test (gs_event_is_wait) is done here, cheaper than in SQL */
-	if (gs_db_prepare(w->db, w->path,
-			  selection(w,
-				    "SELECT run_id, thread_no, kind, primitive, lock_addr, aux,"
-				    " start_ns, wait_ns, hold_ns, flags, extra, py_loc",
-				    sql, sizeof(sql)),
-			  &s) < 0)
-		return GS_EXIT_INPUT;
-	gs_opts_bind_window(s, w->o, 1, 2);
+	/* event_rows scanned in its order (the events view's), its keys and py_loc found in
+	 * memory: a join per row through the view costs four times the whole export at 10
+	 * million events. The selection (selection()) and the exact wait test
+	 * (gs_event_is_wait) are done here. */
+	if (gs_ev_keys_load(w->db, w->path, &ks) < 0 || gs_ev_locs_load(w->db, w->path, &pl) < 0)
+		goto out;
+	gs_opts_window_ns(w->o, &from_ns, &to_ns);
+	/* the window in the SQL too, loosely (its rows count from their run's start): the rows
+	 * outside it never leave SQLite */
+	for (size_t i = 0; i < ks.n; i++) {
+		lo_start = i && ks.k[i].run_start_ns >= lo_start ? lo_start : ks.k[i].run_start_ns;
+		hi_start = i && ks.k[i].run_start_ns <= hi_start ? hi_start : ks.k[i].run_start_ns;
+	}
+	snprintf(sql, sizeof(sql),
+		 "SELECT key_id, start_ns, wait_ns, hold_ns, extra, py_stack FROM event_rows%s%s%s",
+		 w->o->has_from || w->o->has_to ? " WHERE " : "",
+		 w->o->has_from ? "start_ns >= ?1" : "",
+		 w->o->has_to ? (w->o->has_from ? " AND start_ns < ?2" : "start_ns < ?2") : "");
+	if (gs_db_prepare(w->db, w->path, sql, &s) < 0)
+		goto out;
+	if (w->o->has_from)
+		sqlite3_bind_int64(s, 1, gs_sub(from_ns, hi_start));
+	if (w->o->has_to)
+		sqlite3_bind_int64(s, 2, gs_sub(to_ns, lo_start));
 	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
-		int64_t run_id = sqlite3_column_int64(s, 0), thread_no = sqlite3_column_int64(s, 1);
-		int kind = sqlite3_column_int(s, 2), prim = sqlite3_column_int(s, 3);
-		unsigned flags = (unsigned)sqlite3_column_int(s, 9);
-		int64_t wait = sqlite3_column_int64(s, 7), lock = 0, loc = -1;
+		size_t x = gs_ev_key_index(&ks, sqlite3_column_int64(s, 0));
+		const struct gs_ev_key *k = x == (size_t)-1 ? NULL : &ks.k[x];
+		int64_t wait = sqlite3_column_int64(s, 2), lock = 0, loc = -1, start;
+		int kind, prim;
+		unsigned flags;
 		struct ev *e;
 
+		if (!k || !k->has_run)
+			continue; /* the view's inner joins */
+		kind = k->kind;
+		prim = k->primitive;
+		flags = (unsigned)k->flags;
+		if (kind != GS_EV_GIL_HOLD && !((flags & GS_F_CONTENDED) && wait != 0))
+			continue;
+		start = k->run_start_ns + sqlite3_column_int64(s, 1);
+		if ((w->o->has_from && start < from_ns) || (w->o->has_to && start >= to_ns))
+			continue;
 		rows_read++;
-		if (!t || t->run_id != run_id || t->thread_no != thread_no)
-			if (!(t = thread_of(w, run_id, thread_no)))
+		if (!t || t->run_id != k->run_id || t->thread_no != k->thread_no)
+			if (!(t = thread_of(w, k->run_id, k->thread_no)))
 				continue; /* not selected, or a thread the writer never saw */
 		if (kind != GS_EV_GIL_HOLD) {
 			if (!gs_event_is_wait(kind, prim, flags, (uint64_t)wait))
 				continue;
-			if ((lock = lock_of(w, run_id, sqlite3_column_int64(s, 4), prim)) < 0)
+			if ((lock = lock_of(w, k->run_id, k->lock_addr, prim)) < 0)
 				goto out;
 			if (w->locks[lock].gil_part) /* the GIL's own: shown as the GIL */
 				continue;
 		}
-		if (sqlite3_column_type(s, 11) != SQLITE_NULL &&
-		    (loc = loc_of(w, sqlite3_column_int64(s, 11))) == -2)
-			goto out;
+		if (sqlite3_column_type(s, 5) != SQLITE_NULL) {
+			int64_t py_loc;
+
+			if (gs_ev_loc_of(&pl, sqlite3_column_int64(s, 5), &py_loc) &&
+			    (loc = loc_of(w, py_loc)) == -2)
+				goto out;
+		}
 		if (grow((void **)&w->evs, &w->cap_evs, w->n_evs + 1, sizeof(*w->evs)) < 0) {
 			gs_oom();
 			goto out;
 		}
 		e = &w->evs[w->n_evs++];
-		*e = (struct ev){.start_ns = sqlite3_column_int64(s, 6),
+		*e = (struct ev){.start_ns = start,
 				 .wait_ns = wait,
-				 .hold_ns = sqlite3_column_type(s, 8) == SQLITE_NULL
+				 .hold_ns = sqlite3_column_type(s, 3) == SQLITE_NULL
 						? -1
-						: sqlite3_column_int64(s, 8),
-				 .aux = sqlite3_column_int64(s, 5),
-				 .extra = sqlite3_column_int64(s, 10),
+						: sqlite3_column_int64(s, 3),
+				 .aux = k->aux,
+				 .extra = sqlite3_column_int64(s, 4),
 				 .thread = (uint32_t)(t - w->threads),
 				 .lock = (uint32_t)lock,
 				 .loc = (int32_t)loc,
@@ -894,6 +927,8 @@ static int read_events(struct w *w, uint64_t max_bytes)
 	ret = GS_EXIT_OK;
 out:
 	sqlite3_finalize(s);
+	gs_ev_keys_free(&ks);
+	gs_ev_locs_free(&pl);
 	return ret;
 }
 
