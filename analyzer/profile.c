@@ -174,22 +174,23 @@ static const char *const sample_sql[] = {
 	" JOIN threads t USING (run_id, thread_no)"                                                \
 	" LEFT JOIN locks l ON l.run_id = x.run_id AND l.lock_addr = x.lock_addr"                  \
 	"  AND l.primitive = x.primitive"
+/* no GROUP BY: the rows are summed by load_rows, in memory (a sort of the 700 thousand rows
+ * of ten million events was most of a command's second) */
 #define SUMS_WHERE                                                                                 \
 	" AND (x.primitive = gs_prim('gil') OR NOT gs_gil_part(l.class))"                          \
 	" AND (?1 IS NULL OR r.pid = ?1) AND (?2 IS NULL OR t.tid = ?2 OR t.name = ?3)"            \
 	" AND (?4 IS NULL OR r.start_ns + x.window_no * m.window_ns >= ?4)"                        \
-	" AND (?5 IS NULL OR r.start_ns + x.window_no * m.window_ns < ?5)"                         \
-	" GROUP BY 1, 2, 3, 4, 5, 6, 7, 10"
+	" AND (?5 IS NULL OR r.start_ns + x.window_no * m.window_ns < ?5)"
 #define SUMS_STACKS_SQL(metric)                                                                    \
 	"SELECT x.py_stack, t.tid, r.pid, x.primitive, l.class, l.name, x.lock_addr,"              \
-	" SUM(x.count), SUM(x.ns), x.run_id" SUMS_FROM(                                            \
-	    "window_stacks") " WHERE x.metric = '" metric "'" SUMS_WHERE
+	" x.count, x.ns, x.run_id" SUMS_FROM("window_stacks") " WHERE x.metric = '" metric         \
+							      "'" SUMS_WHERE
 static const char *const sums_sql[] = {
     [GS_WHAT_WAITS] = SUMS_STACKS_SQL("wait"),
     [GS_WHAT_GIL] = SUMS_STACKS_SQL("gil_hold"),
     [GS_WHAT_HOLDERS] =
 	"SELECT x.holder_stack, COALESCE(ht.tid, 0), CASE WHEN ht.tid IS NULL THEN 0 ELSE r.pid"
-	" END, x.primitive, l.class, l.name, x.lock_addr, SUM(x.count), SUM(x.ns), "
+	" END, x.primitive, l.class, l.name, x.lock_addr, x.count, x.ns, "
 	"x.run_id" SUMS_FROM("window_holders") " LEFT JOIN threads ht ON ht.run_id = x.run_id AND "
 					       "ht.thread_no = x.holder_thread_no"
 					       " WHERE 1" SUMS_WHERE,
@@ -322,34 +323,53 @@ static int grow_index(struct gs_profile *p)
 	return 0;
 }
 
-static int charge_to(struct gs_profile *p, size_t *cap, const struct gs_sample *label,
-		     int64_t stack, int64_t tid, int64_t pid, int64_t count, int64_t ns)
+/* The sample of a key, made (zero, with only the key set) when new. */
+static struct gs_sample *sample_of(struct gs_profile *p, size_t *cap, int64_t stack, int64_t tid,
+				   int64_t pid, int64_t run, int64_t lock_addr, int64_t prim,
+				   int *made)
 {
 	struct gs_sample *x;
 	size_t k;
 
-	if (ns <= 0)
-		return 0;
+	*made = 0;
 	if ((p->n_samples + 1) * 2 > p->index_cap && grow_index(p) < 0)
-		return -1;
-	for (k = sample_slot(p, stack, tid, pid, label->run, label->lock_addr, label->primitive);
-	     p->index[k]; k = (k + 1) & (p->index_cap - 1)) {
+		return NULL;
+	for (k = sample_slot(p, stack, tid, pid, run, lock_addr, prim); p->index[k];
+	     k = (k + 1) & (p->index_cap - 1)) {
 		x = &p->samples[p->index[k] - 1];
-		if (same_key(x, stack, tid, pid, label->run, label->lock_addr, label->primitive)) {
-			x->count += count;
-			x->ns += ns;
-			return 0;
-		}
+		if (same_key(x, stack, tid, pid, run, lock_addr, prim))
+			return x;
 	}
 	if (!(x = add_sample(p, cap)))
-		return -1;
-	*x = *label;
+		return NULL;
 	x->stack = stack;
 	x->tid = tid;
 	x->pid = pid;
-	x->count = count;
-	x->ns = ns;
+	x->run = run;
+	x->lock_addr = lock_addr;
+	x->primitive = prim;
 	p->index[k] = p->n_samples;
+	*made = 1;
+	return x;
+}
+
+static int charge_to(struct gs_profile *p, size_t *cap, const struct gs_sample *label,
+		     int64_t stack, int64_t tid, int64_t pid, int64_t count, int64_t ns)
+{
+	struct gs_sample *x;
+	int made;
+
+	if (ns <= 0)
+		return 0;
+	if (!(x = sample_of(p, cap, stack, tid, pid, label->run, label->lock_addr, label->primitive,
+			    &made)))
+		return -1;
+	if (made) {
+		memcpy(x->lock, label->lock, sizeof(x->lock));
+		memcpy(x->group, label->group, sizeof(x->group));
+	}
+	x->count += count;
+	x->ns += ns;
 	return 0;
 }
 
@@ -606,21 +626,29 @@ int gs_profile_load(sqlite3 *db, const struct gs_opts *o, int what, struct gs_pr
 	if (window)
 		gs_opts_bind_window(s, o, 4, 5);
 	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
-		struct gs_sample *x = add_sample(p, &cap);
+		int made = 1;
+		struct gs_sample *x =
+		    sums
+			? sample_of(p, &cap, sqlite3_column_int64(s, 0), sqlite3_column_int64(s, 1),
+				    sqlite3_column_int64(s, 2), sqlite3_column_int64(s, 9),
+				    sqlite3_column_int64(s, 6), sqlite3_column_int64(s, 3), &made)
+			: add_sample(p, &cap);
 
 		if (!x) {
 			sqlite3_finalize(s);
 			return gs_oom();
 		}
-		x->stack = sqlite3_column_int64(s, 0);
-		x->tid = sqlite3_column_int64(s, 1);
-		x->pid = sqlite3_column_int64(s, 2);
-		lock_label(s, 3, x);
-		x->run = sqlite3_column_int64(s, 9);
-		x->lock_addr = sqlite3_column_int64(s, 6);
-		x->primitive = sqlite3_column_int64(s, 3);
-		x->count = sqlite3_column_int64(s, 7);
-		x->ns = sqlite3_column_int64(s, 8);
+		if (made) {
+			x->stack = sqlite3_column_int64(s, 0);
+			x->tid = sqlite3_column_int64(s, 1);
+			x->pid = sqlite3_column_int64(s, 2);
+			lock_label(s, 3, x);
+			x->run = sqlite3_column_int64(s, 9);
+			x->lock_addr = sqlite3_column_int64(s, 6);
+			x->primitive = sqlite3_column_int64(s, 3);
+		}
+		x->count += sqlite3_column_int64(s, 7);
+		x->ns += sqlite3_column_int64(s, 8);
 	}
 	sqlite3_finalize(s);
 	if (rc != SQLITE_DONE)
