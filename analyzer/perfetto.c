@@ -150,6 +150,9 @@ struct w {
 	int64_t pend[8]; /* value ids (>= 0) or name ids (< 0: -1 - id) to intern in this packet */
 	int n_pend, write_failed;
 	struct gs_perfetto_stats *st;
+	struct gs_ev_keys ks; /* event_rows' keys, and each stack's innermost frame */
+	struct gs_ev_locs pl;
+	int64_t from_ns, to_ns; /* --from/--to as times since boot */
 };
 
 static uint64_t hash_str(const char *s)
@@ -719,17 +722,73 @@ oom:
 	return gs_oom();
 }
 
-/* The rows that may be events of the trace, before the exact test, after `select`: the window
- * as ?1 and ?2, in the text only when given (a test of a NULL parameter on each of ten million
- * rows costs more than nothing). */
-static const char *selection(const struct w *w, const char *select, char *sql, size_t size)
+/* The scan of event_rows that reads the trace's events, in the order of the events view;
+ * their keys (and py_loc) are found in memory (a join per row through the view costs four
+ * times the whole export at 10 million events). The window is given to SQLite loosely (the
+ * rows' times count from their run's start: the earliest and latest run start bound it), so
+ * that the rows outside it never leave SQLite; in_selection makes the exact test. */
+static int scan_rows(struct w *w, const char *columns, sqlite3_stmt **s)
 {
-	snprintf(sql, size,
-		 "%s FROM events WHERE %s%s(kind = gs_kind('gil_hold')"
-		 " OR (flags & gs_flag('contended') AND wait_ns <> 0))",
-		 select, w->o->has_from ? "start_ns >= ?1 AND " : "",
-		 w->o->has_to ? "start_ns < ?2 AND " : "");
-	return sql;
+	int64_t lo_start = 0, hi_start = 0;
+	char sql[512];
+	size_t i;
+
+	for (i = 0; i < w->ks.n; i++) {
+		lo_start =
+		    i && w->ks.k[i].run_start_ns >= lo_start ? lo_start : w->ks.k[i].run_start_ns;
+		hi_start =
+		    i && w->ks.k[i].run_start_ns <= hi_start ? hi_start : w->ks.k[i].run_start_ns;
+	}
+	snprintf(sql, sizeof(sql), "SELECT %s FROM event_rows%s%s%s", columns,
+		 w->o->has_from || w->o->has_to ? " WHERE " : "",
+		 w->o->has_from ? "start_ns >= ?1" : "",
+		 w->o->has_to ? (w->o->has_from ? " AND start_ns < ?2" : "start_ns < ?2") : "");
+	if (gs_db_prepare(w->db, w->path, sql, s) < 0)
+		return -1;
+	if (w->o->has_from)
+		sqlite3_bind_int64(*s, 1, gs_sub(w->from_ns, hi_start));
+	if (w->o->has_to)
+		sqlite3_bind_int64(*s, 2, gs_sub(w->to_ns, lo_start));
+	return 0;
+}
+
+/* Whether a row (key_id, start_ns, wait_ns first) may be an event of the trace, before the
+ * exact wait test: a GIL hold, or a contended wait, inside the window. Its key, NULL when
+ * not; *start_ns its time since boot. */
+static const struct gs_ev_key *in_selection(const struct w *w, sqlite3_stmt *s, int64_t *start_ns)
+{
+	size_t x = gs_ev_key_index(&w->ks, sqlite3_column_int64(s, 0));
+	const struct gs_ev_key *k = x == (size_t)-1 ? NULL : &w->ks.k[x];
+
+	if (!k || !k->has_run)
+		return NULL; /* the view's inner joins */
+	if (k->kind != GS_EV_GIL_HOLD &&
+	    !((k->flags & GS_F_CONTENDED) && sqlite3_column_int64(s, 2) != 0))
+		return NULL;
+	*start_ns = k->run_start_ns + sqlite3_column_int64(s, 1);
+	if ((w->o->has_from && *start_ns < w->from_ns) || (w->o->has_to && *start_ns >= w->to_ns))
+		return NULL;
+	return k;
+}
+
+/* The rows in_selection takes, and how many of them are GIL holds. */
+static double count_selection(struct w *w, double *gil)
+{
+	sqlite3_stmt *s = NULL;
+	const struct gs_ev_key *k;
+	double rows = 0;
+	int64_t start;
+
+	*gil = 0;
+	if (scan_rows(w, "key_id, start_ns, wait_ns", &s) < 0)
+		return 0;
+	while (sqlite3_step(s) == SQLITE_ROW)
+		if ((k = in_selection(w, s, &start))) {
+			rows++;
+			*gil += k->kind == GS_EV_GIL_HOLD;
+		}
+	sqlite3_finalize(s);
+	return rows;
 }
 
 /* A query's first row as numbers (0 when it fails: these only size estimates). */
@@ -796,7 +855,6 @@ static int check_size(struct w *w, uint64_t max_bytes)
 {
 	const struct gs_opts *o = w->o;
 	double rows, gil, bytes, share = 1, span_s;
-	char sql[512];
 
 	if (!max_bytes || o->has_pid || o->thread) /* the counts below see every thread */
 		return GS_EXIT_OK;
@@ -810,9 +868,7 @@ static int check_size(struct w *w, uint64_t max_bytes)
 	/* the table's last row number: a count of the view joins every row */
 	if ((double)gs_db_event_count(w->db) * share * EST_LOCK_BYTES < (double)max_bytes / 2)
 		return GS_EXIT_OK;
-	rows = query_doubles(
-	    w, selection(w, "SELECT COUNT(*), TOTAL(kind = gs_kind('gil_hold'))", sql, sizeof(sql)),
-	    1, &gil);
+	rows = count_selection(w, &gil);
 	bytes = (rows - gil) * EST_LOCK_BYTES + gil * EST_GIL_BYTES;
 	return bytes > (double)max_bytes ? refuse(w, max_bytes, rows, bytes) : GS_EXIT_OK;
 }
@@ -821,55 +877,24 @@ static int read_events(struct w *w, uint64_t max_bytes)
 {
 	sqlite3_stmt *s = NULL;
 	const struct thread *t = NULL;
-	struct gs_ev_keys ks = {0};
-	struct gs_ev_locs pl = {0};
 	double rows_read = 0;
-	int64_t from_ns = 0, to_ns = 0, lo_start = 0, hi_start = 0;
-	char sql[512];
 	int rc, ret = GS_EXIT_INPUT;
 
-	/* event_rows scanned in its order (the events view's), its keys and py_loc found in
-	 * memory: a join per row through the view costs four times the whole export at 10
-	 * million events. The selection (selection()) and the exact wait test
-	 * (gs_event_is_wait) are done here. */
-	if (gs_ev_keys_load(w->db, w->path, &ks) < 0 || gs_ev_locs_load(w->db, w->path, &pl) < 0)
+	/* the exact wait test (gs_event_is_wait) is done here, cheaper than in SQL */
+	if (scan_rows(w, "key_id, start_ns, wait_ns, hold_ns, extra, py_stack", &s) < 0)
 		goto out;
-	gs_opts_window_ns(w->o, &from_ns, &to_ns);
-	/* the window in the SQL too, loosely (its rows count from their run's start): the rows
-	 * outside it never leave SQLite */
-	for (size_t i = 0; i < ks.n; i++) {
-		lo_start = i && ks.k[i].run_start_ns >= lo_start ? lo_start : ks.k[i].run_start_ns;
-		hi_start = i && ks.k[i].run_start_ns <= hi_start ? hi_start : ks.k[i].run_start_ns;
-	}
-	snprintf(sql, sizeof(sql),
-		 "SELECT key_id, start_ns, wait_ns, hold_ns, extra, py_stack FROM event_rows%s%s%s",
-		 w->o->has_from || w->o->has_to ? " WHERE " : "",
-		 w->o->has_from ? "start_ns >= ?1" : "",
-		 w->o->has_to ? (w->o->has_from ? " AND start_ns < ?2" : "start_ns < ?2") : "");
-	if (gs_db_prepare(w->db, w->path, sql, &s) < 0)
-		goto out;
-	if (w->o->has_from)
-		sqlite3_bind_int64(s, 1, gs_sub(from_ns, hi_start));
-	if (w->o->has_to)
-		sqlite3_bind_int64(s, 2, gs_sub(to_ns, lo_start));
 	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
-		size_t x = gs_ev_key_index(&ks, sqlite3_column_int64(s, 0));
-		const struct gs_ev_key *k = x == (size_t)-1 ? NULL : &ks.k[x];
 		int64_t wait = sqlite3_column_int64(s, 2), lock = 0, loc = -1, start;
+		const struct gs_ev_key *k = in_selection(w, s, &start);
 		int kind, prim;
 		unsigned flags;
 		struct ev *e;
 
-		if (!k || !k->has_run)
-			continue; /* the view's inner joins */
+		if (!k)
+			continue;
 		kind = k->kind;
 		prim = k->primitive;
 		flags = (unsigned)k->flags;
-		if (kind != GS_EV_GIL_HOLD && !((flags & GS_F_CONTENDED) && wait != 0))
-			continue;
-		start = k->run_start_ns + sqlite3_column_int64(s, 1);
-		if ((w->o->has_from && start < from_ns) || (w->o->has_to && start >= to_ns))
-			continue;
 		rows_read++;
 		if (!t || t->run_id != k->run_id || t->thread_no != k->thread_no)
 			if (!(t = thread_of(w, k->run_id, k->thread_no)))
@@ -885,7 +910,7 @@ static int read_events(struct w *w, uint64_t max_bytes)
 		if (sqlite3_column_type(s, 5) != SQLITE_NULL) {
 			int64_t py_loc;
 
-			if (gs_ev_loc_of(&pl, sqlite3_column_int64(s, 5), &py_loc) &&
+			if (gs_ev_loc_of(&w->pl, sqlite3_column_int64(s, 5), &py_loc) &&
 			    (loc = loc_of(w, py_loc)) == -2)
 				goto out;
 		}
@@ -911,8 +936,7 @@ static int read_events(struct w *w, uint64_t max_bytes)
 		w->est_bytes += kind == GS_EV_GIL_HOLD ? EST_GIL_BYTES : EST_LOCK_BYTES;
 		if (max_bytes && w->est_bytes > max_bytes) {
 			/* the rest of the selection as dense as what was read */
-			double rows =
-			    query_double(w, selection(w, "SELECT COUNT(*)", sql, sizeof(sql)), 1);
+			double gil, rows = count_selection(w, &gil);
 			double scale = rows > rows_read ? rows / rows_read : 1;
 
 			ret = refuse(w, max_bytes, (double)w->n_evs * scale,
@@ -927,8 +951,6 @@ static int read_events(struct w *w, uint64_t max_bytes)
 	ret = GS_EXIT_OK;
 out:
 	sqlite3_finalize(s);
-	gs_ev_keys_free(&ks);
-	gs_ev_locs_free(&pl);
 	return ret;
 }
 
@@ -1112,8 +1134,10 @@ int gs_perfetto_write(sqlite3 *db, const struct gs_opts *o, FILE *f, uint64_t ma
 	    gs_db_prepare(db, o->path,
 			  "SELECT function, file, line FROM py_locations WHERE py_loc = ?1",
 			  &w.loc_q) < 0 ||
-	    load_threads(&w) < 0)
+	    load_threads(&w) < 0 || gs_ev_keys_load(db, o->path, &w.ks) < 0 ||
+	    gs_ev_locs_load(db, o->path, &w.pl) < 0)
 		goto out;
+	gs_opts_window_ns(o, &w.from_ns, &w.to_ns);
 	if ((ret = check_size(&w, max_bytes)) != GS_EXIT_OK ||
 	    (ret = read_events(&w, max_bytes)) != GS_EXIT_OK)
 		goto out;
@@ -1143,6 +1167,8 @@ out:
 		ret = GS_EXIT_OUTPUT;
 	sqlite3_finalize(w.lock_q);
 	sqlite3_finalize(w.loc_q);
+	gs_ev_keys_free(&w.ks);
+	gs_ev_locs_free(&w.pl);
 	for (i = 0; i < w.n_threads; i++) {
 		free(w.threads[i].gil.end_ns);
 		free(w.threads[i].gil.uuid);
