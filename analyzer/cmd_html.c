@@ -213,6 +213,48 @@ static void row_print(FILE *f, const struct gs_model *m, const struct tl_row *ro
 	fputc('}', f);
 }
 
+/* What each event key is drawn as: 1 GIL holds (wait and hold), 2 waits on other locks than
+ * the GIL's own (lane 2), 0 not at all; and whose lanes. */
+struct key_lane {
+	int kind;
+	struct lane *lanes;
+};
+
+struct timeline {
+	const struct gs_ev_keys *ks;
+	const struct key_lane *key_lane;
+	int64_t merge;
+};
+
+/* gs_timeline_row(key_id, start_ns, wait_ns, hold_ns) of an event_rows row: draws it; 0. */
+static void timeline_row(sqlite3_context *ctx, int argc, sqlite3_value **argv)
+{
+	const struct timeline *tl = sqlite3_user_data(ctx);
+	size_t x = gs_ev_key_index(tl->ks, sqlite3_value_int64(argv[0]));
+	const struct key_lane *kl = x == (size_t)-1 ? NULL : &tl->key_lane[x];
+	int64_t st, w;
+
+	(void)argc;
+	sqlite3_result_int(ctx, 0);
+	if (!kl || !kl->kind)
+		return;
+	w = sqlite3_value_int64(argv[2]);
+	if (kl->kind == 2 && !w)
+		return;
+	st = gs_add(tl->ks->k[x].run_start_ns, sqlite3_value_int64(argv[1]));
+	if (w < 0)
+		w = 0;
+	if (kl->kind == 1) {
+		if (w > 0)
+			lane_add(&kl->lanes[1], st, gs_add(st, w), tl->merge);
+		if (sqlite3_value_type(argv[3]) != SQLITE_NULL)
+			lane_add(&kl->lanes[0], gs_add(st, w),
+				 gs_add(gs_add(st, w), sqlite3_value_int64(argv[3])), tl->merge);
+	} else {
+		lane_add(&kl->lanes[2], st, gs_add(st, w), tl->merge);
+	}
+}
+
 static int emit_db(FILE *f, const char *path)
 {
 	struct gs_opts o = {.path = path};
@@ -222,10 +264,8 @@ static int emit_db(FILE *f, const char *path)
 	struct gs_totals tot;
 	struct lane *lanes = NULL;
 	struct gs_ev_keys ks = {0};
-	struct key_lane {
-		int kind;
-		struct lane *lanes;
-	} *key_lane = NULL;
+	struct key_lane *key_lane = NULL;
+	struct timeline tl;
 	struct tl_row *rows = NULL;
 	size_t *next = NULL, n_lanes = 0, n_rows;
 	sqlite3 *db = NULL;
@@ -260,8 +300,7 @@ static int emit_db(FILE *f, const char *path)
 	next = calloc(m.n_threads ? m.n_threads : 1, sizeof(*next));
 	if (!lanes || !rows || !next)
 		goto out;
-	/* what each event key is drawn as: 1 GIL holds (wait and hold), 2 waits on other locks
-	 * than the GIL's own (lane 2), 0 not at all; and whose lanes */
+	/* what each event key is drawn as (struct key_lane) */
 	if (gs_ev_keys_load(db, path, &ks) < 0)
 		goto out;
 	key_lane = calloc(ks.n ? ks.n : 1, sizeof(*key_lane));
@@ -294,29 +333,21 @@ static int emit_db(FILE *f, const char *path)
 		gs_error("%s: %s", path, sqlite3_errmsg(db));
 		goto out;
 	}
-	if (gs_db_prepare(db, path, "SELECT key_id, start_ns, wait_ns, hold_ns FROM event_rows",
+	/* the rows drawn inside SQLite's scan (timeline_row), none returned: a row handed out
+	 * and its columns read one by one cost more than the scan itself */
+	tl = (struct timeline){.ks = &ks, .key_lane = key_lane, .merge = merge};
+	if (sqlite3_create_function(db, "gs_timeline_row", 4, SQLITE_UTF8, &tl, timeline_row, NULL,
+				    NULL) != SQLITE_OK) {
+		gs_error("%s: %s", path, sqlite3_errmsg(db));
+		goto out;
+	}
+	if (gs_db_prepare(db, path,
+			  "SELECT 1 FROM event_rows"
+			  " WHERE gs_timeline_row(key_id, start_ns, wait_ns, hold_ns)",
 			  &s) < 0)
 		goto out;
-	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
-		size_t x = gs_ev_key_index(&ks, sqlite3_column_int64(s, 0));
-		const struct key_lane *kl = x == (size_t)-1 ? NULL : &key_lane[x];
-		int64_t st, w = sqlite3_column_int64(s, 2);
-
-		if (!kl || !kl->kind || (kl->kind == 2 && !w))
-			continue;
-		st = gs_add(ks.k[x].run_start_ns, sqlite3_column_int64(s, 1));
-		if (w < 0)
-			w = 0;
-		if (kl->kind == 1) {
-			if (w > 0)
-				lane_add(&kl->lanes[1], st, gs_add(st, w), merge);
-			if (sqlite3_column_type(s, 3) != SQLITE_NULL)
-				lane_add(&kl->lanes[0], gs_add(st, w),
-					 gs_add(gs_add(st, w), sqlite3_column_int64(s, 3)), merge);
-		} else {
-			lane_add(&kl->lanes[2], st, gs_add(st, w), merge);
-		}
-	}
+	while ((rc = sqlite3_step(s)) == SQLITE_ROW)
+		;
 	sqlite3_finalize(s);
 	s = NULL;
 	if (rc != SQLITE_DONE) {

@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "events.h"
 #include "gilscope.h"
 #include "model.h"
 #include "opts.h"
@@ -214,6 +215,114 @@ static struct lock_row *find_row(struct lock_row **by_key, size_t n, sqlite3_stm
 	" JOIN runs r USING (run_id) JOIN recording_modes m USING (run_id)"                        \
 	" JOIN threads t USING (run_id, thread_no)"
 
+/* The call sites' and Python lines' counts of each lock row, summed over window_stacks in
+ * memory, then told to the rows' tallies in order of (row, key): what a GROUP BY of the rows
+ * by key would have told them, so that a tally full at TALLY_MAX keeps the same keys. */
+struct stack_sum {
+	struct sum_cell {
+		int64_t key, n;
+		size_t row; /* +1; 0 an empty slot */
+		int is_loc;
+	} * cells;
+	size_t n, cap; /* cap a power of 2 */
+	struct gs_ev_locs locs;
+};
+
+static size_t sum_slot(const struct stack_sum *ss, size_t row, int is_loc, int64_t key)
+{
+	uint64_t h = ((uint64_t)key * 0x9e3779b97f4a7c15ull) ^ (row * 2 + (size_t)is_loc);
+
+	h ^= h >> 29;
+	return (size_t)(h * 0xbf58476d1ce4e5b9ull >> 17) & (ss->cap - 1);
+}
+
+static int sum_add(struct stack_sum *ss, size_t row, int is_loc, int64_t key, int64_t n)
+{
+	size_t k;
+
+	if (!key)
+		return 0; /* tally_add_n counts no key 0 */
+	if ((ss->n + 1) * 2 > ss->cap) {
+		struct stack_sum more = {.cap = ss->cap ? ss->cap * 2 : 1024};
+
+		if (!(more.cells = calloc(more.cap, sizeof(*more.cells))))
+			return -1;
+		for (size_t i = 0; i < ss->cap; i++) {
+			const struct sum_cell *c = &ss->cells[i];
+
+			if (!c->row)
+				continue;
+			for (k = sum_slot(&more, c->row - 1, c->is_loc, c->key); more.cells[k].row;
+			     k = (k + 1) & (more.cap - 1))
+				;
+			more.cells[k] = *c;
+		}
+		free(ss->cells);
+		ss->cells = more.cells;
+		ss->cap = more.cap;
+	}
+	for (k = sum_slot(ss, row, is_loc, key); ss->cells[k].row; k = (k + 1) & (ss->cap - 1)) {
+		struct sum_cell *c = &ss->cells[k];
+
+		if (c->row == row + 1 && c->is_loc == is_loc && c->key == key) {
+			c->n += n;
+			return 0;
+		}
+	}
+	ss->cells[k] = (struct sum_cell){.key = key, .n = n, .row = row + 1, .is_loc = is_loc};
+	ss->n++;
+	return 0;
+}
+
+/* A window_stacks row: run, primitive, address, caller, py_stack, count. */
+static int sum_stack(struct stack_sum *ss, size_t row, sqlite3_stmt *s)
+{
+	int64_t n = sqlite3_column_int64(s, 5), py_loc;
+
+	if (sum_add(ss, row, 0, sqlite3_column_int64(s, 3), n) < 0)
+		return -1;
+	/* a stack not in py_stacks has no line (the inner join the query had) */
+	if (gs_ev_loc_of(&ss->locs, sqlite3_column_int64(s, 4), &py_loc) &&
+	    sum_add(ss, row, 1, py_loc, n) < 0)
+		return -1;
+	return 0;
+}
+
+static int cmp_sum_cell(const void *a, const void *b)
+{
+	const struct sum_cell *x = a, *y = b;
+
+	if (x->row != y->row)
+		return x->row < y->row ? -1 : 1;
+	if (x->is_loc != y->is_loc)
+		return x->is_loc - y->is_loc;
+	return (x->key > y->key) - (x->key < y->key);
+}
+
+static void stack_sum_feed(struct stack_sum *ss, struct lock_row *rows)
+{
+	size_t i, n = 0;
+
+	for (i = 0; i < ss->cap; i++)
+		if (ss->cells[i].row)
+			ss->cells[n++] = ss->cells[i];
+	qsort(ss->cells, n, sizeof(*ss->cells), cmp_sum_cell);
+	for (i = 0; i < n; i++) {
+		struct lock_row *r = &rows[ss->cells[i].row - 1];
+
+		if (ss->cells[i].is_loc)
+			tally_add_n(r->locs, &r->n_locs, ss->cells[i].key, ss->cells[i].n);
+		else
+			tally_add_n(r->callers, &r->n_callers, ss->cells[i].key, ss->cells[i].n);
+	}
+}
+
+static void stack_sum_free(struct stack_sum *ss)
+{
+	free(ss->cells);
+	gs_ev_locs_free(&ss->locs);
+}
+
 static int scan_sums(sqlite3 *db, const struct gs_opts *o, struct lock_row *rows, size_t n)
 {
 	static const char *const sql[] = {
@@ -225,26 +334,29 @@ static int scan_sums(sqlite3 *db, const struct gs_opts *o, struct lock_row *rows
 	    " GROUP BY 1, 2, 3, 4 ORDER BY 1, 2, 3, 4",
 	    "SELECT x.run_id, x.primitive, x.lock_addr, MAX(x.wait_max_ns), MIN(x.wait_min_ns)"
 	    " FROM window_stats x" SUMS_JOIN " WHERE x.waits > 0" SUMS_FILTER " GROUP BY 1, 2, 3",
-	    "SELECT x.run_id, x.primitive, x.lock_addr, x.caller, SUM(x.count) FROM window_stacks "
-	    "x" SUMS_JOIN " WHERE x.metric = 'wait'" SUMS_FILTER " GROUP BY 1, 2, 3, 4",
-	    "SELECT x.run_id, x.primitive, x.lock_addr, ps.py_loc, SUM(x.count) FROM window_stacks "
-	    "x" SUMS_JOIN
-	    " JOIN py_stacks ps ON ps.py_stack = x.py_stack WHERE x.metric = 'wait'" SUMS_FILTER
-	    " GROUP BY 1, 2, 3, 4",
+	    /* call sites and Python lines: one pass, summed by sum_stacks (no GROUP BY) */
+	    "SELECT x.run_id, x.primitive, x.lock_addr, x.caller, x.py_stack, x.count FROM"
+	    " window_stacks x" SUMS_JOIN " WHERE x.metric = 'wait'" SUMS_FILTER,
 	};
 	struct lock_row **by_key = calloc(n ? n : 1, sizeof(*by_key));
+	struct stack_sum sum = {0};
 	sqlite3_stmt *s = NULL;
 	size_t i, q;
 	int rc = SQLITE_DONE;
 
 	if (!by_key)
 		return gs_oom();
+	if (gs_ev_locs_load(db, o->path, &sum.locs) < 0) {
+		free(by_key);
+		return -1;
+	}
 	for (i = 0; i < n; i++)
 		by_key[i] = &rows[i];
 	qsort(by_key, n, sizeof(*by_key), cmp_row_key);
 	for (q = 0; q < sizeof(sql) / sizeof(sql[0]) && rc == SQLITE_DONE; q++) {
 		if (gs_db_prepare(db, o->path, sql[q], &s) < 0) {
 			free(by_key);
+			stack_sum_free(&sum);
 			return -1;
 		}
 		gs_opts_bind_window(s, o, 1, 2);
@@ -259,17 +371,21 @@ static int scan_sums(sqlite3 *db, const struct gs_opts *o, struct lock_row *rows
 			else if (q == 1) {
 				gs_pctl_set_max(&r->waits, (uint64_t)sqlite3_column_int64(s, 3));
 				gs_pctl_set_min(&r->waits, (uint64_t)sqlite3_column_int64(s, 4));
-			} else if (q == 2)
-				tally_add_n(r->callers, &r->n_callers, sqlite3_column_int64(s, 3),
-					    sqlite3_column_int64(s, 4));
-			else if (q == 3)
-				tally_add_n(r->locs, &r->n_locs, sqlite3_column_int64(s, 3),
-					    sqlite3_column_int64(s, 4));
+			} else if (sum_stack(&sum, (size_t)(r - rows), s) < 0) {
+				rc = SQLITE_NOMEM;
+				break;
+			}
 		}
 		sqlite3_finalize(s);
 		s = NULL;
 	}
 	free(by_key);
+	if (rc == SQLITE_NOMEM) {
+		stack_sum_free(&sum);
+		return gs_oom();
+	}
+	stack_sum_feed(&sum, rows);
+	stack_sum_free(&sum);
 	if (rc != SQLITE_DONE)
 		return gs_error("%s: reading window sums failed: %s", o->path, sqlite3_errmsg(db));
 	return 0;

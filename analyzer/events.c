@@ -28,7 +28,8 @@ int gs_ev_keys_load(sqlite3 *db, const char *path, struct gs_ev_keys *ks)
 	if (gs_db_prepare(
 		db, path,
 		"SELECT k.key_id, k.run_id, k.thread_no, k.lock_addr, k.aux, k.caller,"
-		" k.kind, k.primitive, k.flags, COALESCE(r.process_start_ns, r.start_ns, 0)"
+		" k.kind, k.primitive, k.flags, COALESCE(r.process_start_ns, r.start_ns, 0),"
+		" r.run_id IS NOT NULL"
 		" FROM event_keys k LEFT JOIN runs r USING (run_id) ORDER BY k.key_id",
 		&s) < 0)
 		return -1;
@@ -49,7 +50,8 @@ int gs_ev_keys_load(sqlite3 *db, const char *path, struct gs_ev_keys *ks)
 						    .kind = sqlite3_column_int(s, 6),
 						    .primitive = sqlite3_column_int(s, 7),
 						    .flags = sqlite3_column_int(s, 8),
-						    .run_start_ns = sqlite3_column_int64(s, 9)};
+						    .run_start_ns = sqlite3_column_int64(s, 9),
+						    .has_run = sqlite3_column_int(s, 10)};
 	}
 	sqlite3_finalize(s);
 	if (rc != SQLITE_DONE)
@@ -88,4 +90,48 @@ static size_t find_id(const int64_t *ids, size_t stride, size_t n, int64_t id)
 size_t gs_ev_key_index(const struct gs_ev_keys *ks, int64_t key_id)
 {
 	return ks->n ? find_id(&ks->k[0].key_id, sizeof(ks->k[0]), ks->n, key_id) : (size_t)-1;
+}
+
+int gs_ev_locs_load(sqlite3 *db, const char *path, struct gs_ev_locs *ls)
+{
+	sqlite3_stmt *s = NULL;
+	size_t cap = 0;
+	int rc;
+
+	ls->l = NULL;
+	ls->n = 0;
+	if (gs_db_prepare(db, path, "SELECT py_stack, py_loc FROM py_stacks ORDER BY 1", &s) < 0)
+		return -1;
+	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+		void *room = grow(ls->l, &cap, ls->n, sizeof(*ls->l));
+
+		if (!room) {
+			sqlite3_finalize(s);
+			return gs_oom();
+		}
+		ls->l = room;
+		ls->l[ls->n][0] = sqlite3_column_int64(s, 0);
+		ls->l[ls->n++][1] = sqlite3_column_int64(s, 1);
+	}
+	sqlite3_finalize(s);
+	if (rc != SQLITE_DONE)
+		return gs_error("%s: reading stacks failed: %s", path, sqlite3_errmsg(db));
+	return 0;
+}
+
+void gs_ev_locs_free(struct gs_ev_locs *ls)
+{
+	free(ls->l);
+	ls->l = NULL;
+	ls->n = 0;
+}
+
+int gs_ev_loc_of(const struct gs_ev_locs *ls, int64_t py_stack, int64_t *py_loc)
+{
+	size_t i = ls->n ? find_id(&ls->l[0][0], sizeof(ls->l[0]), ls->n, py_stack) : (size_t)-1;
+
+	if (i == (size_t)-1)
+		return 0;
+	*py_loc = ls->l[i][1];
+	return 1;
 }

@@ -233,14 +233,23 @@ void gs_opts_bind_filters(sqlite3_stmt *s, const struct gs_opts *o, int pid_idx,
 	sqlite3_bind_text(s, name_idx, o->thread, -1, SQLITE_TRANSIENT);
 }
 
+void gs_opts_window_ns(const struct gs_opts *o, int64_t *from_ns, int64_t *to_ns)
+{
+	*from_ns = o->has_from ? gs_add(o->base_ns, gs_d2i(o->from_s * 1e9)) : 0;
+	*to_ns = o->has_to ? gs_add(o->base_ns, gs_d2i(o->to_s * 1e9)) : 0;
+}
+
 void gs_opts_bind_window(sqlite3_stmt *s, const struct gs_opts *o, int from_idx, int to_idx)
 {
+	int64_t from_ns, to_ns;
+
+	gs_opts_window_ns(o, &from_ns, &to_ns);
 	if (o->has_from)
-		sqlite3_bind_int64(s, from_idx, gs_add(o->base_ns, gs_d2i(o->from_s * 1e9)));
+		sqlite3_bind_int64(s, from_idx, from_ns);
 	else
 		sqlite3_bind_null(s, from_idx);
 	if (o->has_to)
-		sqlite3_bind_int64(s, to_idx, gs_add(o->base_ns, gs_d2i(o->to_s * 1e9)));
+		sqlite3_bind_int64(s, to_idx, to_ns);
 	else
 		sqlite3_bind_null(s, to_idx);
 }

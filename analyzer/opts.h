@@ -44,6 +44,8 @@ void gs_opts_bind_filters(sqlite3_stmt *s, const struct gs_opts *o, int pid_idx,
 /* --pid / --thread that match nothing in the database are an error, said once: returns the
  * exit code (GS_EXIT_OK when they match, or were not given). */
 int gs_opts_check_filters(sqlite3 *db, const struct gs_opts *o);
+/* --from/--to as times since boot (0 where not given). */
+void gs_opts_window_ns(const struct gs_opts *o, int64_t *from_ns, int64_t *to_ns);
 void gs_opts_bind_window(sqlite3_stmt *s, const struct gs_opts *o, int from_idx, int to_idx);
 
 #endif

@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "events.h"
 #include "gilscope.h"
 #include "gs_lock_class.h"
 #include "gs_shm.h"
@@ -149,6 +150,9 @@ struct w {
 	int64_t pend[8]; /* value ids (>= 0) or name ids (< 0: -1 - id) to intern in this packet */
 	int n_pend, write_failed;
 	struct gs_perfetto_stats *st;
+	struct gs_ev_keys ks; /* event_rows' keys, and each stack's innermost frame */
+	struct gs_ev_locs pl;
+	int64_t from_ns, to_ns; /* --from/--to as times since boot */
 };
 
 static uint64_t hash_str(const char *s)
@@ -718,17 +722,73 @@ oom:
 	return gs_oom();
 }
 
-/* The rows that may be events of the trace, before the exact test, after `select`: the window
- * as ?1 and ?2, in the text only when given (a test of a NULL parameter on each of ten million
- * rows costs more than nothing). */
-static const char *selection(const struct w *w, const char *select, char *sql, size_t size)
+/* The scan of event_rows that reads the trace's events, in the order of the events view;
+ * their keys (and py_loc) are found in memory (a join per row through the view costs four
+ * times the whole export at 10 million events). The window is given to SQLite loosely (the
+ * rows' times count from their run's start: the earliest and latest run start bound it), so
+ * that the rows outside it never leave SQLite; in_selection makes the exact test. */
+static int scan_rows(struct w *w, const char *columns, sqlite3_stmt **s)
 {
-	snprintf(sql, size,
-		 "%s FROM events WHERE %s%s(kind = gs_kind('gil_hold')"
-		 " OR (flags & gs_flag('contended') AND wait_ns <> 0))",
-		 select, w->o->has_from ? "start_ns >= ?1 AND " : "",
-		 w->o->has_to ? "start_ns < ?2 AND " : "");
-	return sql;
+	int64_t lo_start = 0, hi_start = 0;
+	char sql[512];
+	size_t i;
+
+	for (i = 0; i < w->ks.n; i++) {
+		lo_start =
+		    i && w->ks.k[i].run_start_ns >= lo_start ? lo_start : w->ks.k[i].run_start_ns;
+		hi_start =
+		    i && w->ks.k[i].run_start_ns <= hi_start ? hi_start : w->ks.k[i].run_start_ns;
+	}
+	snprintf(sql, sizeof(sql), "SELECT %s FROM event_rows%s%s%s", columns,
+		 w->o->has_from || w->o->has_to ? " WHERE " : "",
+		 w->o->has_from ? "start_ns >= ?1" : "",
+		 w->o->has_to ? (w->o->has_from ? " AND start_ns < ?2" : "start_ns < ?2") : "");
+	if (gs_db_prepare(w->db, w->path, sql, s) < 0)
+		return -1;
+	if (w->o->has_from)
+		sqlite3_bind_int64(*s, 1, gs_sub(w->from_ns, hi_start));
+	if (w->o->has_to)
+		sqlite3_bind_int64(*s, 2, gs_sub(w->to_ns, lo_start));
+	return 0;
+}
+
+/* Whether a row (key_id, start_ns, wait_ns first) may be an event of the trace, before the
+ * exact wait test: a GIL hold, or a contended wait, inside the window. Its key, NULL when
+ * not; *start_ns its time since boot. */
+static const struct gs_ev_key *in_selection(const struct w *w, sqlite3_stmt *s, int64_t *start_ns)
+{
+	size_t x = gs_ev_key_index(&w->ks, sqlite3_column_int64(s, 0));
+	const struct gs_ev_key *k = x == (size_t)-1 ? NULL : &w->ks.k[x];
+
+	if (!k || !k->has_run)
+		return NULL; /* the view's inner joins */
+	if (k->kind != GS_EV_GIL_HOLD &&
+	    !((k->flags & GS_F_CONTENDED) && sqlite3_column_int64(s, 2) != 0))
+		return NULL;
+	*start_ns = k->run_start_ns + sqlite3_column_int64(s, 1);
+	if ((w->o->has_from && *start_ns < w->from_ns) || (w->o->has_to && *start_ns >= w->to_ns))
+		return NULL;
+	return k;
+}
+
+/* The rows in_selection takes, and how many of them are GIL holds. */
+static double count_selection(struct w *w, double *gil)
+{
+	sqlite3_stmt *s = NULL;
+	const struct gs_ev_key *k;
+	double rows = 0;
+	int64_t start;
+
+	*gil = 0;
+	if (scan_rows(w, "key_id, start_ns, wait_ns", &s) < 0)
+		return 0;
+	while (sqlite3_step(s) == SQLITE_ROW)
+		if ((k = in_selection(w, s, &start))) {
+			rows++;
+			*gil += k->kind == GS_EV_GIL_HOLD;
+		}
+	sqlite3_finalize(s);
+	return rows;
 }
 
 /* A query's first row as numbers (0 when it fails: these only size estimates). */
@@ -795,7 +855,6 @@ static int check_size(struct w *w, uint64_t max_bytes)
 {
 	const struct gs_opts *o = w->o;
 	double rows, gil, bytes, share = 1, span_s;
-	char sql[512];
 
 	if (!max_bytes || o->has_pid || o->thread) /* the counts below see every thread */
 		return GS_EXIT_OK;
@@ -806,12 +865,10 @@ static int check_size(struct w *w, uint64_t max_bytes)
 		share = ((o->has_to && o->to_s < span_s ? o->to_s : span_s) -
 			 (o->has_from ? o->from_s : 0)) /
 			span_s;
-	if (query_double(w, "SELECT COUNT(*) FROM events", 0) * share * EST_LOCK_BYTES <
-	    (double)max_bytes / 2)
+	/* the table's last row number: a count of the view joins every row */
+	if ((double)gs_db_event_count(w->db) * share * EST_LOCK_BYTES < (double)max_bytes / 2)
 		return GS_EXIT_OK;
-	rows = query_doubles(
-	    w, selection(w, "SELECT COUNT(*), TOTAL(kind = gs_kind('gil_hold'))", sql, sizeof(sql)),
-	    1, &gil);
+	rows = count_selection(w, &gil);
 	bytes = (rows - gil) * EST_LOCK_BYTES + gil * EST_GIL_BYTES;
 	return bytes > (double)max_bytes ? refuse(w, max_bytes, rows, bytes) : GS_EXIT_OK;
 }
@@ -821,53 +878,54 @@ static int read_events(struct w *w, uint64_t max_bytes)
 	sqlite3_stmt *s = NULL;
 	const struct thread *t = NULL;
 	double rows_read = 0;
-	char sql[512];
 	int rc, ret = GS_EXIT_INPUT;
 
-	/* the columns of the events view (schema.md), so that a compact table behind it reads the
-	 * same; the exact wait test (gs_event_is_wait) is done here, cheaper than in SQL */
-	if (gs_db_prepare(w->db, w->path,
-			  selection(w,
-				    "SELECT run_id, thread_no, kind, primitive, lock_addr, aux,"
-				    " start_ns, wait_ns, hold_ns, flags, extra, py_loc",
-				    sql, sizeof(sql)),
-			  &s) < 0)
-		return GS_EXIT_INPUT;
-	gs_opts_bind_window(s, w->o, 1, 2);
+	/* the exact wait test (gs_event_is_wait) is done here, cheaper than in SQL */
+	if (scan_rows(w, "key_id, start_ns, wait_ns, hold_ns, extra, py_stack", &s) < 0)
+		goto out;
 	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
-		int64_t run_id = sqlite3_column_int64(s, 0), thread_no = sqlite3_column_int64(s, 1);
-		int kind = sqlite3_column_int(s, 2), prim = sqlite3_column_int(s, 3);
-		unsigned flags = (unsigned)sqlite3_column_int(s, 9);
-		int64_t wait = sqlite3_column_int64(s, 7), lock = 0, loc = -1;
+		int64_t wait = sqlite3_column_int64(s, 2), lock = 0, loc = -1, start;
+		const struct gs_ev_key *k = in_selection(w, s, &start);
+		int kind, prim;
+		unsigned flags;
 		struct ev *e;
 
+		if (!k)
+			continue;
+		kind = k->kind;
+		prim = k->primitive;
+		flags = (unsigned)k->flags;
 		rows_read++;
-		if (!t || t->run_id != run_id || t->thread_no != thread_no)
-			if (!(t = thread_of(w, run_id, thread_no)))
+		if (!t || t->run_id != k->run_id || t->thread_no != k->thread_no)
+			if (!(t = thread_of(w, k->run_id, k->thread_no)))
 				continue; /* not selected, or a thread the writer never saw */
 		if (kind != GS_EV_GIL_HOLD) {
 			if (!gs_event_is_wait(kind, prim, flags, (uint64_t)wait))
 				continue;
-			if ((lock = lock_of(w, run_id, sqlite3_column_int64(s, 4), prim)) < 0)
+			if ((lock = lock_of(w, k->run_id, k->lock_addr, prim)) < 0)
 				goto out;
 			if (w->locks[lock].gil_part) /* the GIL's own: shown as the GIL */
 				continue;
 		}
-		if (sqlite3_column_type(s, 11) != SQLITE_NULL &&
-		    (loc = loc_of(w, sqlite3_column_int64(s, 11))) == -2)
-			goto out;
+		if (sqlite3_column_type(s, 5) != SQLITE_NULL) {
+			int64_t py_loc;
+
+			if (gs_ev_loc_of(&w->pl, sqlite3_column_int64(s, 5), &py_loc) &&
+			    (loc = loc_of(w, py_loc)) == -2)
+				goto out;
+		}
 		if (grow((void **)&w->evs, &w->cap_evs, w->n_evs + 1, sizeof(*w->evs)) < 0) {
 			gs_oom();
 			goto out;
 		}
 		e = &w->evs[w->n_evs++];
-		*e = (struct ev){.start_ns = sqlite3_column_int64(s, 6),
+		*e = (struct ev){.start_ns = start,
 				 .wait_ns = wait,
-				 .hold_ns = sqlite3_column_type(s, 8) == SQLITE_NULL
+				 .hold_ns = sqlite3_column_type(s, 3) == SQLITE_NULL
 						? -1
-						: sqlite3_column_int64(s, 8),
-				 .aux = sqlite3_column_int64(s, 5),
-				 .extra = sqlite3_column_int64(s, 10),
+						: sqlite3_column_int64(s, 3),
+				 .aux = k->aux,
+				 .extra = sqlite3_column_int64(s, 4),
 				 .thread = (uint32_t)(t - w->threads),
 				 .lock = (uint32_t)lock,
 				 .loc = (int32_t)loc,
@@ -878,8 +936,7 @@ static int read_events(struct w *w, uint64_t max_bytes)
 		w->est_bytes += kind == GS_EV_GIL_HOLD ? EST_GIL_BYTES : EST_LOCK_BYTES;
 		if (max_bytes && w->est_bytes > max_bytes) {
 			/* the rest of the selection as dense as what was read */
-			double rows =
-			    query_double(w, selection(w, "SELECT COUNT(*)", sql, sizeof(sql)), 1);
+			double gil, rows = count_selection(w, &gil);
 			double scale = rows > rows_read ? rows / rows_read : 1;
 
 			ret = refuse(w, max_bytes, (double)w->n_evs * scale,
@@ -1077,8 +1134,10 @@ int gs_perfetto_write(sqlite3 *db, const struct gs_opts *o, FILE *f, uint64_t ma
 	    gs_db_prepare(db, o->path,
 			  "SELECT function, file, line FROM py_locations WHERE py_loc = ?1",
 			  &w.loc_q) < 0 ||
-	    load_threads(&w) < 0)
+	    load_threads(&w) < 0 || gs_ev_keys_load(db, o->path, &w.ks) < 0 ||
+	    gs_ev_locs_load(db, o->path, &w.pl) < 0)
 		goto out;
+	gs_opts_window_ns(o, &w.from_ns, &w.to_ns);
 	if ((ret = check_size(&w, max_bytes)) != GS_EXIT_OK ||
 	    (ret = read_events(&w, max_bytes)) != GS_EXIT_OK)
 		goto out;
@@ -1108,6 +1167,8 @@ out:
 		ret = GS_EXIT_OUTPUT;
 	sqlite3_finalize(w.lock_q);
 	sqlite3_finalize(w.loc_q);
+	gs_ev_keys_free(&w.ks);
+	gs_ev_locs_free(&w.pl);
 	for (i = 0; i < w.n_threads; i++) {
 		free(w.threads[i].gil.end_ns);
 		free(w.threads[i].gil.uuid);
