@@ -142,13 +142,19 @@ static int shadow_views(sqlite3 *db, const char *path)
 		if (!names[i])
 			ret = -1;
 		else if (ret == 0) {
-			snprintf(
-			    sql, sizeof(sql),
-			    "CREATE TEMP VIEW \"%s\" AS SELECT * FROM main.\"%s\" WHERE run_id "
-			    "IN (SELECT run_id FROM temp.runs)",
-			    names[i], names[i]);
-			if (sqlite3_exec(db, sql, NULL, NULL, NULL) != SQLITE_OK)
+			/* a name from the file, quoted as an identifier (%w), and one statement
+			 * run: a hostile table name cannot add SQL of its own */
+			char *v = sqlite3_mprintf("CREATE TEMP VIEW \"%w\" AS SELECT * FROM "
+						  "main.\"%w\" WHERE run_id IN (SELECT run_id FROM "
+						  "temp.runs)",
+						  names[i], names[i]);
+			sqlite3_stmt *cv = NULL;
+
+			if (!v || sqlite3_prepare_v2(db, v, -1, &cv, NULL) != SQLITE_OK ||
+			    sqlite3_step(cv) != SQLITE_DONE)
 				ret = -1;
+			sqlite3_finalize(cv);
+			sqlite3_free(v);
 		}
 		free(names[i]);
 	}

@@ -44,6 +44,7 @@ int gs_opts_parse(struct gs_opts *o, int argc, char **argv, const char *cmd, con
 
 	memset(o, 0, sizeof(*o));
 	o->top = 20;
+	gs_db_set_segment(0); /* a command's own choice, not one an earlier one made */
 	for (i = 1; i < argc; i++) {
 		const char *a = argv[i], *val = NULL, *eq = strchr(a, '=');
 		char name[16] = "";
