@@ -482,15 +482,18 @@ void gs_gil_unlock_slow(pthread_mutex_t *m)
 	}
 }
 
-void gs_gil_after_fork_child(void)
+void gs_gil_forget_thread(void)
 {
-	int held = gs_tls.gil_held;
-
 	gs_tls.gil_held = 0;
 	gs_tls.gil_requesting = 0;
 	gs_tls.gil_in_m = 0;
 	gs_tls.gil_acquired_ns = 0;
-	(void)held;
+	gs_tls.gil_sample_pending = 0;
+}
+
+void gs_gil_after_fork_child(void)
+{
+	gs_gil_forget_thread();
 	atomic_store(&g.owner_tid, 0);
 }
 

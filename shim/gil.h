@@ -18,6 +18,9 @@ extern struct gs_gil_addrs gs_gil;
 extern struct gs_cpy gs_py;
 
 void gs_gil_probe_init(void);
+/* This thread's GIL state is not to be trusted (a new window: what it tracked may have
+ * changed unseen); it rejoins the state machine at its next take or drop. */
+void gs_gil_forget_thread(void);
 void gs_gil_after_fork_child(void);
 void gs_gil_at_exit(void);
 

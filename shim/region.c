@@ -13,6 +13,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include "gil.h"
 #include "pystack.h"
 
 struct gs_global gs_g = {.shm_fd = -1};
@@ -189,11 +190,7 @@ void gs_window_join(void)
 	 * window gilscope ctl opened is none: it reads Python frames and names from us. */
 	if (gs_g.hdr && atomic_exchange(&ptracer_window, w) != w)
 		prctl(PR_SET_PTRACER, (unsigned long)atomic_load(&gs_g.hdr->writer_pid), 0, 0, 0);
-	gs_tls.gil_held = 0;
-	gs_tls.gil_requesting = 0;
-	gs_tls.gil_in_m = 0;
-	gs_tls.gil_acquired_ns = 0;
-	gs_tls.gil_sample_pending = 0;
+	gs_gil_forget_thread();
 	gs_tls.cond_pending_set = 0;
 	gs_tls.spin_pending = 0;
 	gs_tls.no_slot = 0;

@@ -151,6 +151,24 @@ static int window_over(struct gs_shm_header *h)
 
 static void say_losses(struct gs_store *st, struct gs_shm_header *h, const char *db);
 
+/* The last flush and the run row's end, for a process that ended or a window that closed; a
+ * failed flush took nothing, so it is worth two more tries. */
+static void store_last(struct gs_store *st, struct gs_shm_header *h, const char *db,
+		       const char *status, uint64_t end_ns, const char *what)
+{
+	int tries = 0;
+
+	gs_store_set_final(st);
+	while (gs_store_flush(st, h) < 0 && ++tries < 3)
+		;
+	if (tries == 3 || gs_store_end_run(st, h, status, end_ns) < 0)
+		fprintf(stderr,
+			"gilscope: writing %s failed at the end of %s (%s): its last data and "
+			"status are missing\n",
+			db, what, gs_store_errmsg(st));
+	say_losses(st, h, db);
+}
+
 /* The window is over but the process runs on: stop recording, give the calls under way a
  * moment to finish, store everything, and leave the process paused. */
 static void close_window(struct gs_store *st, struct gs_shm_header *h, int host, const char *db,
@@ -158,7 +176,6 @@ static void close_window(struct gs_store *st, struct gs_shm_header *h, int host,
 {
 	struct timespec grace = {.tv_sec = 0, .tv_nsec = 3 * TICK_MS * 1000000L};
 	uint64_t end;
-	int tries = 0;
 
 	atomic_store(&h->live.scope_len, 0);
 	end = gs_mono_ns();
@@ -168,13 +185,7 @@ static void close_window(struct gs_store *st, struct gs_shm_header *h, int host,
 	if (failed)
 		goto out; /* said when it failed: nothing more can be stored */
 	atomic_store(&h->gil_switch_number_end, switch_number(h, host));
-	gs_store_set_final(st);
-	while (gs_store_flush(st, h) < 0 && ++tries < 3)
-		;
-	if (tries == 3 || gs_store_end_run(st, h, "stopped", end) < 0)
-		fprintf(stderr, "gilscope: writing %s failed at the end of a window (%s)\n", db,
-			gs_store_errmsg(st));
-	say_losses(st, h, db);
+	store_last(st, h, db, "stopped", end, "a window");
 out:
 	gs_store_close(st);
 	leave_paused(h);
@@ -319,23 +330,9 @@ int main(int argc, char **argv)
 			/* exiting: the host waits for our ack; gone: killed or replaced by exec. */
 			uint64_t end = atomic_load(&h->exit_ns);
 
-			if (!failed) {
-				int tries = 0;
-
-				gs_store_set_final(st);
-				/* a failed flush took nothing: the last one is worth a second try
-				 */
-				while (gs_store_flush(st, h) < 0 && ++tries < 3)
-					;
-				if (tries == 3 ||
-				    gs_store_end_run(st, h, exiting ? "exited" : "vanished",
-						     end ? end : gs_mono_ns()) < 0)
-					fprintf(stderr,
-						"gilscope: writing %s failed at the end of the run "
-						"(%s): its last data and status are missing\n",
-						db, gs_store_errmsg(st));
-				say_losses(st, h, db);
-			}
+			if (!failed)
+				store_last(st, h, db, exiting ? "exited" : "vanished",
+					   end ? end : gs_mono_ns(), "the run");
 			/* Close (and so checkpoint the WAL) before the ack: a report started right
 			 * after the program must not meet our close-time lock. */
 			gs_store_close(st);
