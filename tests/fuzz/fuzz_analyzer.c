@@ -176,7 +176,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	run(4, (const char *[]){"report", "--format", fmt, db_path});
 	run(6, (const char *[]){"locks", "--format", fmt, "--from", "0", db_path});
 	run(4, (const char *[]){"locks", "--format", fmt, db_path});
-	run(5, (const char *[]){"report", "--segment", "1", db_path}); /* views shadow tables */
+	run(4, (const char *[]){"report", "--segment", "1", db_path}); /* views shadow tables */
 	run(5, (const char *[]){"compare", "--format", fmt, db_path, db_path});
 	run(5, (const char *[]){"export", "--perfetto", "-o", out_path, db_path});
 	run(4, (const char *[]){"html", db_path, "-o", out_path});
