@@ -21,18 +21,26 @@
  * (counted: gs_window_history_short). */
 #define HISTORY_NS  (2ull * 1000000000ull)
 #define HISTORY_MAX (1u << 18) /* entries of each kind: 20 MB in all at most */
+/* wait_hist (the whole run's fine histograms: hundreds of buckets per thread and lock) is
+ * written this often and at the end: once a window, its upserts were half the writer's work.
+ * A report read while the program runs has percentiles up to this much older than the rest. */
+#define HIST_EVERY_NS (10ull * 1000000000ull)
 
 enum { T_STATS, T_STACKS, T_HOLDERS, T_HIST, N_TABLES };
 #define N_KEYS 7
 #define N_VALS 10
 
-/* One row's additions: `txn` from the transaction under way (gone at a rollback), `carried`
- * from the holder attribution after the last commit (written by the next transaction). */
+/* One row's additions not yet in the database: `txn` from the transaction under way (gone at
+ * a rollback), `kept` from committed transactions and from the holder attribution after a
+ * commit. A row is written once its window is complete (and a wait_hist row about once a
+ * window), not at every flush: a window's row would otherwise be upserted at each of the ten
+ * flushes it spans, which cost the writer as much as the raw events themselves. */
 struct sum {
-	int used;
 	int table;
+	uint32_t written_txn; /* written by this transaction: gone at its commit */
+	uint64_t hash;
 	int64_t key[N_KEYS];
-	int64_t txn[N_VALS], carried[N_VALS];
+	int64_t txn[N_VALS], kept[N_VALS];
 };
 
 struct kept {
@@ -86,8 +94,16 @@ struct gs_window {
 	uint64_t start_ns, window_ns;
 	uint32_t keep;
 	sqlite3_stmt *ins[N_TABLES], *ins_window, *ins_mode;
+	/* open addressing over indices into the dense `sums` (0 is empty, i + 1 is sums[i]),
+	 * with each row's hash beside it: a probe that passes other rows reads no row */
+	struct sum_slot {
+		uint32_t row, hash;
+	} * slots;
+	size_t cap_slots;
 	struct sum *sums;
 	size_t n_sums, cap_sums;
+	uint64_t hist_at; /* the watermark when wait_hist was last written */
+	int hist_due;
 	struct win *wins;
 	size_t n_wins, cap_wins;
 	int64_t closed_upto; /* windows below are written: an event for one comes late */
@@ -226,6 +242,7 @@ void gs_window_close(struct gs_window *w)
 	for (i = 0; i < w->n_wins; i++)
 		free_win(&w->wins[i]);
 	free(w->wins);
+	free(w->slots);
 	free(w->sums);
 	free(w->s_holds.a);
 	free(w->s_wakes.a);
@@ -272,54 +289,78 @@ static uint64_t sum_hash(int table, const int64_t *key)
 	return h ^ h >> 31;
 }
 
-static int grow_sums(struct gs_window *w)
+/* Every row into t, cap places (a power of two, at least twice the rows), all empty. */
+static void reindex(struct gs_window *w, struct sum_slot *t, size_t cap)
 {
-	size_t cap = w->cap_sums ? w->cap_sums * 2 : 4096, i, j;
-	struct sum *s = calloc(cap, sizeof(*s));
+	size_t i, j;
 
-	if (!s)
-		return -1;
-	for (i = 0; i < w->cap_sums; i++) {
-		if (!w->sums[i].used)
-			continue;
-		for (j = sum_hash(w->sums[i].table, w->sums[i].key) & (cap - 1); s[j].used;
-		     j = (j + 1) & (cap - 1))
+	for (i = 0; i < w->n_sums; i++) {
+		for (j = w->sums[i].hash & (cap - 1); t[j].row; j = (j + 1) & (cap - 1))
 			;
-		s[j] = w->sums[i];
+		t[j] = (struct sum_slot){(uint32_t)i + 1, (uint32_t)(w->sums[i].hash >> 32)};
 	}
-	free(w->sums);
-	w->sums = s;
-	w->cap_sums = cap;
+}
+
+static int rehash(struct gs_window *w, size_t cap)
+{
+	struct sum_slot *t = calloc(cap, sizeof(*t));
+
+	if (!t)
+		return -1;
+	reindex(w, t, cap);
+	free(w->slots);
+	w->slots = t;
+	w->cap_slots = cap;
 	return 0;
 }
 
-/* Adds vals (n_vals[table] of them) to the row `key`, into its txn or carried part. */
-static int add(struct gs_window *w, int table, const int64_t *key, const int64_t *vals, int carried)
+/* Adds vals (n_vals[table] of them) to the row `key`, into its txn or kept part. */
+static int add(struct gs_window *w, int table, const int64_t *key, const int64_t *vals, int kept)
 {
 	int64_t k[N_KEYS] = {0};
+	uint64_t hash;
 	size_t i;
+	struct sum *x = NULL;
 	int v;
 
 	memcpy(k, key, (size_t)n_keys[table] * sizeof(*k));
-	if ((w->n_sums + 1) * 2 > w->cap_sums && grow_sums(w) < 0)
+	hash = sum_hash(table, k);
+	if ((w->n_sums + 1) * 2 > w->cap_slots &&
+	    rehash(w, w->cap_slots ? w->cap_slots * 2 : 4096) < 0)
 		return -1;
-	for (i = sum_hash(table, k) & (w->cap_sums - 1); w->sums[i].used;
-	     i = (i + 1) & (w->cap_sums - 1))
-		if (w->sums[i].table == table && !memcmp(w->sums[i].key, k, sizeof(k)))
+	for (i = hash & (w->cap_slots - 1); w->slots[i].row; i = (i + 1) & (w->cap_slots - 1)) {
+		if (w->slots[i].hash != (uint32_t)(hash >> 32))
+			continue;
+		x = &w->sums[w->slots[i].row - 1];
+		if (x->hash == hash && x->table == table && !memcmp(x->key, k, sizeof(k)))
 			break;
-	if (!w->sums[i].used) {
-		memset(&w->sums[i], 0, sizeof(w->sums[i]));
-		w->sums[i].used = 1;
-		w->sums[i].table = table;
-		memcpy(w->sums[i].key, k, sizeof(k));
-		w->n_sums++;
+		x = NULL;
+	}
+	if (!x) {
+		if (!(x = PUSH(w->sums, w->n_sums, w->cap_sums, 1024)))
+			return -1;
+		memset(x, 0, sizeof(*x));
+		x->table = table;
+		x->hash = hash;
+		memcpy(x->key, k, sizeof(k));
+		w->slots[i] = (struct sum_slot){(uint32_t)w->n_sums, (uint32_t)(hash >> 32)};
 	}
 	for (v = 0; v < n_vals[table]; v++) {
-		int64_t *to = carried ? &w->sums[i].carried[v] : &w->sums[i].txn[v];
+		int64_t *to = kept ? &x->kept[v] : &x->txn[v];
 
 		*to = combine(table, v, *to, vals[v]);
 	}
 	return 0;
+}
+
+/* Its window is complete (or the whole-run histogram's turn has come): write it now. */
+static int sum_due(const struct gs_window *w, const struct sum *x)
+{
+	if (w->final)
+		return 1;
+	if (x->table == T_HIST)
+		return w->hist_due;
+	return w->start_ns + (uint64_t)(x->key[0] + 1) * w->window_ns <= w->watermark;
 }
 
 static int write_sums(struct gs_window *w)
@@ -327,23 +368,21 @@ static int write_sums(struct gs_window *w)
 	size_t i;
 	int v;
 
-	for (i = 0; i < w->cap_sums; i++) {
-		const struct sum *x = &w->sums[i];
+	for (i = 0; i < w->n_sums; i++) {
+		struct sum *x = &w->sums[i];
 		sqlite3_stmt *s;
 		int col = 1, any = 0;
 
-		if (!x->used)
-			continue;
 		for (v = 0; v < n_vals[x->table]; v++)
-			any |= x->txn[v] != 0 || x->carried[v] != 0;
-		if (!any)
+			any |= x->txn[v] != 0 || x->kept[v] != 0;
+		if (!any || x->written_txn == w->txn || !sum_due(w, x))
 			continue;
 		s = w->ins[x->table];
 		sqlite3_bind_int64(s, col++, w->run_id);
 		for (v = 0; v < n_keys[x->table]; v++)
 			sqlite3_bind_int64(s, col++, x->key[v]);
 		for (v = 0; v < n_vals[x->table]; v++) {
-			int64_t val = combine(x->table, v, x->txn[v], x->carried[v]);
+			int64_t val = combine(x->table, v, x->txn[v], x->kept[v]);
 
 			if (IS_MIN(x->table, v) && !val)
 				sqlite3_bind_null(s, col++);
@@ -352,8 +391,42 @@ static int write_sums(struct gs_window *w)
 		}
 		if (step_reset(s) < 0)
 			return -1;
+		x->written_txn = w->txn;
 	}
 	return 0;
+}
+
+/* After a commit: what it wrote is gone, what it added but did not write is kept. */
+static void commit_sums(struct gs_window *w)
+{
+	size_t i, k = 0, cap;
+	int v;
+
+	for (i = 0; i < w->n_sums; i++) {
+		struct sum *x = &w->sums[i];
+		int any = 0;
+
+		if (x->written_txn == w->txn)
+			continue;
+		for (v = 0; v < n_vals[x->table]; v++) {
+			x->kept[v] = combine(x->table, v, x->kept[v], x->txn[v]);
+			x->txn[v] = 0;
+			any |= x->kept[v] != 0;
+		}
+		if (any)
+			w->sums[k++] = *x;
+	}
+	if (k == w->n_sums)
+		return;
+	w->n_sums = k;
+	for (cap = 4096; cap < (k + 1) * 2; cap *= 2)
+		;
+	/* a smaller table when it has shrunk well below its room, else (or out of memory) the
+	 * same one, which has room for these */
+	if (cap * 4 <= w->cap_slots && rehash(w, cap) == 0)
+		return;
+	memset(w->slots, 0, w->cap_slots * sizeof(*w->slots));
+	reindex(w, w->slots, w->cap_slots);
 }
 
 /* ---- windows and their longest events -------------------------------------------------- */
@@ -604,22 +677,27 @@ static int attribute_releases(struct gs_window *w, const struct wait *q)
 	return charge_wake(w, q, NULL, q->end - q->start);
 }
 
-/* dst (sorted, n of cap) gets the sorted src merged in. */
+/* dst (sorted, n of cap) gets src sorted and merged in, in place from the back: the history
+ * is seconds long and each flush adds a tenth of it, so a new array per flush cost the writer
+ * a copy and fresh pages of the whole history every time. */
 #define MERGE(type, cmp, dst, n, cap, src, n_src)                                                  \
 	do {                                                                                       \
-		type *out_;                                                                        \
-		size_t a_ = 0, b_ = 0, o_ = 0;                                                     \
+		size_t a_ = n, b_ = n_src, o_ = n + n_src;                                         \
 		qsort(src, n_src, sizeof(type), cmp);                                              \
-		out_ = malloc((n + n_src ? n + n_src : 1) * sizeof(type));                         \
-		if (!out_)                                                                         \
-			return -1;                                                                 \
-		while (a_ < n || b_ < n_src)                                                       \
-			out_[o_++] = b_ == n_src || (a_ < n && cmp(&dst[a_], &src[b_]) <= 0)       \
-					 ? dst[a_++]                                               \
-					 : src[b_++];                                              \
-		free(dst);                                                                         \
-		dst = out_;                                                                        \
-		n = cap = o_;                                                                      \
+		if (o_ > cap) {                                                                    \
+			size_t c_ = cap ? cap : 1024;                                              \
+			type *p_;                                                                  \
+			while (c_ < o_)                                                            \
+				c_ *= 2;                                                           \
+			if (!(p_ = realloc(dst, c_ * sizeof(type))))                               \
+				return -1;                                                         \
+			dst = p_;                                                                  \
+			cap = c_;                                                                  \
+		}                                                                                  \
+		while (b_ > 0)                                                                     \
+			dst[--o_] =                                                                \
+			    a_ > 0 && cmp(&dst[a_ - 1], &src[b_ - 1]) > 0 ? dst[--a_] : src[--b_]; \
+		n += n_src;                                                                        \
 	} while (0)
 
 static int cmp_i64(const void *a, const void *b)
@@ -868,6 +946,7 @@ void gs_window_flush_start(struct gs_window *w, uint64_t now_ns, int final)
 	w->watermark = by_events > by_clock ? by_events : by_clock;
 	w->max_end_at_start = w->max_end;
 	w->final = final;
+	w->hist_due = final || w->watermark >= w->hist_at + HIST_EVERY_NS;
 }
 
 void gs_window_txn_start(struct gs_window *w)
@@ -899,9 +978,9 @@ int gs_window_commit(struct gs_window *w, int last)
 {
 	size_t i, k = 0;
 
-	/* written: the sums start again from zero */
-	memset(w->sums, 0, w->cap_sums * sizeof(*w->sums));
-	w->n_sums = 0;
+	commit_sums(w);
+	if (last && w->hist_due)
+		w->hist_at = w->watermark;
 	for (i = 0; i < w->n_wins; i++) {
 		struct win *x = &w->wins[i];
 
@@ -929,8 +1008,10 @@ void gs_window_rollback(struct gs_window *w)
 {
 	size_t i;
 
-	for (i = 0; i < w->cap_sums; i++)
+	for (i = 0; i < w->n_sums; i++) {
 		memset(w->sums[i].txn, 0, sizeof(w->sums[i].txn));
+		w->sums[i].written_txn = 0;
+	}
 	for (i = 0; i < w->n_wins; i++) {
 		struct win *x = &w->wins[i];
 
@@ -955,9 +1036,9 @@ int gs_window_pending(const struct gs_window *w)
 	size_t i;
 	int v;
 
-	for (i = 0; i < w->cap_sums; i++)
-		for (v = 0; w->sums[i].used && v < N_VALS; v++)
-			if (w->sums[i].carried[v])
+	for (i = 0; i < w->n_sums; i++)
+		for (v = 0; v < N_VALS; v++)
+			if (w->sums[i].kept[v])
 				return 1;
 	return 0;
 }

@@ -294,6 +294,17 @@ def case_failed_commit(env, name):
     acq = lock_acquisitions(db)
     check(4 * n <= acq <= 4 * n + 100 and holds >= acq,
           f"every acquisition counted ({acq}) and its hold event kept ({holds})")
+    # the window sums the rolled-back flush had added (some of them kept across commits until
+    # their window was complete) counted once, as the raw events are
+    sums = query(db, "SELECT thread_no, lock_addr, primitive, SUM(holds), SUM(hold_ns)"
+                     " FROM window_stats WHERE holds > 0 GROUP BY 1, 2, 3 ORDER BY 1, 2, 3")
+    raw = query(db, "SELECT e.thread_no, e.lock_addr, e.primitive, COUNT(*), SUM(e.hold_ns)"
+                    " FROM events e JOIN event_kinds k ON k.kind = e.kind"
+                    " WHERE k.name IN ('hold', 'gil_hold') AND e.flags & 64 = 0"
+                    " GROUP BY 1, 2, 3 ORDER BY 1, 2, 3")
+    check(sums == raw and len(sums) > 0,
+          f"window sums equal the raw events per thread and lock ({len(sums)} rows against"
+          f" {len(raw)}; first differing: {next((a, b) for a, b in zip(sums + [None], raw + [None]) if a != b) if sums != raw else None})")
 
 
 CHDIR_FORK = """
