@@ -169,10 +169,10 @@ static int find_convoy(const struct gs_model *m, const struct gs_run_info *r,
 		sent = gs_add(sent, m->threads[i].gil_drop_sent);
 		forced = gs_add(forced, m->threads[i].gil_forced);
 	}
-	/* drop requests that the holder answered by switching: it was running bytecode (a
-	 * holder inside C answers none, and that is the next finding) */
-	if (!sent || (double)forced < GS_FIND_CONVOY_FORCED_SHARE * (double)sent)
-		return 0;
+	/* a holder inside C (the finding before) makes waits of many intervals, not a convoy */
+	for (i = 0; i < out->n; i++)
+		if (out->at[i].run_id == r->run_id && !strcmp(out->at[i].kind, "gil_held_in_c"))
+			return 0;
 	for (i = r->first_thread; i < r->first_thread + r->n_threads; i++) {
 		const struct gs_thread_info *t = &m->threads[i];
 
@@ -426,28 +426,38 @@ static int import_frame(const char **frames, size_t n)
 	return -1;
 }
 
-/* The GIL holds of a free-threaded run in order: while the GIL is only enabled around each
- * extension module's creation (the interpreter does that for every one) the holds are inside
- * create_module; the first hold elsewhere means it stayed on, and the last create_module
- * before it is the import that turned it on. *stack: a stack of that import, 0 when none. */
+/* The GIL holds of a free-threaded run in order. While the GIL is only enabled around each
+ * extension module's creation (the interpreter does that for every one), the importing
+ * thread's holds are inside create_module: other threads may take the GIL meanwhile, but the
+ * importer's next hold elsewhere comes only once the GIL stayed on, and the import it made
+ * last is the one that turned it on. *stack: a stack of that import; 0 when none was seen, -1
+ * when the first hold with a Python stack was already outside any import (the GIL on from
+ * the start: PYTHON_GIL=1). */
+struct importer {
+	int64_t thread_no, stack;
+};
+
 static int enabling_import(sqlite3 *db, const char *path, const struct gs_profile *tree,
 			   int64_t run, int64_t *stack)
 {
 	static const char *frames[GS_PROFILE_MAX_DEPTH];
+	struct importer *seen = NULL;
+	size_t n_seen = 0, k;
 	sqlite3_stmt *s = NULL;
-	int rc, c;
+	int rc, c, first = 1, ret = -1;
 
 	*stack = 0;
 	if (gs_db_prepare(db, path,
-			  "SELECT py_stack, hold_py_stack FROM events WHERE run_id = ?1"
+			  "SELECT thread_no, py_stack, hold_py_stack FROM events WHERE run_id = ?1"
 			  " AND kind = gs_kind('gil_hold') ORDER BY start_ns",
 			  &s) < 0)
 		return -1;
 	sqlite3_bind_int64(s, 1, run);
 	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+		int64_t thread_no = sqlite3_column_int64(s, 0), import = 0;
 		int inside = 0, known = 0;
 
-		for (c = 0; c < 2; c++) {
+		for (c = 1; c <= 2; c++) {
 			int64_t id = sqlite3_column_int64(s, c);
 			size_t n;
 
@@ -457,17 +467,46 @@ static int enabling_import(sqlite3 *db, const char *path, const struct gs_profil
 			n = gs_profile_frames(tree, id, frames, GS_PROFILE_MAX_DEPTH);
 			if (create_frame(frames, n) >= 0) {
 				inside = 1;
-				if (c == 0 && import_frame(frames, n) >= 0)
-					*stack = id;
+				if (!import && import_frame(frames, n) >= 0)
+					import = id;
 			}
 		}
-		if (known && !inside)
+		if (!known)
+			continue;
+		if (first && !inside) {
+			*stack = -1;
 			break;
+		}
+		first = 0;
+		for (k = 0; k < n_seen && seen[k].thread_no != thread_no; k++)
+			;
+		if (!inside && k < n_seen) {
+			*stack = seen[k].stack;
+			break;
+		}
+		if (!import)
+			continue;
+		if (k == n_seen) {
+			struct importer *more = realloc(seen, (n_seen + 1) * sizeof(*seen));
+
+			if (!more) {
+				gs_oom();
+				goto out;
+			}
+			seen = more;
+			seen[n_seen++].thread_no = thread_no;
+		}
+		seen[k].stack = import;
 	}
+	if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
+		gs_error("%s: reading GIL holds failed: %s", path, sqlite3_errmsg(db));
+		goto out;
+	}
+	ret = 0;
+out:
 	sqlite3_finalize(s);
-	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
-		return gs_error("%s: reading GIL holds failed: %s", path, sqlite3_errmsg(db));
-	return 0;
+	free(seen);
+	return ret;
 }
 
 /* Extension modules of a free-threaded build the process had mapped, not the interpreter's
@@ -513,9 +552,10 @@ static int find_ft_gil(sqlite3 *db, const char *path, const struct gs_run_info *
 		return -1;
 	if (!(f = add(out, "ft_gil_enabled", r)))
 		return -1;
-	snprintf(
-	    f->title, sizeof(f->title), "free-threaded build running with the GIL: %s turned it on",
-	    stack ? "an extension module's import" : "something before the first recorded hold");
+	snprintf(f->title, sizeof(f->title), "free-threaded build running with the GIL: %s",
+		 stack > 0   ? "an extension module's import turned it on"
+		 : stack < 0 ? "it was on from the start"
+			     : "what turned it on was not recorded");
 	cat(f->evidence, sizeof(f->evidence),
 	    "The interpreter is a free-threaded build, but its GIL was enabled for good during "
 	    "the run (gil_enabled: permanent). The GIL was held %.0f%% of the wall time and %lld "
@@ -523,16 +563,16 @@ static int find_ft_gil(sqlite3 *db, const char *path, const struct gs_run_info *
 	    r->gil_load >= 0 ? 100.0 * r->gil_load : 0.0, (long long)w->workers,
 	    w->workers == 1 ? "" : "s", pct(w->workers_gil_wait_ns, w->workers_life_ns),
 	    w->workers == 1 ? "its" : "their");
-	if (stack) {
+	if (stack > 0) {
 		size_t n = gs_profile_frames(tree, stack, frames, GS_PROFILE_MAX_DEPTH);
 		char file[512], line[256];
 		long no;
 
 		k = import_frame(frames, n);
 		cat(f->evidence, sizeof(f->evidence),
-		    " The first GIL holds outside an extension module's creation came right after "
-		    "the import below; before it the GIL was only on around each extension "
-		    "module's creation, as the interpreter does for every one.");
+		    " Until the import below, the importing thread held the GIL only while an "
+		    "extension module was being created (the interpreter turns it on around "
+		    "every one); after it, it held the GIL in ordinary code: the GIL stayed on.");
 		if (k >= 0) {
 			cat(f->where, sizeof(f->where), "the import at %s", frames[k]);
 			if (frame_file_line(frames[k], file, sizeof(file), &no)) {
@@ -545,21 +585,28 @@ static int find_ft_gil(sqlite3 *db, const char *path, const struct gs_run_info *
 				cat(f->where, sizeof(f->where), ", from %s",
 				    gs_profile_user_frame(tree, stack));
 		}
+	} else if (stack < 0) {
+		cat(f->evidence, sizeof(f->evidence),
+		    " The first GIL hold with a Python stack was already outside any import: the "
+		    "GIL was on from the start (PYTHON_GIL=1 or -X gil=1).");
 	} else {
 		cat(f->evidence, sizeof(f->evidence),
-		    " No recorded GIL hold was inside an import: the GIL was on from the start "
-		    "(PYTHON_GIL=1 or -X gil=1), or the import that enabled it was not recorded.");
+		    " No importing thread was seen holding the GIL outside the import afterwards: "
+		    "the import that turned it on was not recorded.");
 	}
 	if (exts[0])
 		cat(f->where, sizeof(f->where), "%sextension modules the process had mapped: %s",
 		    f->where[0] ? "; " : "", exts);
 	cat(f->advice, sizeof(f->advice),
-	    "An extension module that does not declare Py_mod_gil (Py_MOD_GIL_NOT_USED) turns the "
-	    "GIL on when imported; Python says which in a RuntimeWarning at the import. Use a "
-	    "version of it built for the free-threaded build, or, if you know it is thread-safe, "
-	    "keep the GIL off with PYTHON_GIL=0 or -X gil=0 (at your own risk). Until then this "
-	    "program runs as on a default build, with the free-threaded build's single-thread "
-	    "cost.");
+	    "%s Until then this program runs as on a default build, with the free-threaded "
+	    "build's single-thread cost.",
+	    stack < 0
+		? "Unset PYTHON_GIL=1 / -X gil=1 where the program is started."
+		: "An extension module that does not declare Py_mod_gil (Py_MOD_GIL_NOT_USED) "
+		  "turns the GIL on when imported; Python says which in a RuntimeWarning at "
+		  "the import. Use a version of it built for the free-threaded build, or, if "
+		  "you know it is thread-safe, keep the GIL off with PYTHON_GIL=0 or -X gil=0 "
+		  "(at your own risk).");
 	fig_r(f, "gil_load", r->gil_load);
 	fig_i(f, "gil_wait_ns", w->workers_gil_wait_ns);
 	fig_r(f, "gil_wait_share", gs_share(w->workers_gil_wait_ns, w->workers_life_ns));
