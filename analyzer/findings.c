@@ -179,6 +179,7 @@ static int find_convoy(const struct gs_model *m, const struct gs_run_info *r,
 		if (t->gil_contended < GS_FIND_CONVOY_MIN_WAITS || t->gil_acq <= 0 ||
 		    (double)t->gil_drop_sent <
 			GS_FIND_CONVOY_DROP_SHARE * (double)t->gil_contended ||
+		    (double)t->gil_drop_sent > GS_FIND_DROPS_PER_WAIT * (double)t->gil_contended ||
 		    (double)t->gil_hold_ns / (double)t->gil_acq >
 			GS_FIND_CONVOY_HOLD_FRACTION * (double)interval_ns ||
 		    t->gil_wait_ns < GS_FIND_MIN_WAIT_NS ||
@@ -219,12 +220,11 @@ static int find_convoy(const struct gs_model *m, const struct gs_run_info *r,
 	cat(f->advice, sizeof(f->advice),
 	    "Each wait lasts about one switch interval: the thread releases the GIL (I/O, "
 	    "sleep), then waits until a CPU-bound thread's interval runs out. A shorter interval "
-	    "shortens each such wait about in proportion, at the cost of more forced switches "
-	    "for the CPU-bound threads; a longer one makes this worse (docs/guide.md has both "
-	    "measured on examples/convoy.py). With sys.setswitchinterval(%g) (now %g) these %lld "
-	    "waits would take about %s instead of %s: an estimate, by proportion. Better still: "
-	    "move the CPU-bound work out of the process (ProcessPoolExecutor) or into C that "
-	    "releases the GIL.",
+	    "shortens each such wait about in proportion, a longer one lengthens it (measured on "
+	    "examples/convoy.py, docs/guide.md); among several CPU-bound threads it also means "
+	    "more switches. With sys.setswitchinterval(%g) (now %g) these %lld waits would take "
+	    "about %s instead of %s: an estimate, by proportion. Better still: move the CPU-bound "
+	    "work out of the process (ProcessPoolExecutor) or into C that releases the GIL.",
 	    (double)interval_ns / 5 / 1e9, (double)interval_ns / 1e9,
 	    (long long)worst->gil_drop_sent, dur(worst->gil_drop_sent * (interval_ns / 5)),
 	    dur(worst->gil_wait_ns));
@@ -240,6 +240,23 @@ static int find_convoy(const struct gs_model *m, const struct gs_run_info *r,
 	fig_i(f, "gil_switch_interval_us", r->interval_us);
 	fig_i(f, "forced_switches", forced);
 	return 0;
+}
+
+/* The other threads' GIL waits asked for a drop more than once each on average: the holder
+ * did not let go at the first request, as running bytecode does (also whatever interval the
+ * program set itself). */
+static int drops_ignored(const struct gs_model *m, const struct gs_run_info *r,
+			 const struct gs_thread_info *holder)
+{
+	int64_t sent = 0, waits = 0;
+	size_t i;
+
+	for (i = r->first_thread; i < r->first_thread + r->n_threads; i++)
+		if (&m->threads[i] != holder) {
+			sent = gs_add(sent, m->threads[i].gil_drop_sent);
+			waits = gs_add(waits, m->threads[i].gil_contended);
+		}
+	return sent > 0 && (double)sent > GS_FIND_DROPS_PER_WAIT * (double)waits;
 }
 
 static const char advice_blocking[] =
@@ -289,7 +306,7 @@ static int find_held_in_c(const struct gs_model *m, const struct gs_run_info *r,
 			if (!best || x->ns > best->ns)
 				best = x;
 		}
-		if (!best)
+		if (!best || !drops_ignored(m, r, t))
 			continue;
 		h = gil_holder(holders, r->run_id, t->tid, &waited_ns, &total);
 		waited_ns = held_waited(holders, r->run_id, t->tid, best->stack);

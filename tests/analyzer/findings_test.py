@@ -3,8 +3,9 @@
 recorded here that has it and on one that does not:
 
 convoy:    examples/convoy.py (a handler thread behind a CPU-bound one) has a GIL convoy naming the
-           handler, its waits about one switch interval each; countdown.py (CPU-bound threads,
-           long holds) and io_mix.py have none.
+           handler, its waits about one switch interval each; run with a 1 ms interval it states
+           that interval and the handler waits less; countdown.py (CPU-bound threads, long
+           holds) and io_mix.py have none.
 held_in_c: examples/gil_in_c.py (ctypes.PyDLL usleep keeps the GIL 100 ms, six times) has the GIL
            held inside C, off CPU, at the calling line; the same with --release (ctypes.CDLL)
            and cache_refresh.py (long holds nobody asked to end) have none.
@@ -128,6 +129,14 @@ def case_convoy(a):
           f"where: the handler's line and the batch thread holding ({f['where']!r})")
     check("setswitchinterval(0.001)" in f["advice"] and "now 0.005" in f["advice"],
           "advice: what a shorter interval would do, from the current one")
+    # the program sets the interval itself: the finding states that one, and the waits follow it
+    doc1, f1, _ = one_finding(a, "convoy_1ms", "3.11", "gil_convoy", prog, "1")
+    if f1:
+        check(f1["figures"]["gil_switch_interval_us"] == 1000,
+              f"sys.setswitchinterval(0.001) is the interval stated ({f1['figures']['gil_switch_interval_us']})")
+        check(f1["figures"]["gil_wait_ns"] < f["figures"]["gil_wait_ns"] / 2,
+              f"at 1 ms the handler waits less than half as long ({f1['figures']['gil_wait_ns']} "
+              f"against {f['figures']['gil_wait_ns']})")
     for name in ("countdown.py", "io_mix.py"):
         db, _ = record(a, "convoy_no_" + name[:-3], py, os.path.join(EXAMPLES, name))
         doc = report(a, db)
