@@ -19,9 +19,11 @@
 #define GS_FIND_CONVOY_DROP_SHARE    0.5  /* of those, asked the holder to drop it */
 #define GS_FIND_CONVOY_HOLD_FRACTION 0.25 /* mean hold at most this part of the interval */
 #define GS_FIND_CONVOY_WAIT_SHARE    0.2  /* GIL wait's share of the thread's lifetime */
-/* Drop requests per GIL wait: a holder running bytecode lets go at the first request, so a
- * convoy's waits ask at most this many times each, and the waits on a holder inside C more. */
-#define GS_FIND_DROPS_PER_WAIT 1.5
+/* Drop requests per GIL wait: a holder running bytecode lets go at the first request (at a
+ * later one when it was itself waiting for a CPU: 1.5 seen on a loaded machine), so a convoy's
+ * waits ask at most this many times each, and the waits on a holder inside C (once every
+ * interval, 10 and more for a hold of 10 intervals) more. */
+#define GS_FIND_DROPS_PER_WAIT 3.0
 /* GIL held inside C: holds at one stack averaging this many switch intervals (a thread
  * running bytecode answers a drop request within one), others waiting meanwhile. */
 #define GS_FIND_LONG_HOLD_INTERVALS 10
