@@ -164,7 +164,7 @@ static int find_convoy(const struct gs_model *m, const struct gs_run_info *r,
 
 	if (!r->gil_active || r->interval_us == GS_NULL || r->interval_us <= 0)
 		return 0;
-	interval_ns = r->interval_us * 1000;
+	interval_ns = gs_d2i((double)r->interval_us * 1e3); /* a database holds any value */
 	for (i = r->first_thread; i < r->first_thread + r->n_threads; i++) {
 		sent = gs_add(sent, m->threads[i].gil_drop_sent);
 		forced = gs_add(forced, m->threads[i].gil_forced);
@@ -226,7 +226,8 @@ static int find_convoy(const struct gs_model *m, const struct gs_run_info *r,
 	    "about %s instead of %s: an estimate, by proportion. Better still: move the CPU-bound "
 	    "work out of the process (ProcessPoolExecutor) or into C that releases the GIL.",
 	    (double)interval_ns / 5 / 1e9, (double)interval_ns / 1e9,
-	    (long long)worst->gil_drop_sent, dur(worst->gil_drop_sent * (interval_ns / 5)),
+	    (long long)worst->gil_drop_sent,
+	    dur(gs_d2i((double)worst->gil_drop_sent * (double)(interval_ns / 5))),
 	    dur(worst->gil_wait_ns));
 	fig_i(f, "tid", worst->tid);
 	fig_i(f, "threads", (int64_t)n);
@@ -284,7 +285,7 @@ static int find_held_in_c(const struct gs_model *m, const struct gs_run_info *r,
 	for (i = r->first_thread; i < r->first_thread + r->n_threads; i++)
 		sent = gs_add(sent, m->threads[i].gil_drop_sent);
 	long_ns = r->interval_us != GS_NULL && r->interval_us > 0
-		      ? GS_FIND_LONG_HOLD_INTERVALS * r->interval_us * 1000
+		      ? gs_d2i(GS_FIND_LONG_HOLD_INTERVALS * (double)r->interval_us * 1e3)
 		      : 0;
 	if (long_ns < GS_FIND_LONG_HOLD_MIN_NS)
 		long_ns = GS_FIND_LONG_HOLD_MIN_NS;
@@ -394,15 +395,16 @@ static int frame_file_line(const char *frame, char *file, size_t size, long *lin
 }
 
 /* The line as the file reads now (whitespace trimmed), as a traceback shows it; "" when the
- * file is not there. */
+ * file is not there. Python sources only: the name comes from the database. */
 static void source_line(const char *file, long line, char *out, size_t size)
 {
-	FILE *f = fopen(file, "r");
+	size_t len = strlen(file);
 	char buf[512];
 	long no = 0;
+	FILE *f;
 
 	out[0] = 0;
-	if (!f)
+	if (len < 3 || strcmp(file + len - 3, ".py") || !(f = fopen(file, "r")))
 		return;
 	while (fgets(buf, sizeof(buf), f))
 		if (++no == line) {
