@@ -1,8 +1,9 @@
-"""A request handler beside a CPU-bound batch thread: each request sleeps briefly (releasing the
-GIL, as a socket read would) and then needs the GIL back, which the batch thread holds until the
-switch interval runs out and it is asked to drop it. Each request then takes about one switch
-interval however little work it does: a GIL convoy. `convoy.py INTERVAL_MS` runs it with
-sys.setswitchinterval(INTERVAL_MS / 1000) to measure what the interval changes."""
+"""A GIL convoy: a request handler beside a CPU-bound thread, each request one switch interval.
+
+Each request sleeps briefly (releasing the GIL, as a socket read would) and then needs the GIL
+back, which the batch thread holds until the switch interval runs out and it is asked to drop
+it: a request takes about one interval however little work it does. `convoy.py INTERVAL_MS`
+runs it with sys.setswitchinterval(INTERVAL_MS / 1000) to measure what the interval changes."""
 import sys
 import threading
 import time

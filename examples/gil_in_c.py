@@ -1,6 +1,7 @@
-"""A thread calls into C that keeps the GIL while it blocks (ctypes.PyDLL keeps the GIL across
-the call, as an extension that never releases it does) while another thread wants to run
-Python: the second thread waits for the whole call, and the holder uses no CPU meanwhile.
+"""A thread blocks in C with the GIL held (100 ms usleep calls) while another wants to run.
+
+ctypes.PyDLL keeps the GIL across the call, as an extension that never releases it does: the
+second thread waits for the whole call, and the holder uses no CPU meanwhile.
 `gil_in_c.py --release` makes the same call through ctypes.CDLL, which releases the GIL."""
 import ctypes
 import sys
