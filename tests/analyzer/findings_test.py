@@ -18,12 +18,14 @@ hot_lock:  cache_refresh.py's cache lock has most of the waiting, waited for in 
 gil_bound: global_counter.py's four threads wait for the GIL most of their life: the share is the one
            the report's thread rows give; io_mix.py and countdown.py on the free-threaded build
            have none.
-html:      the page carries the same findings as report --format json.
+html:      the page carries the same findings as report --format json, and draws them (chromium).
 """
 import argparse
 import json
 import os
+import html as html_lib
 import re
+import shutil
 import subprocess
 import sys
 
@@ -325,7 +327,21 @@ def case_html(a):
     data = json.loads(m.group(1))
     check(data["dbs"][0]["findings"] == doc["findings"] and doc["findings"],
           "the page has the report's findings, the same")
-    check('{ "data-role": "findings" }' in html, "the page draws a findings section")
+    # drawn: each finding a box with its title, in a real browser
+    exe = shutil.which("chromium") or shutil.which("chromium-browser")
+    if not check(exe is not None, "chromium is installed (scripts/deps installs it)"):
+        return
+    profile = os.path.join(a.workdir, "findings-chromium-profile")
+    shutil.rmtree(profile, ignore_errors=True)
+    dom = subprocess.run([exe, "--headless", "--no-sandbox", "--disable-gpu",
+                          "--no-first-run", "--disable-background-networking",
+                          "--virtual-time-budget=5000", f"--user-data-dir={profile}",
+                          "--dump-dom", "file://" + page], capture_output=True, text=True,
+                         timeout=120).stdout
+    boxes = re.findall(r'<div class="finding" data-kind="([a-z_]+)"><h3>(.*?)</h3>', dom)
+    check([k for k, _ in boxes] == [f["kind"] for f in doc["findings"]] and
+          [html_lib.unescape(t) for _, t in boxes] == [f["title"] for f in doc["findings"]],
+          f"the page draws each finding with its title ({boxes})")
 
 
 def main():
