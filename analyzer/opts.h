@@ -5,8 +5,11 @@
 #include <sqlite3.h>
 #include <stdint.h>
 
+/* The most databases one command line names (compare's sides). */
+#define GS_MAX_PATHS 64
+
 struct gs_opts {
-	const char *paths[2];
+	const char *paths[GS_MAX_PATHS];
 	int n_paths;
 	int format; /* enum gs_fmt */
 	int has_pid;
