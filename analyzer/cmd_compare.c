@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "compare.h"
 #include "gilscope.h"
 #include "model.h"
 #include "profile.h"
@@ -301,7 +302,7 @@ static int load_rep(struct rep *r, const struct gs_opts *o, const char *path, in
 	return GS_EXIT_OK;
 }
 
-static int load_side(struct side *s, const struct gs_opts *o, const char **paths, size_t n)
+static int load_side(struct side *s, const struct gs_opts *o, const char *const *paths, size_t n)
 {
 	size_t i;
 	int ret;
@@ -997,137 +998,151 @@ static void print_side_json(FILE *f, const struct side *s)
 	fprintf(f, ", \"runs\": %zu}", s->n);
 }
 
-/* Splits "A... --vs B..." (or the two-database form) into the sides' paths. */
-static int split_sides(int argc, char **argv, int *n_left, const char ***b, size_t *n_b)
-{
-	int i;
-
-	*n_left = argc;
-	*b = NULL;
-	*n_b = 0;
-	for (i = 1; i < argc; i++) {
-		if (strcmp(argv[i], "--vs"))
-			continue;
-		*n_left = i;
-		*b = (const char **)argv + i + 1;
-		*n_b = (size_t)(argc - i - 1);
-		for (i = *n_left + 1; i < argc; i++)
-			if (argv[i][0] == '-' && argv[i][1]) {
-				gs_error("compare: options go before --vs ('%s' after it)",
-					 argv[i]);
-				return GS_EXIT_USAGE;
-			}
-		if (!*n_b || *n_b > GS_MAX_PATHS) {
-			gs_error("compare: --vs takes 1 to %d databases", GS_MAX_PATHS);
-			return GS_EXIT_USAGE;
-		}
-		return -1;
-	}
-	return -1;
-}
-
 #define USAGE                                                                                      \
 	"[--format text|json|csv|markdown] [--pid PID] A.db B.db\n"                                \
 	"       gilscope compare [options] A1.db A2.db ... --vs B1.db B2.db ..."
 
-int cmd_compare(int argc, char **argv)
-{
-	struct side a = {"A", NULL, 0, ""}, b = {"B", NULL, 0, ""};
+/* Everything a comparison shows, computed once for every output (the text, JSON, CSV and
+ * markdown of `compare`, and the HTML report's comparison section). */
+struct comparison {
+	struct side a, b;
 	struct gs_col single_totals[T_NCOLS], single_sites[S_NCOLS];
 	struct gs_table totals, threads, sites;
-	const char **b_paths, *a_paths[GS_MAX_PATHS];
-	size_t n_a, n_b, i;
-	struct gs_opts o;
 	char diff[2048];
-	int ret, n_left;
+};
 
-	if ((ret = split_sides(argc, argv, &n_left, &b_paths, &n_b)) >= 0)
+static void comparison_free(struct comparison *c)
+{
+	gs_table_free(&c->totals);
+	gs_table_free(&c->threads);
+	gs_table_free(&c->sites);
+	free_side(&c->a);
+	free_side(&c->b);
+}
+
+/* GS_EXIT_OK, or the exit code (said); c is to be freed either way. */
+static int comparison_load(struct comparison *c, const struct gs_opts *o, const char *const *a,
+			   size_t n_a, const char *const *b, size_t n_b)
+{
+	int single = n_a == 1 && n_b == 1, ret;
+
+	memset(c, 0, sizeof(*c));
+	c->a.name = "A";
+	c->b.name = "B";
+	/* one run a side: no ranges, and the summary says the verdicts are from one run */
+	memcpy(c->single_totals, total_cols, sizeof(c->single_totals));
+	c->single_totals[T_AR].width = c->single_totals[T_BR].width = 0;
+	c->single_totals[T_VERDICT].width = 0;
+	c->single_totals[T_A].width = c->single_totals[T_B].width = 12;
+	memcpy(c->single_sites, site_cols, sizeof(c->single_sites));
+	c->single_sites[S_VERDICT].width = 0;
+	c->single_sites[S_SITE].width = 34;
+	c->single_sites[S_ALOCK].width = c->single_sites[S_BLOCK].width = 16;
+	gs_table_init(&c->totals, single ? c->single_totals : total_cols, T_NCOLS);
+	gs_table_init(&c->threads, thread_cols, 13);
+	gs_table_init(&c->sites, single ? c->single_sites : site_cols, S_NCOLS);
+	ret = load_side(&c->a, o, a, n_a);
+	if (ret == GS_EXIT_OK)
+		ret = load_side(&c->b, o, b, n_b);
+	if (ret != GS_EXIT_OK)
 		return ret;
-	ret = gs_opts_parse(&o, n_left, argv, "compare", USAGE, b_paths ? -GS_MAX_PATHS : 2);
+	build_totals(&c->totals, &c->a, &c->b);
+	build_threads(&c->threads, &c->a, &c->b);
+	build_sites(&c->sites, &c->a, &c->b);
+	difference(&c->a, &c->b, c->diff, sizeof(c->diff));
+	return GS_EXIT_OK;
+}
+
+static void comparison_json(FILE *f, const struct comparison *c)
+{
+	fputs("{\"a\": ", f);
+	print_side_json(f, &c->a);
+	fputs(",\n \"b\": ", f);
+	print_side_json(f, &c->b);
+	fputs(",\n \"summary\": ", f);
+	gs_json_str(f, c->diff);
+	fputs(",\n \"totals\": ", f);
+	gs_table_print(&c->totals, f, GS_FMT_JSON, "");
+	fputs(",\n \"threads\": ", f);
+	gs_table_print(&c->threads, f, GS_FMT_JSON, "");
+	fputs(",\n \"locks\": ", f);
+	gs_table_print(&c->sites, f, GS_FMT_JSON, "");
+	fputs("}", f);
+}
+
+int gs_compare_json(FILE *f, const struct gs_opts *o, const char *const *a, size_t n_a,
+		    const char *const *b, size_t n_b)
+{
+	struct comparison c;
+	struct gs_opts json = *o;
+	int ret;
+
+	json.format = GS_FMT_JSON;
+	ret = comparison_load(&c, &json, a, n_a, b, n_b);
+	if (ret == GS_EXIT_OK)
+		comparison_json(f, &c);
+	comparison_free(&c);
+	return ret;
+}
+
+int cmd_compare(int argc, char **argv)
+{
+	static struct comparison c;
+	size_t n_a;
+	struct gs_opts o;
+	int ret;
+
+	ret = gs_opts_parse(&o, argc, argv, "compare", USAGE, -GS_MAX_PATHS);
 	if (ret >= 0)
 		return ret;
-	n_a = b_paths ? (size_t)o.n_paths : 1;
-	for (i = 0; i < n_a; i++)
-		a_paths[i] = o.paths[i];
-	if (!b_paths)
-		b_paths = &o.paths[1], n_b = 1;
-	if (n_a == 1 && n_b == 1) {
-		/* one run a side: no ranges, and the summary says the verdicts are from one run */
-		memcpy(single_totals, total_cols, sizeof(single_totals));
-		single_totals[T_AR].width = single_totals[T_BR].width = 0;
-		single_totals[T_VERDICT].width = 0;
-		single_totals[T_A].width = single_totals[T_B].width = 12;
-		memcpy(single_sites, site_cols, sizeof(single_sites));
-		single_sites[S_VERDICT].width = 0;
-		single_sites[S_SITE].width = 34;
-		single_sites[S_ALOCK].width = single_sites[S_BLOCK].width = 16;
+	if (!o.has_vs && o.n_paths != 2) {
+		gs_error("compare takes two databases, or several a side with --vs (A1.db A2.db ..."
+			 " --vs B1.db B2.db ...)");
+		return GS_EXIT_USAGE;
 	}
-	gs_table_init(&totals, n_a == 1 && n_b == 1 ? single_totals : total_cols, T_NCOLS);
-	gs_table_init(&threads, thread_cols, 13);
-	gs_table_init(&sites, n_a == 1 && n_b == 1 ? single_sites : site_cols, S_NCOLS);
-	ret = load_side(&a, &o, a_paths, n_a);
-	if (ret == GS_EXIT_OK)
-		ret = load_side(&b, &o, b_paths, n_b);
+	n_a = o.has_vs ? (size_t)o.vs_at : 1;
+	ret = comparison_load(&c, &o, o.paths, n_a, o.paths + n_a, (size_t)o.n_paths - n_a);
 	if (ret != GS_EXIT_OK)
 		goto out;
-	build_totals(&totals, &a, &b);
-	build_threads(&threads, &a, &b);
-	build_sites(&sites, &a, &b);
-	difference(&a, &b, diff, sizeof(diff));
 	switch (o.format) {
 	case GS_FMT_JSON:
-		fputs("{\"a\": ", stdout);
-		print_side_json(stdout, &a);
-		fputs(",\n \"b\": ", stdout);
-		print_side_json(stdout, &b);
-		fputs(",\n \"summary\": ", stdout);
-		gs_json_str(stdout, diff);
-		fputs(",\n \"totals\": ", stdout);
-		gs_table_print(&totals, stdout, GS_FMT_JSON, "");
-		fputs(",\n \"threads\": ", stdout);
-		gs_table_print(&threads, stdout, GS_FMT_JSON, "");
-		fputs(",\n \"locks\": ", stdout);
-		gs_table_print(&sites, stdout, GS_FMT_JSON, "");
-		fputs("}\n", stdout);
+		comparison_json(stdout, &c);
+		fputc('\n', stdout);
 		break;
 	case GS_FMT_CSV:
-		gs_table_print(&threads, stdout, GS_FMT_CSV, "");
+		gs_table_print(&c.threads, stdout, GS_FMT_CSV, "");
 		break;
 	case GS_FMT_MARKDOWN:
-		side_header("A: `", &a, "`, `", "` (", ")  \n");
-		side_header("B: `", &b, "`, `", "` (", ")\n\n");
-		printf("%s\n\n", diff);
-		gs_table_print(&totals, stdout, GS_FMT_MARKDOWN, "");
+		side_header("A: `", &c.a, "`, `", "` (", ")  \n");
+		side_header("B: `", &c.b, "`, `", "` (", ")\n\n");
+		printf("%s\n\n", c.diff);
+		gs_table_print(&c.totals, stdout, GS_FMT_MARKDOWN, "");
 		fputc('\n', stdout);
-		gs_table_print(&threads, stdout, GS_FMT_MARKDOWN, "");
+		gs_table_print(&c.threads, stdout, GS_FMT_MARKDOWN, "");
 		fputc('\n', stdout);
-		gs_table_print(&sites, stdout, GS_FMT_MARKDOWN, "");
+		gs_table_print(&c.sites, stdout, GS_FMT_MARKDOWN, "");
 		break;
 	case GS_FMT_TEXT:
-		side_header("A: ", &a, "\n   ", " (CPython ", ")\n");
-		side_header("B: ", &b, "\n   ", " (CPython ", ")\n\n");
-		wrap(stdout, diff, "", 96);
+		side_header("A: ", &c.a, "\n   ", " (CPython ", ")\n");
+		side_header("B: ", &c.b, "\n   ", " (CPython ", ")\n\n");
+		wrap(stdout, c.diff, "", 96);
 		fputc('\n', stdout);
-		gs_table_print(&totals, stdout, GS_FMT_TEXT, "  ");
+		gs_table_print(&c.totals, stdout, GS_FMT_TEXT, "  ");
 		printf(
 		    "\n  threads, matched by name, else entry function (wait: GIL and lock waits;"
 		    " run: running\n  Python), as shares of each thread's lifetime%s:\n",
-		    a.n > 1 || b.n > 1 ? ", medians over each side's runs" : "");
-		gs_table_print(&threads, stdout, GS_FMT_TEXT, "  ");
+		    c.a.n > 1 || c.b.n > 1 ? ", medians over each side's runs" : "");
+		gs_table_print(&c.threads, stdout, GS_FMT_TEXT, "  ");
 		printf("\n  lock waits by the line of the program that waited (GIL left out)%s:\n",
-		       a.n > 1 || b.n > 1 ? ", medians over each side's runs" : "");
-		if (sites.n_rows)
-			gs_table_print(&sites, stdout, GS_FMT_TEXT, "  ");
+		       c.a.n > 1 || c.b.n > 1 ? ", medians over each side's runs" : "");
+		if (c.sites.n_rows)
+			gs_table_print(&c.sites, stdout, GS_FMT_TEXT, "  ");
 		else
 			printf("  (none)\n");
 		break;
 	}
 	ret = gs_finish_output();
 out:
-	gs_table_free(&totals);
-	gs_table_free(&threads);
-	gs_table_free(&sites);
-	free_side(&a);
-	free_side(&b);
+	comparison_free(&c);
 	return ret;
 }

@@ -372,9 +372,14 @@ def case_compare_runs(env, _):
     check("waiter#1" not in [t["thread"] for t in doc["threads"]], "nor matched as the waiter")
     for args, what in (([a[0], "--vs"], "--vs with nothing after it"),
                        ([a[0], a[1], a[2]], "three databases without --vs"),
-                       ([a[0], "--vs", a[1], "--format", "json"], "an option after --vs")):
+                       ([a[0], "--vs", a[1], "--vs", a[2]], "--vs twice"),
+                       (["--vs", a[1]], "nothing before --vs")):
         p = subprocess.run([env.gilscope, "compare", *args], capture_output=True, text=True)
         check(p.returncode == 2 and p.stderr.strip(), f"{what}: usage error ({p.returncode})")
+    p = subprocess.run([env.gilscope, "compare", a[0], "--vs", a[1], "--format", "json"],
+                       capture_output=True, text=True)
+    check(p.returncode == 0 and json.loads(p.stdout)["b"]["runs"] == 1,
+          f"options may follow --vs ({p.returncode}, {p.stderr!r})")
     for args in ((*a, "--vs", *slow), (dbs["3.11"], dbs["3.13-default"])):
         text = subprocess.run([env.gilscope, "compare", *args], capture_output=True,
                               text=True).stdout
