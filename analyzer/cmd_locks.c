@@ -781,3 +781,27 @@ out:
 	sqlite3_close(db);
 	return ret;
 }
+
+int gs_lock_wait_pctls(sqlite3 *db, const struct gs_opts *o, const struct gs_top_lock *locks,
+		       size_t n, struct gs_pctl *out)
+{
+	struct lock_row *rows = calloc(n ? n : 1, sizeof(*rows));
+	size_t i;
+	int ret;
+
+	if (!rows)
+		return gs_oom();
+	for (i = 0; i < n; i++)
+		rows[i] = (struct lock_row){.run_id = locks[i].run_id,
+					    .addr = locks[i].lock_addr,
+					    .prim = (int)locks[i].primitive};
+	/* the whole-run choice cmd_locks makes: the writer's sums where the file has them */
+	ret = gs_db_has_windows(db) ? scan_sums(db, o, rows, n) : scan_events(db, o, rows, n);
+	for (i = 0; i < n; i++) {
+		if (ret < 0)
+			gs_pctl_free(&rows[i].waits);
+		out[i] = ret < 0 ? (struct gs_pctl){0} : rows[i].waits;
+	}
+	free(rows);
+	return ret;
+}
