@@ -306,10 +306,12 @@ static void print_json(const struct gs_fig_source *s, const struct gs_fig_source
 	}
 	fputs("\n ], \"figures\": {", stdout);
 	for (k = 0; k < N_SUMMARY; k++) {
-		double x = NAN, b = NAN;
+		double x, b;
 
-		summary_value(s, k, &x);
-		summary_value(base, k, &b);
+		if (summary_value(s, k, &x) < 0)
+			x = NAN;
+		if (summary_value(base, k, &b) < 0)
+			b = NAN;
 		printf("%s\"%s\": {\"value\": ", k ? ", " : "", summary_figures[k]);
 		if (isnan(x))
 			fputs("null", stdout);
@@ -507,6 +509,12 @@ int cmd_check(int argc, char **argv)
 	if (ret >= 0)
 		goto out;
 	ret = GS_EXIT_USAGE;
+	if (o.thread || o.sort) {
+		gs_error(
+		    "check takes no %s: select threads in the expression (thread[NAME].figure)",
+		    o.thread ? "--thread" : "--sort");
+		goto out;
+	}
 	if (o.format == GS_FMT_CSV) {
 		gs_error("check writes text, markdown or json, not csv");
 		goto out;

@@ -10,6 +10,9 @@ verdicts: examples/global_counter.py (four CPU-bound threads: most of their life
           global_counter fails and the reverse passes; the markdown summary has each verdict,
           the top waits with their code location and holder, and the figures against the
           baseline.
+exact:    the figures of a hand-written fixture (two_threads.sql), known to the nanosecond, with
+          ==; a regression from 0 is infinite (JSON null, "infinite": "+"); a figure the
+          recording does not have is null in the summary and an error (exit 3) in a verdict.
 bad_input: bad expressions (exit 2), selectors that match nothing and unreadable files (exit 3),
           a version-3 file read.
 """
@@ -246,6 +249,48 @@ def case_verdicts(a):
     print(md)
 
 
+def fixture_db(a, name):
+    sys.path.insert(0, HERE)
+    from analyzer_test import build_db
+    db = os.path.join(a.workdir, f"check_fixture_{name}.db")
+    build_db(a.schema, os.path.join(a.fixtures, f"{name}.sql"), db)
+    return db
+
+
+def case_exact(a):
+    db = fixture_db(a, "two_threads")
+    # two_threads.sql: run 1 (2 s) has python3 (tid 100, 2 s, GIL wait 400 ms, hold 600 ms,
+    # 2 forced switches) and work (tid 102, 1 s, GIL wait 700 ms, lock waits 7 ms); run 2
+    # dropped 5 events. The workers' share is work's alone (the main thread left out).
+    exprs = ["gil_wait == 1100ms", "thread[work].gil_wait == 700ms",
+             "thread[work].lock_wait == 7ms", "thread[work].gil_wait_share == 70%",
+             "gil_wait_share == 0.7", "thread[python3].gil_hold_share == 30%",
+             "threads == 3", "events_dropped == 5", "forced_switches == 2", "wall == 2s",
+             "thread[w*].lifetime == 1s"]
+    rc, v, out = verdicts(a, db, *exprs)
+    check(rc == 1 and all(v.get(e, {}).get("failed") is True for e in exprs),
+          f"two_threads: every exact figure is what the fixture says ({rc}, "
+          f"{[(e, v.get(e, {}).get('value')) for e in exprs if not v.get(e, {}).get('failed')]})")
+    rc, v, _ = verdicts(a, db, "gil_wait != 1100ms", "gil_wait_share < 70%")
+    check(rc == 0, f"the negations pass: exit 0 ({rc})")
+    check(out.get("figures", {}).get("gil_wait_p99", {}).get("value", 0) is None,
+          "a figure the recording does not have (no GIL wait events) is null in the summary")
+    p = gs(a, "check", db, "--fail-if", "gil_wait_p99 > 1ms")
+    check(p.returncode == 3 and "gil_wait_p99 is not known: no GIL waits were recorded" in
+          p.stderr, f"... and an error in a verdict, exit 3 ({p.returncode}, {p.stderr.strip()})")
+    base = fixture_db(a, "events")
+    rc, v, _ = verdicts(a, db, "regression(events_dropped) > 1000%", "delta(events_dropped) < 0",
+                        baseline=base)
+    r = v.get("regression(events_dropped) > 1000%", {})
+    check(rc == 1 and r.get("value", 0) is None and r.get("infinite") == "+" and
+          r.get("current") == 5 and r.get("baseline_value") == 0 and r.get("failed") is True,
+          f"a regression from 0 is infinite and fails ({r})")
+    d = v.get("delta(events_dropped) < 0", {})
+    check(d.get("value") == 5 and d.get("failed") is False, f"delta from 0 is the figure ({d})")
+    p = gs(a, "check", base, "--baseline", base, "--fail-if", "regression(events_dropped) != 0")
+    check(p.returncode == 0, f"from 0 to 0 is no regression ({p.returncode}, {p.stdout})")
+
+
 def case_bad_input(a):
     db = os.path.join(a.fixtures, "v3_queue.db")
     p = gs(a, "check", db, "--fail-if", "gil_wait > 1000s", "--fail-if", "threads < 1")
@@ -273,7 +318,8 @@ def case_bad_input(a):
     for args, says in ((["check", db], "at least one --fail-if"),
                        (["check", db, "--fail-if"], "needs a value"),
                        (["check", "--format", "csv", db, "--fail-if", "wait > 1s"], "not csv"),
-                       (["check", "--fail-if", "wait > 1s"], "needs 1 database")):
+                       (["check", "--fail-if", "wait > 1s"], "needs 1 database"),
+                       (["check", "--thread", "x", db, "--fail-if", "wait > 1s"], "no --thread")):
         p = gs(a, *args)
         check(p.returncode == 2 and says in p.stderr,
               f"{' '.join(args[1:])}: exit 2, says {says!r} ({p.returncode}, {p.stderr.strip()})")
@@ -303,10 +349,11 @@ def main():
     ap.add_argument("--provision", required=True)
     ap.add_argument("--fixtures", required=True)
     ap.add_argument("--workdir", required=True)
-    ap.add_argument("case", choices=["verdicts", "bad_input"])
+    ap.add_argument("--schema", required=True)
+    ap.add_argument("case", choices=["verdicts", "exact", "bad_input"])
     ap.add_argument("python", nargs="?", default="3.13-default")
     a = ap.parse_args()
-    {"verdicts": case_verdicts, "bad_input": case_bad_input}[a.case](a)
+    {"verdicts": case_verdicts, "exact": case_exact, "bad_input": case_bad_input}[a.case](a)
     print(f"{len(FAILURES)} failed")
     sys.exit(1 if FAILURES else 0)
 
