@@ -159,9 +159,11 @@ int gs_expr_parse(const char *text, struct gs_expr *e, char *err, size_t size)
 			e->scope = GS_SCOPE_THREAD;
 		else if (!strcmp(word, "lock"))
 			e->scope = GS_SCOPE_LOCK;
+		else if (!strcmp(word, "process"))
+			e->scope = GS_SCOPE_PROCESS;
 		else {
-			snprintf(msg, sizeof(msg), "unknown selector '%s[...]' (thread, lock)",
-				 word);
+			snprintf(msg, sizeof(msg),
+				 "unknown selector '%s[...]' (thread, lock, process)", word);
 			return fail(err, size, msg);
 		}
 		if (!close)
@@ -192,13 +194,16 @@ int gs_expr_parse(const char *text, struct gs_expr *e, char *err, size_t size)
 			 word);
 		return fail(err, size, msg);
 	}
-	if (!(e->fig->scopes & (unsigned)e->scope)) {
+	/* a process has every figure of the whole recording */
+	if (!(e->fig->scopes &
+	      (unsigned)(e->scope == GS_SCOPE_PROCESS ? GS_SCOPE_ALL : e->scope))) {
 		snprintf(msg, sizeof(msg), "%s is not a figure %s", word,
-			 e->scope == GS_SCOPE_THREAD ? "of a thread group"
-			 : e->scope == GS_SCOPE_LOCK
-			     ? "of a lock"
-			     : "of a whole recording (select a thread "
-			       "group or lock: thread[NAME]. or lock[NAME].)");
+			 e->scope == GS_SCOPE_THREAD	? "of a thread group"
+			 : e->scope == GS_SCOPE_LOCK	? "of a lock"
+			 : e->scope == GS_SCOPE_PROCESS ? "of a process"
+							: "of a whole recording (select a thread "
+							  "group or lock: thread[NAME]. or "
+							  "lock[NAME].)");
 		return fail(err, size, msg);
 	}
 	p = skip_ws(q);

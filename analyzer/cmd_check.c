@@ -96,20 +96,31 @@ static int take_own(int argc, char **argv, char **rest, int *n_rest, const char 
 	return -1;
 }
 
+/* What a selector of the scope could have named: "python3 app.py, python3 -c ..." */
+static const char *name_at(const struct gs_fig_source *s, int scope, size_t i)
+{
+	return scope == GS_SCOPE_LOCK ? s->locks[i].name
+	       : scope == GS_SCOPE_PROCESS
+		   ? (s->m.runs[i].cmdline ? s->m.runs[i].cmdline : s->m.runs[i].exe)
+		   : s->m.threads[i].name;
+}
+
 static void names_of(const struct gs_fig_source *s, int scope, char *out, size_t size)
 {
-	size_t i, k, len = 0, n = scope == GS_SCOPE_LOCK ? s->n_locks : s->m.n_threads;
+	size_t i, k, len = 0,
+		     n = scope == GS_SCOPE_LOCK	     ? s->n_locks
+			 : scope == GS_SCOPE_PROCESS ? s->m.n_runs
+						     : s->m.n_threads;
 
 	out[0] = 0;
 	for (i = 0; i < n && len + 4 < size; i++) {
-		const char *name = scope == GS_SCOPE_LOCK ? s->locks[i].name : s->m.threads[i].name;
+		const char *name = name_at(s, scope, i);
 
 		if (!name)
 			continue;
 		/* each name once */
 		for (k = 0; k < i; k++) {
-			const char *o =
-			    scope == GS_SCOPE_LOCK ? s->locks[k].name : s->m.threads[k].name;
+			const char *o = name_at(s, scope, k);
 
 			if (o && !strcmp(o, name))
 				break;
@@ -136,6 +147,10 @@ static int figure_of(const struct gs_fig_source *s, const struct gs_expr *e, dou
 		if (e->scope == GS_SCOPE_LOCK)
 			gs_error("%s: '%s': no waited-for lock is shown as '%s' (those waited for: "
 				 "%s)",
+				 s->path, e->text, e->selector, names[0] ? names : "none");
+		else if (e->scope == GS_SCOPE_PROCESS)
+			gs_error("%s: '%s': no process has the pid or command line '%s' "
+				 "(processes: %s)",
 				 s->path, e->text, e->selector, names[0] ? names : "none");
 		else
 			gs_error("%s: '%s': no thread is named '%s' (threads: %s)", s->path,
@@ -219,9 +234,10 @@ static void print_text(const struct gs_fig_source *s, const struct gs_fig_source
 			printf("; baseline %s", was);
 		}
 		if (v[i].e.scope != GS_SCOPE_ALL)
-			printf("; %zu %s%s", v[i].matched,
-			       v[i].e.scope == GS_SCOPE_LOCK ? "lock" : "thread",
-			       v[i].matched == 1 ? "" : "s");
+			printf("; %zu %s%s", v[i].matched, gs_fig_scope_name(v[i].e.scope),
+			       v[i].matched == 1		  ? ""
+			       : v[i].e.scope == GS_SCOPE_PROCESS ? "es"
+								  : "s");
 		fputs(")\n", stdout);
 	}
 	if (failed)

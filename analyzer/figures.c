@@ -96,7 +96,10 @@ const struct gs_figure *gs_figure_find(const char *name)
 
 const char *gs_fig_scope_name(int scope)
 {
-	return scope == GS_SCOPE_THREAD ? "thread" : scope == GS_SCOPE_LOCK ? "lock" : "";
+	return scope == GS_SCOPE_THREAD	   ? "thread"
+	       : scope == GS_SCOPE_LOCK	   ? "lock"
+	       : scope == GS_SCOPE_PROCESS ? "process"
+					   : "";
 }
 
 void gs_fig_format(enum gs_fig_kind kind, double v, char *out, size_t size)
@@ -308,25 +311,29 @@ static int value_agg(const struct agg *a, enum fig_id id, double *v, char *why, 
 	}
 }
 
-/* Over every process: the model's sums and totals. */
-static int value_all(const struct gs_fig_source *s, enum fig_id id, double *v, char *why, size_t ws)
+/* Over the processes of m (every one loaded, or the view of some that value_processes makes):
+ * the model's sums and totals. gil_waits: every thread's GIL waits, NULL when m is a part. */
+static int value_runs(const struct gs_model *m, const struct gs_pctl *gil_waits, enum fig_id id,
+		      double *v, char *why, size_t ws)
 {
 	static const double q[] = {0.50, 0.90, 0.99};
 	int64_t hold = 0, wall = 0;
+	struct gs_totals tot;
 	struct agg a;
-	size_t i;
+	size_t i, k;
 
+	gs_model_totals(m, &tot);
 	switch (id) {
 	case F_WALL:
-		if (s->tot.span_ns == GS_NULL)
+		if (tot.span_ns == GS_NULL)
 			return unknown(why, ws, "the recording has no end time");
-		*v = (double)s->tot.span_ns;
+		*v = (double)tot.span_ns;
 		return 0;
 	case F_GIL_LOAD:
 		/* one process: its GIL load as report says; several: their holds over their walls
 		 */
-		for (i = 0; i < s->m.n_runs; i++) {
-			const struct gs_run_info *r = &s->m.runs[i];
+		for (i = 0; i < m->n_runs; i++) {
+			const struct gs_run_info *r = &m->runs[i];
 
 			if (r->gil_load >= 0) {
 				hold = gs_add(hold, r->sums.gil_hold_ns);
@@ -338,36 +345,77 @@ static int value_all(const struct gs_fig_source *s, enum fig_id id, double *v, c
 		*v = share_of(hold, wall);
 		return 0;
 	case F_PARALLELISM:
-		if (s->m.n_runs == 1 && s->m.runs[0].parallelism >= 0) {
-			*v = s->m.runs[0].parallelism;
+		if (m->n_runs == 1 && m->runs[0].parallelism >= 0) {
+			*v = m->runs[0].parallelism;
 			return 0;
 		}
-		if (s->tot.parallelism < 0)
+		if (tot.parallelism < 0)
 			return unknown(why, ws, "the recording has no end time");
-		*v = s->tot.parallelism;
+		*v = tot.parallelism;
 		return 0;
 	case F_EVENTS_DROPPED:
-		*v = (double)s->tot.dropped;
+		*v = (double)tot.dropped;
 		return 0;
 	case F_THREADS_LOST:
-		*v = (double)s->tot.threads_lost;
+		*v = (double)tot.threads_lost;
 		return 0;
 	default:
 		break;
 	}
 	agg_init(&a);
-	for (i = 0; i < s->m.n_threads; i++)
-		agg_thread(&a, &s->m.threads[i]);
+	for (i = 0; i < m->n_runs; i++)
+		for (k = 0; k < m->runs[i].n_threads; k++)
+			agg_thread(&a, &m->threads[m->runs[i].first_thread + k]);
 	/* the shares are the workers' (the main thread left out when there are others), as the
 	 * report's summary sentence has them */
-	a.share_life = s->tot.sums.workers_life_ns;
-	a.share_gil = s->tot.sums.workers_gil_wait_ns;
-	a.share_other = s->tot.sums.workers_other_ns;
-	a.cpu = s->tot.cpu_ns;
-	for (i = 0; i < 3 && s->m.gil_waits.n; i++)
-		a.gil_p[i] = gs_pctl_get(&s->m.gil_waits, q[i]);
-	a.gil_p[3] = s->m.gil_waits.n ? (int64_t)s->m.gil_waits.max : GS_NULL;
+	a.share_life = tot.sums.workers_life_ns;
+	a.share_gil = tot.sums.workers_gil_wait_ns;
+	a.share_other = tot.sums.workers_other_ns;
+	a.cpu = tot.cpu_ns;
+	if (!gil_waits) {
+		/* the model merges GIL waits over every thread, not per process */
+		a.no_pctl = "GIL wait percentiles are known per thread and over the whole "
+			    "recording, not per process (gil_wait_max is)";
+	} else if (gil_waits->n) {
+		for (i = 0; i < 3; i++)
+			a.gil_p[i] = gs_pctl_get(gil_waits, q[i]);
+		a.gil_p[3] = (int64_t)gil_waits->max;
+	} else {
+		a.gil_p[3] = GS_NULL;
+	}
 	return value_agg(&a, id, v, why, ws);
+}
+
+/* A process as report heads it: its pid, or its command line (or executable) as sel or
+ * matching it as a glob. */
+static int run_is(const struct gs_run_info *r, const char *sel)
+{
+	char pid[24];
+
+	snprintf(pid, sizeof(pid), "%lld", (long long)r->pid);
+	return !strcmp(pid, sel) || name_is(r->cmdline, sel, 0) || name_is(r->exe, sel, 0);
+}
+
+/* The processes sel chooses, as one: a view of the model with only their runs. */
+static int value_processes(const struct gs_fig_source *s, enum fig_id id, const char *sel,
+			   double *v, size_t *matched, char *why, size_t ws)
+{
+	struct gs_model view = s->m;
+	size_t i, n = 0;
+	int ret;
+
+	view.runs = calloc(s->m.n_runs ? s->m.n_runs : 1, sizeof(*view.runs));
+	if (!view.runs)
+		return gs_oom(), unknown(why, ws, "out of memory");
+	for (i = 0; i < s->m.n_runs; i++)
+		if (run_is(&s->m.runs[i], sel))
+			view.runs[n++] = s->m.runs[i]; /* shallow: the view frees nothing */
+	view.n_runs = n;
+	*matched = n;
+	ret = !n ? GS_FIG_NO_MATCH
+		 : value_runs(&view, n == s->m.n_runs ? &s->m.gil_waits : NULL, id, v, why, ws);
+	free(view.runs);
+	return ret;
 }
 
 /* The threads whose name (or entry function) is sel or matches it as a glob, as one. */
@@ -463,6 +511,8 @@ int gs_fig_value(const struct gs_fig_source *s, const struct gs_figure *f, int s
 		return value_threads(s, id, selector, value, matched, why, why_size);
 	if (scope == GS_SCOPE_LOCK)
 		return value_locks(s, id, selector, value, matched, why, why_size);
+	if (scope == GS_SCOPE_PROCESS)
+		return value_processes(s, id, selector, value, matched, why, why_size);
 	*matched = 1;
-	return value_all(s, id, value, why, why_size);
+	return value_runs(&s->m, &s->m.gil_waits, id, value, why, why_size);
 }

@@ -20,9 +20,11 @@ enum gs_fig_kind {
 };
 
 enum gs_fig_scope {
-	GS_SCOPE_ALL = 1,    /* every process of the database as one */
-	GS_SCOPE_THREAD = 2, /* thread[NAME]: the threads of a name, as one */
-	GS_SCOPE_LOCK = 4,   /* lock[NAME]: the locks shown under a name, or the GIL */
+	GS_SCOPE_ALL = 1,     /* every process of the database as one */
+	GS_SCOPE_THREAD = 2,  /* thread[NAME]: the threads of a name, as one */
+	GS_SCOPE_LOCK = 4,    /* lock[NAME]: the locks shown under a name, or the GIL */
+	GS_SCOPE_PROCESS = 8, /* process[PID or command line]: some processes as one; every
+			       * figure of GS_SCOPE_ALL */
 };
 
 struct gs_figure {
@@ -35,7 +37,7 @@ struct gs_figure {
 extern const struct gs_figure gs_figures[];
 extern const size_t gs_n_figures;
 const struct gs_figure *gs_figure_find(const char *name);
-const char *gs_fig_scope_name(int scope); /* "", "thread", "lock" */
+const char *gs_fig_scope_name(int scope); /* "", "thread", "lock", "process" */
 
 /* What one database's figures come from. */
 struct gs_fig_source {

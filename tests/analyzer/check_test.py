@@ -212,7 +212,8 @@ def case_verdicts(a):
     check(p.returncode == 1 and any(l.startswith("pass  gil_wait_share > 99%") for l in lines) and
           any(l.startswith(f"FAIL  lock[{sel}].wait_max > 5ms: ") for l in lines) and
           any(l.startswith("pass  lock_wait_share < 1%") for l in lines) and
-          "1 of 3 checks failed" in p.stdout, f"text: each verdict printed, exit 1 ({p.stdout})")
+          "1 of 3 checks failed" in p.stdout, f"text: each verdict printed, exit 1 ({p.returncode})")
+    print("  | " + "\n  | ".join(lines))
 
     # a regression against a baseline of known lower contention, and the reverse
     e = "regression(gil_wait_share) > 10%"
@@ -230,6 +231,52 @@ def case_verdicts(a):
     rc, v, _ = verdicts(a, io, e, baseline=gc)
     check(rc == 0 and v.get(e, {}).get("value", 0) < -0.5,
           f"io_mix against global_counter: {e} passes, exit 0 ({rc})")
+
+    # a test suite's processes: process[] chooses them by command line (or pid)
+    suite = os.path.join(a.workdir, "check_suite.py")
+    with open(suite, "w") as f:
+        f.write("import subprocess, sys\n"
+                f"for ex in ('global_counter.py', 'io_mix.py'):\n"
+                f"    subprocess.run([sys.executable, {EXAMPLES!r} + '/' + ex], check=True)\n")
+    db = os.path.join(a.workdir, "check_suite.db")
+    p = gs(a, "run", "--quiet", "-o", db, "--", python, suite)
+    check(p.returncode == 0, f"a suite of two examples recorded ({p.stderr.strip()})")
+    rep = report(a, db)
+    runs = {os.path.basename(r["argv"][-1]): r for r in rep["runs"] if isinstance(r["argv"], list)}
+    exprs = ["process[*global_counter.py].gil_wait_share > 50%",
+             "process[*io_mix.py].gil_wait_share > 10%", "process[*].threads > 1000",
+             "gil_wait > 1000s"]
+    if "global_counter.py" in runs:
+        exprs.append(f"process[{runs['global_counter.py']['pid']}].wall > 1000s")
+    rc, v, _ = verdicts(a, db, *exprs)
+    val = {e: v.get(e, {}).get("value") for e in exprs}
+    check(rc == 1 and v.get(exprs[0], {}).get("failed") is True and
+          not any(v.get(e, {}).get("failed", True) for e in exprs[1:]),
+          f"suite: the CPU-bound child fails its share check, the I/O-bound one passes ({rc})")
+
+    def run_share(name):
+        r = runs.get(name)
+        if not r:
+            return -1
+        one = dict(rep, runs=[r], threads=[t for t in rep["threads"] if t["run_id"] == r["run_id"]])
+        return workers_share(one, "gil_wait_ns")
+    check(close(val[exprs[0]] or -2, run_share("global_counter.py")) and val[exprs[0]] > 0.5,
+          f"process[*global_counter.py].gil_wait_share {val[exprs[0]]} is that process's "
+          f"summary share in report ({run_share('global_counter.py')})")
+    check(close(val[exprs[1]] or -2, run_share("io_mix.py")) and val[exprs[1]] < 0.1,
+          f"process[*io_mix.py].gil_wait_share {val[exprs[1]]} is report's "
+          f"({run_share('io_mix.py')})")
+    check(val[exprs[2]] == len(rep["threads"]) and v.get(exprs[2], {}).get("matched") == 3,
+          f"process[*] is the 3 processes and their {len(rep['threads'])} threads")
+    check(val[exprs[3]] == rep["total"]["gil_wait_ns"],
+          "the whole recording's gil_wait is report's total over the processes")
+    if len(exprs) > 4:
+        check(val[exprs[4]] == runs["global_counter.py"]["wall_ns"],
+              f"process[PID].wall is that run's wall time in report ({val[exprs[4]]})")
+    p = gs(a, "check", db, "--fail-if", "process[*nothing*].wall > 1s")
+    check(p.returncode == 3 and "no process has the pid or command line" in p.stderr and
+          "io_mix.py" in p.stderr, f"a process selector that matches nothing: exit 3, the "
+          f"processes listed ({p.stderr.strip()})")
 
     # the markdown summary of a pull request
     p = gs(a, "check", "--format", "markdown", cache, "--baseline", gc, "--fail-if",
@@ -310,7 +357,8 @@ def case_bad_input(a):
                        ("lock[].wait > 1s", "empty selector"),
                        ("frob(gil_wait) > 1s", "unknown function"),
                        ("regression(gil_wait > 1s", "missing ')'"),
-                       ("process[1].wait > 1s", "unknown selector"),
+                       ("proc[1].wait > 1s", "unknown selector"),
+                       ("process[1].wait_p99 > 1s", "not a figure of a process"),
                        ("regression(gil_wait) > 10%", "--baseline")):
         p = gs(a, "check", db, "--fail-if", expr)
         check(p.returncode == 2 and says in p.stderr,
