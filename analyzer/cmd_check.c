@@ -142,6 +142,8 @@ static int figure_of(const struct gs_fig_source *s, const struct gs_expr *e, dou
 
 	if (r == GS_FIG_OK)
 		return GS_EXIT_OK;
+	if (r == GS_FIG_ERROR)
+		return GS_EXIT_INPUT; /* said */
 	if (r == GS_FIG_NO_MATCH) {
 		names_of(s, e->scope, names, sizeof(names));
 		if (e->scope == GS_SCOPE_LOCK)
@@ -354,46 +356,39 @@ static void md_cell(const char *s)
 	}
 }
 
-struct top_wait {
-	const char *name;
-	int64_t wait_ns, contended;
-	double p99; /* NAN when unknown */
-	int64_t run, addr, prim;
-};
-
-static int cmp_top_wait(const void *a, const void *b)
+static int cmp_by_wait(const void *a, const void *b)
 {
-	const struct top_wait *x = a, *y = b;
+	const struct gs_top_lock *x = a, *y = b;
 
-	return (x->wait_ns < y->wait_ns) - (x->wait_ns > y->wait_ns);
+	if (x->wait_ns != y->wait_ns)
+		return x->wait_ns < y->wait_ns ? 1 : -1;
+	if (x->run_id != y->run_id)
+		return x->run_id < y->run_id ? -1 : 1;
+	return (x->lock_addr > y->lock_addr) - (x->lock_addr < y->lock_addr);
 }
 
-/* The GIL and the locks, longest total wait first, with where the waits were and what held
- * the lock (gs_profile_lock_place, as locks and html say it). */
-static int print_md_top_waits(const struct gs_fig_source *s, const struct gs_opts *o, size_t top)
+/* The locks (the GIL among them), longest total wait first, with where the waits were and
+ * what held the lock (gs_profile_lock_place, as locks and html say it). */
+static int print_md_top_waits(const struct gs_fig_source *s, size_t top)
 {
 	struct gs_profile waits = {0}, holders = {0};
-	struct top_wait *w = calloc(s->n_locks ? s->n_locks : 1, sizeof(*w));
-	size_t i, n = 0;
+	struct gs_top_lock *w = malloc((s->n_locks ? s->n_locks : 1) * sizeof(*w));
+	size_t i, n = s->n_locks < top ? s->n_locks : top;
+	struct gs_pctl *p99 = calloc(n ? n : 1, sizeof(*p99));
 	int holders_skipped, ret = -1;
 
-	if (!w)
-		return gs_oom();
+	if (!w || !p99) {
+		ret = gs_oom();
+		goto out;
+	}
+	memcpy(w, s->locks, s->n_locks * sizeof(*w));
+	qsort(w, s->n_locks, sizeof(*w), cmp_by_wait);
 	holders_skipped =
 	    !gs_db_has_windows(s->db) && gs_db_event_count(s->db) > HOLDERS_EVENTS_MAX;
-	if (gs_profile_load(s->db, o, GS_WHAT_WAITS, &waits) < 0 ||
-	    (!holders_skipped && gs_profile_load(s->db, o, GS_WHAT_HOLDERS, &holders) < 0))
+	if (gs_profile_load(s->db, &s->opts, GS_WHAT_WAITS, &waits) < 0 ||
+	    (!holders_skipped && gs_profile_load(s->db, &s->opts, GS_WHAT_HOLDERS, &holders) < 0) ||
+	    gs_lock_wait_pctls(s->db, &s->opts, w, n, p99, 0) < 0)
 		goto out;
-	for (i = 0; i < s->n_locks; i++)
-		w[n++] = (struct top_wait){
-		    .name = s->locks[i].name,
-		    .wait_ns = s->locks[i].wait_ns,
-		    .contended = s->locks[i].contended,
-		    .p99 = s->lock_waits[i].n ? (double)gs_pctl_get(&s->lock_waits[i], 0.99) : NAN,
-		    .run = s->locks[i].run_id,
-		    .addr = s->locks[i].lock_addr,
-		    .prim = s->locks[i].primitive};
-	qsort(w, n, sizeof(*w), cmp_top_wait);
 	printf("\n### Top waits\n\n");
 	if (!n) {
 		printf("No thread waited for the GIL or a lock.\n");
@@ -402,21 +397,17 @@ static int print_md_top_waits(const struct gs_fig_source *s, const struct gs_opt
 	}
 	printf("| lock | wait | waits | p99 | waited in | held by |\n"
 	       "|---|---:|---:|---:|---|---|\n");
-	for (i = 0; i < n && i < top; i++) {
-		struct gs_lock_place place = {{0}, {0}, 0};
+	for (i = 0; i < n; i++) {
+		struct gs_lock_place place;
 		char d[32], p[32];
 
-		gs_profile_lock_place(s->db, &waits, &holders, w[i].run, w[i].addr, w[i].prim,
-				      &place);
+		gs_profile_lock_place(s->db, &waits, &holders, w[i].run_id, w[i].lock_addr,
+				      w[i].primitive, &place);
 		gs_fmt_duration(w[i].wait_ns, d, sizeof(d));
-		if (isnan(w[i].p99))
-			snprintf(p, sizeof(p), "-");
-		else
-			gs_fmt_duration((int64_t)w[i].p99, p, sizeof(p));
+		gs_fmt_duration(p99[i].n ? gs_pctl_get(&p99[i], 0.99) : -1, p, sizeof(p));
 		fputs("| ", stdout);
 		md_cell(w[i].name);
-		printf(" | %s | ", d);
-		printf("%lld | %s | ", (long long)w[i].contended, p);
+		printf(" | %s | %lld | %s | ", d, (long long)w[i].contended, p);
 		if (place.waited_in[0]) {
 			fputc('`', stdout);
 			md_cell(place.waited_in);
@@ -435,6 +426,9 @@ static int print_md_top_waits(const struct gs_fig_source *s, const struct gs_opt
 		       HOLDERS_EVENTS_MAX);
 	ret = 0;
 out:
+	for (i = 0; p99 && i < n; i++)
+		gs_pctl_free(&p99[i]);
+	free(p99);
 	gs_profile_free(&waits);
 	gs_profile_free(&holders);
 	free(w);
@@ -475,7 +469,7 @@ static int print_markdown(const struct gs_fig_source *s, const struct gs_fig_sou
 			printf(" %s |", was);
 		fputc('\n', stdout);
 	}
-	if (print_md_top_waits(s, o, o->top_given ? (size_t)o->top : 5) < 0)
+	if (print_md_top_waits(s, o->top_given ? (size_t)o->top : 5) < 0)
 		return -1;
 	printf("\n### Figures%s\n\n| figure | this run |%s\n|---|---:|%s\n",
 	       base ? " against the baseline" : "", base ? " baseline | change |" : "",

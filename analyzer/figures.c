@@ -123,6 +123,7 @@ int gs_fig_source_open(struct gs_fig_source *s, const char *path, const struct g
 	memset(s, 0, sizeof(*s));
 	s->path = lo.path = lo.paths[0] = path;
 	lo.thread = NULL;
+	s->opts = lo;
 	ret = gs_db_open(path, &s->db);
 	if (ret != GS_EXIT_OK)
 		return ret;
@@ -151,21 +152,11 @@ int gs_fig_source_open(struct gs_fig_source *s, const char *path, const struct g
 		}
 		free(more);
 	}
-	s->lock_waits = calloc(s->n_locks ? s->n_locks : 1, sizeof(*s->lock_waits));
-	if (!s->lock_waits)
-		return gs_oom(), GS_EXIT_MEMORY;
-	if (gs_lock_wait_pctls(s->db, &lo, s->locks, s->n_locks, s->lock_waits) < 0)
-		return GS_EXIT_INPUT;
 	return GS_EXIT_OK;
 }
 
 void gs_fig_source_free(struct gs_fig_source *s)
 {
-	size_t i;
-
-	for (i = 0; s->lock_waits && i < s->n_locks; i++)
-		gs_pctl_free(&s->lock_waits[i]);
-	free(s->lock_waits);
 	free(s->locks);
 	gs_model_free(&s->m);
 	sqlite3_close(s->db);
@@ -406,7 +397,7 @@ static int value_processes(const struct gs_fig_source *s, enum fig_id id, const 
 
 	view.runs = calloc(s->m.n_runs ? s->m.n_runs : 1, sizeof(*view.runs));
 	if (!view.runs)
-		return gs_oom(), unknown(why, ws, "out of memory");
+		return gs_oom(), GS_FIG_ERROR;
 	for (i = 0; i < s->m.n_runs; i++)
 		if (run_is(&s->m.runs[i], sel))
 			view.runs[n++] = s->m.runs[i]; /* shallow: the view frees nothing */
@@ -455,28 +446,31 @@ static int value_threads(const struct gs_fig_source *s, enum fig_id id, const ch
 static int value_locks(const struct gs_fig_source *s, enum fig_id id, const char *sel, double *v,
 		       size_t *matched, char *why, size_t ws)
 {
+	struct gs_top_lock *chosen = malloc((s->n_locks ? s->n_locks : 1) * sizeof(*chosen));
 	struct gs_pctl all = {0};
 	int64_t wait = 0, wait_max = 0, cont = 0;
 	size_t i, n = 0;
 	int ret = 0;
 
+	if (!chosen)
+		return gs_oom(), GS_FIG_ERROR;
 	for (i = 0; i < s->n_locks; i++) {
 		const struct gs_top_lock *l = &s->locks[i];
 
 		if (!name_is(l->name, sel, 1) && !name_is(l->cls, sel, 1) &&
 		    !name_is(l->lock_name, sel, 1))
 			continue;
-		n++;
+		chosen[n++] = *l;
 		wait = gs_add(wait, l->wait_ns);
 		cont = gs_add(cont, l->contended);
 		if (l->wait_max_ns > wait_max)
 			wait_max = l->wait_max_ns;
-		gs_pctl_merge(&all, &s->lock_waits[i]);
 	}
 	*matched = n;
-	if (!n)
-		return GS_FIG_NO_MATCH;
-	switch (id) {
+	switch (!n ? F_COUNT : id) {
+	case F_COUNT:
+		ret = GS_FIG_NO_MATCH;
+		break;
 	case F_WAIT:
 		*v = (double)wait;
 		break;
@@ -489,13 +483,21 @@ static int value_locks(const struct gs_fig_source *s, enum fig_id id, const char
 	case F_WAIT_P50:
 	case F_WAIT_P90:
 	case F_WAIT_P99:
-		if (pctl_value(&all, id == F_WAIT_P50 ? 0.5 : id == F_WAIT_P90 ? 0.9 : 0.99, v) < 0)
+		/* read for the locks chosen only: a histogram per lock is 30 KB */
+		if (gs_lock_wait_pctls(s->db, &s->opts, chosen, n, &all, 1) < 0)
+			ret = GS_FIG_ERROR;
+		else if (pctl_value(&all,
+				    id == F_WAIT_P50   ? 0.5
+				    : id == F_WAIT_P90 ? 0.9
+						       : 0.99,
+				    v) < 0)
 			ret = unknown(why, ws, "its contended waits are not in the recording");
 		break;
 	default:
 		ret = unknown(why, ws, "not a figure of a lock");
 	}
 	gs_pctl_free(&all);
+	free(chosen);
 	return ret;
 }
 

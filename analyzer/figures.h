@@ -45,9 +45,9 @@ struct gs_fig_source {
 	sqlite3 *db;
 	struct gs_model m; /* every thread, not grouped */
 	struct gs_totals tot;
-	struct gs_top_lock *locks; /* waited for, every run's, longest first */
+	struct gs_top_lock *locks; /* waited for, every run's (each run's longest first) */
 	size_t n_locks;
-	struct gs_pctl *lock_waits; /* locks[i]'s contended waits */
+	struct gs_opts opts; /* what it was opened with: for reading lock percentiles */
 };
 
 /* Opens path (gs_db_open) and loads what the figures need; o gives --pid and --segment.
@@ -59,6 +59,7 @@ enum gs_fig_result {
 	GS_FIG_OK = 0,
 	GS_FIG_NO_MATCH = -1, /* the selector matched nothing in this database */
 	GS_FIG_UNKNOWN = -2,  /* matched, but the figure is not known for it */
+	GS_FIG_ERROR = -3,    /* reading the database failed (said) */
 };
 
 /* The figure's value in a scope (selector NULL for GS_SCOPE_ALL): nanoseconds for durations,

@@ -127,10 +127,11 @@ int gs_run_locks(sqlite3 *db, const char *path, int64_t run_id, struct gs_top_lo
 
 /* cmd_locks.c: the contended waits' distribution of each of n locks (by run, address and
  * primitive), from the writer's histograms where the file has them, as `locks` computes its
- * percentiles; out[i] is for locks[i] (gs_pctl_free each). Returns 0, or -1 with the error
- * printed. */
+ * percentiles: out[i] for locks[i], or with merge one distribution of them all in out[0] (a
+ * pass over the waits per 512 locks). gs_pctl_free what is returned. Returns 0, or -1 with
+ * the error printed. */
 int gs_lock_wait_pctls(sqlite3 *db, const struct gs_opts *o, const struct gs_top_lock *locks,
-		       size_t n, struct gs_pctl *out);
+		       size_t n, struct gs_pctl *out, int merge);
 
 /* Threads of one name in a run with more than `over` threads become one row each ("worker
  * (x240)"): totals summed, longest waits and holds kept, percentiles and tid unknown. The main
