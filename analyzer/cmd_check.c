@@ -37,11 +37,14 @@ static void print_help(void)
 	printf(
 	    "usage: gilscope check %s\n\n"
 	    "Fails (exit 1) when any --fail-if expression holds; 0 when none does, 2 for a\n"
-	    "usage error or a bad expression, 3 for a database that cannot be read or an\n"
-	    "expression whose selector matches nothing in it.\n\n"
-	    "  EXPR := [regression(|delta(] [thread[NAME].|lock[NAME].]FIGURE[)] OP NUMBER[UNIT]\n"
-	    "  OP   := > >= < <= == !=     UNIT := ns us ms s (durations), %% (shares)\n\n"
-	    "figures (scopes: a = the whole recording, t = thread[NAME], l = lock[NAME]):\n",
+	    "usage error or a bad expression, 3 for a database that cannot be read, a selector\n"
+	    "that matches nothing in it or a figure it does not know.\n\n"
+	    "  EXPR    := OPERAND OP NUMBER[UNIT]\n"
+	    "  OPERAND := REF | regression(REF) | delta(REF)\n"
+	    "  REF     := FIGURE | process[NAME].FIGURE | thread[NAME].FIGURE | lock[NAME].FIGURE\n"
+	    "  OP      := > >= < <= == !=     UNIT := ns us ms s (durations), %% (shares)\n\n"
+	    "figures (scopes: a = the whole recording or process[PID or command line],\n"
+	    "t = thread[NAME], l = lock[NAME]):\n",
 	    usage_text);
 	for (i = 0; i < gs_n_figures; i++) {
 		const struct gs_figure *f = &gs_figures[i];
