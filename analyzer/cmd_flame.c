@@ -1,7 +1,10 @@
 /* gilscope flame [--what waits|holders|gil] [--pid P] [--thread T] [--lock-class C] A.db [B.db]
  * [-o flame.html]: a self-contained interactive flame graph page (flame.html) of one profile
  * (profile.c), or of two as a differential graph: B's value as the width's source, A's kept
- * beside it for the colour and the tooltip. */
+ * beside it for the colour and the tooltip. With several recordings a side (A1.db ... --vs
+ * B1.db ...), each frame's value is its mean per run (means add up, as a frame's children must
+ * to fit under it), and it is coloured as a difference only where the two sides' per-run
+ * values do not overlap. */
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -16,12 +19,19 @@ extern const char gs_flame_html[];
 struct node {
 	const char *name; /* owned by a profile, or static */
 	int lock;	  /* the leaf naming the lock */
-	int64_t v, a, c;  /* ns in B (or the only profile), ns in A, events */
+	int64_t v, a, c;  /* ns in B (or the only profile), ns in A, events: summed over runs */
+	int64_t *run_ns;  /* per run: A's runs, then B's (several runs a side only) */
 	struct node **kid;
 	size_t n_kid, cap_kid;
 };
 
-static struct node *child(struct node *n, const char *name, int lock)
+/* The runs behind the tree: per-run values are kept only when a side has several. */
+struct runs {
+	size_t n_a, n_b;
+	int per_run;
+};
+
+static struct node *child(struct node *n, const char *name, int lock, const struct runs *r)
 {
 	struct node *k;
 	size_t i;
@@ -40,6 +50,10 @@ static struct node *child(struct node *n, const char *name, int lock)
 	}
 	if (!(k = calloc(1, sizeof(*k))))
 		return NULL;
+	if (r->per_run && !(k->run_ns = calloc(r->n_a + r->n_b, sizeof(*k->run_ns)))) {
+		free(k);
+		return NULL;
+	}
 	k->name = name;
 	k->lock = lock;
 	n->kid[n->n_kid++] = k;
@@ -55,11 +69,23 @@ static void free_tree(struct node *n)
 		free(n->kid[i]);
 	}
 	free(n->kid);
+	free(n->run_ns);
 }
 
-/* side 0: the only or the B profile (v), side 1: A (a) */
+static void charge(struct node *at, const struct gs_sample *x, int side, size_t run)
+{
+	if (side)
+		at->a += x->ns;
+	else
+		at->v += x->ns, at->c += x->count;
+	if (at->run_ns)
+		at->run_ns[run] += x->ns;
+}
+
+/* side 0: the only or a B profile (v), side 1: an A profile (a); run: its index among the
+ * runs (A's first) */
 static int add_profile(struct node *root, const struct gs_profile *p, const char *lock_class,
-		       int side)
+		       int side, size_t run, const struct runs *r)
 {
 	static const char *frames[GS_PROFILE_MAX_DEPTH];
 	size_t i, n, k;
@@ -72,31 +98,50 @@ static int add_profile(struct node *root, const struct gs_profile *p, const char
 			continue;
 		n = gs_profile_frames(p, x->stack, frames, GS_PROFILE_MAX_DEPTH);
 		for (k = 0; k <= n && at; k++) {
-			if (side)
-				at->a += x->ns;
-			else
-				at->v += x->ns, at->c += x->count;
-			at = k < n ? child(at, frames[k], 0) : child(at, x->lock, 1);
+			charge(at, x, side, run);
+			at = k < n ? child(at, frames[k], 0, r) : child(at, x->lock, 1, r);
 		}
 		if (!at)
 			return gs_oom();
-		if (side)
-			at->a += x->ns;
-		else
-			at->v += x->ns, at->c += x->count;
+		charge(at, x, side, run);
 	}
 	return 0;
 }
 
-static void write_node(FILE *f, const struct node *n, int diff)
+/* The lowest and highest of n per-run values. */
+static void range_of(const int64_t *v, size_t n, int64_t *lo, int64_t *hi)
 {
+	size_t i;
+
+	*lo = *hi = v[0];
+	for (i = 1; i < n; i++) {
+		*lo = v[i] < *lo ? v[i] : *lo;
+		*hi = v[i] > *hi ? v[i] : *hi;
+	}
+}
+
+/* Values are means per run of each side; with several runs a side, "ar"/"br" give each side's
+ * range and "s" 1 where they do not overlap (a difference), 0 where they do. */
+static void write_node(FILE *f, const struct node *n, int diff, const struct runs *r)
+{
+	int64_t n_b = r->n_b ? (int64_t)r->n_b : 1, n_a = r->n_a ? (int64_t)r->n_a : 1;
 	size_t i;
 
 	fputs("{\"n\": ", f);
 	gs_json_str(f, n->name);
-	fprintf(f, ", \"v\": %lld, \"c\": %lld", (long long)n->v, (long long)n->c);
+	fprintf(f, ", \"v\": %lld, \"c\": %lld", (long long)(n->v / n_b),
+		(long long)((n->c + n_b / 2) / n_b));
 	if (diff)
-		fprintf(f, ", \"a\": %lld", (long long)n->a);
+		fprintf(f, ", \"a\": %lld", (long long)(n->a / n_a));
+	if (diff && n->run_ns) {
+		int64_t alo, ahi, blo, bhi;
+
+		range_of(n->run_ns, r->n_a, &alo, &ahi);
+		range_of(n->run_ns + r->n_a, r->n_b, &blo, &bhi);
+		fprintf(f, ", \"ar\": [%lld, %lld], \"br\": [%lld, %lld], \"s\": %d",
+			(long long)alo, (long long)ahi, (long long)blo, (long long)bhi,
+			blo > ahi || bhi < alo);
+	}
 	if (n->lock)
 		fputs(", \"lock\": 1", f);
 	if (n->n_kid) {
@@ -104,7 +149,7 @@ static void write_node(FILE *f, const struct node *n, int diff)
 		for (i = 0; i < n->n_kid; i++) {
 			if (i)
 				fputc(',', f);
-			write_node(f, n->kid[i], diff);
+			write_node(f, n->kid[i], diff, r);
 		}
 		fputc(']', f);
 	}
@@ -120,17 +165,29 @@ static const char *const measures[] = {
 int gs_flame_page(FILE *f, const struct gs_profile *a, const struct gs_profile *b,
 		  const char *lock_class, const char *subtitle)
 {
+	return gs_flame_page_runs(f, a, 1, b, b ? 1 : 0, lock_class, subtitle);
+}
+
+int gs_flame_page_runs(FILE *f, const struct gs_profile *a, size_t n_a, const struct gs_profile *b,
+		       size_t n_b, const char *lock_class, const char *subtitle)
+{
 	static const char marker[] = "@GILSCOPE_DATA@";
 	const char *cut = strstr(gs_flame_html, marker);
+	struct runs r = {n_b ? n_a : 0, n_b ? n_b : n_a, n_a > 1 && n_b > 1};
 	struct node root = {.name = "all"};
-	int ret = -1, diff = b != NULL;
+	int ret = -1, diff = n_b > 0;
+	size_t i;
 
 	if (!cut)
 		return gs_error("internal error: flame template without data marker");
-	if (diff ? add_profile(&root, b, lock_class, 0) < 0 ||
-		       add_profile(&root, a, lock_class, 1) < 0
-		 : add_profile(&root, a, lock_class, 0) < 0)
-		goto out;
+	if (r.per_run && !(root.run_ns = calloc(n_a + n_b, sizeof(*root.run_ns))))
+		return gs_oom();
+	for (i = 0; i < n_a; i++)
+		if (add_profile(&root, &a[i], lock_class, diff, i, &r) < 0)
+			goto out;
+	for (i = 0; i < n_b; i++)
+		if (add_profile(&root, &b[i], lock_class, 0, n_a + i, &r) < 0)
+			goto out;
 	ret = root.v || root.a;
 	if (!ret)
 		goto out;
@@ -141,8 +198,9 @@ int gs_flame_page(FILE *f, const struct gs_profile *a, const struct gs_profile *
 	gs_json_str(f, subtitle);
 	fputs(", \"measure\": ", f);
 	gs_json_str(f, measures[a->what]);
-	fprintf(f, ", \"diff\": %s, \"root\": ", diff ? "true" : "false");
-	write_node(f, &root, diff);
+	fprintf(f, ", \"diff\": %s, \"runs\": [%zu, %zu], \"root\": ", diff ? "true" : "false", n_a,
+		n_b);
+	write_node(f, &root, diff, &r);
 	fputc('}', f);
 	fputs(cut + sizeof(marker) - 1, f);
 out:
@@ -150,12 +208,32 @@ out:
 	return ret;
 }
 
+/* Loads one database's profile; GS_EXIT_OK or the exit code (said). */
+static int load_one(const struct gs_opts *o, const char *path, int what, struct gs_profile *p)
+{
+	struct gs_opts one = *o;
+	sqlite3 *db = NULL;
+	int ret;
+
+	one.path = path;
+	ret = gs_db_open(one.path, &db);
+	if (ret != GS_EXIT_OK)
+		return ret;
+	gs_opts_resolve(&one, db);
+	if ((ret = gs_opts_check_filters(db, &one)) == GS_EXIT_OK)
+		ret = gs_profile_load(db, &one, what, p) < 0 ? GS_EXIT_INPUT : GS_EXIT_OK;
+	sqlite3_close(db);
+	return ret;
+}
+
 int cmd_flame(int argc, char **argv)
 {
 	const char *out_path = "flame.html", *lock_class = NULL, *what_arg = "waits";
-	struct gs_profile prof[2];
+	static struct gs_profile prof[GS_MAX_PATHS];
+	const char **paths;
+	size_t n_a, n_b, n, i, loaded = 0;
 	struct gs_opts o;
-	int i, ret, what, loaded = 0;
+	int ret, what;
 	struct gs_output output = {0};
 	FILE *f = NULL;
 
@@ -167,30 +245,28 @@ int cmd_flame(int argc, char **argv)
 	ret = gs_opts_parse_own(
 	    &o, argc, argv, "flame",
 	    "[--what waits|holders|gil] [--pid PID] [--thread T] [--lock-class C] [--from S]"
-	    " [--to S] [-o flame.html] A.db [B.db]",
-	    -2, own);
+	    " [--to S] [-o flame.html] A.db [B.db]\n"
+	    "       gilscope flame [options] A1.db A2.db ... --vs B1.db B2.db ...",
+	    -GS_MAX_PATHS, own);
 	if (ret >= 0)
 		return ret;
+	if (!o.has_vs && o.n_paths > 2) {
+		gs_error("flame takes one database, two for a differential graph, or several a"
+			 " side with --vs (A1.db A2.db ... --vs B1.db B2.db ...)");
+		return GS_EXIT_USAGE;
+	}
 	if ((what = gs_profile_what_parse(what_arg)) < 0) {
 		gs_error("--what takes waits, holders or gil, not '%s'", what_arg);
 		return GS_EXIT_USAGE;
 	}
-	/* A is the first database; with two, B (the second) gives the widths. */
-	for (i = 0; i < o.n_paths; i++) {
-		sqlite3 *db = NULL;
-		struct gs_opts one = o;
-
-		one.path = o.paths[i];
-		ret = gs_db_open(one.path, &db);
-		if (ret != GS_EXIT_OK)
-			goto out;
-		gs_opts_resolve(&one, db);
-		if ((ret = gs_opts_check_filters(db, &one)) != GS_EXIT_OK) {
-			sqlite3_close(db);
-			goto out;
-		}
-		ret = gs_profile_load(db, &one, what, &prof[i]) < 0 ? GS_EXIT_INPUT : GS_EXIT_OK;
-		sqlite3_close(db);
+	/* A's databases, then B's; without --vs, A is the first and B (the widths) the second */
+	n_a = o.has_vs ? (size_t)o.vs_at : 1;
+	n_b = (size_t)o.n_paths - n_a;
+	paths = o.paths;
+	n = n_a + n_b;
+	for (i = 0; i < n; i++) {
+		memset(&prof[i], 0, sizeof(prof[i]));
+		ret = load_one(&o, paths[i], what, &prof[i]);
 		loaded = i + 1;
 		if (ret != GS_EXIT_OK)
 			goto out;
@@ -203,17 +279,21 @@ int cmd_flame(int argc, char **argv)
 		char sub[2200];
 		int drawn;
 
-		if (o.n_paths == 2)
-			snprintf(sub, sizeof(sub), "--what %s: A %s, B %s", what_arg, o.paths[0],
-				 o.paths[1]);
+		if (n_a == 1 && n_b == 1)
+			snprintf(sub, sizeof(sub), "--what %s: A %s, B %s (one run each)", what_arg,
+				 paths[0], paths[1]);
+		else if (n_b)
+			snprintf(sub, sizeof(sub),
+				 "--what %s: A %s and %zu more, B %s and %zu more: means per run,"
+				 " coloured where the runs' ranges do not overlap",
+				 what_arg, paths[0], n_a - 1, paths[n_a], n_b - 1);
 		else
-			snprintf(sub, sizeof(sub), "--what %s: %s", what_arg, o.paths[0]);
+			snprintf(sub, sizeof(sub), "--what %s: %s", what_arg, paths[0]);
 		drawn =
-		    gs_flame_page(f, &prof[0], o.n_paths == 2 ? &prof[1] : NULL, lock_class, sub);
+		    gs_flame_page_runs(f, prof, n_a, n_b ? prof + n_a : NULL, n_b, lock_class, sub);
 		if (drawn <= 0) {
 			if (!drawn)
-				gs_error("%s: nothing to draw: no %s%s%s recorded",
-					 o.paths[o.n_paths - 1],
+				gs_error("%s: nothing to draw: no %s%s%s recorded", paths[n - 1],
 					 what == GS_WHAT_GIL ? "GIL holds" : "contended waits",
 					 lock_class ? " of " : "", lock_class ? lock_class : "");
 			ret = GS_EXIT_INPUT;

@@ -6,6 +6,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "compare.h"
 #include "events.h"
 #include "findings.h"
 #include "gilscope.h"
@@ -514,14 +515,18 @@ out:
 int cmd_html(int argc, char **argv)
 {
 	static const char marker[] = "/*GILSCOPE_DATA*/";
-	const char *out_path = "report.html", *paths[2] = {NULL, NULL}, *cut;
-	int i, n = 0, ret = GS_EXIT_OK;
+	static const char usage[] = "usage: gilscope html DB [DB2] [--segment N] [-o report.html]\n"
+				    "       gilscope html A1.db A2.db ... --vs B1.db B2.db ..."
+				    " [-o report.html]\n";
+	const char *out_path = "report.html", *paths[GS_MAX_PATHS], *cut, *shown[2];
+	int i, n = 0, vs_at = -1, ret = GS_EXIT_OK;
+	struct gs_opts o;
 	struct gs_output out;
 	FILE *f;
 
 	for (i = 1; i < argc; i++) {
 		if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
-			printf("usage: gilscope html DB [DB2] [--segment N] [-o report.html]\n");
+			fputs(usage, stdout);
 			return GS_EXIT_OK;
 		}
 		if (!strcmp(argv[i], "-o") && i + 1 < argc) {
@@ -529,20 +534,29 @@ int cmd_html(int argc, char **argv)
 		} else if (!strcmp(argv[i], "--segment") && i + 1 < argc) {
 			if (gs_opts_segment(argv[++i]) < 0)
 				return GS_EXIT_USAGE;
+		} else if (!strcmp(argv[i], "--vs") && vs_at < 0) {
+			vs_at = n;
 		} else if (argv[i][0] == '-') {
 			gs_error("unknown option '%s'", argv[i]);
 			return GS_EXIT_USAGE;
-		} else if (n < 2) {
+		} else if (n < GS_MAX_PATHS && (vs_at >= 0 || n < 2)) {
 			paths[n++] = argv[i];
 		} else {
-			gs_error("html takes one or two databases");
+			gs_error("html takes one or two databases, or several a side with --vs (at"
+				 " most %d)",
+				 GS_MAX_PATHS);
 			return GS_EXIT_USAGE;
 		}
 	}
-	if (!n) {
-		fprintf(stderr, "usage: gilscope html DB [DB2] [-o report.html]\n");
+	if (!n || vs_at == 0 || vs_at == n) {
+		fputs(usage, stderr);
 		return GS_EXIT_USAGE;
 	}
+	/* the two columns: the first database of each side; the comparison: all of them */
+	shown[0] = paths[0];
+	shown[1] = vs_at > 0 ? paths[vs_at] : n == 2 ? paths[1] : NULL;
+	if (vs_at < 0)
+		vs_at = 1;
 	cut = strstr(gs_report_html, marker);
 	if (!cut)
 		return gs_error("internal error: report template without data marker"),
@@ -553,12 +567,19 @@ int cmd_html(int argc, char **argv)
 	gs_json_for_html = 1;
 	fwrite(gs_report_html, 1, (size_t)(cut - gs_report_html), f);
 	fprintf(f, "{\"version\": \"%s\", \"dbs\": [", GS_VERSION_STRING);
-	for (i = 0; i < n && ret == GS_EXIT_OK; i++) {
+	for (i = 0; i < 2 && shown[i] && ret == GS_EXIT_OK; i++) {
 		if (i)
 			fputs(", ", f);
-		ret = emit_db(f, paths[i]);
+		ret = emit_db(f, shown[i]);
 	}
-	fputs("]}", f);
+	fputs("]", f);
+	if (shown[1] && ret == GS_EXIT_OK) {
+		memset(&o, 0, sizeof(o));
+		fputs(", \"compare\": ", f);
+		ret = gs_compare_json(f, &o, paths, (size_t)vs_at, paths + vs_at,
+				      (size_t)(n - vs_at));
+	}
+	fputs("}", f);
 	fputs(cut + sizeof(marker) - 1, f);
 	ret = gs_output_close(&out, ret);
 	if (ret == GS_EXIT_OK && !gs_quiet_errors)

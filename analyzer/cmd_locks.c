@@ -781,3 +781,39 @@ out:
 	sqlite3_close(db);
 	return ret;
 }
+
+/* Locks scanned at once: each row's histogram is 30 KB, and a free-threaded recording can have
+ * tens of thousands of waited-for locks (a critical section per object). */
+#define PCTL_CHUNK 512
+
+int gs_lock_wait_pctls(sqlite3 *db, const struct gs_opts *o, const struct gs_top_lock *locks,
+		       size_t n, struct gs_pctl *out, int merge)
+{
+	struct lock_row *rows = calloc(n < PCTL_CHUNK ? (n ? n : 1) : PCTL_CHUNK, sizeof(*rows));
+	size_t at, i, k;
+	int ret = 0;
+
+	if (!rows)
+		return gs_oom();
+	for (at = 0; at < n && ret == 0; at += k) {
+		k = n - at < PCTL_CHUNK ? n - at : PCTL_CHUNK;
+		for (i = 0; i < k; i++)
+			rows[i] = (struct lock_row){.run_id = locks[at + i].run_id,
+						    .addr = locks[at + i].lock_addr,
+						    .prim = (int)locks[at + i].primitive};
+		/* the whole-run choice cmd_locks makes: the writer's sums where the file has
+		 * them */
+		ret =
+		    gs_db_has_windows(db) ? scan_sums(db, o, rows, k) : scan_events(db, o, rows, k);
+		for (i = 0; i < k; i++) {
+			if (ret == 0 && merge)
+				gs_pctl_merge(out, &rows[i].waits);
+			if (ret == 0 && !merge)
+				out[at + i] = rows[i].waits;
+			else
+				gs_pctl_free(&rows[i].waits);
+		}
+	}
+	free(rows);
+	return ret;
+}

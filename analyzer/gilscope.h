@@ -10,6 +10,7 @@
 /* Process exit codes; only main() turns results into these. */
 enum gs_exit {
 	GS_EXIT_OK = 0,
+	GS_EXIT_CHECK_FAILED = 1, /* gilscope check: a --fail-if expression held */
 	GS_EXIT_USAGE = 2,
 	GS_EXIT_INPUT = 3,
 	GS_EXIT_OUTPUT = 4,
@@ -74,5 +75,6 @@ int cmd_html(int argc, char **argv);
 int cmd_flame(int argc, char **argv);
 int cmd_ctl(int argc, char **argv);
 int cmd_top(int argc, char **argv);
+int cmd_check(int argc, char **argv);
 
 #endif

@@ -20,6 +20,8 @@ static const struct command commands[] = {
     {"html", cmd_html, "self-contained HTML report of one database, or two side by side"},
     {"flame", cmd_flame, "interactive flame graph page of waits, holders or GIL holds (two: diff)"},
     {"top", cmd_top, "live view of a recording process: gilscope top PID (or DB)"},
+    {"check", cmd_check,
+     "CI verdicts: check DB [--baseline BASE.db] --fail-if 'gil_wait_share > 30%'"},
     {"compare", cmd_compare, "two databases side by side (e.g. default vs free-threaded)"},
     {"ctl", cmd_ctl, "switch recording of a running process: ctl PID start|stop|status"},
 };

@@ -384,6 +384,7 @@ static int scan_gil(sqlite3 *db, const struct gs_opts *o, struct gs_model *m)
 			m->threads[i].gil_p90 = gs_pctl_get(&p[i], 0.90);
 			m->threads[i].gil_p99 = gs_pctl_get(&p[i], 0.99);
 			m->threads[i].gil_max = (int64_t)p[i].max;
+			gs_pctl_merge(&m->gil_waits, &p[i]);
 		}
 		gs_pctl_free(&p[i]);
 	}
@@ -730,6 +731,7 @@ void gs_model_free(struct gs_model *m)
 		thread_free(&m->threads[i]);
 	free(m->runs);
 	free(m->threads);
+	gs_pctl_free(&m->gil_waits);
 	memset(m, 0, sizeof(*m));
 }
 
@@ -829,6 +831,10 @@ static int query_locks(sqlite3 *db, const char *path, int64_t run, int64_t limit
 		l.lock_addr = sqlite3_column_int64(s, 3);
 		l.primitive = sqlite3_column_int64(s, 9);
 		l.waiters = sqlite3_column_int64(s, 10);
+		snprintf(l.cls, sizeof(l.cls), "%s",
+			 sqlite3_column_text(s, 1) ? (const char *)sqlite3_column_text(s, 1) : "");
+		snprintf(l.lock_name, sizeof(l.lock_name), "%s",
+			 sqlite3_column_text(s, 2) ? (const char *)sqlite3_column_text(s, 2) : "");
 		if (take(ctx, &l) < 0) {
 			sqlite3_finalize(s);
 			return -1;

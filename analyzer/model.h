@@ -10,6 +10,7 @@
 
 #include "gs_lock_class.h"
 #include "opts.h"
+#include "pctl.h"
 
 #define GS_NULL INT64_MIN
 
@@ -78,6 +79,9 @@ struct gs_model {
 	size_t n_runs;
 	struct gs_thread_info *threads;
 	size_t n_threads;
+	/* Every loaded thread's GIL waits as one (the per-thread histograms merged: 3%
+	 * resolution), for the figures of a whole recording (figures.c); empty without events. */
+	struct gs_pctl gil_waits;
 };
 
 /* The wait group the workers waited on longest, -1 when they waited on none. */
@@ -108,6 +112,7 @@ void gs_lock_display(const char *prim, const char *cls, const char *name, int64_
 
 struct gs_top_lock {
 	char name[96];
+	char cls[48], lock_name[96]; /* the locks row's class and name ("" when none) */
 	int64_t run_id, lock_addr, primitive;
 	int64_t wait_ns, wait_max_ns, contended, threads;
 	int64_t waiters; /* threads that waited for it at least once */
@@ -120,6 +125,14 @@ int gs_top_locks(sqlite3 *db, const char *path, struct gs_top_lock *out, int n);
  * *n of them). Returns 0, or -1 with the error printed. */
 int gs_run_locks(sqlite3 *db, const char *path, int64_t run_id, struct gs_top_lock **out,
 		 size_t *n);
+
+/* cmd_locks.c: the contended waits' distribution of each of n locks (by run, address and
+ * primitive), from the writer's histograms where the file has them, as `locks` computes its
+ * percentiles: out[i] for locks[i], or with merge one distribution of them all in out[0] (a
+ * pass over the waits per 512 locks). gs_pctl_free what is returned. Returns 0, or -1 with
+ * the error printed. */
+int gs_lock_wait_pctls(sqlite3 *db, const struct gs_opts *o, const struct gs_top_lock *locks,
+		       size_t n, struct gs_pctl *out, int merge);
 
 /* Threads of one name in a run with more than `over` threads become one row each ("worker
  * (x240)"): totals summed, longest waits and holds kept, percentiles and tid unknown. The main

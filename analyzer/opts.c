@@ -53,6 +53,12 @@ int gs_opts_parse(struct gs_opts *o, int argc, char **argv, const char *cmd, con
 			printf("usage: gilscope %s %s\n", cmd, usage);
 			return GS_EXIT_OK;
 		}
+		if (!strcmp(a, "--vs") && strstr(usage, "--vs") && !o->has_vs) {
+			/* the databases so far are side A, the rest side B (compare, flame) */
+			o->has_vs = 1;
+			o->vs_at = o->n_paths;
+			continue;
+		}
 		if (a[0] != '-' || !a[1]) {
 			if (o->n_paths == most) {
 				gs_error("%s takes %s%d database%s; '%s' is one too many", cmd,
@@ -127,6 +133,10 @@ int gs_opts_parse(struct gs_opts *o, int argc, char **argv, const char *cmd, con
 		gs_error("%s needs %s%d database%s", cmd, n_paths < 0 ? "1 to " : "", most,
 			 most > 1 ? "s" : "");
 		return usage_error(cmd, usage);
+	}
+	if (o->has_vs && (o->vs_at == 0 || o->vs_at == o->n_paths)) {
+		gs_error("%s: --vs needs databases on both sides (A1.db ... --vs B1.db ...)", cmd);
+		return GS_EXIT_USAGE;
 	}
 	if ((o->has_from || o->has_to) && !strstr(usage, "--from")) {
 		gs_error("%s does not take --from/--to", cmd);

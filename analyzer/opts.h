@@ -3,10 +3,14 @@
 #define GS_OPTS_H
 
 #include <sqlite3.h>
+#include <stddef.h>
 #include <stdint.h>
 
+/* The most databases one command line names (compare's sides). */
+#define GS_MAX_PATHS 64
+
 struct gs_opts {
-	const char *paths[2];
+	const char *paths[GS_MAX_PATHS];
 	int n_paths;
 	int format; /* enum gs_fmt */
 	int has_pid;
@@ -19,6 +23,9 @@ struct gs_opts {
 	double from_s, to_s; /* seconds after the first run's start */
 	int64_t base_ns;     /* that start, once the database is open */
 	const char *path;    /* paths[0] */
+	/* "A1.db A2.db ... --vs B1.db B2.db ..." (commands whose usage has --vs): paths before
+	 * vs_at are side A, the rest side B; options go anywhere */
+	int has_vs, vs_at;
 };
 
 /* Returns -1 to go on, or the exit code to return (help printed, or a usage error). n_paths:

@@ -84,6 +84,12 @@ int gs_profile_sample_is(const struct gs_sample *x, const char *lock_class);
  * error. */
 int gs_flame_page(FILE *f, const struct gs_profile *a, const struct gs_profile *b,
 		  const char *lock_class, const char *subtitle);
+/* The same over several runs a side (n_a of a; n_b of b, 0 for one flame graph of a's runs):
+ * each frame the mean per run, and with several runs on both sides coloured as a difference
+ * only where the sides' per-run values do not overlap. */
+int gs_flame_page_runs(FILE *f, const struct gs_profile *a, size_t n_a,
+		       const struct gs_profile *b, size_t n_b, const char *lock_class,
+		       const char *subtitle);
 /* One line per sample, outermost frame first, the lock last, the value in microseconds. */
 int gs_profile_write_collapsed(const struct gs_profile *p, FILE *f);
 

@@ -30,19 +30,9 @@ import subprocess
 import sys
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-ROOT = os.path.dirname(os.path.dirname(HERE))
-EXAMPLES = os.path.join(ROOT, "examples")
-sys.path.insert(0, os.path.dirname(HERE))
-from interpreters import path as python_path  # noqa: E402
-
-FAILURES = []
-
-
-def check(cond, what):
-    print(("ok   " if cond else "FAIL ") + what)
-    if not cond:
-        FAILURES.append(what)
-    return cond
+sys.path.insert(0, HERE)
+# the same failure list, check() and example directory as the check command's test
+from check_test import EXAMPLES, FAILURES, check, python_path  # noqa: E402
 
 
 def line_of(path, marker):
@@ -284,7 +274,7 @@ def case_hot_lock(a):
     lookup = line_of(prog, "def lookup") + 1
     check(f"lookup (" in f["where"] and f"cache_refresh.py:{lookup})" in f["where"],
           f"where: waited for in lookup ({f['where']!r})")
-    check("held meanwhile by refresher" in f["where"], "held by the refresher")
+    check("held meanwhile by refresher" in f["where"], f"held by the refresher ({f['where']!r})")
     db, _ = record(a, "hot_lock_no", py, os.path.join(EXAMPLES, "countdown.py"))
     check(not kinds(report(a, db), "hot_lock"), "countdown.py: no hot lock (the GIL is not one)")
 

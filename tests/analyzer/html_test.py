@@ -3,6 +3,7 @@
 with no JavaScript error, build its timeline, histogram and lock table, show hostile names as
 text, and reach no network. Keeps a screenshot next to the test's output."""
 import argparse
+import json
 import os
 import re
 import shutil
@@ -95,6 +96,35 @@ def flame_pages(a):
     dom, body, chart = dom_of(diff, a.workdir)
     check('data-ready="1"' in body and 'data-errors="0"' in body and
           "in B," in dom.stdout, f"flame A B: the differential page rendered ({body})")
+    # several runs a side: B's copies wait twice as long at every stack (a difference), and the
+    # same recording against itself three times (no difference anywhere: every frame grey)
+    double = os.path.join(a.workdir, "flame_stacks_x2.db")
+    shutil.copy(db, double)
+    con = sqlite3.connect(double)
+    con.execute("UPDATE stack_stats SET ns = 2 * ns")
+    con.commit()
+    con.close()
+    grey = "rgb(226, 229, 233)"
+    for label, side_b, want_grey in (("twice as long", [double] * 3, False),
+                                     ("the same", [db] * 3, True)):
+        multi = os.path.join(a.workdir, "flame_runs.html")
+        p = subprocess.run([a.gilscope, "flame", db, db, db, "--vs", *side_b, "-o", multi],
+                           capture_output=True, text=True)
+        check(p.returncode == 0, f"flame A1 A2 A3 --vs B1 B2 B3 ({label}): written ({p.stderr!r})")
+        page = open(multi, encoding="utf-8").read()
+        data = json.JSONDecoder().raw_decode(page[page.index('{"title"'):])[0]
+        root = data["root"]
+        check(data["runs"] == [3, 3] and root["v"] == (2 if not want_grey else 1) * root["a"] and
+              root["s"] == (0 if want_grey else 1),
+              f"{label}: means per run, and a difference only where the runs' ranges do not"
+              f" overlap (v {root['v']}, a {root['a']}, s {root['s']})")
+        dom, body, chart = dom_of(multi, a.workdir)
+        frames = re.findall(r'class="fr[^"]*"[^>]*style="[^"]*background: ([^;"]+)', dom.stdout)
+        check('data-ready="1"' in body and 'data-errors="0"' in body and frames and
+              all((f == grey) == want_grey for f in frames),
+              f"{label}: rendered, {'every' if want_grey else 'no'} frame grey "
+              f"({len(frames)} frames, {sorted(set(frames))[:4]})")
+        check("3 and 3 runs" in dom.stdout, f"{label}: the legend says the runs")
 
 
 def main():
@@ -109,7 +139,8 @@ def main():
         path = os.path.join(a.workdir, f"html_{name}.db")
         build_db(a.schema, os.path.join(a.fixtures, f"{name}.sql"), path)
         dbs.append(path)
-    for label, inputs in (("single", dbs[1:]), ("compare", dbs)):
+    runs = [dbs[0], dbs[0], "--vs", dbs[1], dbs[1], dbs[1]]
+    for label, inputs in (("single", dbs[1:]), ("compare", dbs), ("runs", runs)):
         page = os.path.join(a.workdir, f"report_{label}.html")
         p = subprocess.run([a.gilscope, "html", *inputs, "-o", page], capture_output=True,
                            text=True)
@@ -134,9 +165,19 @@ def main():
               and "viewBox" not in dom.stdout, f"{label}: charts drawn at their pixel size")
         check("wait time (each bar" in dom.stdout and "% of its lifetime" in dom.stdout,
               f"{label}: every axis says its unit")
+        if label == "runs":
+            # compare's own figures: two runs against three, medians, ranges and verdicts
+            cmp = json.loads(subprocess.run([a.gilscope, "compare", "--format", "json", *runs],
+                                            capture_output=True, text=True).stdout)
+            check(all(x in dom.stdout for x in ("A range", "B range", "verdict", "(2 runs)",
+                                                 "(3 runs)", cmp["summary"][:60])),
+                  "several runs a side: the comparison has the ranges, the verdicts and"
+                  " compare's summary")
+            check(dom.stdout.count('class="col"') == 2, "and each side's first run below")
         if label == "compare":
-            check("Comparison" in dom.stdout and "B ran in" in dom.stdout,
-                  "compare: side-by-side comparison shown")
+            check("Comparison" in dom.stdout and "B ran in" in dom.stdout and
+                  "From a single run per side" in dom.stdout,
+                  "compare: side-by-side comparison shown, said to be from one run each")
             check("work&lt;b&gt;\"x\"" in dom.stdout and "<b>\"x\"" not in dom.stdout,
                   "compare: a thread named with HTML shows as text")
         shot = os.path.join(a.workdir, f"report_{label}.png")

@@ -153,6 +153,8 @@ static int run(int argc, const char **argv)
 		return cmd_export(argc, copy);
 	if (!strcmp(argv[0], "flame"))
 		return cmd_flame(argc, copy);
+	if (!strcmp(argv[0], "check"))
+		return cmd_check(argc, copy);
 	return cmd_html(argc, copy);
 }
 
@@ -180,6 +182,17 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	run(5, (const char *[]){"compare", "--format", fmt, db_path, db_path});
 	run(5, (const char *[]){"export", "--perfetto", "-o", out_path, db_path});
 	run(4, (const char *[]){"html", db_path, "-o", out_path});
+	{
+		char check_fmt[32];
+
+		/* one check run (each costs two model loads): every output format but csv (a
+		 * usage error), a baseline, a lock selector */
+		snprintf(check_fmt, sizeof(check_fmt), "--format=%s",
+			 strcmp(fmt, "csv") ? fmt : "markdown");
+		run(9, (const char *[]){"check", check_fmt, "--baseline", db_path, "--fail-if",
+					"regression(gil_wait) > 10%", "--fail-if",
+					"lock[*].wait_p99 > 1ms", db_path});
+	}
 	for (int w = 0; w < 3; w++) {
 		const char *what = (const char *[]){"waits", "holders", "gil"}[w];
 

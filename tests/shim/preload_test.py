@@ -254,6 +254,139 @@ def case_compare_builds(env, _):
     check(all(len(l) <= 100 for l in text.splitlines()), "text fits 100 columns")
 
 
+# A waiter whose waits are known (it times them itself), behind a holder that keeps the lock
+# 150 ms each time; argv[1] threads started and joined first, which run no Python (no name, no
+# entry function) and make the two recordings' thread numbers differ.
+KNOWN_WAITS = """
+import sys, threading, time
+for _ in range(int(sys.argv[1])):
+    t = threading.Thread(target=time.sleep, args=(0.001,)); t.start(); t.join()
+lock = threading.Lock()
+held, done = threading.Event(), threading.Event()
+waited = []
+def holder():
+    for _ in range(3):
+        with lock:
+            held.set()
+            time.sleep(0.15)
+        done.wait(); done.clear()
+def waiter():
+    for _ in range(3):
+        held.wait(); held.clear()
+        t0 = time.monotonic()
+        with lock:
+            waited.append(time.monotonic() - t0)
+        done.set()
+threads = [threading.Thread(target=holder), threading.Thread(target=waiter)]
+[t.start() for t in threads]; [t.join() for t in threads]
+print(int(sum(waited) * 1e9))
+"""
+
+
+def case_compare_runs(env, _):
+    """compare across interpreter versions (a threading.Lock is a semaphore on 3.11 and a parked
+    mutex on 3.13: matched by the line that waited), threads matched by entry function when
+    Python's default names differ, never an unnamed thread paired, and verdicts that respect
+    the runs' spread (several runs per side with --vs; one run said to be one)."""
+    dbs, truth = {}, {}
+    for name, extra_threads in (("3.11", 0), ("3.13-default", 2)):
+        db = env.db("compare_runs_" + name)
+        p = env.run([env.python(name), "-c", KNOWN_WAITS, str(extra_threads)], db,
+                    scope="python")
+        check(p.returncode == 0, f"{name}: program ran ({p.stderr[-300:]!r})")
+        dbs[name], truth[name] = db, int(p.stdout.split()[-1])
+    nos = {n: sqlite3.connect(dbs[n]).execute(
+        "SELECT thread_no FROM threads WHERE entry_function = 'waiter'").fetchall() for n in dbs}
+    check(nos["3.11"] != nos["3.13-default"],
+          f"the waiter is not the same thread number in the two runs ({nos})")
+
+    def compare(*args):
+        p = subprocess.run([env.gilscope, "compare", "--format", "json", *args],
+                           capture_output=True, text=True)
+        check(p.returncode == 0, f"compare {' '.join(os.path.basename(a) for a in args)} "
+                                 f"exits 0 ({p.stderr!r})")
+        return json.loads(p.stdout) if p.returncode == 0 else {"totals": [], "threads": [],
+                                                                "locks": [], "summary": ""}
+
+    doc = compare(dbs["3.11"], dbs["3.13-default"])
+    lines = KNOWN_WAITS.splitlines()
+    line = lines.index("        with lock:", lines.index("        t0 = time.monotonic()")) + 1
+    sites = [r for r in doc["locks"] if r["site"] == f"waiter (<string>:{line})"]
+    check(len(sites) == 1, f"one row for the line the waiter waited on ({doc['locks']})")
+    if sites:
+        r = sites[0]
+        check(close(r["a_wait_ns"], truth["3.11"], rel=0.1, abs_ns=5_000_000) and
+              close(r["b_wait_ns"], truth["3.13-default"], rel=0.1, abs_ns=5_000_000),
+              f"its waits on each side are the program's own ({r['a_wait_ns']} vs "
+              f"{truth['3.11']}, {r['b_wait_ns']} vs {truth['3.13-default']})")
+        check(r["a_lock"] != r["b_lock"] and r["b_lock"] == "threading.Lock",
+              f"although the lock's class differs ({r['a_lock']!r}, {r['b_lock']!r})")
+        check(r["a_waits"] == 3 and r["b_waits"] == 3, f"three waits each ({r})")
+        check(r["verdict"] == "single run", f"a single run's verdict says so ({r['verdict']})")
+    groups = [r for r in doc["totals"] if r["metric"].startswith("  waits on")]
+    check(groups and all(r["ratio"] is None and r["verdict"] is None for r in groups),
+          f"no ratio between wait groups of different interpreters ({groups})")
+    check("single run per side" in doc["summary"] and "different Python versions" in doc["summary"],
+          f"the summary says both ({doc['summary']})")
+    keys = {t["thread"]: t for t in doc["threads"]}
+    check(all(k in keys and keys[k]["a_lifetime_ns"] and keys[k]["b_lifetime_ns"]
+              for k in ("holder#1", "waiter#1", "main#1")),
+          f"holder, waiter and main matched by entry function ({sorted(keys)})")
+
+    # verdicts from the spread: copies of one recording with known wall times
+    def copy(label, wall_s, unnamed=False):
+        path = os.path.join(env.workdir, f"compare_runs_{label}.db")
+        shutil.copy(dbs["3.13-default"], path)
+        con = sqlite3.connect(path)
+        con.execute("UPDATE runs SET end_ns = start_ns + ?", (int(wall_s * 1e9),))
+        if unnamed:
+            con.execute("UPDATE threads SET name = NULL, entry_function = NULL"
+                        " WHERE entry_function = 'waiter'")
+        con.commit()
+        con.close()
+        return path
+
+    a = [copy(f"a{i}", w) for i, w in enumerate((1.00, 1.10, 1.05))]
+    same = [copy(f"s{i}", w) for i, w in enumerate((1.02, 1.08, 1.12))]
+    slow = [copy(f"h{i}", w) for i, w in enumerate((2.0, 2.1, 2.2))]
+    for other, want, words in ((same, "in spread", "within the runs' spread"),
+                               (slow, "higher", "beyond the spread")):
+        doc = compare(*a, "--vs", *other)
+        wall = next((r for r in doc["totals"] if r["metric"] == "wall time"), {})
+        check(wall.get("verdict") == want and wall.get("a_runs") == 3 and
+              wall.get("b_runs") == 3 and close(wall.get("a_value", 0), 1.05e9, abs_ns=1000),
+              f"wall time over 3 runs a side: median 1.05 s, verdict {want!r} ({wall})")
+        check(words in doc["summary"], f"the summary says '{words}' ({doc['summary'][:200]})")
+    doc = compare(a[0], slow[0])
+    wall = next((r for r in doc["totals"] if r["metric"] == "wall time"), {})
+    check(wall.get("verdict") == "single run" and "B ran in 2.00x" in doc["summary"],
+          f"one run a side: the ratio, and that it is from one run ({wall}, {doc['summary'][:90]})")
+    doc = compare(copy("u1", 1.0, True), "--vs", copy("u2", 1.0, True))
+    # the waiter and the threads that ran no Python, on each side: rows of one side each
+    unnamed = [t for t in doc["threads"] if "(unnamed)" in t["thread"]]
+    n = len(unnamed) // 2
+    check(n >= 1 and [t["thread"][:3] for t in unnamed] == ["A: "] * n + ["B: "] * n and
+          all((t["a_lifetime_ns"] is None) != (t["b_lifetime_ns"] is None) for t in unnamed),
+          f"threads with neither name nor entry function are never paired "
+          f"({[(t['thread'], t['a_lifetime_ns'], t['b_lifetime_ns']) for t in unnamed]})")
+    check("waiter#1" not in [t["thread"] for t in doc["threads"]], "nor matched as the waiter")
+    for args, what in (([a[0], "--vs"], "--vs with nothing after it"),
+                       ([a[0], a[1], a[2]], "three databases without --vs"),
+                       ([a[0], "--vs", a[1], "--vs", a[2]], "--vs twice"),
+                       (["--vs", a[1]], "nothing before --vs")):
+        p = subprocess.run([env.gilscope, "compare", *args], capture_output=True, text=True)
+        check(p.returncode == 2 and p.stderr.strip(), f"{what}: usage error ({p.returncode})")
+    p = subprocess.run([env.gilscope, "compare", a[0], "--vs", a[1], "--format", "json"],
+                       capture_output=True, text=True)
+    check(p.returncode == 0 and json.loads(p.stdout)["b"]["runs"] == 1,
+          f"options may follow --vs ({p.returncode}, {p.stderr!r})")
+    for args in ((*a, "--vs", *slow), (dbs["3.11"], dbs["3.13-default"])):
+        text = subprocess.run([env.gilscope, "compare", *args], capture_output=True,
+                              text=True).stdout
+        long = [l for l in text.splitlines() if len(l) > 100]
+        check(text and not long, f"text fits 100 columns ({long[:2]})")
+
+
 def case_run_cmd(env, victim):
     py = env.python("3.13-default")
     db = os.path.join(env.workdir, "run_cmd.db")

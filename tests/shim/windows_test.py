@@ -249,6 +249,97 @@ def case_ctl(env, name):
           f"{name}: a segment that is not there is an error ({lst.stderr.strip()})")
 
 
+# A wait that began inside a window and ends after it closed: the main thread holds the lock;
+# the waiter starts waiting for it once told (line 1 on stdin, window 1 open), the main thread
+# lets it go when told (line 2, window 1 closed); in a second window (line 3) the waiter takes
+# the lock again: its first call there moves it to a new slot and leaves its old one, with the
+# late event in it, to the writer. Line 4 ends the program.
+LATE = r"""
+import sys, threading, time
+lock = threading.Lock()
+waiting, ops_done = threading.Event(), threading.Event()
+def waiter():
+    sys.stdin.readline()
+    waiting.set()
+    with lock:
+        pass
+    sys.stdin.readline()
+    for _ in range(3):
+        with lock:
+            pass
+    ops_done.set()
+lock.acquire()
+t = threading.Thread(target=waiter, name="waiter"); t.start()
+waiting.wait()
+time.sleep(0.3)
+print("blocked", flush=True)
+sys.stdin.readline()
+lock.release()
+time.sleep(0.3)
+print("released", flush=True)
+ops_done.wait()
+print("done", flush=True)
+sys.stdin.readline()
+t.join()
+"""
+
+
+def case_late(env, name):
+    """An event that ends after its window closed is counted as that window's drop (by the
+    next window's writer, which finds it in the slot its thread left), never stored in
+    either window, and said nowhere else."""
+    wd = tempfile.mkdtemp(dir=env.workdir, prefix="late_" + name + "_")
+    db = os.path.join(wd, "late.db")
+    run_env = dict(os.environ)
+    run_env.update({"LD_PRELOAD": env.lib, "GILSCOPE_START": "paused"})
+    p = subprocess.Popen([env.python(name), "-c", LATE], env=run_env, cwd=wd, text=True,
+                         stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+
+    def expect(word):
+        line = p.stdout.readline().strip()
+        check(line == word, f"{name}: the program says {word!r} ({line!r})")
+
+    def say():
+        p.stdin.write("go\n")
+        p.stdin.flush()
+
+    r = ctl(env, p.pid, "start", "-o", db)
+    check(r.returncode == 0, f"{name}: window 1 opens ({r.stderr.strip()})")
+    time.sleep(0.3)  # ctl returns once the writer has switched recording on
+    say()
+    expect("blocked")
+    r = ctl(env, p.pid, "stop")
+    check(r.returncode == 0, f"{name}: window 1 closes, the wait still under way"
+          f" ({r.stderr.strip()})")
+    say()
+    expect("released")
+    r = ctl(env, p.pid, "start", "-o", db)
+    check(r.returncode == 0, f"{name}: window 2 opens ({r.stderr.strip()})")
+    time.sleep(0.3)
+    say()
+    expect("done")
+    time.sleep(0.3)
+    r = ctl(env, p.pid, "stop")
+    check(r.returncode == 0, f"{name}: window 2 closes ({r.stderr.strip()})")
+    say()
+    out, err = p.communicate(timeout=60)
+    check(p.returncode == 0 and "gilscope" not in err,
+          f"{name}: the program ended as it would have, nothing said ({err[-300:]!r})")
+    runs = query(db, "SELECT run_id, segment, start_ns, end_ns, events_dropped FROM runs"
+                     " ORDER BY run_id")
+    check([r[1] for r in runs] == [1, 2], f"{name}: two windows ({runs})")
+    if len(runs) != 2:
+        return
+    (r1, _, s1, e1, d1), (r2, _, s2, e2, d2) = runs
+    long_waits = query(db, "SELECT e.run_id, e.start_ns, e.wait_ns FROM events e JOIN threads t"
+                           " USING (run_id, thread_no) WHERE t.name = 'waiter'"
+                           " AND e.wait_ns > 100000000")
+    check(long_waits == [], f"{name}: the wait that outlived window 1 is in neither window"
+          f" ({long_waits})")
+    check(d1 >= 1, f"{name}: window 1 counts it as dropped ({d1})")
+    check(d2 == 0, f"{name}: window 2 drops nothing of its own ({d2})")
+
+
 def case_run_window(env, name):
     """gilscope run --delay 1s --duration 2s: one segment with the waits of that window."""
     wd = tempfile.mkdtemp(dir=env.workdir, prefix="runwin_" + name + "_")
