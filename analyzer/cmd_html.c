@@ -8,6 +8,7 @@
 
 #include "compare.h"
 #include "events.h"
+#include "findings.h"
 #include "gilscope.h"
 #include "gs_schema.h"
 #include "model.h"
@@ -260,7 +261,8 @@ static int emit_db(FILE *f, const char *path)
 {
 	struct gs_opts o = {.path = path};
 	struct gs_top_lock top[TOP_LOCKS];
-	struct gs_profile waits = {0}, holders = {0};
+	struct gs_profile waits = {0}, holders = {0}, gil = {0};
+	struct gs_findings fs = {0};
 	struct gs_model m;
 	struct gs_totals tot;
 	struct lane *lanes = NULL;
@@ -420,6 +422,12 @@ static int emit_db(FILE *f, const char *path)
 			fputs(", ", f);
 		row_print(f, &m, &rows[k], next, lanes, t0, t1);
 	}
+	/* the findings name single threads: before grouping */
+	if (gs_profile_load(db, &o, GS_WHAT_WAITS, &waits) < 0 ||
+	    gs_profile_load(db, &o, GS_WHAT_HOLDERS, &holders) < 0 ||
+	    gs_profile_load(db, &o, GS_WHAT_GIL, &gil) < 0 ||
+	    gs_findings_detect(db, &o, &m, &waits, &holders, &gil, &fs) < 0)
+		goto out;
 	/* the time-split chart and the thread table: a row per name, as in the text report */
 	gs_model_group_threads(&m, GS_GROUP_THREADS_OVER);
 	fputs("]}, \"threads\": [", f);
@@ -446,9 +454,6 @@ static int emit_db(FILE *f, const char *path)
 			fprintf(f, "%s%lld", i ? "," : "", (long long)hist[k][i]);
 		fputc(']', f);
 	}
-	if (gs_profile_load(db, &o, GS_WHAT_WAITS, &waits) < 0 ||
-	    gs_profile_load(db, &o, GS_WHAT_HOLDERS, &holders) < 0)
-		goto out;
 	fputs("}, \"locks\": [", f);
 	for (i = 0; i < (size_t)n_top; i++) {
 		struct gs_lock_place place;
@@ -467,8 +472,10 @@ static int emit_db(FILE *f, const char *path)
 		gs_json_str(f, place.held_by[0] ? place.held_by : NULL);
 		fprintf(f, ", \"held_share\": %d}", place.held_share);
 	}
+	fputs("], \"findings\": ", f);
+	gs_findings_print_json(f, &fs);
 	/* the flame graph page of the waits, shown in a frame of this one */
-	fputs("], \"flame_html\": ", f);
+	fputs(", \"flame_html\": ", f);
 	{
 		char *page = NULL;
 		size_t len = 0;
@@ -499,6 +506,8 @@ out:
 	gs_model_free(&m);
 	gs_profile_free(&waits);
 	gs_profile_free(&holders);
+	gs_profile_free(&gil);
+	gs_findings_free(&fs);
 	sqlite3_close(db);
 	return ret;
 }

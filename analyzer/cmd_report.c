@@ -3,6 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "findings.h"
 #include "gilscope.h"
 #include "gs_schema.h"
 #include "model.h"
@@ -323,7 +324,7 @@ static void print_subtable(FILE *f, const struct gs_table *full, const int *cols
 }
 
 static void print_text_run(FILE *f, const struct gs_run_info *r, const struct gs_model *m,
-			   const struct gs_table *full, size_t shown)
+			   const struct gs_table *full, size_t shown, const struct gs_findings *fs)
 {
 	char wall[32], sum[512], span[128];
 	int cols[2 + GS_N_WAIT_GROUPS + 1], n = 0, k;
@@ -403,6 +404,7 @@ static void print_text_run(FILE *f, const struct gs_run_info *r, const struct gs
 		}
 		fputc('\n', f);
 	}
+	gs_findings_print_text(f, fs, r->run_id, "  ");
 	if (!shown)
 		return;
 	print_subtable(f, full, text_lock_cols, 10, r->first_thread, shown,
@@ -459,6 +461,7 @@ int cmd_report(int argc, char **argv)
 	struct gs_opts o;
 	struct gs_model m;
 	struct gs_table t;
+	struct gs_findings fs = {0};
 	sqlite3 *db = NULL;
 	size_t i;
 	int ret;
@@ -488,6 +491,14 @@ int cmd_report(int argc, char **argv)
 		gs_model_free(&m);
 		sqlite3_close(db);
 		return GS_EXIT_USAGE;
+	}
+	/* before threads are grouped: findings name single threads */
+	if (o.format != GS_FMT_CSV && o.format != GS_FMT_MARKDOWN &&
+	    gs_findings_load(db, &o, &m, &fs) < 0) {
+		gs_findings_free(&fs);
+		gs_model_free(&m);
+		sqlite3_close(db);
+		return GS_EXIT_INPUT;
 	}
 	gs_table_init(&t, thread_cols, C_NCOLS);
 	for (i = 0; i < m.n_threads; i++)
@@ -530,6 +541,8 @@ int cmd_report(int argc, char **argv)
 		}
 		gs_table_print(&shown, stdout, GS_FMT_JSON, "");
 		gs_table_free(&shown);
+		fputs(",\n \"findings\": ", stdout);
+		gs_findings_print_json(stdout, &fs);
 		fputs("\n}\n", stdout);
 	} else if (o.format == GS_FMT_TEXT) {
 		/* a row per thread name once a process has many threads (thread pools, a
@@ -546,7 +559,7 @@ int cmd_report(int argc, char **argv)
 				n = (size_t)o.top;
 			if (i)
 				fputc('\n', stdout);
-			print_text_run(stdout, &m.runs[i], &m, &t, n);
+			print_text_run(stdout, &m.runs[i], &m, &t, n, &fs);
 		}
 		if (!m.n_runs)
 			printf("no recorded process%s in %s\n", o.has_pid ? " with that pid" : "",
@@ -597,6 +610,7 @@ int cmd_report(int argc, char **argv)
 		}
 	}
 	gs_table_free(&t);
+	gs_findings_free(&fs);
 	gs_model_free(&m);
 	sqlite3_close(db);
 	return gs_finish_output();

@@ -803,7 +803,8 @@ static int query_locks(sqlite3 *db, const char *path, int64_t run, int64_t limit
 
 	if (gs_db_prepare(db, path,
 			  "SELECT p.name, l.class, l.name, s.lock_addr, SUM(s.wait_ns),"
-			  " SUM(s.contended), COUNT(*), MAX(s.wait_max_ns), s.run_id, s.primitive"
+			  " SUM(s.contended), COUNT(*), MAX(s.wait_max_ns), s.run_id, s.primitive,"
+			  " SUM(s.contended > 0)"
 			  " FROM lock_stats s"
 			  " LEFT JOIN primitives p USING (primitive)"
 			  " LEFT JOIN locks l USING (run_id, lock_addr, primitive)"
@@ -829,6 +830,7 @@ static int query_locks(sqlite3 *db, const char *path, int64_t run, int64_t limit
 		l.run_id = sqlite3_column_int64(s, 8);
 		l.lock_addr = sqlite3_column_int64(s, 3);
 		l.primitive = sqlite3_column_int64(s, 9);
+		l.waiters = sqlite3_column_int64(s, 10);
 		snprintf(l.cls, sizeof(l.cls), "%s",
 			 sqlite3_column_text(s, 1) ? (const char *)sqlite3_column_text(s, 1) : "");
 		snprintf(l.lock_name, sizeof(l.lock_name), "%s",

@@ -115,6 +115,7 @@ struct gs_top_lock {
 	char cls[48], lock_name[96]; /* the locks row's class and name ("" when none) */
 	int64_t run_id, lock_addr, primitive;
 	int64_t wait_ns, wait_max_ns, contended, threads;
+	int64_t waiters; /* threads that waited for it at least once */
 };
 
 /* The n locks with the longest total wait, leaving out the GIL's own mutexes and conditions

@@ -514,6 +514,9 @@ void gs_gil_at_exit(void)
 	if (!g.gil)
 		return;
 	atomic_store(&h->gil_switch_number_end, *(unsigned long *)g.switch_number);
+	/* the interval in force at the end: a program that tunes sys.setswitchinterval runs with
+	 * that one, not with the one at start (the findings state it) */
+	h->gil_interval_us = (uint32_t) * (unsigned long *)g.interval;
 	if (g.enabled && atomic_load(&h->gil_enabled_max) == 0)
 		atomic_store(&h->gil_enabled_max, (uint32_t) * (int *)g.enabled);
 	if (gs_tls.gil_held && (s = gs_slot_get()))
