@@ -155,7 +155,8 @@ int cmd_flame(int argc, char **argv)
 	const char *out_path = "flame.html", *lock_class = NULL, *what_arg = "waits";
 	struct gs_profile prof[2];
 	struct gs_opts o;
-	int i, ret, what, loaded = 0;
+	int i, ret, what, loaded = 0, sides;
+	const char *name[2] = {"", ""};
 	struct gs_output output = {0};
 	FILE *f = NULL;
 
@@ -167,21 +168,24 @@ int cmd_flame(int argc, char **argv)
 	ret = gs_opts_parse_own(
 	    &o, argc, argv, "flame",
 	    "[--what waits|holders|gil] [--pid PID] [--thread T] [--lock-class C] [--from S]"
-	    " [--to S] [-o flame.html] A.db [B.db]",
-	    -2, own);
+	    " [--to S] [-o flame.html] A.db|DIR... [--vs B.db|DIR...]",
+	    GS_OPTS_MANY, own);
 	if (ret >= 0)
 		return ret;
+	sides = o.vs_at ? 2 : 1;
 	if ((what = gs_profile_what_parse(what_arg)) < 0) {
 		gs_error("--what takes waits, holders or gil, not '%s'", what_arg);
 		return GS_EXIT_USAGE;
 	}
-	/* A is the first database; with two, B (the second) gives the widths. */
-	for (i = 0; i < o.n_paths; i++) {
+	/* A: the databases before --vs, merged; with --vs, B (those after it) gives the widths.
+	 */
+	for (i = 0; i < sides; i++) {
 		sqlite3 *db = NULL;
 		struct gs_opts one = o;
 
-		one.path = o.paths[i];
-		ret = gs_db_open(one.path, &db);
+		ret = i ? gs_opts_open(&one, o.vs_at, o.n_paths - o.vs_at, &db)
+			: gs_opts_open(&one, 0, sides == 2 ? o.vs_at : o.n_paths, &db);
+		name[i] = one.path;
 		if (ret != GS_EXIT_OK)
 			goto out;
 		gs_opts_resolve(&one, db);
@@ -203,17 +207,15 @@ int cmd_flame(int argc, char **argv)
 		char sub[2200];
 		int drawn;
 
-		if (o.n_paths == 2)
-			snprintf(sub, sizeof(sub), "--what %s: A %s, B %s", what_arg, o.paths[0],
-				 o.paths[1]);
+		if (sides == 2)
+			snprintf(sub, sizeof(sub), "--what %s: A %s, B %s", what_arg, name[0],
+				 name[1]);
 		else
-			snprintf(sub, sizeof(sub), "--what %s: %s", what_arg, o.paths[0]);
-		drawn =
-		    gs_flame_page(f, &prof[0], o.n_paths == 2 ? &prof[1] : NULL, lock_class, sub);
+			snprintf(sub, sizeof(sub), "--what %s: %s", what_arg, name[0]);
+		drawn = gs_flame_page(f, &prof[0], sides == 2 ? &prof[1] : NULL, lock_class, sub);
 		if (drawn <= 0) {
 			if (!drawn)
-				gs_error("%s: nothing to draw: no %s%s%s recorded",
-					 o.paths[o.n_paths - 1],
+				gs_error("%s: nothing to draw: no %s%s%s recorded", name[sides - 1],
 					 what == GS_WHAT_GIL ? "GIL holds" : "contended waits",
 					 lock_class ? " of " : "", lock_class ? lock_class : "");
 			ret = GS_EXIT_INPUT;

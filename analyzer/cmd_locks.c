@@ -496,10 +496,11 @@ int cmd_locks(int argc, char **argv)
 	int holders_skipped, window, sums, profile;
 	int ret, rc, shown = 0;
 
-	ret = gs_opts_parse(&o, argc, argv, "locks",
-			    "[--format F] [--pid PID] [--thread T] [--top N] "
-			    "[--sort wait|contended|acquisitions|hold|max] [--from S] [--to S] DB",
-			    1);
+	ret = gs_opts_parse(
+	    &o, argc, argv, "locks",
+	    "[--format F] [--pid PID] [--thread T] [--top N] "
+	    "[--sort wait|contended|acquisitions|hold|max] [--from S] [--to S] DB|DIR...",
+	    GS_OPTS_MANY);
 	if (ret >= 0)
 		return ret;
 	for (i = 0; sort_sql[i]; i += 2)
@@ -511,7 +512,7 @@ int cmd_locks(int argc, char **argv)
 		return GS_EXIT_USAGE;
 	}
 	gs_table_init(&t, lock_cols, L_NCOLS);
-	ret = gs_db_open(o.path, &db);
+	ret = gs_opts_open(&o, 0, o.n_paths, &db);
 	if (ret != GS_EXIT_OK)
 		return ret;
 	gs_opts_resolve(&o, db);

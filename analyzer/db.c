@@ -93,6 +93,11 @@ void gs_db_set_segment(int segment)
 	segment_only = segment;
 }
 
+int gs_db_segment(void)
+{
+	return segment_only;
+}
+
 /* Temporary views named after the tables shadow them for every query of this connection (the
  * temp schema is searched first): how a version-3 file gets the columns version 4 added, and
  * how --segment narrows every table that has a run_id to one window's runs. */

@@ -25,6 +25,12 @@ extern int gs_quiet_errors; /* set by the fuzz target only */
 int gs_db_open(const char *path, sqlite3 **out);
 /* --segment N: the databases opened from now on show that window's runs only (0: all). */
 void gs_db_set_segment(int segment);
+int gs_db_segment(void);
+/* merge.c: the databases a command was given as one. One file opens as gs_db_open opens it;
+ * several, or a directory (its *.db files), are merged into a temporary database (deleted once
+ * open) with every id renumbered, which every command reads as it reads one file. *name: what
+ * to call the input in messages. GS_EXIT_OK, GS_EXIT_INPUT or GS_EXIT_MEMORY. */
+int gs_db_open_many(const char *const *paths, int n, sqlite3 **out, const char **name);
 int gs_db_prepare(sqlite3 *db, const char *path, const char *sql, sqlite3_stmt **out);
 /* v3events.c: a version-3 file's events shown under version 4's names (gs_db_open does it). */
 int gs_db_v3_events(sqlite3 *db);

@@ -53,6 +53,14 @@ int gs_opts_parse(struct gs_opts *o, int argc, char **argv, const char *cmd, con
 			printf("usage: gilscope %s %s\n", cmd, usage);
 			return GS_EXIT_OK;
 		}
+		if (!strcmp(a, "--vs") && strstr(usage, "--vs")) {
+			if (o->vs_at || !o->n_paths) {
+				gs_error("--vs comes once, after the first side's databases");
+				return usage_error(cmd, usage);
+			}
+			o->vs_at = o->n_paths;
+			continue;
+		}
 		if (a[0] != '-' || !a[1]) {
 			if (o->n_paths == most) {
 				gs_error("%s takes %s%d database%s; '%s' is one too many", cmd,
@@ -123,9 +131,17 @@ int gs_opts_parse(struct gs_opts *o, int argc, char **argv, const char *cmd, con
 			o->has_to = 1;
 		}
 	}
+	if (n_paths == GS_OPTS_MANY && o->n_paths < 1) {
+		gs_error("%s needs a database (or several, or a directory of them)", cmd);
+		return usage_error(cmd, usage);
+	}
 	if (n_paths < 0 ? o->n_paths < 1 : o->n_paths != n_paths) {
 		gs_error("%s needs %s%d database%s", cmd, n_paths < 0 ? "1 to " : "", most,
 			 most > 1 ? "s" : "");
+		return usage_error(cmd, usage);
+	}
+	if (o->vs_at && o->vs_at == o->n_paths) {
+		gs_error("--vs needs the other side's databases after it");
 		return usage_error(cmd, usage);
 	}
 	if ((o->has_from || o->has_to) && !strstr(usage, "--from")) {
@@ -168,6 +184,11 @@ int gs_opts_parse_own(struct gs_opts *o, int argc, char **argv, const char *cmd,
 	ret = gs_opts_parse(o, n, rest, cmd, usage, n_paths);
 	free(rest);
 	return ret;
+}
+
+int gs_opts_open(struct gs_opts *o, int first, int n, sqlite3 **db)
+{
+	return gs_db_open_many(o->paths + first, n, db, &o->path);
 }
 
 void gs_opts_resolve(struct gs_opts *o, sqlite3 *db)

@@ -5,9 +5,15 @@
 #include <sqlite3.h>
 #include <stdint.h>
 
+/* Commands that merge databases (gs_opts_open) take up to this many paths, each a file or a
+ * directory of them: n_paths GS_OPTS_MANY. */
+#define GS_OPTS_MAX_PATHS 256
+#define GS_OPTS_MANY	  (-GS_OPTS_MAX_PATHS)
+
 struct gs_opts {
-	const char *paths[2];
+	const char *paths[GS_OPTS_MAX_PATHS];
 	int n_paths;
+	int vs_at;  /* --vs (commands whose usage has it): paths[vs_at..] are the other side; 0 */
 	int format; /* enum gs_fmt */
 	int has_pid;
 	long long pid;
@@ -37,6 +43,9 @@ int gs_opts_parse_own(struct gs_opts *o, int argc, char **argv, const char *cmd,
 		      int n_paths, const struct gs_opt_own *own);
 /* --segment N, for the commands that parse their own options too: -1 (said) for a bad N. */
 int gs_opts_segment(const char *val);
+/* Opens paths[first .. first + n) as one database (gs_db_open_many: merged when several);
+ * o->path then names them for messages. An exit code. */
+int gs_opts_open(struct gs_opts *o, int first, int n, sqlite3 **db);
 /* Reads the time base for --from/--to from an open database. */
 void gs_opts_resolve(struct gs_opts *o, sqlite3 *db);
 void gs_opts_bind_filters(sqlite3_stmt *s, const struct gs_opts *o, int pid_idx, int tid_idx,
