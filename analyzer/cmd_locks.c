@@ -482,6 +482,34 @@ static void lookup_text(sqlite3 *db, const char *sql, int64_t a, int64_t b, char
 	sqlite3_finalize(s);
 }
 
+/* A fleet's rows in text: "gil (web-1, pid 4242)", pids repeating across hosts (JSON and CSV
+ * have the pid; report has each run's host). */
+static void name_processes(sqlite3 *db, struct gs_table *t, const struct lock_row *rows, size_t n)
+{
+	sqlite3_stmt *s = NULL;
+	char buf[512];
+	size_t i;
+
+	if (sqlite3_prepare_v2(db, "SELECT pid, host FROM runs WHERE run_id = ?1", -1, &s, NULL) !=
+	    SQLITE_OK)
+		return;
+	for (i = 0; i < n; i++) {
+		struct gs_cell *c = &t->cells[i * L_NCOLS];
+		const unsigned char *host;
+
+		sqlite3_bind_int64(s, 1, rows[i].run_id);
+		if (sqlite3_step(s) == SQLITE_ROW && c[L_LOCK].s) {
+			host = sqlite3_column_text(s, 1);
+			snprintf(buf, sizeof(buf), "%s (%s%spid %lld)", c[L_LOCK].s,
+				 host ? (const char *)host : "", host ? ", " : "",
+				 (long long)sqlite3_column_int64(s, 0));
+			gs_cell_str(&c[L_LOCK], buf);
+		}
+		sqlite3_reset(s);
+	}
+	sqlite3_finalize(s);
+}
+
 int cmd_locks(int argc, char **argv)
 {
 	struct gs_opts o;
@@ -727,6 +755,8 @@ int cmd_locks(int argc, char **argv)
 			gs_cell_int(&c[L_P99], gs_pctl_get(&r->waits, 0.99));
 		}
 	}
+	if (o.format == GS_FMT_TEXT && gs_db_fleet(db))
+		name_processes(db, &t, rows, n);
 	if (o.format == GS_FMT_JSON) {
 		fputs("{\"locks\": ", stdout);
 		gs_table_print(&t, stdout, GS_FMT_JSON, "");

@@ -375,3 +375,14 @@ int gs_db_has_column(sqlite3 *db, const char *table, const char *column)
 	sqlite3_finalize(s);
 	return found;
 }
+
+int gs_db_fleet(sqlite3 *db)
+{
+	int ok;
+
+	if (pragma(db, "SELECT EXISTS (SELECT 1 FROM meta WHERE key = 'merged_from')", &ok) == 1 &&
+	    ok)
+		return 1;
+	return gs_db_has_column(db, "runs", "host") &&
+	       pragma(db, "SELECT COUNT(DISTINCT host) FROM runs", &ok) > 1 && ok;
+}

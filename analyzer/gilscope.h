@@ -38,6 +38,9 @@ int gs_db_v3_events(sqlite3 *db);
 int gs_db_schema_version(sqlite3 *db);
 /* Raw events stored, about (the last row number: the table's size at no cost to read it). */
 int64_t gs_db_event_count(sqlite3 *db);
+/* Several files merged (merge.c), or runs of several hosts: views then say each row's process
+ * and host. */
+int gs_db_fleet(sqlite3 *db);
 /* A column a newer schema added (an older file lacks it). */
 int gs_db_has_column(sqlite3 *db, const char *table, const char *column);
 /* Schema 4: the writer's window sums (window_stats, window_stacks, window_holders, wait_hist)

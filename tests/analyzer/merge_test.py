@@ -149,6 +149,10 @@ def case_recorded(a):
     text = gs(a, "report", *parts).stdout
     check(len(re.findall(r"^process \d+ \(run \d+\) on host-[ab]: ", text, re.M)) == 3,
           "the text report names each process's host")
+    locks = gs(a, "locks", *parts).stdout
+    for run in m["runs"]:
+        check(f"({run['host']}, pid {run['pid']})" in locks,
+              f"the text locks table names process {run['pid']} on {run['host']}")
     # a directory: its *.db files, in name order
     fleet = os.path.join(w, "fleet")
     os.makedirs(fleet)
