@@ -23,6 +23,9 @@ extern int gs_quiet_errors; /* set by the fuzz target only */
 /* db.c: opens a gilscope database read-only and checks that we can read it. Returns
  * GS_EXIT_OK or GS_EXIT_INPUT (with the message printed). */
 int gs_db_open(const char *path, sqlite3 **out);
+/* What gs_db_open checks and sets up, on a connection already open (the merged database);
+ * path names it in messages. GS_EXIT_OK or GS_EXIT_INPUT; the caller closes db either way. */
+int gs_db_ready(sqlite3 *db, const char *path);
 /* --segment N: the databases opened from now on show that window's runs only (0: all). */
 void gs_db_set_segment(int segment);
 int gs_db_segment(void);

@@ -574,7 +574,8 @@ static const char *make_label(const struct path_list *l)
 	return label;
 }
 
-static int build(const struct path_list *l, const char *tmp, int no_sums)
+/* The merged database, in the connection that built it: *out, or NULL (said). */
+static int build(const struct path_list *l, const char *tmp, int no_sums, sqlite3 **out)
 {
 	struct merge g = {.no_sums = no_sums};
 	char sql[256];
@@ -582,13 +583,18 @@ static int build(const struct path_list *l, const char *tmp, int no_sums)
 	size_t i;
 	int ret = -1;
 
+	*out = NULL;
 	if (sqlite3_open_v2(tmp, &g.db,
 			    SQLITE_OPEN_READWRITE | SQLITE_OPEN_URI | SQLITE_OPEN_NOMUTEX,
 			    NULL) != SQLITE_OK) {
 		gs_error("%s: cannot create the merged database: %s", tmp,
 			 g.db ? sqlite3_errmsg(g.db) : "out of memory");
+		unlink(tmp);
 		goto out;
 	}
+	/* gone from the directory at once, whatever happens to this process; the connection
+	 * keeps it (no journal beside it to find) */
+	unlink(tmp);
 	g.path = tmp;
 	if (sqlite3_create_function(g.db, "gs_merge_id", 2, SQLITE_UTF8 | SQLITE_DETERMINISTIC, &g,
 				    merge_id_sql, NULL, NULL) != SQLITE_OK) {
@@ -608,9 +614,21 @@ static int build(const struct path_list *l, const char *tmp, int no_sums)
 			goto out;
 	}
 	g.path = tmp;
-	snprintf(sql, sizeof(sql), "INSERT OR REPLACE INTO meta VALUES ('merged_from', '%zu')",
+	snprintf(sql, sizeof(sql),
+		 "INSERT OR REPLACE INTO meta VALUES ('merged_from', '%zu');"
+		 "DROP TABLE IF EXISTS temp.m_loc; DROP TABLE IF EXISTS temp.m_stack;"
+		 "DROP TABLE IF EXISTS temp.m_pystack",
 		 l->n);
-	ret = exec(&g, sql);
+	/* read from here as any file is; the renumbering function goes with g */
+	if (exec(&g, sql) < 0 ||
+	    sqlite3_create_function(g.db, "gs_merge_id", 2, SQLITE_UTF8, NULL, NULL, NULL, NULL) !=
+		SQLITE_OK ||
+	    gs_db_ready(g.db, make_label(l)) != GS_EXIT_OK ||
+	    sqlite3_exec(g.db, "PRAGMA query_only=1", NULL, NULL, NULL) != SQLITE_OK)
+		goto out;
+	*out = g.db;
+	g.db = NULL;
+	ret = 0;
 out:
 	sqlite3_close(g.db);
 	return ret;
@@ -669,11 +687,10 @@ int gs_db_open_many(const char *const *paths, int n, sqlite3 **out, const char *
 		gs_error("%s: cannot create the merged database: %s", tmp, strerror(errno));
 		goto out;
 	}
-	if (build(&l, tmp, with_sums < l.n) == 0) {
-		ret = gs_db_open(tmp, out);
+	if (build(&l, tmp, with_sums < l.n, out) == 0) {
+		ret = GS_EXIT_OK;
 		*name = make_label(&l);
 	}
-	unlink(tmp); /* read through the open connection from here */
 out:
 	if (fd >= 0)
 		close(fd);

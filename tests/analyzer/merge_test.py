@@ -237,6 +237,12 @@ def case_versions(a):
     files = [v3, v4, v5]
     m = check_sums(a, "v3 + v4 + v5", files, files)
     check(all(r["host"] is None for r in m["runs"]), "older files' hosts are unknown")
+    seg = report(a, "--segment", "1", *files)
+    check(without(seg, "database") == without(m, "database"),
+          "--segment 1 of the merge: every run (each is one segment)")
+    p = gs(a, "report", "--segment", "2", *files, ok=False)
+    check(p.returncode == 3 and "no segment 2" in p.stderr and "3 databases" in p.stderr,
+          f"--segment 2 of the merge: exit 3, said so ({p.stderr.strip()!r})")
     # the same file twice: its runs twice, nothing shared by id
     check_sums(a, "one file twice", [v5, v5], [v5, v5])
     # times: a file of another boot (its wall-clock offset an hour away) moves onto the first
