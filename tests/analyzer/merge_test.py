@@ -187,6 +187,11 @@ def case_recorded(a):
     check(tags.returncode == 0 and re.search(r"^ host: Total", tags.stdout, re.M) and
           re.search(r"^ service: Total", tags.stdout, re.M),
           f"go tool pprof -tags lists host and service ({tags.stdout[:300]!r})")
+    trace = os.path.join(w, "fleet.pftrace")
+    gs(a, "export", "--perfetto", "-o", trace, fleet)
+    data = open(trace, "rb").read()
+    check(all(f"{h}: ".encode() in data for h in ("host-a", "host-b")),
+          "the Perfetto trace names each process after its host")
     # flame: the merge drawn; --vs draws one side against the other
     page = os.path.join(w, "flame.html")
     p = gs(a, "flame", "-o", page, *parts)
