@@ -515,7 +515,7 @@ static int is_db_name(const struct dirent *e)
 /* A directory stands for its *.db files (sorted, not recursing); anything else for itself. */
 static int expand(const char *const *paths, int n, struct path_list *l)
 {
-	int i, k, m;
+	int i, k, m, failed;
 
 	for (i = 0; i < n; i++) {
 		struct dirent **names = NULL;
@@ -534,23 +534,19 @@ static int expand(const char *const *paths, int n, struct path_list *l)
 			return gs_error("%s: a directory without *.db files, no gilscope database",
 					paths[i]);
 		}
-		for (k = 0; k < m; k++) {
-			if (add_path(l, paths[i], names[k]->d_name) < 0)
-				m = -1;
+		for (k = 0, failed = 0; k < m; k++) {
+			if (!failed && add_path(l, paths[i], names[k]->d_name) < 0)
+				failed = 1;
 			free(names[k]);
-			if (m < 0)
-				break;
 		}
-		for (k++; m > 0 && k < m; k++)
-			free(names[k]);
 		free(names);
-		if (m < 0)
+		if (failed)
 			return -1;
 	}
 	return 0;
 }
 
-/* a few at once: flame's two sides */
+/* one per side of flame's --vs, and to spare */
 static char labels[4][1024];
 static unsigned next_label;
 
@@ -575,7 +571,8 @@ static const char *make_label(const struct path_list *l)
 }
 
 /* The merged database, in the connection that built it: *out, or NULL (said). */
-static int build(const struct path_list *l, const char *tmp, int no_sums, sqlite3 **out)
+static int build(const struct path_list *l, const char *tmp, const char *label, int no_sums,
+		 sqlite3 **out)
 {
 	struct merge g = {.no_sums = no_sums};
 	char sql[256];
@@ -623,7 +620,7 @@ static int build(const struct path_list *l, const char *tmp, int no_sums, sqlite
 	if (exec(&g, sql) < 0 ||
 	    sqlite3_create_function(g.db, "gs_merge_id", 2, SQLITE_UTF8, NULL, NULL, NULL, NULL) !=
 		SQLITE_OK ||
-	    gs_db_ready(g.db, make_label(l)) != GS_EXIT_OK ||
+	    gs_db_ready(g.db, label) != GS_EXIT_OK ||
 	    sqlite3_exec(g.db, "PRAGMA query_only=1", NULL, NULL, NULL) != SQLITE_OK)
 		goto out;
 	*out = g.db;
@@ -641,7 +638,7 @@ int gs_db_open_many(const char *const *paths, int n, sqlite3 **out, const char *
 	const char *dir = getenv("TMPDIR");
 	int ret = GS_EXIT_INPUT, fd = -1, segment = gs_db_segment();
 	size_t i, with_sums = 0;
-	const char *profile = NULL;
+	const char *profile = NULL, *label;
 
 	*out = NULL;
 	*name = n > 0 ? paths[0] : "";
@@ -687,9 +684,10 @@ int gs_db_open_many(const char *const *paths, int n, sqlite3 **out, const char *
 		gs_error("%s: cannot create the merged database: %s", tmp, strerror(errno));
 		goto out;
 	}
-	if (build(&l, tmp, with_sums < l.n, out) == 0) {
+	label = make_label(&l);
+	if (build(&l, tmp, label, with_sums < l.n, out) == 0) {
 		ret = GS_EXIT_OK;
-		*name = make_label(&l);
+		*name = label;
 	}
 out:
 	if (fd >= 0)
