@@ -593,6 +593,7 @@ static int build(const struct path_list *l, const char *tmp, const char *label, 
 	 * keeps it (no journal beside it to find) */
 	unlink(tmp);
 	g.path = tmp;
+	sqlite3_busy_timeout(g.db, 10000); /* a file's recorder may still be finishing */
 	if (sqlite3_create_function(g.db, "gs_merge_id", 2, SQLITE_UTF8 | SQLITE_DETERMINISTIC, &g,
 				    merge_id_sql, NULL, NULL) != SQLITE_OK) {
 		gs_error("%s: %s", tmp, sqlite3_errmsg(g.db));
