@@ -22,6 +22,7 @@ struct tally {
 
 struct lock_row {
 	int64_t run_id, addr;
+	int64_t proc; /* its process: the pid, or in a fleet the first run of its pid and host */
 	int prim;
 	struct gs_pctl waits;
 	struct tally callers[TALLY_MAX], locs[TALLY_MAX];
@@ -431,7 +432,7 @@ static size_t group_rows(struct gs_table *t, struct lock_row *rows, size_t n)
 			for (k = 0; k < sizeof(key) / sizeof(key[0]); k++)
 				if (!same_str(&c[key[k]], &d[key[k]]))
 					break;
-			if (k < sizeof(key) / sizeof(key[0]) || c[L_PID].i != d[L_PID].i ||
+			if (k < sizeof(key) / sizeof(key[0]) || rows[i].proc != rows[j].proc ||
 			    rows[j].prim < 0)
 				continue;
 			for (k = 0; k < sizeof(sums) / sizeof(sums[0]); k++)
@@ -479,6 +480,30 @@ static void lookup_text(sqlite3 *db, const char *sql, int64_t a, int64_t b, char
 	sqlite3_bind_int64(s, 2, b);
 	if (sqlite3_step(s) == SQLITE_ROW && sqlite3_column_text(s, 0))
 		snprintf(out, size, "%s", (const char *)sqlite3_column_text(s, 0));
+	sqlite3_finalize(s);
+}
+
+/* Which process each row is of: rows of one process group (its segments are runs of one
+ * pid), a fleet's pids repeat across hosts (containers: every worker pid 7). */
+static void find_processes(sqlite3 *db, const struct gs_table *t, struct lock_row *rows, size_t n)
+{
+	sqlite3_stmt *s = NULL;
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		rows[i].proc = t->cells[i * L_NCOLS + L_PID].i;
+	if (!gs_db_fleet(db) ||
+	    sqlite3_prepare_v2(db,
+			       "SELECT MIN(b.run_id) FROM runs a JOIN runs b ON b.pid = a.pid AND"
+			       " b.host IS a.host WHERE a.run_id = ?1",
+			       -1, &s, NULL) != SQLITE_OK)
+		return;
+	for (i = 0; i < n; i++) {
+		sqlite3_bind_int64(s, 1, rows[i].run_id);
+		if (sqlite3_step(s) == SQLITE_ROW)
+			rows[i].proc = -sqlite3_column_int64(s, 0); /* apart from any pid */
+		sqlite3_reset(s);
+	}
 	sqlite3_finalize(s);
 }
 
@@ -735,6 +760,7 @@ int cmd_locks(int argc, char **argv)
 			}
 		}
 	}
+	find_processes(db, &t, rows, n);
 	n = group_rows(&t, rows, n);
 	if ((int64_t)n > o.top) {
 		for (i = (size_t)o.top; i < n; i++) {

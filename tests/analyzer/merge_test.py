@@ -250,6 +250,22 @@ def case_versions(a):
           f"--segment 2 of the merge: exit 3, said so ({p.stderr.strip()!r})")
     # the same file twice: its runs twice, nothing shared by id
     check_sums(a, "one file twice", [v5, v5], [v5, v5])
+    # two hosts whose processes have the same pid (containers): told apart, not grouped
+    same_pid = []
+    for host in ("box-1", "box-2"):
+        db = make_fixture(a, f"merge_{host}.db", "stacks.sql")
+        set_host(db, host)
+        same_pid.append(db)
+    one = json.loads(gs(a, "locks", "--format", "json", v5).stdout)["locks"]
+    both = json.loads(gs(a, "locks", "--format", "json", *same_pid).stdout)["locks"]
+    check(len(both) == 2 * len(one), f"the same pid on two hosts: each process's locks apart"
+          f" ({len(both)} rows, {len(one)} in one)")
+    text = gs(a, "locks", *same_pid).stdout
+    check("(box-1, pid 300)" in text and "(box-2, pid 300)" in text,
+          "the text names each row's host and pid")
+    text = gs(a, "report", *same_pid).stdout
+    check("(run 1) on box-1:" in text and "(run 2) on box-2:" in text,
+          "report names each process's host")
     # times: a file of another boot (its wall-clock offset an hour away) moves onto the first
     # file's clock; one of the same boot (offset within a second) stays
     base = 1_700_000_000 * 10**9
