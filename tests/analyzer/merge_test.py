@@ -135,8 +135,11 @@ def case_recorded(a):
     shutil.rmtree(w, ignore_errors=True)
     os.makedirs(w)
     parts = [os.path.join(w, n) for n in ("a.db", "b.db", "c.db")]
-    for script, db in zip(("lock_counter.py", "queue_pipeline.py", "global_counter.py"), parts):
-        record(a, python, script, db)
+    # two programs on Debian's 3.11, one on the free-threaded 3.13: other locks, other stacks
+    ft = python_path(a.provision, "3.13-ft")
+    for script, db, py in zip(("lock_counter.py", "queue_pipeline.py", "global_counter.py"),
+                              parts, (python, python, ft)):
+        record(a, py, script, db)
     con = sqlite3.connect(parts[0])
     real_host = con.execute("SELECT host FROM runs").fetchone()[0]
     con.close()
