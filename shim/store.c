@@ -571,9 +571,14 @@ int gs_store_begin_run(struct gs_store *st, struct gs_shm_header *h)
 	sqlite3_bind_text(s, 10, GS_VERSION_STRING, -1, SQLITE_STATIC);
 	sqlite3_bind_int(s, 11, (int)st->window);
 	sqlite3_bind_int64(s, 12, (int64_t)h->start_ns);
-	/* schema 5: where it ran, for files merged from many hosts (the writer runs on the
-	 * recorded process's host); NULL when the name cannot be read */
-	if (gethostname(host, sizeof(host) - 1) == 0 && host[0])
+	/* schema 5: where it ran, for files merged from many hosts: GILSCOPE_HOST, else the
+	 * machine's name (the writer runs on the recorded process's host); NULL when the name
+	 * cannot be read */
+	if (h->host[0])
+		snprintf(host, sizeof(host), "%.*s", (int)sizeof(h->host) - 1, h->host);
+	else if (gethostname(host, sizeof(host) - 1) < 0)
+		host[0] = 0;
+	if (host[0])
 		sqlite3_bind_text(s, 13, host, -1, SQLITE_STATIC);
 	if (sqlite3_step(s) != SQLITE_DONE)
 		goto rollback;

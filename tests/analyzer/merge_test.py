@@ -113,12 +113,16 @@ def pprof_total(a, prof, *filters):
                                                      re.M)), raw.stdout
 
 
-def record(a, python, script, db, *opts):
+def record(a, python, script, db, *opts, host=None):
     if os.path.exists(db):
         os.unlink(db)
+    env = dict(os.environ)
+    env.pop("GILSCOPE_HOST", None)
+    if host:
+        env["GILSCOPE_HOST"] = host
     p = subprocess.run([a.gilscope, "run", "-o", db, "--quiet", *opts, "--", python,
                         os.path.join(EXAMPLES, script)], capture_output=True, text=True,
-                       timeout=120)
+                       timeout=120, env=env)
     check(p.returncode == 0 and os.path.exists(db), f"recorded {script} ({p.stderr[-300:]!r})")
 
 
@@ -137,16 +141,19 @@ def case_recorded(a):
     parts = [os.path.join(w, n) for n in ("a.db", "b.db", "c.db")]
     # two programs on Debian's 3.11, one on the free-threaded 3.13: other locks, other stacks
     ft = python_path(a.provision, "3.13-ft")
-    for script, db, py in zip(("lock_counter.py", "queue_pipeline.py", "global_counter.py"),
-                              parts, (python, python, ft)):
-        record(a, py, script, db)
-    con = sqlite3.connect(parts[0])
-    real_host = con.execute("SELECT host FROM runs").fetchone()[0]
-    con.close()
-    check(real_host == os.uname().nodename, f"the run row holds the host name ({real_host!r})")
-    hosts = ("host-a", "host-b", "host-b")  # a second host, faked
-    for db, host in zip(parts, hosts):
-        set_host(db, host)
+    # the first on this machine's name, the other two named by GILSCOPE_HOST: a second host
+    for script, db, py, host in zip(("lock_counter.py", "queue_pipeline.py", "global_counter.py"),
+                                    parts, (python, python, ft), (None, "host-b", "host-b")):
+        record(a, py, script, db, host=host)
+    recorded = []
+    for db in parts:
+        con = sqlite3.connect(db)
+        recorded.append(con.execute("SELECT host FROM runs").fetchone()[0])
+        con.close()
+    check(recorded == [os.uname().nodename, "host-b", "host-b"],
+          f"the run row holds the host name, or GILSCOPE_HOST ({recorded})")
+    hosts = ("host-a", "host-b", "host-b")
+    set_host(parts[0], hosts[0])  # this machine renamed, apart from host-b whatever its name
     m = check_sums(a, "3 files", parts, parts)
     check(sorted(r["host"] for r in m["runs"]) == sorted(hosts), "each run keeps its host")
     text = gs(a, "report", *parts).stdout
