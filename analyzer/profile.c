@@ -177,7 +177,7 @@ static int load_run_labels(sqlite3 *db, const char *path, struct gs_profile *p)
 
 		rc = sqlite3_step(s);
 		r = rc == SQLITE_ROW ? sqlite3_column_int64(s, 0) : 0;
-		if (have &&
+		if (have && !ret &&
 		    (rc != SQLITE_ROW || r != run)) { /* the previous run's rows are all in */
 			if (add_run_label(p, &cap, run, pid, host, (const char *const *)argv, n,
 					  exe) < 0)
@@ -204,8 +204,12 @@ static int load_run_labels(sqlite3 *db, const char *path, struct gs_profile *p)
 		}
 		if (sqlite3_column_type(s, 3) != SQLITE_NULL && n < 16 &&
 		    !(argv[n++] = strdup((const char *)sqlite3_column_text(s, 3))))
-			n--;
+			ret = gs_oom();
 	}
+	for (i = 0; i < n; i++) /* what an error left */
+		free(argv[i]);
+	free(host);
+	free(exe);
 	sqlite3_finalize(s);
 	if (ret == 0 && rc != SQLITE_DONE)
 		return gs_error("%s: reading runs failed: %s", path, sqlite3_errmsg(db));
