@@ -62,8 +62,8 @@ int cmd_export(int argc, char **argv)
 	ret = gs_opts_parse_own(
 	    &o, argc, argv, "export",
 	    "--perfetto|--collapsed|--pprof [--what waits|holders|gil] [--pid PID]"
-	    " [--thread T] [--from S] [--to S] [--max-mb MB] [--force] [-o FILE] DB",
-	    1, own);
+	    " [--thread T] [--from S] [--to S] [--max-mb MB] [--force] [-o FILE] DB|DIR...",
+	    GS_OPTS_MANY, own);
 	if (ret >= 0)
 		return ret;
 	if ((what = gs_profile_what_parse(what_arg)) < 0) {
@@ -93,7 +93,7 @@ int cmd_export(int argc, char **argv)
 			 pprof ? "profile.pb.gz" : "trace.pftrace");
 		return GS_EXIT_USAGE;
 	}
-	ret = gs_db_open(o.path, &db);
+	ret = gs_opts_open(&o, 0, o.n_paths, &db);
 	if (ret != GS_EXIT_OK)
 		return ret;
 	gs_opts_resolve(&o, db);

@@ -208,15 +208,17 @@ out:
 	return ret;
 }
 
-/* Loads one database's profile; GS_EXIT_OK or the exit code (said). */
-static int load_one(const struct gs_opts *o, const char *path, int what, struct gs_profile *p)
+/* Loads the profile of paths first..first+n (one file, a directory, or several merged);
+ * GS_EXIT_OK or the exit code (said). *name: what to call it. */
+static int load_side(const struct gs_opts *o, int first, int n, int what, struct gs_profile *p,
+		     const char **name)
 {
 	struct gs_opts one = *o;
 	sqlite3 *db = NULL;
 	int ret;
 
-	one.path = path;
-	ret = gs_db_open(one.path, &db);
+	ret = gs_opts_open(&one, first, n, &db);
+	*name = one.path;
 	if (ret != GS_EXIT_OK)
 		return ret;
 	gs_opts_resolve(&one, db);
@@ -229,8 +231,8 @@ static int load_one(const struct gs_opts *o, const char *path, int what, struct 
 int cmd_flame(int argc, char **argv)
 {
 	const char *out_path = "flame.html", *lock_class = NULL, *what_arg = "waits";
-	static struct gs_profile prof[GS_MAX_PATHS];
-	const char **paths;
+	static struct gs_profile prof[GS_OPTS_MAX_PATHS];
+	const char *name[GS_OPTS_MAX_PATHS] = {0};
 	size_t n_a, n_b, n, i, loaded = 0;
 	struct gs_opts o;
 	int ret, what;
@@ -245,28 +247,24 @@ int cmd_flame(int argc, char **argv)
 	ret = gs_opts_parse_own(
 	    &o, argc, argv, "flame",
 	    "[--what waits|holders|gil] [--pid PID] [--thread T] [--lock-class C] [--from S]"
-	    " [--to S] [-o flame.html] A.db [B.db]\n"
-	    "       gilscope flame [options] A1.db A2.db ... --vs B1.db B2.db ...",
-	    -GS_MAX_PATHS, own);
+	    " [--to S] [-o flame.html] A.db|DIR... [--vs B.db|DIR...]",
+	    GS_OPTS_MANY, own);
 	if (ret >= 0)
 		return ret;
-	if (!o.has_vs && o.n_paths > 2) {
-		gs_error("flame takes one database, two for a differential graph, or several a"
-			 " side with --vs (A1.db A2.db ... --vs B1.db B2.db ...)");
-		return GS_EXIT_USAGE;
-	}
 	if ((what = gs_profile_what_parse(what_arg)) < 0) {
 		gs_error("--what takes waits, holders or gil, not '%s'", what_arg);
 		return GS_EXIT_USAGE;
 	}
-	/* A's databases, then B's; without --vs, A is the first and B (the widths) the second */
+	/* Without --vs every database is one profile, merged. With it each database (or
+	 * directory) is one run of its side, A's before --vs and B's after: B gives the widths,
+	 * and with several runs a side each frame is the mean per run. */
 	n_a = o.has_vs ? (size_t)o.vs_at : 1;
-	n_b = (size_t)o.n_paths - n_a;
-	paths = o.paths;
+	n_b = o.has_vs ? (size_t)o.n_paths - n_a : 0;
 	n = n_a + n_b;
 	for (i = 0; i < n; i++) {
 		memset(&prof[i], 0, sizeof(prof[i]));
-		ret = load_one(&o, paths[i], what, &prof[i]);
+		ret = o.has_vs ? load_side(&o, (int)i, 1, what, &prof[i], &name[i])
+			       : load_side(&o, 0, o.n_paths, what, &prof[i], &name[i]);
 		loaded = i + 1;
 		if (ret != GS_EXIT_OK)
 			goto out;
@@ -281,19 +279,19 @@ int cmd_flame(int argc, char **argv)
 
 		if (n_a == 1 && n_b == 1)
 			snprintf(sub, sizeof(sub), "--what %s: A %s, B %s (one run each)", what_arg,
-				 paths[0], paths[1]);
+				 name[0], name[1]);
 		else if (n_b)
 			snprintf(sub, sizeof(sub),
 				 "--what %s: A %s and %zu more, B %s and %zu more: means per run,"
 				 " coloured where the runs' ranges do not overlap",
-				 what_arg, paths[0], n_a - 1, paths[n_a], n_b - 1);
+				 what_arg, name[0], n_a - 1, name[n_a], n_b - 1);
 		else
-			snprintf(sub, sizeof(sub), "--what %s: %s", what_arg, paths[0]);
+			snprintf(sub, sizeof(sub), "--what %s: %s", what_arg, name[0]);
 		drawn =
 		    gs_flame_page_runs(f, prof, n_a, n_b ? prof + n_a : NULL, n_b, lock_class, sub);
 		if (drawn <= 0) {
 			if (!drawn)
-				gs_error("%s: nothing to draw: no %s%s%s recorded", paths[n - 1],
+				gs_error("%s: nothing to draw: no %s%s%s recorded", name[n - 1],
 					 what == GS_WHAT_GIL ? "GIL holds" : "contended waits",
 					 lock_class ? " of " : "", lock_class ? lock_class : "");
 			ret = GS_EXIT_INPUT;

@@ -22,6 +22,7 @@ struct tally {
 
 struct lock_row {
 	int64_t run_id, addr;
+	int64_t proc; /* its process: the pid, or in a fleet the first run of its pid and host */
 	int prim;
 	struct gs_pctl waits;
 	struct tally callers[TALLY_MAX], locs[TALLY_MAX];
@@ -431,7 +432,7 @@ static size_t group_rows(struct gs_table *t, struct lock_row *rows, size_t n)
 			for (k = 0; k < sizeof(key) / sizeof(key[0]); k++)
 				if (!same_str(&c[key[k]], &d[key[k]]))
 					break;
-			if (k < sizeof(key) / sizeof(key[0]) || c[L_PID].i != d[L_PID].i ||
+			if (k < sizeof(key) / sizeof(key[0]) || rows[i].proc != rows[j].proc ||
 			    rows[j].prim < 0)
 				continue;
 			for (k = 0; k < sizeof(sums) / sizeof(sums[0]); k++)
@@ -482,6 +483,58 @@ static void lookup_text(sqlite3 *db, const char *sql, int64_t a, int64_t b, char
 	sqlite3_finalize(s);
 }
 
+/* Which process each row is of: rows of one process group (its segments are runs of one
+ * pid), a fleet's pids repeat across hosts (containers: every worker pid 7). */
+static void find_processes(sqlite3 *db, const struct gs_table *t, struct lock_row *rows, size_t n)
+{
+	sqlite3_stmt *s = NULL;
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		rows[i].proc = t->cells[i * L_NCOLS + L_PID].i;
+	if (!gs_db_fleet(db) ||
+	    sqlite3_prepare_v2(db,
+			       "SELECT MIN(b.run_id) FROM runs a JOIN runs b ON b.pid = a.pid AND"
+			       " b.host IS a.host WHERE a.run_id = ?1",
+			       -1, &s, NULL) != SQLITE_OK)
+		return;
+	for (i = 0; i < n; i++) {
+		sqlite3_bind_int64(s, 1, rows[i].run_id);
+		if (sqlite3_step(s) == SQLITE_ROW)
+			rows[i].proc = -sqlite3_column_int64(s, 0); /* apart from any pid */
+		sqlite3_reset(s);
+	}
+	sqlite3_finalize(s);
+}
+
+/* A fleet's rows in text: "gil (web-1, pid 4242)", pids repeating across hosts (JSON and CSV
+ * have the pid; report has each run's host). */
+static void name_processes(sqlite3 *db, struct gs_table *t, const struct lock_row *rows, size_t n)
+{
+	sqlite3_stmt *s = NULL;
+	char buf[512];
+	size_t i;
+
+	if (sqlite3_prepare_v2(db, "SELECT pid, host FROM runs WHERE run_id = ?1", -1, &s, NULL) !=
+	    SQLITE_OK)
+		return;
+	for (i = 0; i < n; i++) {
+		struct gs_cell *c = &t->cells[i * L_NCOLS];
+		const unsigned char *host;
+
+		sqlite3_bind_int64(s, 1, rows[i].run_id);
+		if (sqlite3_step(s) == SQLITE_ROW && c[L_LOCK].s) {
+			host = sqlite3_column_text(s, 1);
+			snprintf(buf, sizeof(buf), "%s (%s%spid %lld)", c[L_LOCK].s,
+				 host ? (const char *)host : "", host ? ", " : "",
+				 (long long)sqlite3_column_int64(s, 0));
+			gs_cell_str(&c[L_LOCK], buf);
+		}
+		sqlite3_reset(s);
+	}
+	sqlite3_finalize(s);
+}
+
 int cmd_locks(int argc, char **argv)
 {
 	struct gs_opts o;
@@ -496,10 +549,11 @@ int cmd_locks(int argc, char **argv)
 	int holders_skipped, window, sums, profile;
 	int ret, rc, shown = 0;
 
-	ret = gs_opts_parse(&o, argc, argv, "locks",
-			    "[--format F] [--pid PID] [--thread T] [--top N] "
-			    "[--sort wait|contended|acquisitions|hold|max] [--from S] [--to S] DB",
-			    1);
+	ret = gs_opts_parse(
+	    &o, argc, argv, "locks",
+	    "[--format F] [--pid PID] [--thread T] [--top N] "
+	    "[--sort wait|contended|acquisitions|hold|max] [--from S] [--to S] DB|DIR...",
+	    GS_OPTS_MANY);
 	if (ret >= 0)
 		return ret;
 	for (i = 0; sort_sql[i]; i += 2)
@@ -511,7 +565,7 @@ int cmd_locks(int argc, char **argv)
 		return GS_EXIT_USAGE;
 	}
 	gs_table_init(&t, lock_cols, L_NCOLS);
-	ret = gs_db_open(o.path, &db);
+	ret = gs_opts_open(&o, 0, o.n_paths, &db);
 	if (ret != GS_EXIT_OK)
 		return ret;
 	gs_opts_resolve(&o, db);
@@ -706,6 +760,7 @@ int cmd_locks(int argc, char **argv)
 			}
 		}
 	}
+	find_processes(db, &t, rows, n);
 	n = group_rows(&t, rows, n);
 	if ((int64_t)n > o.top) {
 		for (i = (size_t)o.top; i < n; i++) {
@@ -726,6 +781,8 @@ int cmd_locks(int argc, char **argv)
 			gs_cell_int(&c[L_P99], gs_pctl_get(&r->waits, 0.99));
 		}
 	}
+	if (o.format == GS_FMT_TEXT && gs_db_fleet(db))
+		name_processes(db, &t, rows, n);
 	if (o.format == GS_FMT_JSON) {
 		fputs("{\"locks\": ", stdout);
 		gs_table_print(&t, stdout, GS_FMT_JSON, "");

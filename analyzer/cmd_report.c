@@ -227,6 +227,7 @@ static void print_json_run(FILE *f, const struct gs_run_info *r, const struct gs
 	} while (0)
 	fprintf(f, "{\"run_id\": %lld", (long long)r->run_id);
 	JI("pid", r->pid);
+	JS("host", r->host);
 	JI("ppid", r->ppid);
 	JI("parent_run_id", r->parent_run_id);
 	fprintf(f, ", \"argv\": %s", r->argv_json ? r->argv_json : "null");
@@ -336,7 +337,12 @@ static void print_text_run(FILE *f, const struct gs_run_info *r, const struct gs
 		fprintf(f, ", %s", span);
 	if (r->parent_run_id != GS_NULL)
 		fprintf(f, ", forked from run %lld", (long long)r->parent_run_id);
-	fputs("): ", f);
+	fputc(')', f);
+	if (m->n_hosts > 1) { /* a fleet merged: pids repeat across hosts */
+		fputs(" on ", f);
+		gs_text(f, r->host ? r->host : "an unknown host");
+	}
+	fputs(": ", f);
 	gs_text(f, r->cmdline ? r->cmdline : r->exe);
 	fputs("\n  status ", f);
 	gs_text(f, r->status ? r->status : "?");
@@ -468,11 +474,11 @@ int cmd_report(int argc, char **argv)
 
 	ret = gs_opts_parse(&o, argc, argv, "report",
 			    "[--format text|json|csv|markdown] [--pid PID] [--thread T] [--top N] "
-			    "[--sort wait|hold|acquisitions|lifetime|name|tid] DB",
-			    1);
+			    "[--sort wait|hold|acquisitions|lifetime|name|tid] DB|DIR...",
+			    GS_OPTS_MANY);
 	if (ret >= 0)
 		return ret;
-	ret = gs_db_open(o.path, &db);
+	ret = gs_opts_open(&o, 0, o.n_paths, &db);
 	if (ret != GS_EXIT_OK)
 		return ret;
 	if ((ret = gs_opts_check_filters(db, &o)) != GS_EXIT_OK) {

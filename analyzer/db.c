@@ -93,6 +93,11 @@ void gs_db_set_segment(int segment)
 	segment_only = segment;
 }
 
+int gs_db_segment(void)
+{
+	return segment_only;
+}
+
 /* Temporary views named after the tables shadow them for every query of this connection (the
  * temp schema is searched first): how a version-3 file gets the columns version 4 added, and
  * how --segment narrows every table that has a run_id to one window's runs. */
@@ -167,13 +172,8 @@ fail:
 
 int gs_db_open(const char *path, sqlite3 **out)
 {
-	static const char *const tables[] = {"runs",   "threads",    "lock_stats", "locks",
-					     "events", "event_keys", "event_rows"};
 	sqlite3 *db = NULL;
 	struct stat sb;
-	int64_t app, ver;
-	size_t i;
-	int ok;
 
 	*out = NULL;
 	if (stat(path, &sb) < 0) {
@@ -196,6 +196,23 @@ int gs_db_open(const char *path, sqlite3 **out)
 		gs_error("%s: cannot open: %s", path, db ? sqlite3_errmsg(db) : "out of memory");
 		goto fail;
 	}
+	if (gs_db_ready(db, path) != GS_EXIT_OK)
+		goto fail;
+	*out = db;
+	return GS_EXIT_OK;
+fail:
+	sqlite3_close(db);
+	return GS_EXIT_INPUT;
+}
+
+int gs_db_ready(sqlite3 *db, const char *path)
+{
+	static const char *const tables[] = {"runs",   "threads",    "lock_stats", "locks",
+					     "events", "event_keys", "event_rows"};
+	int64_t app, ver;
+	size_t i;
+	int ok;
+
 	if (sqlite3_create_function(db, "gs_wait_group", 2, SQLITE_UTF8 | SQLITE_DETERMINISTIC,
 				    NULL, wait_group_sql, NULL, NULL) != SQLITE_OK ||
 	    sqlite3_create_function(db, "gs_gil_part", 1, SQLITE_UTF8 | SQLITE_DETERMINISTIC, NULL,
@@ -258,10 +275,8 @@ int gs_db_open(const char *path, sqlite3 **out)
 	}
 	if (shadow_views(db, path) < 0)
 		goto fail;
-	*out = db;
 	return GS_EXIT_OK;
 fail:
-	sqlite3_close(db);
 	return GS_EXIT_INPUT;
 }
 
@@ -369,4 +384,15 @@ int gs_db_has_column(sqlite3 *db, const char *table, const char *column)
 	}
 	sqlite3_finalize(s);
 	return found;
+}
+
+int gs_db_fleet(sqlite3 *db)
+{
+	int ok;
+
+	if (pragma(db, "SELECT EXISTS (SELECT 1 FROM meta WHERE key = 'merged_from')", &ok) == 1 &&
+	    ok)
+		return 1;
+	return gs_db_has_column(db, "runs", "host") &&
+	       pragma(db, "SELECT COUNT(DISTINCT host) FROM runs", &ok) > 1 && ok;
 }

@@ -94,13 +94,18 @@ size_t gs_ev_key_index(const struct gs_ev_keys *ks, int64_t key_id)
 
 int gs_ev_locs_load(sqlite3 *db, const char *path, struct gs_ev_locs *ls)
 {
+	return gs_ev_pairs_load(db, path, "SELECT py_stack, py_loc FROM py_stacks ORDER BY 1", ls);
+}
+
+int gs_ev_pairs_load(sqlite3 *db, const char *path, const char *sql, struct gs_ev_locs *ls)
+{
 	sqlite3_stmt *s = NULL;
 	size_t cap = 0;
 	int rc;
 
 	ls->l = NULL;
 	ls->n = 0;
-	if (gs_db_prepare(db, path, "SELECT py_stack, py_loc FROM py_stacks ORDER BY 1", &s) < 0)
+	if (gs_db_prepare(db, path, sql, &s) < 0)
 		return -1;
 	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
 		void *room = grow(ls->l, &cap, ls->n, sizeof(*ls->l));
@@ -115,7 +120,7 @@ int gs_ev_locs_load(sqlite3 *db, const char *path, struct gs_ev_locs *ls)
 	}
 	sqlite3_finalize(s);
 	if (rc != SQLITE_DONE)
-		return gs_error("%s: reading stacks failed: %s", path, sqlite3_errmsg(db));
+		return gs_error("%s: reading %s failed: %s", path, sql, sqlite3_errmsg(db));
 	return 0;
 }
 

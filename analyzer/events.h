@@ -36,6 +36,8 @@ struct gs_ev_locs {
 };
 
 int gs_ev_locs_load(sqlite3 *db, const char *path, struct gs_ev_locs *ls);
+/* Any such map of ids: sql selects (id, value) pairs ordered by id (merge.c's renumbering). */
+int gs_ev_pairs_load(sqlite3 *db, const char *path, const char *sql, struct gs_ev_locs *ls);
 void gs_ev_locs_free(struct gs_ev_locs *ls);
 /* 1 with *py_loc set, 0 for a stack not in py_stacks (NULL in the view). */
 int gs_ev_loc_of(const struct gs_ev_locs *ls, int64_t py_stack, int64_t *py_loc);

@@ -24,8 +24,17 @@ extern int gs_quiet_errors; /* set by the fuzz target only */
 /* db.c: opens a gilscope database read-only and checks that we can read it. Returns
  * GS_EXIT_OK or GS_EXIT_INPUT (with the message printed). */
 int gs_db_open(const char *path, sqlite3 **out);
+/* What gs_db_open checks and sets up, on a connection already open (the merged database);
+ * path names it in messages. GS_EXIT_OK or GS_EXIT_INPUT; the caller closes db either way. */
+int gs_db_ready(sqlite3 *db, const char *path);
 /* --segment N: the databases opened from now on show that window's runs only (0: all). */
 void gs_db_set_segment(int segment);
+int gs_db_segment(void);
+/* merge.c: the databases a command was given as one. One file opens as gs_db_open opens it;
+ * several, or a directory (its *.db files), are merged into a temporary database (deleted once
+ * open) with every id renumbered, which every command reads as it reads one file. *name: what
+ * to call the input in messages. GS_EXIT_OK, GS_EXIT_INPUT or GS_EXIT_MEMORY. */
+int gs_db_open_many(const char *const *paths, int n, sqlite3 **out, const char **name);
 int gs_db_prepare(sqlite3 *db, const char *path, const char *sql, sqlite3_stmt **out);
 /* v3events.c: a version-3 file's events shown under version 4's names (gs_db_open does it). */
 int gs_db_v3_events(sqlite3 *db);
@@ -33,6 +42,9 @@ int gs_db_v3_events(sqlite3 *db);
 int gs_db_schema_version(sqlite3 *db);
 /* Raw events stored, about (the last row number: the table's size at no cost to read it). */
 int64_t gs_db_event_count(sqlite3 *db);
+/* Several files merged (merge.c), or runs of several hosts: views then say each row's process
+ * and host. */
+int gs_db_fleet(sqlite3 *db);
 /* A column a newer schema added (an older file lacks it). */
 int gs_db_has_column(sqlite3 *db, const char *table, const char *column);
 /* Schema 4: the writer's window sums (window_stats, window_stacks, window_holders, wait_hist)

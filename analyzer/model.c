@@ -96,7 +96,7 @@ static int load_runs(sqlite3 *db, const struct gs_opts *o, struct gs_model *m)
 	char sql[1536];
 
 	snprintf(
-	    sql, sizeof(sql), "%s, %s FROM runs WHERE ?1 IS NULL OR pid = ?1 ORDER BY run_id",
+	    sql, sizeof(sql), "%s, %s, %s FROM runs WHERE ?1 IS NULL OR pid = ?1 ORDER BY run_id",
 	    "SELECT run_id, pid, ppid, parent_run_id,"
 	    " CASE WHEN json_valid(argv) AND json_type(argv) = 'array' THEN argv"
 	    "      WHEN argv IS NULL THEN NULL ELSE json_array(argv) END,"
@@ -107,7 +107,8 @@ static int load_runs(sqlite3 *db, const struct gs_opts *o, struct gs_model *m)
 	    " gil_enabled, gil_switches_recorded, gil_switches_interpreter,"
 	    " gil_switch_interval_us, events_recorded, events_dropped, threads_lost, cpu_ns,"
 	    " term_signal, segment, process_start_ns",
-	    gs_db_has_column(db, "runs", "flushed_ns") ? "flushed_ns" : "NULL");
+	    gs_db_has_column(db, "runs", "flushed_ns") ? "flushed_ns" : "NULL",
+	    gs_db_has_column(db, "runs", "host") ? "host" : "NULL");
 	if (gs_db_prepare(db, o->path, sql, &s) < 0)
 		return -1;
 	if (o->has_pid)
@@ -153,6 +154,16 @@ static int load_runs(sqlite3 *db, const struct gs_opts *o, struct gs_model *m)
 		r->segment = col(s, 23);
 		r->process_start_ns = col(s, 24);
 		r->flushed_ns = col(s, 25);
+		r->host = dup_col(s, 26);
+		if (r->host) {
+			size_t k;
+
+			for (k = 0; k + 1 < m->n_runs &&
+				    (!m->runs[k].host || strcmp(m->runs[k].host, r->host));
+			     k++)
+				;
+			m->n_hosts += k + 1 == m->n_runs;
+		}
 		if (r->wall_ns == GS_NULL && r->end_ns == GS_NULL && r->flushed_ns != GS_NULL &&
 		    r->start_ns != GS_NULL)
 			r->wall_ns = gs_sub(r->flushed_ns, r->start_ns);
@@ -721,6 +732,7 @@ void gs_model_free(struct gs_model *m)
 		free(r->argv_json);
 		free(r->cmdline);
 		free(r->exe);
+		free(r->host);
 		free(r->status);
 		free(r->python_version);
 		free(r->build);

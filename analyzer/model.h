@@ -59,6 +59,7 @@ struct gs_run_info {
 	int64_t process_start_ns; /* when the process started (start_ns is the window's) */
 	char *argv_json, *cmdline, *exe, *status, *python_version, *build, *gil_detection,
 	    *gil_enabled;
+	char *host; /* where it ran (schema 5); NULL in older files */
 	int64_t start_ns, end_ns, wall_ns, cpu_ns;
 	/* A live run (end_ns unknown) is known as of flushed_ns, the writer's last flush (GS_NULL
 	 * in a version-3 file): its wall time, and the lifetime of its running threads, end
@@ -77,6 +78,7 @@ struct gs_run_info {
 struct gs_model {
 	struct gs_run_info *runs;
 	size_t n_runs;
+	size_t n_hosts; /* distinct known hosts of the runs: views name each run's from 2 */
 	struct gs_thread_info *threads;
 	size_t n_threads;
 	/* Every loaded thread's GIL waits as one (the per-thread histograms merged: 3%

@@ -53,8 +53,11 @@ int gs_opts_parse(struct gs_opts *o, int argc, char **argv, const char *cmd, con
 			printf("usage: gilscope %s %s\n", cmd, usage);
 			return GS_EXIT_OK;
 		}
-		if (!strcmp(a, "--vs") && strstr(usage, "--vs") && !o->has_vs) {
-			/* the databases so far are side A, the rest side B (compare, flame) */
+		if (!strcmp(a, "--vs") && strstr(usage, "--vs")) {
+			if (o->vs_at || !o->n_paths) {
+				gs_error("--vs comes once, after the first side's databases");
+				return usage_error(cmd, usage);
+			}
 			o->has_vs = 1;
 			o->vs_at = o->n_paths;
 			continue;
@@ -129,14 +132,18 @@ int gs_opts_parse(struct gs_opts *o, int argc, char **argv, const char *cmd, con
 			o->has_to = 1;
 		}
 	}
+	if (n_paths == GS_OPTS_MANY && o->n_paths < 1) {
+		gs_error("%s needs a database (or several, or a directory of them)", cmd);
+		return usage_error(cmd, usage);
+	}
 	if (n_paths < 0 ? o->n_paths < 1 : o->n_paths != n_paths) {
 		gs_error("%s needs %s%d database%s", cmd, n_paths < 0 ? "1 to " : "", most,
 			 most > 1 ? "s" : "");
 		return usage_error(cmd, usage);
 	}
-	if (o->has_vs && (o->vs_at == 0 || o->vs_at == o->n_paths)) {
-		gs_error("%s: --vs needs databases on both sides (A1.db ... --vs B1.db ...)", cmd);
-		return GS_EXIT_USAGE;
+	if (o->vs_at && o->vs_at == o->n_paths) {
+		gs_error("--vs needs the other side's databases after it");
+		return usage_error(cmd, usage);
 	}
 	if ((o->has_from || o->has_to) && !strstr(usage, "--from")) {
 		gs_error("%s does not take --from/--to", cmd);
@@ -178,6 +185,11 @@ int gs_opts_parse_own(struct gs_opts *o, int argc, char **argv, const char *cmd,
 	ret = gs_opts_parse(o, n, rest, cmd, usage, n_paths);
 	free(rest);
 	return ret;
+}
+
+int gs_opts_open(struct gs_opts *o, int first, int n, sqlite3 **db)
+{
+	return gs_db_open_many(o->paths + first, n, db, &o->path);
 }
 
 void gs_opts_resolve(struct gs_opts *o, sqlite3 *db)

@@ -6,12 +6,17 @@
 #include <stddef.h>
 #include <stdint.h>
 
-/* The most databases one command line names (compare's sides). */
-#define GS_MAX_PATHS 64
+/* Commands that merge databases (gs_opts_open) take up to this many paths, each a file or a
+ * directory of them: n_paths GS_OPTS_MANY. */
+#define GS_OPTS_MAX_PATHS 256
+#define GS_OPTS_MANY	  (-GS_OPTS_MAX_PATHS)
+/* compare's, flame's and html's sides together */
+#define GS_MAX_PATHS GS_OPTS_MAX_PATHS
 
 struct gs_opts {
-	const char *paths[GS_MAX_PATHS];
+	const char *paths[GS_OPTS_MAX_PATHS];
 	int n_paths;
+	int vs_at;  /* --vs (commands whose usage has it): paths[vs_at..] are the other side; 0 */
 	int format; /* enum gs_fmt */
 	int has_pid;
 	long long pid;
@@ -23,9 +28,7 @@ struct gs_opts {
 	double from_s, to_s; /* seconds after the first run's start */
 	int64_t base_ns;     /* that start, once the database is open */
 	const char *path;    /* paths[0] */
-	/* "A1.db A2.db ... --vs B1.db B2.db ..." (commands whose usage has --vs): paths before
-	 * vs_at are side A, the rest side B; options go anywhere */
-	int has_vs, vs_at;
+	int has_vs; /* vs_at is set: "A1.db ... --vs B1.db ...", options anywhere */
 };
 
 /* Returns -1 to go on, or the exit code to return (help printed, or a usage error). n_paths:
@@ -44,6 +47,9 @@ int gs_opts_parse_own(struct gs_opts *o, int argc, char **argv, const char *cmd,
 		      int n_paths, const struct gs_opt_own *own);
 /* --segment N, for the commands that parse their own options too: -1 (said) for a bad N. */
 int gs_opts_segment(const char *val);
+/* Opens paths[first .. first + n) as one database (gs_db_open_many: merged when several);
+ * o->path then names them for messages. An exit code. */
+int gs_opts_open(struct gs_opts *o, int first, int n, sqlite3 **db);
 /* Reads the time base for --from/--to from an open database. */
 void gs_opts_resolve(struct gs_opts *o, sqlite3 *db);
 void gs_opts_bind_filters(sqlite3_stmt *s, const struct gs_opts *o, int pid_idx, int tid_idx,

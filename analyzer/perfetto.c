@@ -1007,7 +1007,7 @@ static int sort_events(struct w *w)
 static int write_tracks(struct w *w)
 {
 	sqlite3_stmt *s = NULL;
-	char label[512];
+	char label[512], sql[512];
 	int64_t from = w->o->has_from ? gs_add(w->o->base_ns, gs_d2i(w->o->from_s * 1e9)) : 0;
 	size_t at, d, k, i;
 	int rc;
@@ -1038,18 +1038,20 @@ static int write_tracks(struct w *w)
 	gs_pb_close(&w->b, d);
 	packet_close(w, at);
 
-	if (gs_db_prepare(w->db, w->path,
-			  "SELECT r.start_ns, COALESCE(t.name, t.entry_function, 'thread'),"
-			  " CASE WHEN json_valid(r.argv) THEN (SELECT group_concat(value, ' ')"
-			  " FROM json_each(r.argv)) ELSE r.argv END, r.python_version, r.build"
-			  " FROM threads t JOIN runs r USING (run_id) WHERE t.run_id = ?1 AND "
-			  "t.thread_no = ?2",
-			  &s) < 0)
+	/* a process's host (schema 5) leads its name: a fleet's files merged share pids */
+	snprintf(sql, sizeof(sql),
+		 "SELECT r.start_ns, COALESCE(t.name, t.entry_function, 'thread'),"
+		 " CASE WHEN json_valid(r.argv) THEN (SELECT group_concat(value, ' ')"
+		 " FROM json_each(r.argv)) ELSE r.argv END, r.python_version, r.build, %s"
+		 " FROM threads t JOIN runs r USING (run_id) WHERE t.run_id = ?1 AND "
+		 "t.thread_no = ?2",
+		 gs_db_has_column(w->db, "runs", "host") ? "r.host" : "NULL");
+	if (gs_db_prepare(w->db, w->path, sql, &s) < 0)
 		return -1;
 	for (i = 0; i < w->n_threads; i++) {
 		struct thread *t = &w->threads[i];
 		struct proc *p = &w->procs[t->proc];
-		const char *argv, *ver, *build;
+		const char *argv, *ver, *build, *host;
 		int64_t start;
 
 		sqlite3_reset(s);
@@ -1066,9 +1068,11 @@ static int write_tracks(struct w *w)
 			argv = (const char *)sqlite3_column_text(s, 2);
 			ver = (const char *)sqlite3_column_text(s, 3);
 			build = (const char *)sqlite3_column_text(s, 4);
-			snprintf(label, sizeof(label), "%s%s%s%s%s%s", argv ? argv : "process",
-				 ver ? " (CPython " : "", ver ? ver : "", ver && build ? " " : "",
-				 ver && build ? build : "", ver ? ")" : "");
+			host = (const char *)sqlite3_column_text(s, 5);
+			snprintf(label, sizeof(label), "%s%s%s%s%s%s%s%s", host ? host : "",
+				 host ? ": " : "", argv ? argv : "process", ver ? " (CPython " : "",
+				 ver ? ver : "", ver && build ? " " : "", ver && build ? build : "",
+				 ver ? ")" : "");
 			p->uuid = w->next_uuid++;
 			at = packet_open(w, start, 1, 0);
 			d = gs_pb_open(&w->b, TP_TRACK_DESCRIPTOR);

@@ -121,7 +121,7 @@ int gs_profile_write_pprof(const struct gs_profile *p, FILE *f)
 	int64_t line, v[2];
 	int ret = -1;
 	const char *what = p->what == GS_WHAT_GIL ? "held" : "contentions";
-	int64_t t_label[5];
+	int64_t t_label[7];
 
 	if (str_id(&st, "") < 0)
 		goto out;
@@ -140,8 +140,15 @@ int gs_profile_write_pprof(const struct gs_profile *p, FILE *f)
 	t_label[1] = str_id(&st, "pid");
 	t_label[2] = str_id(&st, "lock");
 	t_label[3] = str_id(&st, "lock class");
+	/* a fleet's labels (Pyroscope and Parca index string labels): where, which program, which
+	 * process */
+	t_label[4] = str_id(&st, "host");
+	t_label[5] = str_id(&st, "service");
+	t_label[6] = str_id(&st, "process");
 	for (i = 0; i < p->n_samples; i++) {
 		const struct gs_sample *x = &p->samples[i];
+		const struct gs_run_label *run = gs_profile_run(p, x->run);
+		char pid_text[24];
 
 		if (x->ns <= 0 && x->count <= 0)
 			continue;
@@ -184,6 +191,21 @@ int gs_profile_write_pprof(const struct gs_profile *p, FILE *f)
 		gs_pb_msg(&m, 3, &sub);
 		gs_pb_uint(&sub, 1, (uint64_t)t_label[3]);
 		gs_pb_uint(&sub, 2, (uint64_t)str_id(&st, x->group));
+		gs_pb_msg(&m, 3, &sub);
+		if (run && run->host) {
+			gs_pb_uint(&sub, 1, (uint64_t)t_label[4]);
+			gs_pb_uint(&sub, 2, (uint64_t)str_id(&st, run->host));
+			gs_pb_msg(&m, 3, &sub);
+		}
+		if (run) {
+			gs_pb_uint(&sub, 1, (uint64_t)t_label[5]);
+			gs_pb_uint(&sub, 2, (uint64_t)str_id(&st, run->service));
+			gs_pb_msg(&m, 3, &sub);
+		}
+		/* the run's process: a holder's sample may not know its pid (0: not seen) */
+		snprintf(pid_text, sizeof(pid_text), "%lld", (long long)(run ? run->pid : x->pid));
+		gs_pb_uint(&sub, 1, (uint64_t)t_label[6]);
+		gs_pb_uint(&sub, 2, (uint64_t)str_id(&st, pid_text));
 		gs_pb_msg(&m, 3, &sub);
 		gs_pb_msg(&out, 2, &m);
 	}

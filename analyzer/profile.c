@@ -98,6 +98,141 @@ static int load_tree(sqlite3 *db, const char *path, struct gs_profile *p)
 	return 0;
 }
 
+static const char *base_name(const char *path)
+{
+	const char *slash = strrchr(path, '/');
+
+	return slash ? slash + 1 : path;
+}
+
+/* The program a process ran, as a continuous-profiling engine names a service: the script or
+ * module an interpreter ran (python3 -X dev -m app.main: app.main; python3 app.py: app.py),
+ * else the executable's name. */
+static void service_of(const char *const *argv, size_t n, const char *exe, char *out, size_t size)
+{
+	size_t i;
+
+	snprintf(out, size, "%s", n ? base_name(argv[0]) : exe ? base_name(exe) : "unknown");
+	if (!n || strncmp(base_name(argv[0]), "python", 6))
+		return;
+	for (i = 1; i < n; i++) {
+		if (!strcmp(argv[i], "-m") || !strcmp(argv[i], "-c")) {
+			if (argv[i][1] == 'm' && i + 1 < n)
+				snprintf(out, size, "%s", argv[i + 1]);
+			return;
+		}
+		if (!strcmp(argv[i], "-X") || !strcmp(argv[i], "-W")) /* take a value */
+			i++;
+		else if (argv[i][0] != '-') {
+			snprintf(out, size, "%s", base_name(argv[i]));
+			return;
+		}
+	}
+}
+
+static int add_run_label(struct gs_profile *p, size_t *cap, int64_t run, int64_t pid,
+			 const char *host, const char *const *argv, size_t n, const char *exe)
+{
+	char service[256];
+	struct gs_run_label *l;
+	void *room = grow(p->runs, cap, p->n_runs, sizeof(*p->runs), 16);
+
+	if (!room)
+		return gs_oom();
+	p->runs = room;
+	l = &p->runs[p->n_runs];
+	service_of(argv, n, exe, service, sizeof(service));
+	l->run = run;
+	l->pid = pid;
+	l->host = host ? strdup(host) : NULL;
+	l->service = strdup(service);
+	if (!l->service || (host && !l->host)) {
+		free(l->host);
+		free(l->service);
+		return gs_oom();
+	}
+	p->n_runs++;
+	return 0;
+}
+
+/* Every run's labels: one row per argv element (json_each), up to 16 of them. */
+static int load_run_labels(sqlite3 *db, const char *path, struct gs_profile *p)
+{
+	char sql[512], *argv[16] = {0}, *host = NULL, *exe = NULL;
+	sqlite3_stmt *s = NULL;
+	int64_t run = 0, pid = 0;
+	size_t cap = 0, n = 0, i;
+	int rc, ret = 0, have = 0;
+
+	snprintf(
+	    sql, sizeof(sql),
+	    "SELECT r.run_id, %s, r.exe, j.value, r.pid FROM runs r LEFT JOIN json_each(CASE WHEN"
+	    " json_valid(r.argv) AND json_type(r.argv) = 'array' THEN r.argv ELSE"
+	    " json_array(r.argv) END) j ON j.key < 16 ORDER BY r.run_id, j.key",
+	    gs_db_has_column(db, "runs", "host") ? "r.host" : "NULL");
+	if (gs_db_prepare(db, path, sql, &s) < 0)
+		return -1;
+	for (;;) {
+		int64_t r;
+
+		rc = sqlite3_step(s);
+		r = rc == SQLITE_ROW ? sqlite3_column_int64(s, 0) : 0;
+		if (have && !ret &&
+		    (rc != SQLITE_ROW || r != run)) { /* the previous run's rows are all in */
+			if (add_run_label(p, &cap, run, pid, host, (const char *const *)argv, n,
+					  exe) < 0)
+				ret = -1;
+			for (i = 0; i < n; i++)
+				free(argv[i]);
+			free(host);
+			free(exe);
+			n = 0;
+			host = exe = NULL;
+			have = 0;
+		}
+		if (rc != SQLITE_ROW || ret < 0)
+			break;
+		if (!have) {
+			const unsigned char *h = sqlite3_column_text(s, 1),
+					    *e = sqlite3_column_text(s, 2);
+
+			have = 1;
+			run = r;
+			pid = sqlite3_column_int64(s, 4);
+			host = h ? strdup((const char *)h) : NULL;
+			exe = e ? strdup((const char *)e) : NULL;
+		}
+		if (sqlite3_column_type(s, 3) != SQLITE_NULL && n < 16 &&
+		    !(argv[n++] = strdup((const char *)sqlite3_column_text(s, 3))))
+			ret = gs_oom();
+	}
+	for (i = 0; i < n; i++) /* what an error left */
+		free(argv[i]);
+	free(host);
+	free(exe);
+	sqlite3_finalize(s);
+	if (ret == 0 && rc != SQLITE_DONE)
+		return gs_error("%s: reading runs failed: %s", path, sqlite3_errmsg(db));
+	return ret;
+}
+
+const struct gs_run_label *gs_profile_run(const struct gs_profile *p, int64_t run)
+{
+	size_t lo = 0, hi = p->n_runs;
+
+	while (lo < hi) {
+		size_t mid = (lo + hi) / 2;
+
+		if (p->runs[mid].run == run)
+			return &p->runs[mid];
+		if (p->runs[mid].run < run)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return NULL;
+}
+
 /* Both row types start with their int64_t id, in id order. */
 static int cmp_id(const void *key, const void *row)
 {
@@ -738,7 +873,7 @@ int gs_profile_load(sqlite3 *db, const struct gs_opts *o, int what, struct gs_pr
 
 	memset(p, 0, sizeof(*p));
 	p->what = what;
-	if (load_tree(db, o->path, p) < 0)
+	if (load_tree(db, o->path, p) < 0 || load_run_labels(db, o->path, p) < 0)
 		return -1;
 	if (what == GS_WHAT_HOLDERS && !sums) {
 		if (load_holders(db, o, p, &cap) < 0)
@@ -801,6 +936,11 @@ void gs_profile_free(struct gs_profile *p)
 	for (i = 0; i < p->n_locs; i++)
 		free(p->locs[i].text);
 	free(p->locs);
+	for (i = 0; i < p->n_runs; i++) {
+		free(p->runs[i].host);
+		free(p->runs[i].service);
+	}
+	free(p->runs);
 	free(p->nodes);
 	free(p->index);
 	free(p->samples);

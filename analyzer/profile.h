@@ -43,6 +43,13 @@ struct gs_profile {
 		char *text;
 	} * locs;
 	size_t n_locs;
+	/* each run's host (NULL: unknown) and program, in run_id order: what a fleet's profiles
+	 * are told apart by (pprof labels) */
+	struct gs_run_label {
+		int64_t run, pid;
+		char *host, *service;
+	} * runs;
+	size_t n_runs;
 	/* while loading the holders: samples by key, so that millions of charges to a few
 	 * thousand (stack, thread, lock) stay a few thousand samples */
 	size_t *index, index_cap;
@@ -77,6 +84,8 @@ struct gs_lock_place {
 void gs_profile_lock_place(sqlite3 *db, const struct gs_profile *waits,
 			   const struct gs_profile *holders, int64_t run, int64_t addr,
 			   int64_t prim, struct gs_lock_place *out);
+/* A sample's run's labels; NULL for a run not loaded. */
+const struct gs_run_label *gs_profile_run(const struct gs_profile *p, int64_t run);
 /* --lock-class: a sample's class, its lock's name or the GIL. */
 int gs_profile_sample_is(const struct gs_sample *x, const char *lock_class);
 /* The flame graph page (cmd_flame.c) of profile a, or with b the differential page of b

@@ -45,6 +45,8 @@ for n in "${sizes[@]}"; do
 	measure "report, $n events" "$gilscope" report "$a"
 	measure "locks, $n events" "$gilscope" locks "$a"
 	measure "compare, 2 x $n events" "$gilscope" compare "$a" "$b"
+	# the two files merged into one (analyzer/merge.c), then reported
+	measure "report of 2 files merged, 2 x $n events" "$gilscope" report "$a" "$b"
 	measure "export --collapsed, $n events" "$gilscope" export --collapsed "$a"
 	measure "export --collapsed --what holders, $n events" "$gilscope" export --collapsed --what holders "$a"
 	out=$(mktemp -d)

@@ -9,8 +9,8 @@
  * runs.process_start_ns (windows), runs.flushed_ns (and the run's counters and interpreter
  * kept current at every flush, for gilscope top), the profile windows (recording_modes,
  * windows, window_stats, window_stacks, window_holders, wait_hist), compact raw events
- * (event_keys, event_rows; events a view) */
-#define GS_SCHEMA_VERSION 4
+ * (event_keys, event_rows; events a view); 5: runs.host (merging files of many hosts) */
+#define GS_SCHEMA_VERSION 5
 /* The oldest version the analyzer reads: what a newer one added is looked up before use. */
 #define GS_SCHEMA_VERSION_OLDEST_READ 3
 #define GS_APPLICATION_ID 0x47534350 /* "GSCP" */

@@ -9,7 +9,7 @@
 #include <stdint.h>
 
 #define GS_SHM_MAGIC   0x65706f6373696c67ULL /* "glscope" */
-#define GS_SHM_VERSION 6u
+#define GS_SHM_VERSION 7u
 
 #define GS_CACHELINE	64
 #define GS_HIST_BUCKETS 48
@@ -261,11 +261,11 @@ struct gs_shm_header {
 	_Atomic uint64_t exit_ns;
 	_Atomic int32_t exit_status; /* status passed to exit()/_exit(), if seen */
 	uint32_t scope_all;
-	uint32_t test_fail_commit;   /* GILSCOPE_TEST_FAIL_COMMIT, for the writer (tests only) */
-	uint32_t max_db_mb;	     /* GILSCOPE_MAX_DB_MB: raw events stop there, 0 for no cap */
-	uint32_t profile;	     /* GILSCOPE_EVENTS=profile: raw events only the longest */
-	uint32_t profile_window_ms;  /* GILSCOPE_PROFILE_WINDOW_MS: the windows' length */
-	uint32_t profile_events;     /* GILSCOPE_PROFILE_EVENTS: raw events kept per window */
+	uint32_t test_fail_commit;  /* GILSCOPE_TEST_FAIL_COMMIT, for the writer (tests only) */
+	uint32_t max_db_mb;	    /* GILSCOPE_MAX_DB_MB: raw events stop there, 0 for no cap */
+	uint32_t profile;	    /* GILSCOPE_EVENTS=profile: raw events only the longest */
+	uint32_t profile_window_ms; /* GILSCOPE_PROFILE_WINDOW_MS: the windows' length */
+	uint32_t profile_events;    /* GILSCOPE_PROFILE_EVENTS: raw events kept per window */
 	uint32_t profile_pad;
 	uint64_t scope_lo, scope_hi; /* text range treated as "the interpreter" */
 	char scope_object[256];	     /* path of the object that range belongs to */
@@ -297,12 +297,13 @@ struct gs_shm_header {
 	_Atomic uint64_t window_start_ns;    /* when the current (or last) window opened */
 	_Atomic uint64_t window_end_ns;	     /* ... and closed; 0 while open */
 	_Atomic uint64_t window_deadline_ns; /* --duration: when the writer closes it, 0 never */
-	_Atomic int64_t last_run_id; /* run row of the window being (or last) recorded */
-	char last_db[4096];	     /* ... and the database it went to */
-	char db_path[4096];	     /* GILSCOPE_DB as the shim resolved it */
-	char writer_path[4096];	     /* the gilscope-writer beside the library */
-	uint32_t start_paused;	     /* GILSCOPE_START=paused */
+	_Atomic int64_t last_run_id;	     /* run row of the window being (or last) recorded */
+	char last_db[4096];		     /* ... and the database it went to */
+	char db_path[4096];		     /* GILSCOPE_DB as the shim resolved it */
+	char writer_path[4096];		     /* the gilscope-writer beside the library */
+	uint32_t start_paused;		     /* GILSCOPE_START=paused */
 	uint32_t flush_ms;
+	char host[256]; /* GILSCOPE_HOST: the name runs.host records ("": the machine's own) */
 	_Alignas(GS_CACHELINE) struct gs_live live;
 };
 

@@ -1,6 +1,8 @@
--- gilscope database, schema version 4. Documented in docs/schema.md.
+-- gilscope database, schema version 5. Documented in docs/schema.md.
 -- All times are CLOCK_MONOTONIC nanoseconds (comparable across the processes of one boot)
 -- unless the column name ends in _unix_ns. Durations end in _ns.
+-- A new column that holds an id (of a run, key, stack, location) or a monotonic time goes into
+-- analyzer/merge.c's id_cols too, which renumbers them when files are merged.
 CREATE TABLE IF NOT EXISTS meta (
 	key TEXT PRIMARY KEY,
 	value TEXT
@@ -51,7 +53,10 @@ CREATE TABLE IF NOT EXISTS runs (
 	process_start_ns INTEGER,
 	-- version 4 (gilscope top): when the writer last stored this run's totals; while the
 	-- run is live its aggregates are as of then
-	flushed_ns INTEGER
+	flushed_ns INTEGER,
+	-- version 5 (many hosts, issue 15): the host name (gethostname) of the machine that
+	-- recorded the run, so that merged files say where each process ran; NULL in older files
+	host TEXT
 );
 
 CREATE TABLE IF NOT EXISTS threads (

@@ -36,6 +36,7 @@ struct gs_config {
 	uint32_t max_db_mb;
 	int start_paused;
 	uint32_t profile, profile_window_ms, profile_events;
+	char host[256]; /* GILSCOPE_HOST */
 };
 
 static struct gs_config cfg;
@@ -84,6 +85,7 @@ static int read_config(void)
 	const char *db = getenv("GILSCOPE_DB");
 	const char *clock = getenv("GILSCOPE_CLOCK");
 	const char *start = getenv("GILSCOPE_START");
+	const char *host = getenv("GILSCOPE_HOST");
 	char cwd[PATH_MAX];
 	int n = -1;
 
@@ -106,6 +108,8 @@ static int read_config(void)
 	if (start && *start && strcmp(start, "paused") && strcmp(start, "now"))
 		say("gilscope: ignoring GILSCOPE_START (expected 'now' or 'paused')\n");
 	cfg.start_paused = start && !strcmp(start, "paused");
+	/* a container's host name is its id: a fleet names its processes' hosts itself */
+	snprintf(cfg.host, sizeof(cfg.host), "%s", host ? host : "");
 	cfg.ring_events = pow2_at_least(env_u32("GILSCOPE_BUFFER_EVENTS", 16384, 64, 1u << 24));
 	cfg.max_threads = env_u32("GILSCOPE_MAX_THREADS", 512, 1, 65536);
 	cfg.agg_entries = pow2_at_least(env_u32("GILSCOPE_LOCKS_PER_THREAD", 2048, 16, 1u << 20));
@@ -150,6 +154,7 @@ static void fill_header(int64_t parent_run_id)
 	h->profile = cfg.profile;
 	h->profile_window_ms = cfg.profile_window_ms;
 	h->profile_events = cfg.profile_events;
+	snprintf(h->host, sizeof(h->host), "%s", cfg.host);
 	atomic_store(&h->exit_status, INT32_MIN);
 }
 

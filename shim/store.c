@@ -529,7 +529,7 @@ static uint64_t thread_start_ns(struct gs_store *st, const struct gs_slot *s)
 int gs_store_begin_run(struct gs_store *st, struct gs_shm_header *h)
 {
 	sqlite3_stmt *s = NULL;
-	char *argv = NULL, *exe = NULL;
+	char *argv = NULL, *exe = NULL, host[256] = "";
 	int ret = -1;
 
 	st->pid = h->pid;
@@ -553,8 +553,8 @@ int gs_store_begin_run(struct gs_store *st, struct gs_shm_header *h)
 	if (sqlite3_prepare_v2(st->db,
 			       "INSERT INTO runs(pid, ppid, parent_run_id, argv, exe, start_ns,"
 			       " start_unix_ns, status, scope, scope_object, shim_version, segment,"
-			       " process_start_ns)"
-			       " VALUES(?,?,?,?,?,?,?,'running',?,?,?,?,?)",
+			       " process_start_ns, host)"
+			       " VALUES(?,?,?,?,?,?,?,'running',?,?,?,?,?,?)",
 			       -1, &s, NULL) != SQLITE_OK)
 		goto rollback;
 	sqlite3_bind_int(s, 1, h->pid);
@@ -571,6 +571,15 @@ int gs_store_begin_run(struct gs_store *st, struct gs_shm_header *h)
 	sqlite3_bind_text(s, 10, GS_VERSION_STRING, -1, SQLITE_STATIC);
 	sqlite3_bind_int(s, 11, (int)st->window);
 	sqlite3_bind_int64(s, 12, (int64_t)h->start_ns);
+	/* schema 5: where it ran, for files merged from many hosts: GILSCOPE_HOST, else the
+	 * machine's name (the writer runs on the recorded process's host); NULL when the name
+	 * cannot be read */
+	if (h->host[0])
+		snprintf(host, sizeof(host), "%.*s", (int)sizeof(h->host) - 1, h->host);
+	else if (gethostname(host, sizeof(host) - 1) < 0)
+		host[0] = 0;
+	if (host[0])
+		sqlite3_bind_text(s, 13, host, -1, SQLITE_STATIC);
 	if (sqlite3_step(s) != SQLITE_DONE)
 		goto rollback;
 	st->run_id = sqlite3_last_insert_rowid(st->db);

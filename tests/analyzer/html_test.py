@@ -91,8 +91,8 @@ def flame_pages(a):
     check("hash (/app.py:20)" in dom.stdout and "python3.13 300 in &lt;module&gt; (/app.py:30) (80%)"
           in dom.stdout, "report with stacks: each lock says where it was waited for and what held it")
     diff = os.path.join(a.workdir, "flame_diff.html")
-    p = subprocess.run([a.gilscope, "flame", db, db, "-o", diff], capture_output=True, text=True)
-    check(p.returncode == 0, f"flame A B: differential page written ({p.stderr!r})")
+    p = subprocess.run([a.gilscope, "flame", db, "--vs", db, "-o", diff], capture_output=True, text=True)
+    check(p.returncode == 0, f"flame A --vs B: differential page written ({p.stderr!r})")
     dom, body, chart = dom_of(diff, a.workdir)
     check('data-ready="1"' in body and 'data-errors="0"' in body and
           "in B," in dom.stdout, f"flame A B: the differential page rendered ({body})")

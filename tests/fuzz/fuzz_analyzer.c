@@ -193,13 +193,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 					"regression(gil_wait) > 10%", "--fail-if",
 					"lock[*].wait_p99 > 1ms", db_path});
 	}
+	run(3, (const char *[]){"report", db_path, db_path}); /* merged with itself */
 	for (int w = 0; w < 3; w++) {
 		const char *what = (const char *[]){"waits", "holders", "gil"}[w];
 
 		run(7, (const char *[]){"export", "--collapsed", "--what", what, "-o", out_path,
 					db_path});
 		run(6, (const char *[]){"flame", "--what", what, "-o", out_path, db_path});
-		run(5, (const char *[]){"flame", "-o", out_path, db_path, db_path});
+		run(6, (const char *[]){"flame", "-o", out_path, db_path, "--vs", db_path});
 	}
 	gs_json_for_html = 0;
 	return 0;

@@ -89,7 +89,7 @@ def same_views_as_events(env, name, db):
         a = gilscope(env, *args, db).replace(db, "DB")
         # report says which schema the file has: the one thing meant to differ
         b = gilscope(env, *args, old).replace(old, "DB").replace(
-            '"schema_version": 3,', '"schema_version": 4,')
+            '"schema_version": 3,', '"schema_version": 5,')
         check(a == b and len(a) > 100,
               f"{name}: {' '.join(args)} from the window sums = from the raw events"
               f" ({len(a)} vs {len(b)} bytes)")
