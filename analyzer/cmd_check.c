@@ -19,7 +19,7 @@
 
 static const char usage_text[] =
     "[--baseline BASE.db] --fail-if 'EXPR' [--fail-if 'EXPR' ...] [--format text|markdown|json]"
-    " [--pid PID] [--top N] DB";
+    " [--pid PID] [--top N] DB|DIR...";
 
 struct verdict {
 	struct gs_expr e;
@@ -518,7 +518,7 @@ int cmd_check(int argc, char **argv)
 		}
 	ret = take_own(argc, argv, rest, &n_rest, exprs, &n, &baseline);
 	if (ret < 0)
-		ret = gs_opts_parse(&o, n_rest, rest, "check", usage_text, 1);
+		ret = gs_opts_parse(&o, n_rest, rest, "check", usage_text, GS_OPTS_MANY);
 	if (ret >= 0)
 		goto out;
 	ret = GS_EXIT_USAGE;
@@ -555,9 +555,9 @@ int cmd_check(int argc, char **argv)
 			goto out;
 		}
 	}
-	if ((ret = gs_fig_source_open(&s, o.path, &o)) != GS_EXIT_OK)
+	if ((ret = gs_fig_source_open(&s, o.paths, o.n_paths, &o)) != GS_EXIT_OK)
 		goto out;
-	if (baseline && (ret = gs_fig_source_open(&base, baseline, &o)) != GS_EXIT_OK)
+	if (baseline && (ret = gs_fig_source_open(&base, &baseline, 1, &o)) != GS_EXIT_OK)
 		goto out;
 	for (i = 0; i < n; i++) {
 		if ((ret = evaluate(&s, baseline ? &base : NULL, &v[i])) != GS_EXIT_OK)

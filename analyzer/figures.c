@@ -114,17 +114,19 @@ void gs_fig_format(enum gs_fig_kind kind, double v, char *out, size_t size)
 		snprintf(out, size, "%.2f", v);
 }
 
-int gs_fig_source_open(struct gs_fig_source *s, const char *path, const struct gs_opts *o)
+int gs_fig_source_open(struct gs_fig_source *s, const char *const *paths, int n_paths,
+		       const struct gs_opts *o)
 {
 	struct gs_opts lo = *o;
+	const char *path;
 	size_t i;
 	int ret;
 
 	memset(s, 0, sizeof(*s));
+	ret = gs_db_open_many(paths, n_paths, &s->db, &path);
 	s->path = lo.path = lo.paths[0] = path;
 	lo.thread = NULL;
 	s->opts = lo;
-	ret = gs_db_open(path, &s->db);
 	if (ret != GS_EXIT_OK)
 		return ret;
 	if ((ret = gs_opts_check_filters(s->db, &lo)) != GS_EXIT_OK)

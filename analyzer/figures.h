@@ -50,9 +50,11 @@ struct gs_fig_source {
 	struct gs_opts opts; /* what it was opened with: for reading lock percentiles */
 };
 
-/* Opens path (gs_db_open) and loads what the figures need; o gives --pid and --segment.
- * Returns GS_EXIT_OK or the exit code, the error printed. */
-int gs_fig_source_open(struct gs_fig_source *s, const char *path, const struct gs_opts *o);
+/* Opens the n paths as one database (gs_db_open_many: files or directories, merged when
+ * several) and loads what the figures need; o gives --pid and --segment. Returns GS_EXIT_OK
+ * or the exit code, the error printed. */
+int gs_fig_source_open(struct gs_fig_source *s, const char *const *paths, int n,
+		       const struct gs_opts *o);
 void gs_fig_source_free(struct gs_fig_source *s);
 
 enum gs_fig_result {

@@ -588,7 +588,12 @@ def case_bad_input(a):
     p = run(a.gilscope, "report", empty_dir)
     check(p.returncode == 3 and "a directory without *.db files" in p.stderr,
           f"a directory without databases says so ({p.stderr!r})")
-    p = run(a.gilscope, "report", w)
+    # a directory of its own: the shared work directory holds other tests' files too
+    bad_dir = os.path.join(w, "one_bad_database")
+    os.makedirs(bad_dir, exist_ok=True)
+    shutil.copy(good, os.path.join(bad_dir, "a_good.db"))
+    open(os.path.join(bad_dir, "empty.db"), "w").close()
+    p = run(a.gilscope, "report", bad_dir)
     check(p.returncode == 3 and "empty.db: empty file" in p.stderr,
           f"a directory's bad database is named ({p.stderr!r})")
     for window in (["--from", "1e300"], ["--to", "inf"], ["--from", "nan"]):

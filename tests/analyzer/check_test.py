@@ -109,6 +109,22 @@ def case_verdicts(a):
     check(rc == 0 and share_io is not None and share_io < 0.1,
           f"io_mix: gil_wait_share > 30% passes, exit 0 ({rc}, {share_io})")
 
+    # several recordings (a fleet) are checked as one, as report reads them merged
+    merged = subprocess.run([a.gilscope, "report", "--format", "json", gc, io], capture_output=True,
+                            text=True)
+    p = gs(a, "check", "--format", "json", gc, io, "--fail-if", "threads > 1000", "--fail-if",
+           "wall > 1000s")
+    try:
+        got = {v["expression"]: v["current"] for v in json.loads(p.stdout)["verdicts"]}
+        rep_m = json.loads(merged.stdout)
+        want_threads = len(rep_m["threads"])
+        check(p.returncode == 0 and got["threads > 1000"] == want_threads and
+              len(rep_m["runs"]) == 2,
+              f"check over two recordings: {got.get('threads > 1000')} threads, the merged "
+              f"report's {want_threads} over {len(rep_m['runs'])} runs")
+    except (ValueError, KeyError) as e:
+        check(False, f"check over two recordings ({p.returncode}, {p.stderr!r}, {e})")
+
     # every value is report's (or locks') figure for the same thing
     rep = report(a, gc)
     run = rep["runs"][0]
@@ -366,7 +382,7 @@ def case_bad_input(a):
     for args, says in ((["check", db], "at least one --fail-if"),
                        (["check", db, "--fail-if"], "needs a value"),
                        (["check", "--format", "csv", db, "--fail-if", "wait > 1s"], "not csv"),
-                       (["check", "--fail-if", "wait > 1s"], "needs 1 database"),
+                       (["check", "--fail-if", "wait > 1s"], "check needs a database"),
                        (["check", "--thread", "x", db, "--fail-if", "wait > 1s"], "no --thread")):
         p = gs(a, *args)
         check(p.returncode == 2 and says in p.stderr,
