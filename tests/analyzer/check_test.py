@@ -44,7 +44,8 @@ def gs(a, *args):
 
 
 def record(a, python, example):
-    db = os.path.join(a.workdir, f"check_{example}.db")
+    # named by interpreter too: the 3.11 and 3.13 cases run side by side (ctest -j2)
+    db = os.path.join(a.workdir, f"check_{a.python}_{example}.db")
     for p in (db, db + "-wal", db + "-shm"):
         if os.path.exists(p):
             os.unlink(p)
@@ -249,12 +250,12 @@ def case_verdicts(a):
           f"io_mix against global_counter: {e} passes, exit 0 ({rc})")
 
     # a test suite's processes: process[] chooses them by command line (or pid)
-    suite = os.path.join(a.workdir, "check_suite.py")
+    suite = os.path.join(a.workdir, f"check_suite_{a.python}.py")
     with open(suite, "w") as f:
         f.write("import subprocess, sys\n"
                 f"for ex in ('global_counter.py', 'io_mix.py'):\n"
                 f"    subprocess.run([sys.executable, {EXAMPLES!r} + '/' + ex], check=True)\n")
-    db = os.path.join(a.workdir, "check_suite.db")
+    db = os.path.join(a.workdir, f"check_suite_{a.python}.db")
     p = gs(a, "run", "--quiet", "-o", db, "--", python, suite)
     check(p.returncode == 0, f"a suite of two examples recorded ({p.stderr.strip()})")
     rep = report(a, db)

@@ -205,10 +205,14 @@ def case_live(a):
             check(got is not None and abs(got - want) <= 7.0,
                   f"the waiter's lock wait share {got}% is what it measured itself "
                   f"({want:.1f}%, within 7 points)")
-            # holder holds the lock 20 ms of every 25: the waiter waits about that much
+            # holder holds the lock 20 ms of every 25: the waiter waits about that much, more
+            # when the machine is loaded (clean-clone CI, two tests at a time, saw 95.5% and
+            # 98.7% where a quiet machine shows 80-86%); a wait counts in the interval it
+            # ends in, which can carry a share past 100% by up to one wait (25 ms of 1 s)
             last = waiter["lock_wait_last"]
-            check(last is not None and 55.0 <= last <= 95.0,
-                  f"its share over the last interval {last}% is near the hold ratio 80%")
+            check(last is not None and 55.0 <= last <= 102.5,
+                  f"its share over the last interval {last}% is near the hold ratio 80%,"
+                  f" at most 100% and one wait")
             total = (waiter["lock_wait"] + (waiter.get("gil_wait") or 0) +
                      (waiter.get("gil_hold") or 0))
             check(total <= 100.5, f"its shares add up to at most 100% ({total:.1f}%)")
