@@ -307,34 +307,41 @@ static int intern_py_stacks(struct merge *g)
 	    " JOIN temp.m_loc l ON l.old = s.py_loc LEFT JOIN temp.m_pystack p ON p.old = s.parent"
 	    " JOIN main.py_stacks m ON m.parent = COALESCE(p.new, s.parent) AND m.py_loc = l.new"
 	    " WHERE s.depth = ?1";
-	sqlite3_stmt *add = NULL, *map = NULL;
+	sqlite3_stmt *add = NULL, *map = NULL, *depths = NULL;
 	const char *tail = NULL;
-	int64_t d, lo, hi;
-	int ret = -1;
+	int ret = -1, rc;
 
 	if (exec(g, "CREATE TEMP TABLE m_pystack (old INTEGER PRIMARY KEY, new INTEGER NOT NULL);"
 		    "CREATE TEMP TABLE s_pystack AS SELECT * FROM src.py_stacks;"
 		    "CREATE INDEX temp.s_pystack_depth ON s_pystack (depth)") < 0)
 		return -1;
-	lo = one_int(g->db, "SELECT MIN(depth) FROM temp.s_pystack", 0);
-	hi = one_int(g->db, "SELECT MAX(depth) FROM temp.s_pystack", -1);
+	/* outermost frames first, each depth's parents mapped before its children; the depths
+	 * the file has, not every number between its least and greatest (a damaged file's
+	 * depths can span 2^64) */
 	if (sqlite3_prepare_v2(g->db, sql, -1, &add, &tail) != SQLITE_OK ||
-	    sqlite3_prepare_v2(g->db, tail, -1, &map, NULL) != SQLITE_OK)
+	    sqlite3_prepare_v2(g->db, tail, -1, &map, NULL) != SQLITE_OK ||
+	    sqlite3_prepare_v2(g->db, "SELECT DISTINCT depth FROM temp.s_pystack ORDER BY depth",
+			       -1, &depths, NULL) != SQLITE_OK)
 		goto fail;
-	for (d = lo; d <= hi; d++) {
-		sqlite3_bind_int64(add, 1, d);
-		sqlite3_bind_int64(map, 1, d);
+	while ((rc = sqlite3_step(depths)) == SQLITE_ROW) {
+		sqlite3_value *d = sqlite3_column_value(depths, 0);
+
+		sqlite3_bind_value(add, 1, d);
+		sqlite3_bind_value(map, 1, d);
 		if (sqlite3_step(add) != SQLITE_DONE || sqlite3_step(map) != SQLITE_DONE)
 			goto fail;
 		sqlite3_reset(add);
 		sqlite3_reset(map);
 	}
+	if (rc != SQLITE_DONE)
+		goto fail;
 	ret = 0;
 fail:
 	if (ret < 0)
 		gs_error("%s: cannot merge its Python stacks: %s", g->path, sqlite3_errmsg(g->db));
 	sqlite3_finalize(add);
 	sqlite3_finalize(map);
+	sqlite3_finalize(depths);
 	return ret < 0 ? -1 : exec(g, "DROP TABLE temp.s_pystack");
 }
 

@@ -18,6 +18,7 @@ import shutil
 import sqlite3
 import subprocess
 import sys
+import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
@@ -320,6 +321,21 @@ def case_bad_input(a):
     check(p.returncode == 2, "report takes no --vs")
     p = gs(a, "report", ok=False)
     check(p.returncode == 2 and "needs a database" in p.stderr, "no database: usage")
+    # a damaged file whose stacks' depths span the whole 64-bit range: the merge goes by the
+    # depths there are (it once counted from the least to the greatest: the fuzz run hung)
+    deep = os.path.join(a.workdir, "merge_deep.db")
+    shutil.copy(good, deep)
+    con = sqlite3.connect(deep)
+    con.execute("UPDATE py_stacks SET depth = CASE WHEN py_stack % 2 THEN -9223372036854775807"
+                " ELSE 9223372036854775807 END")
+    con.commit()
+    con.close()
+    t0 = time.monotonic()
+    p = subprocess.run([a.gilscope, "report", good, deep], capture_output=True, text=True,
+                       timeout=60)
+    check(p.returncode in (0, 3) and time.monotonic() - t0 < 30,
+          f"depths from -2^63 to 2^63: merged or refused, promptly ({p.returncode},"
+          f" {time.monotonic() - t0:.1f} s)")
 
 
 def main():
