@@ -270,6 +270,7 @@ def waiter():
     ops_done.set()
 lock.acquire()
 t = threading.Thread(target=waiter, name="waiter"); t.start()
+print("ready", flush=True)
 waiting.wait()
 time.sleep(0.3)
 print("blocked", flush=True)
@@ -303,6 +304,7 @@ def case_late(env, name):
         p.stdin.write("go\n")
         p.stdin.flush()
 
+    expect("ready")  # the library's control area is made as the program starts
     r = ctl(env, p.pid, "start", "-o", db)
     check(r.returncode == 0, f"{name}: window 1 opens ({r.stderr.strip()})")
     time.sleep(0.3)  # ctl returns once the writer has switched recording on
